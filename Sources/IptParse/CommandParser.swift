@@ -1,0 +1,295 @@
+/// The single authority on iptables' argument syntax: a command line and each
+/// command line of a restore file go through here.
+///
+/// It follows iptables 1.8.9 as observed on the kernel: getopt-style long options
+/// with unique abbreviations and `--opt=value`, `!` before the option it negates,
+/// matches loaded explicitly (`-m`) or implicitly from `-p` on the first option
+/// only that protocol's match knows, and options dispatched to the earliest
+/// loaded extension that declares them.
+public enum CommandParser {
+    /// Result of parsing one command line.
+    public enum Parsed: Equatable, Sendable {
+        case command(IptCommand)
+        /// A `-6` line read by the IPv4 restore (or `-4` by IPv6): iptables skips it silently.
+        case skipped
+    }
+
+    public static func parse(_ words: [Word], source: WordSource, context: CommandContext) throws(Diagnostic) -> Parsed {
+        var p = CommandLineParser(words: words, source: source, context: context)
+        return try p.run()
+    }
+}
+
+/// An extension loaded on this command line, with the options given to it so far.
+struct LoadedExtension {
+    struct Given {
+        var option: ExtensionSpec.Option
+        var negated: Bool
+        var word: Word
+        var args: [Word]
+    }
+    var spec: ExtensionSpec
+    var word: Word
+    var given: [Given] = []
+}
+
+let builtinLong: [(String, Character, Int)] = [
+    ("append", "A", 1), ("check", "C", 1), ("delete", "D", 1), ("insert", "I", 1), ("replace", "R", 1),
+    ("list", "L", 0), ("list-rules", "S", 0), ("flush", "F", 0), ("zero", "Z", 0), ("new-chain", "N", 1),
+    ("delete-chain", "X", 0), ("policy", "P", 1), ("rename-chain", "E", 1), ("help", "h", 0),
+    ("version", "V", 0), ("protocol", "p", 1), ("source", "s", 1), ("src", "s", 1),
+    ("destination", "d", 1), ("dst", "d", 1), ("jump", "j", 1), ("goto", "g", 1),
+    ("in-interface", "i", 1), ("out-interface", "o", 1), ("fragment", "f", 0), ("match", "m", 1),
+    ("numeric", "n", 0), ("verbose", "v", 0), ("exact", "x", 0), ("line-numbers", "0", 0),
+    ("table", "t", 1), ("wait", "w", 0), ("wait-interval", "W", 1), ("set-counters", "c", 1),
+    ("ipv4", "4", 0), ("ipv6", "6", 0), ("modprobe", "M", 1),
+]
+let shortArgc: [Character: Int] = [
+    "A": 1, "C": 1, "D": 1, "I": 1, "R": 1, "N": 1, "P": 1, "E": 1, "p": 1, "s": 1, "d": 1, "j": 1,
+    "g": 1, "i": 1, "o": 1, "m": 1, "t": 1, "W": 1, "c": 1, "M": 1,
+    "L": 0, "S": 0, "F": 0, "Z": 0, "X": 0, "h": 0, "V": 0, "f": 0, "n": 0, "v": 0, "x": 0, "w": 0,
+    "4": 0, "6": 0,
+]
+let commandKinds: [Character: IptCommand.Kind] = [
+    "A": .append, "C": .check, "D": .delete, "I": .insert, "R": .replace, "L": .list, "S": .listRules,
+    "F": .flush, "Z": .zero, "N": .newChain, "X": .deleteChain, "P": .policy, "E": .renameChain,
+]
+/// Builtin options that put something into the rule: refused with commands that take none.
+let ruleOptions: Set<Character> = ["p", "s", "d", "j", "g", "i", "o", "f", "m", "c"]
+let protoMatches: [UInt8: String] = [6: "tcp", 17: "udp", 132: "sctp", 1: "icmp", 58: "icmp6", 33: "dccp", 136: "udplite", 135: "mh"]
+
+struct CommandLineParser {
+    let words: [Word]
+    let source: WordSource
+    let context: CommandContext
+    var family: Family { context.family }
+    var setExists: ((String) -> Bool)? { context.setExists }
+
+    var index = 0
+    var kind: IptCommand.Kind?
+    var kindWord: Word?
+    var chain: String?
+    var ruleNumber: Int?
+    var argument: String?
+    var table: String
+    var invert = false
+    var invertWord: Word?
+    var flags: (n: Bool, v: Bool, x: Bool, line: Bool) = (false, false, false, false)
+
+    var sources: [(IPPrefix, Word)] = []
+    var sourceNegated = false
+    var destinations: [(IPPrefix, Word)] = []
+    var destinationNegated = false
+    var inIface: Negatable<String>?
+    var outIface: Negatable<String>?
+    var proto: Negatable<UInt8>?
+    var protoWord: Word?
+    var protoMatchLoaded = false
+    var fragment: Bool?
+    var counters: Counters?
+    var extensions: [LoadedExtension] = []
+    /// Index into `extensions` of the target, if it is an extension.
+    var targetIndex: Int?
+    var target: Target?
+    var targetWord: Word?
+    var ruleOptionWord: Word?
+
+    init(words: [Word], source: WordSource, context: CommandContext) {
+        self.words = words
+        self.source = source
+        self.context = context
+        self.table = context.restoreTable ?? "filter"
+    }
+
+    func fail(_ id: String, _ message: String, _ word: Word?) -> Diagnostic {
+        source.diagnostic(id, message, at: word)
+    }
+
+    mutating func next(for option: Word, what: String) throws(Diagnostic) -> Word {
+        guard index < words.count else {
+            throw fail("missing-argument", "option '\(option.text)' requires \(what)", option)
+        }
+        defer { index += 1 }
+        return words[index]
+    }
+
+    /// An optional positional argument: taken when it does not look like an option.
+    mutating func optionalPositional() -> Word? {
+        guard index < words.count else { return nil }
+        let w = words[index]
+        if w.text.hasPrefix("-") || w.text == "!" { return nil }
+        index += 1
+        return w
+    }
+
+    mutating func run() throws(Diagnostic) -> CommandParser.Parsed {
+        while index < words.count {
+            let w = words[index]
+            index += 1
+            if w.text == "!" {
+                if invert { throw fail("multiple-negation", "multiple '!' flags are not allowed", w) }
+                invert = true
+                invertWord = w
+                continue
+            }
+            if w.text.hasPrefix("--"), w.text.count > 2 {
+                if try longOption(w) == .skip { return .skipped }
+            } else if w.text.hasPrefix("-"), w.text.count > 1 {
+                if try shortOptions(w) == .skip { return .skipped }
+            } else {
+                throw fail("bad-argument", "unexpected argument '\(w.text.visible)'" + hintForStray(w), w)
+            }
+        }
+        if invert {
+            throw fail("dangling-negation", "'!' is not followed by an option it can negate", invertWord)
+        }
+        return .command(try finish())
+    }
+
+    func hintForStray(_ w: Word) -> String {
+        // Only right after `-A CHAIN` does a number look like a misplaced rule number.
+        let afterChain = index >= 3 && words[index - 2].text == chain && words[index - 3] == kindWord
+        if let k = kind, [.append, .check].contains(k), Int(w.text) != nil, afterChain {
+            return " (a rule number goes with -I, -R or -D, not \(k.rawValue))"
+        }
+        return ""
+    }
+
+    enum Outcome { case ok, skip }
+
+    // MARK: - Option dispatch
+
+    mutating func longOption(_ w: Word) throws(Diagnostic) -> Outcome {
+        var name = String(w.text.dropFirst(2))
+        var inline: Word?
+        if let eq = name.firstIndex(of: "=") {
+            let value = String(name[name.index(after: eq)...])
+            let offset = name.distance(from: name.startIndex, to: eq) + 3
+            inline = Word(value, column: w.column + offset)
+            name = String(name[..<eq])
+        }
+        // Exact names first (builtin, then extensions in load order), then unique abbreviations.
+        if let b = builtinLong.first(where: { $0.0 == name }) {
+            return try builtin(b.1, word: w, inline: inline)
+        }
+        if let (i, opt) = extensionOption(exactly: name) {
+            try extensionArgs(i, opt, w, inline)
+            return .ok
+        }
+        var candidates: [(String, () -> Void)] = []
+        var builtinHit: Character?
+        var extHit: (Int, ExtensionSpec.Option)?
+        for b in builtinLong where b.0.hasPrefix(name) && builtinHit != b.1 {
+            builtinHit = b.1
+            candidates.append((b.0, {}))
+        }
+        for (i, e) in extensions.enumerated().reversed() {
+            for o in e.spec.options where o.name.hasPrefix(name) && !candidates.contains(where: { $0.0 == o.name }) {
+                if extHit == nil { extHit = (i, o) }
+                candidates.append((o.name, {}))
+            }
+        }
+        if candidates.count > 1 {
+            let names = candidates.map { "--\($0.0)" }.joined(separator: ", ")
+            throw fail("ambiguous-option", "option '--\(name)' is ambiguous (could be \(names))", w)
+        }
+        if let c = builtinHit { return try builtin(c, word: w, inline: inline) }
+        if let (i, opt) = extHit {
+            try extensionArgs(i, opt, w, inline)
+            return .ok
+        }
+        if let (i, opt) = try implicitProtocolMatch(for: name, word: w) {
+            try extensionArgs(i, opt, w, inline)
+            return .ok
+        }
+        if let i = extensions.lastIndex(where: { $0.spec.lenient }) {
+            let opt = ExtensionSpec.Option(name: name, argc: 0)
+            try extensionArgs(i, opt, w, inline)
+            return .ok
+        }
+        throw fail("unknown-option", "unknown option '\(w.text)'" + loadedHint(), w)
+    }
+
+    func loadedHint() -> String {
+        let names = extensions.map { $0.spec.kind == .match ? "-m \($0.spec.name)" : "-j \($0.spec.name)" }
+        if names.isEmpty {
+            return proto == nil ? " (no match is loaded: is a '-m' or '-p' missing?)" : ""
+        }
+        return " for \(names.joined(separator: ", "))"
+    }
+
+    /// The most recently loaded extension wins a name several declare
+    /// (`-m set --match-set a src -m set --match-set b dst`): libxtables merges
+    /// each new extension's options in front of the older ones.
+    func extensionOption(exactly name: String) -> (Int, ExtensionSpec.Option)? {
+        for (i, e) in extensions.enumerated().reversed() {
+            if let o = e.spec.option(named: name) { return (i, o) }
+        }
+        return nil
+    }
+
+    /// `-p tcp --dport 22`: iptables loads the protocol's match the first time an
+    /// option is unknown and a protocol was given.
+    mutating func implicitProtocolMatch(for name: String, word: Word) throws(Diagnostic) -> (Int, ExtensionSpec.Option)? {
+        guard !protoMatchLoaded, let p = proto, !p.negated, let mname = protoMatches[p.value],
+              let spec = ExtensionCatalog.match(mname, family: family) else { return nil }
+        protoMatchLoaded = true
+        let exact = spec.option(named: name)
+        let prefixed = spec.options.filter { $0.name.hasPrefix(name) }
+        guard let opt = exact ?? (prefixed.count == 1 ? prefixed.first : nil) else { return nil }
+        extensions.append(LoadedExtension(spec: spec, word: protoWord ?? word))
+        return (extensions.count - 1, opt)
+    }
+
+    mutating func extensionArgs(_ i: Int, _ opt: ExtensionSpec.Option, _ w: Word, _ inline: Word?) throws(Diagnostic) {
+        var args: [Word] = []
+        if let inline { args.append(inline) }
+        let lenientArg = extensions[i].spec.lenient && extensions[i].spec.option(named: opt.name) == nil
+        if lenientArg {
+            if inline == nil, let v = optionalPositional() { args.append(v) }
+        } else {
+            while args.count < opt.argc {
+                let v = try next(for: w, what: opt.argc == 1 ? "an argument" : "\(opt.argc) arguments")
+                if !args.isEmpty && v.text.hasPrefix("-") {
+                    // iptables refuses to take an option as the second argument (`--match-set S -j`).
+                    throw fail("missing-argument", "option '--\(opt.name)' requires \(opt.argc) arguments, but '\(v.text)' is an option", v)
+                }
+                if v.text == "!" {
+                    throw fail("intrapositioned-negation",
+                               "'!' after '--\(opt.name)' is not accepted by iptables 1.8; write '! --\(opt.name)'", v)
+                }
+                args.append(v)
+            }
+        }
+        if let dup = extensions[i].given.first(where: { $0.option.name == opt.name }), !repeatable(extensions[i].spec, opt) {
+            _ = dup
+            throw fail("duplicate-option", "option '--\(opt.name)' given twice for \(extensions[i].spec.name)", w)
+        }
+        extensions[i].given.append(.init(option: opt, negated: invert, word: w, args: args))
+        invert = false
+        ruleOptionWord = ruleOptionWord ?? w
+    }
+
+    func repeatable(_ spec: ExtensionSpec, _ opt: ExtensionSpec.Option) -> Bool {
+        spec.lenient || (spec.name == "DNAT" && opt.name == "to-destination") || (spec.name == "SNAT" && opt.name == "to-source")
+    }
+
+    mutating func shortOptions(_ w: Word) throws(Diagnostic) -> Outcome {
+        let chars = Array(w.text.dropFirst())
+        var k = 0
+        while k < chars.count {
+            let c = chars[k]
+            guard let argc = shortArgc[c] else {
+                throw fail("unknown-option", "unknown option '-\(c)'", w)
+            }
+            if argc > 0 {
+                let rest = String(chars[(k + 1)...])
+                let inline = rest.isEmpty ? nil : Word(rest, column: w.column + k + 2)
+                return try builtin(c, word: w, inline: inline)
+            }
+            if try builtin(c, word: w, inline: nil) == .skip { return .skip }
+            k += 1
+        }
+        return .ok
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+
+/// Extensions we keep by name still print the way `iptables-save` prints them:
+/// options in the kernel's order, defaults filled in, values normalised where
+/// the kernel stores a different form than was written (MARK's `--set-mark`
+/// becomes `--set-xmark value/mask`, statistic's probability is a 31-bit fraction).
+enum OpaqueCanonicalizer {
+    static func match(_ e: LoadedExtension, family: Family, parser: CommandLineParser) throws(Diagnostic) -> ExtensionCall {
+        var opts = ordered(e)
+        switch e.spec.name {
+        case "recent":
+            let actions = ["set", "rcheck", "update", "remove"]
+            let chosen = opts.filter { actions.contains($0.name) }
+            guard chosen.count <= 1 else {
+                throw parser.fail("conflicting-options", "recent takes one of --set, --rcheck, --update, --remove", e.word)
+            }
+            if !opts.contains(where: { $0.name == "name" }) { insert(&opts, ExtensionOption("name", args: ["DEFAULT"]), spec: e.spec) }
+            if !opts.contains(where: { $0.name == "mask" }) {
+                let all = family == .ipv4 ? "255.255.255.255" : "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+                insert(&opts, ExtensionOption("mask", args: [all]), spec: e.spec)
+            }
+            if !opts.contains(where: { $0.name == "rdest" || $0.name == "rsource" }) {
+                insert(&opts, ExtensionOption("rsource"), spec: e.spec)
+            }
+        case "hashlimit":
+            opts = opts.map { $0.name == "hashlimit" ? ExtensionOption("hashlimit-upto", negated: $0.negated, args: $0.args) : $0 }
+            if !opts.contains(where: { $0.name == "hashlimit-burst" }) {
+                insert(&opts, ExtensionOption("hashlimit-burst", args: ["5"]), spec: e.spec)
+            }
+            guard opts.contains(where: { $0.name == "hashlimit-name" }) else {
+                throw parser.fail("missing-option", "hashlimit needs --hashlimit-name", e.word)
+            }
+        case "statistic":
+            for (i, o) in opts.enumerated() where o.name == "probability" {
+                guard let p = Double(o.args[0]), p >= 0, p <= 1 else {
+                    throw parser.fail("bad-number", "expected a probability from 0 to 1, got '\(o.args[0])'", e.word)
+                }
+                let stored = UInt32(clamping: Int64((Double(0x8000_0000) * p).rounded()))
+                opts[i].args = [String(format: "%.11f", Double(stored) / Double(0x8000_0000))]
+            }
+            if opts.contains(where: { $0.name == "every" }) != opts.contains(where: { $0.name == "packet" }) {
+                throw parser.fail("missing-option", "statistic: --every and --packet go together", e.word)
+            }
+        case "connlimit":
+            if !opts.contains(where: { $0.name == "connlimit-mask" }) {
+                insert(&opts, ExtensionOption("connlimit-mask", args: [family == .ipv4 ? "32" : "128"]), spec: e.spec)
+            }
+            if !opts.contains(where: { $0.name == "connlimit-daddr" || $0.name == "connlimit-saddr" }) {
+                insert(&opts, ExtensionOption("connlimit-saddr"), spec: e.spec)
+            }
+        case "time":
+            opts = try TimeMatchCanonicalizer.canonical(opts, e: e, parser: parser)
+        case "connmark":
+            for (i, o) in opts.enumerated() where o.name == "mark" {
+                let (v, m) = try parser.valueMask(Word(o.args[0], column: e.word.column))
+                opts[i].args = [hexMask(v, m)]
+            }
+        default:
+            break
+        }
+        return ExtensionCall(name: e.spec.name, options: opts)
+    }
+
+    static func target(_ e: LoadedExtension, family: Family, parser: CommandLineParser) throws(Diagnostic) -> ExtensionCall {
+        var opts = ordered(e)
+        func num(_ s: String) throws(Diagnostic) -> UInt32 {
+            guard let v = parser.parseUInt32(Substring(s)) else {
+                throw parser.fail("bad-number", "expected a number, got '\(s)'", e.word)
+            }
+            return v
+        }
+        switch e.spec.name {
+        case "MARK":
+            guard opts.count == 1, let o = opts.first else {
+                throw parser.fail("missing-option", "MARK needs exactly one of --set-xmark, --set-mark, --and-mark, --or-mark, --xor-mark", e.word)
+            }
+            let (v, m) = try parser.valueMask(Word(o.args[0], column: e.word.column))
+            let xm = try xmark(o.name, v, m, raw: o.args[0], num: num)
+            opts = [ExtensionOption("set-xmark", args: [String(format: "0x%x/0x%x", xm.0, xm.1)])]
+        case "CONNMARK":
+            let modes = opts.filter { ["set-xmark", "set-mark", "and-mark", "or-mark", "xor-mark", "save-mark", "restore-mark"].contains($0.name) }
+            guard modes.count == 1, let o = modes.first else {
+                throw parser.fail("missing-option", "CONNMARK needs one of --set-xmark, --set-mark, --save-mark, --restore-mark, ...", e.word)
+            }
+            if o.name == "save-mark" || o.name == "restore-mark" {
+                var nf: UInt32 = 0xffff_ffff, ct: UInt32 = 0xffff_ffff
+                for x in opts {
+                    if x.name == "mask" { nf = try num(x.args[0]); ct = nf }
+                    if x.name == "nfmask" { nf = try num(x.args[0]) }
+                    if x.name == "ctmask" { ct = try num(x.args[0]) }
+                }
+                opts = [ExtensionOption(o.name), ExtensionOption("nfmask", args: [String(format: "0x%x", nf)]),
+                        ExtensionOption("ctmask", args: [String(format: "0x%x", ct)])]
+            } else {
+                let (v, m) = try parser.valueMask(Word(o.args[0], column: e.word.column))
+                let xm = try xmark(o.name, v, m, raw: o.args[0], num: num)
+                opts = [ExtensionOption("set-xmark", args: [String(format: "0x%x/0x%x", xm.0, xm.1)])]
+            }
+        case "TCPMSS":
+            guard opts.count == 1 else {
+                throw parser.fail("missing-option", "TCPMSS needs one of --set-mss or --clamp-mss-to-pmtu", e.word)
+            }
+        case "DNAT", "SNAT":
+            let need = e.spec.name == "DNAT" ? "to-destination" : "to-source"
+            guard let to = opts.first(where: { $0.name == need }) else {
+                throw parser.fail("missing-option", "\(e.spec.name) needs --\(need)", e.word)
+            }
+            let addr = to.args[0]
+            let hasPort = family == .ipv4 ? addr.contains(":") : addr.contains("]:")
+            if hasPort { try requirePortProtocol(parser, e, "a port in --\(need)") }
+        case "MASQUERADE", "REDIRECT":
+            if opts.contains(where: { $0.name == "to-ports" }) { try requirePortProtocol(parser, e, "--to-ports") }
+        case "SET":
+            guard opts.contains(where: { ["add-set", "del-set", "map-set"].contains($0.name) }) else {
+                throw parser.fail("missing-option", "SET needs --add-set, --del-set or --map-set", e.word)
+            }
+            for o in opts where ["add-set", "del-set", "map-set"].contains(o.name) {
+                if let check = parser.setExists, !check(o.args[0]) {
+                    throw parser.fail("undefined-set", "set '\(o.args[0])' is not defined", e.word)
+                }
+            }
+        default:
+            break
+        }
+        return ExtensionCall(name: e.spec.name, options: opts)
+    }
+
+    /// NAT to a port rewrites a transport header, so the kernel wants to know which one.
+    static func requirePortProtocol(_ parser: CommandLineParser, _ e: LoadedExtension, _ what: String) throws(Diagnostic) {
+        guard let p = parser.proto, !p.negated, [6, 17, 132, 33].contains(p.value) else {
+            throw parser.fail("target-needs-protocol", "\(e.spec.name) with \(what) needs -p tcp, udp, sctp or dccp", e.word)
+        }
+    }
+
+    /// `--set-mark v/m` and friends, in the kernel's xor-mark form.
+    static func xmark(_ name: String, _ v: UInt32, _ m: UInt32, raw: String, num: (String) throws(Diagnostic) -> UInt32) throws(Diagnostic) -> (UInt32, UInt32) {
+        let hasMask = raw.contains("/")
+        switch name {
+        case "set-xmark": return (v, hasMask ? m : 0xffff_ffff)
+        case "set-mark": return (v, hasMask ? (v | m) : 0xffff_ffff)
+        case "and-mark": return (0, ~v)
+        case "or-mark": return (v, v)
+        default: return (v, 0)
+        }
+    }
+
+    static func hexMask(_ v: UInt32, _ m: UInt32) -> String {
+        m == 0xffff_ffff ? String(format: "0x%x", v) : String(format: "0x%x/0x%x", v, m)
+    }
+
+    /// Options in the order the spec lists them (the kernel's print order);
+    /// lenient extensions keep the order they were written in.
+    static func ordered(_ e: LoadedExtension) -> [ExtensionOption] {
+        let given = e.given.map { ExtensionOption($0.option.name, negated: $0.negated, args: $0.args.map(\.text)) }
+        if e.spec.lenient { return given }
+        var out: [ExtensionOption] = []
+        for o in e.spec.options {
+            out.append(contentsOf: given.filter { $0.name == o.name })
+        }
+        return out
+    }
+
+    static func insert(_ opts: inout [ExtensionOption], _ o: ExtensionOption, spec: ExtensionSpec) {
+        let rank = { (n: String) in spec.options.firstIndex { $0.name == n } ?? Int.max }
+        let at = opts.firstIndex { rank($0.name) > rank(o.name) } ?? opts.count
+        opts.insert(o, at: at)
+    }
+}

@@ -1,0 +1,259 @@
+/// Reads `iptables-save` / `iptables-restore` text into a ruleset, the way
+/// iptables-restore (1.8.9) does, and collects every problem with its place.
+public enum RestoreParser {
+    public struct Options {
+        public var family: Family
+        public var file: String
+        /// `--noflush`: edit the tables of `base` instead of replacing them.
+        public var noflush: Bool
+        /// The ruleset the restore starts from (the running one, for --noflush).
+        public var base: Ruleset?
+        /// When set, set matches must name a known set.
+        public var setExists: ((String) -> Bool)?
+        /// Stop collecting after this many diagnostics.
+        public var maxDiagnostics: Int
+
+        public init(family: Family = .ipv4, file: String = "<stdin>", noflush: Bool = false, base: Ruleset? = nil,
+                    setExists: ((String) -> Bool)? = nil, maxDiagnostics: Int = 50) {
+            self.family = family
+            self.file = file
+            self.noflush = noflush
+            self.base = base
+            self.setExists = setExists
+            self.maxDiagnostics = maxDiagnostics
+        }
+    }
+
+    public static func parse(_ text: String, options: Options) throws(IptParseError) -> Ruleset {
+        var state = RestoreState(options: options)
+        var lineNo = 0
+        var bytes = Array(text.utf8)
+        if bytes.last != 10 { bytes.append(10) }
+        var start = 0
+        for (i, b) in bytes.enumerated() where b == 10 {
+            lineNo += 1
+            let line = String(decoding: bytes[start..<i], as: UTF8.self)
+            start = i + 1
+            state.line(line, number: lineNo)
+            if state.diagnostics.count >= options.maxDiagnostics { break }
+        }
+        state.end(lastLine: lineNo)
+        if !state.diagnostics.isEmpty { throw IptParseError(state.diagnostics) }
+        return state.ruleset
+    }
+}
+
+struct RestoreState {
+    let options: RestoreParser.Options
+    var ruleset: Ruleset
+    var diagnostics: [Diagnostic] = []
+    /// The table being restored; `touched` says whether any line went into it
+    /// (iptables-nft creates nothing for a bare `*raw` / `COMMIT` pair).
+    var open: (table: Table, line: Int, text: String, touched: Bool)?
+
+    init(options: RestoreParser.Options) {
+        self.options = options
+        self.ruleset = options.base ?? Ruleset(family: options.family)
+    }
+
+    mutating func report(_ id: String, _ message: String, line: Int, text: String, column: Int = 1, length: Int? = nil) {
+        let loc = SourceLocation(file: options.file, line: line, column: column, length: length ?? max(1, text.count - column + 1))
+        diagnostics.append(Diagnostic(id: id, message, at: loc, line: text))
+    }
+
+    /// Lines of the input, kept to show them under diagnostics found after the fact.
+    var lines: [Int: String] = [:]
+    func lineText(_ n: Int) -> String { lines[n] ?? "" }
+
+    mutating func line(_ text: String, number n: Int) {
+        if text.isEmpty || text.hasPrefix("#") { return }
+        if text.hasPrefix("*") {
+            let name = String(text.dropFirst().split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
+            if let o = open {
+                report("missing-commit", "table \(o.table.name) (line \(o.line)) was not closed with COMMIT before '*\(name)'", line: n, text: text)
+                open = nil
+            }
+            guard BuiltinTables.chains[name] != nil else {
+                report("bad-table", "unknown table '\(name.visible)' (expected filter, nat, mangle, raw or security)", line: n, text: text,
+                       column: 2, length: max(1, text.count - 1))
+                return
+            }
+            var table = ruleset.table(name) ?? Table(name: name)
+            if !options.noflush {
+                // A restore replaces the table's rules and user chains; built-in policies stay as they are.
+                table.chains = table.chains.filter(\.isBuiltin).map { Chain(name: $0.name, policy: $0.policy) }
+            }
+            open = (table, n, text, ruleset.table(name) != nil)
+            return
+        }
+        if text == "COMMIT" {
+            guard let o = open else {
+                report("commit-outside-table", "COMMIT without a table: a '*table' line must come first", line: n, text: text)
+                return
+            }
+            if let loop = o.table.reachableLoop(), let loc = loop.closingRule.location {
+                report("chain-loop", "jumps form a loop: \(loop.chains.joined(separator: " -> ")) (iptables refuses loops reachable from a built-in chain)",
+                       line: loc.line, text: lineText(loc.line), column: 1)
+            }
+            if o.touched { ruleset.replaceTable(o.table) }
+            open = nil
+            return
+        }
+        if text.hasPrefix(":") {
+            chainLine(text, number: n)
+            return
+        }
+        commandLine(text, number: n)
+    }
+
+    mutating func chainLine(_ text: String, number n: Int) {
+        guard open != nil else {
+            report("outside-table", "chain line outside a table: a '*table' line must come first", line: n, text: text)
+            return
+        }
+        let words: [Word]
+        switch RestoreTokenizer.words(String(text.dropFirst())) {
+        case .success(let w): words = w.map { Word($0.text, column: $0.column + 1, length: $0.length) }
+        case .failure(let f):
+            report("unterminated-quote", f.message, line: n, text: text, column: f.column + 1, length: 1)
+            return
+        }
+        guard let name = words.first else {
+            report("bad-chain-line", "expected a chain name after ':'", line: n, text: text, column: 1, length: 1)
+            return
+        }
+        guard words.count >= 2 else {
+            report("missing-policy", "chain \(name.text) needs a policy (ACCEPT or DROP for built-in chains, '-' for user chains)",
+                   line: n, text: text, column: name.column + name.length, length: 1)
+            return
+        }
+        if name.text.count > 28 {
+            report("bad-chain-name", "chain name '\(name.text)' is too long (at most 28 characters)", line: n, text: text, column: name.column, length: name.length)
+            return
+        }
+        var counters = Counters(packets: 0, bytes: 0)
+        if words.count >= 3 {
+            guard let c = Self.counters(words[2].text) else {
+                report("bad-counters", "expected counters like [0:0], got '\(words[2].text)'", line: n, text: text, column: words[2].column, length: words[2].length)
+                return
+            }
+            counters = c
+        }
+        if words.count > 3 {
+            report("bad-chain-line", "unexpected '\(words[3].text)' after the chain's counters", line: n, text: text, column: words[3].column, length: words[3].length)
+            return
+        }
+        let policy = words[1]
+        guard var table = open?.table else { return }
+        open?.touched = true
+        if BuiltinTables.isBuiltin(name.text, in: table.name) {
+            guard ["ACCEPT", "DROP"].contains(policy.text) else {
+                report("bad-policy", "built-in chain \(name.text) needs policy ACCEPT or DROP, not '\(policy.text)'",
+                       line: n, text: text, column: policy.column, length: policy.length)
+                return
+            }
+            if let i = table.index(of: name.text) {
+                table.chains[i].policy = policy.text
+                table.chains[i].counters = counters
+            }
+        } else {
+            guard policy.text == "-" else {
+                report("bad-policy", "user chain \(name.text) cannot have a policy: write '-' instead of '\(policy.text)'",
+                       line: n, text: text, column: policy.column, length: policy.length)
+                return
+            }
+            if let i = table.index(of: name.text) {
+                table.chains[i].rules.removeAll()
+            } else {
+                table.chains.append(Chain(name: name.text, counters: counters))
+            }
+        }
+        open?.table = table
+    }
+
+    static func counters(_ s: String) -> Counters? {
+        guard s.hasPrefix("["), s.hasSuffix("]") else { return nil }
+        let parts = s.dropFirst().dropLast().split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let p = UInt64(parts[0]), let b = UInt64(parts[1]) else { return nil }
+        return Counters(packets: p, bytes: b)
+    }
+
+    mutating func commandLine(_ text: String, number n: Int) {
+        var words: [Word]
+        switch RestoreTokenizer.words(text) {
+        case .success(let w): words = w
+        case .failure(let f):
+            report("unterminated-quote", f.message, line: n, text: text, column: f.column, length: 1)
+            return
+        }
+        guard let first = words.first else {
+            report("no-command", "blank line with spaces: iptables-restore rejects it (expected a command, a chain line or COMMIT)",
+                   line: n, text: text, column: 1, length: max(1, text.count))
+            return
+        }
+        guard let o = open else {
+            let hint = first.text == "COMMIT" ? "COMMIT must stand alone on its line, with nothing after it"
+                : "'\(first.text.visible)' outside a table: a '*table' line (e.g. '*filter') must come first"
+            report(first.text.hasPrefix("-") ? "outside-table" : "bad-line", hint, line: n, text: text, column: first.column, length: first.length)
+            return
+        }
+        var counters: Counters?
+        if first.text.hasPrefix("[") {
+            guard let c = Self.counters(first.text) else {
+                report("bad-counters", "expected counters like [0:0], got '\(first.text)'", line: n, text: text, column: first.column, length: first.length)
+                return
+            }
+            counters = c
+            words.removeFirst()
+        }
+        let source = WordSource(file: options.file, line: n, text: text)
+        let tableSnapshot = o.table
+        let ctx = CommandContext(family: options.family, restoreTable: o.table.name,
+                                 chainExists: { _, c in tableSnapshot.chain(c).map { !$0.isBuiltin } ?? false },
+                                 setExists: options.setExists)
+        let parsed: CommandParser.Parsed
+        do {
+            parsed = try CommandParser.parse(words, source: source, context: ctx)
+        } catch {
+            diagnostics.append(error)
+            return
+        }
+        guard case .command(var cmd) = parsed else { return }
+        open?.touched = true
+        if let counters { for i in cmd.rules.indices { cmd.rules[i].counters = counters } }
+        if cmd.kind == .list || cmd.kind == .listRules {
+            report("bad-command", "\(cmd.kind.rawValue) lists rules and cannot be used in a restore file", line: n, text: text,
+                   column: cmd.location.column, length: cmd.location.length)
+            return
+        }
+        do {
+            try open?.table.apply(cmd)
+            if cmd.rules.contains(where: { if case .jump = $0.target { true } else if case .goto = $0.target { true } else { false } }) {
+                lines[n] = text
+            }
+        } catch {
+            let chainWord = words.first { $0.text == cmd.chain } ?? words.first
+            report(editID(error.kind), error.message, line: n, text: text, column: chainWord?.column ?? 1, length: chainWord?.length)
+        }
+    }
+
+    func editID(_ k: EditError.Kind) -> String {
+        switch k {
+        case .noSuchChain: "undefined-chain"
+        case .chainExists: "chain-exists"
+        case .badRule: "no-such-rule"
+        case .indexTooBig: "bad-rule-number"
+        case .builtinChain: "builtin-chain"
+        case .chainInUse: "chain-in-use"
+        case .chainNotEmpty: "chain-not-empty"
+        case .badPolicy: "bad-policy"
+        case .invalid: "invalid-command"
+        }
+    }
+
+    mutating func end(lastLine: Int) {
+        if let o = open {
+            report("missing-commit", "table \(o.table.name) opened here is never closed with COMMIT", line: o.line, text: o.text)
+        }
+    }
+}

@@ -1,0 +1,76 @@
+/// Turning what the command line gave into a command: the rule(s), checks that
+/// span several options, and `-s a,b` expansion.
+extension CommandLineParser {
+    mutating func finish() throws(Diagnostic) -> IptCommand {
+        guard let kind, let kindWord else {
+            throw fail("no-command", "no command given (expected one of -A -I -D -R -C -P -N -X -E -F -Z -L -S)", words.first)
+        }
+        let loc = SourceLocation(file: source.file, line: source.line, column: kindWord.column, length: kindWord.length)
+        var cmd = IptCommand(kind: kind, family: family, table: table, chain: chain, location: loc)
+        cmd.ruleNumber = ruleNumber
+        cmd.argument = argument
+        cmd.numeric = flags.n
+        cmd.verbose = flags.v
+        cmd.exact = flags.x
+        cmd.lineNumbers = flags.line
+        let byNumber = kind == .delete && ruleNumber != nil
+        guard kind.takesRule && !byNumber else {
+            if let w = ruleOptionWord {
+                throw fail("illegal-option", "'\(w.text)' cannot be used with \(kindWord.text)", w)
+            }
+            return cmd
+        }
+        if let c = chain {
+            if ["INPUT", "PREROUTING"].contains(c), let o = outIface {
+                _ = o
+                throw fail("bad-direction", "'-o' cannot be used in \(c): packets there have no output interface yet", wordFor(["-o", "--out-interface"]))
+            }
+            if ["OUTPUT", "POSTROUTING"].contains(c), inIface != nil {
+                throw fail("bad-direction", "'-i' cannot be used in \(c): packets there have no input interface", wordFor(["-i", "--in-interface"]))
+            }
+        }
+        var matches: [Match] = []
+        for (i, e) in extensions.enumerated() where i != targetIndex {
+            matches.append(try buildMatch(e))
+        }
+        if let t = targetIndex {
+            target = try buildTarget(extensions[t])
+            try checkTargetPlacement(extensions[t])
+        }
+        let srcs: [Negatable<IPPrefix>?] = sources.isEmpty ? [nil] : sources.map { Negatable($0.0, negated: sourceNegated) }
+        let dsts: [Negatable<IPPrefix>?] = destinations.isEmpty ? [nil] : destinations.map { Negatable($0.0, negated: destinationNegated) }
+        let ruleLoc = SourceLocation(file: source.file, line: source.line, column: 1, length: max(1, source.text.count))
+        for s in srcs {
+            for d in dsts {
+                cmd.rules.append(Rule(source: s.flatMap(dropAny), destination: d.flatMap(dropAny), inInterface: inIface,
+                                      outInterface: outIface, proto: proto, fragment: fragment, matches: matches,
+                                      target: target, counters: counters, location: ruleLoc))
+            }
+        }
+        return cmd
+    }
+
+    /// `0.0.0.0/0` matches everything; the kernel keeps no address test for it.
+    func dropAny(_ a: Negatable<IPPrefix>) -> Negatable<IPPrefix>? {
+        a.value.isAny && !a.negated ? nil : a
+    }
+
+    func wordFor(_ spellings: [String]) -> Word? {
+        words.first { spellings.contains($0.text) }
+    }
+
+    /// Targets the kernel accepts only in some tables: caught here instead of at commit.
+    func checkTargetPlacement(_ e: LoadedExtension) throws(Diagnostic) {
+        let only: [String: String] = [
+            "DNAT": "nat", "SNAT": "nat", "MASQUERADE": "nat", "REDIRECT": "nat", "NETMAP": "nat",
+            "CT": "raw", "NOTRACK": "raw", "CHECKSUM": "mangle", "TTL": "mangle", "HL": "mangle",
+            "TOS": "mangle", "DSCP": "mangle", "ECN": "mangle", "TPROXY": "mangle",
+        ]
+        if let t = only[e.spec.name], t != table {
+            throw fail("target-table", "target \(e.spec.name) is valid only in the \(t) table, not in \(table)", e.word)
+        }
+        if e.spec.name == "REJECT", table == "nat" {
+            throw fail("target-table", "target REJECT cannot be used in the nat table", e.word)
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+
+/// Prints rules exactly as iptables-save (1.8.9, nf_tables) does.
+public enum RulePrinter {
+    /// `-A CHAIN ...` without a trailing newline.
+    public static func save(_ rule: Rule, chain: String, family: Family) -> String {
+        var out = "-A \(chain)"
+        out += spec(rule, family: family)
+        return out
+    }
+
+    /// The rule specification after the chain name, with a leading space (empty for a bare rule).
+    public static func spec(_ rule: Rule, family: Family) -> String {
+        var out = ""
+        func neg(_ n: Bool) -> String { n ? " !" : "" }
+        if let s = rule.source { out += "\(neg(s.negated)) -s \(s.value.saveText)" }
+        if let d = rule.destination { out += "\(neg(d.negated)) -d \(d.value.saveText)" }
+        if let i = rule.inInterface { out += "\(neg(i.negated)) -i \(i.value)" }
+        if let o = rule.outInterface { out += "\(neg(o.negated)) -o \(o.value)" }
+        if let p = rule.proto { out += "\(neg(p.negated)) -p \(ProtocolNames.name(p.value))" }
+        if let f = rule.fragment { out += f ? " -f" : " ! -f" }
+        for m in rule.matches { out += match(m, family: family) }
+        if let t = rule.target { out += target(t) }
+        return out
+    }
+
+    static func match(_ m: Match, family: Family) -> String {
+        func neg(_ n: Bool) -> String { n ? " !" : "" }
+        func port(_ name: String, _ r: Negatable<ValueRange>?) -> String {
+            guard let r else { return "" }
+            return "\(neg(r.negated)) --\(name) \(r.value.saveText)"
+        }
+        switch m {
+        case .tcp(let t):
+            var s = " -m tcp" + port("sport", t.sourcePort) + port("dport", t.destinationPort)
+            if let f = t.flags { s += "\(neg(f.negated)) --tcp-flags \(flagNames(f.value.mask)) \(flagNames(f.value.compare))" }
+            if let o = t.option { s += "\(neg(o.negated)) --tcp-option \(o.value)" }
+            return s
+        case .udp(let u):
+            return " -m udp" + port("sport", u.sourcePort) + port("dport", u.destinationPort)
+        case .sctp(let u):
+            var s = " -m sctp" + port("sport", u.sourcePort) + port("dport", u.destinationPort)
+            if let c = u.chunkTypes { s += "\(neg(c.negated)) --chunk-types \(c.value.joined(separator: " "))" }
+            return s
+        case .icmp(let i):
+            let t = i.any ? "any" : (i.codes == 0...255 ? "\(i.type)" : "\(i.type)/\(i.codes.lowerBound)")
+            return " -m icmp\(neg(i.negated)) --icmp-type \(t)"
+        case .icmp6(let i):
+            let t = i.codes == 0...255 ? "\(i.type)" : "\(i.type)/\(i.codes.lowerBound)"
+            return " -m icmp6\(neg(i.negated)) --icmpv6-type \(t)"
+        case .multiport(let mp):
+            return " -m multiport\(neg(mp.negated)) --\(mp.direction.rawValue) " + mp.ports.map(\.saveText).joined(separator: ",")
+        case .conntrack(let c):
+            var s = " -m conntrack"
+            if let st = c.states { s += "\(neg(st.negated)) --ctstate \(st.value.saveText)" }
+            return s + options(c.other)
+        case .state(let st):
+            return " -m state\(neg(st.negated)) --state \(st.value.saveText)"
+        case .set(let st):
+            return " -m set\(neg(st.negated)) --match-set \(st.name) " + st.directions.map(\.rawValue).joined(separator: ",") + options(st.other)
+        case .iprange(let r):
+            var s = " -m iprange"
+            func text(_ a: AddressRange) -> String {
+                IPAddressText.format(a.lower, family: r.family) + "-" + IPAddressText.format(a.upper, family: r.family)
+            }
+            if let x = r.source { s += "\(neg(x.negated)) --src-range \(text(x.value))" }
+            if let x = r.destination { s += "\(neg(x.negated)) --dst-range \(text(x.value))" }
+            return s
+        case .addrtype(let a):
+            var s = " -m addrtype"
+            if let x = a.sourceTypes { s += "\(neg(x.negated)) --src-type \(x.value.joined(separator: ","))" }
+            if let x = a.destinationTypes { s += "\(neg(x.negated)) --dst-type \(x.value.joined(separator: ","))" }
+            if a.limitIfaceIn { s += " --limit-iface-in" }
+            if a.limitIfaceOut { s += " --limit-iface-out" }
+            return s
+        case .mac(let m):
+            return " -m mac\(neg(m.negated)) --mac-source " + m.value.map { String(format: "%02x", $0) }.joined(separator: ":")
+        case .limit(let l):
+            var s = " -m limit --limit \(rate(l.average))"
+            if l.burst != 5 { s += " --limit-burst \(l.burst)" }
+            return s
+        case .comment(let c):
+            return " -m comment --comment" + saveString(c)
+        case .length(let l):
+            return " -m length\(neg(l.negated)) --length \(l.value.saveText)"
+        case .ttl(let t), .hl(let t):
+            let name = m.name
+            if t.op == .ne { return " -m \(name) ! --\(name)-eq \(t.value)" }
+            return " -m \(name) --\(name)-\(t.op.rawValue) \(t.value)"
+        case .pkttype(let p):
+            return " -m pkttype\(neg(p.negated)) --pkt-type \(p.value.rawValue)"
+        case .string(let s):
+            var out = " -m string\(neg(s.negated))"
+            if s.pattern.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) {
+                var q = ""
+                for b in s.pattern {
+                    if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { q += "\\" }
+                    q += String(UnicodeScalar(b))
+                }
+                out += " --string \"\(q)\""
+            } else {
+                out += " --hex-string \"|" + s.pattern.map { String(format: "%02x", $0) }.joined() + "|\""
+            }
+            out += " --algo \(s.algorithm)"
+            if s.from != 0 { out += " --from \(s.from)" }
+            if s.to != 65535 { out += " --to \(s.to)" }
+            if s.ignoreCase { out += " --icase" }
+            return out
+        case .mark(let mk):
+            let v = mk.mask == 0xffff_ffff ? String(format: "0x%x", mk.value) : String(format: "0x%x/0x%x", mk.value, mk.mask)
+            return " -m mark\(neg(mk.negated)) --mark \(v)"
+        case .opaque(let e):
+            return " -m \(e.name)" + options(e.options)
+        }
+    }
+
+    static func target(_ t: Target) -> String {
+        switch t {
+        case .goto(let c): return " -g \(c)"
+        case .reject(let r): return " -j REJECT --reject-with \(r.with)"
+        case .log(let l):
+            var s = " -j LOG"
+            if let p = l.prefix { s += " --log-prefix" + saveString(p) }
+            if l.level != 4 { s += " --log-level \(l.level)" }
+            if l.tcpSequence { s += " --log-tcp-sequence" }
+            if l.tcpOptions { s += " --log-tcp-options" }
+            if l.ipOptions { s += " --log-ip-options" }
+            if l.uid { s += " --log-uid" }
+            if l.macDecode { s += " --log-macdecode" }
+            return s
+        case .opaque(let e): return " -j \(e.name)" + options(e.options)
+        default: return " -j \(t.name)"
+        }
+    }
+
+    /// Options whose values may hold spaces are written with iptables' quoting.
+    static let quotedOptions: Set<String> = ["nflog-prefix", "comment"]
+
+    static func options(_ opts: [ExtensionOption]) -> String {
+        var s = ""
+        for o in opts {
+            s += (o.negated ? " ! --" : " --") + o.name
+            for a in o.args {
+                let needsQuote = quotedOptions.contains(o.name) || a.contains(where: { $0 == " " || $0 == "\"" || $0 == "\t" })
+                s += needsQuote ? saveString(a) : " " + a
+            }
+        }
+        return s
+    }
+
+    static func flagNames(_ v: UInt8) -> String {
+        if v == 0 { return "NONE" }
+        let names: [(UInt8, String)] = [(1, "FIN"), (2, "SYN"), (4, "RST"), (8, "PSH"), (16, "ACK"), (32, "URG")]
+        return names.filter { v & $0.0 != 0 }.map(\.1).joined(separator: ",")
+    }
+
+    /// The limit match's rate in the largest unit that keeps it exact (libxt_limit's print_rate).
+    static func rate(_ period: UInt32) -> String {
+        let scale = UInt64(LimitMatch.scale)
+        let rates: [(String, UInt64)] = [("day", scale * 86400), ("hour", scale * 3600), ("min", scale * 60), ("sec", scale)]
+        let p = UInt64(max(1, period))
+        var i = 1
+        while i < rates.count {
+            if p > rates[i].1 || rates[i].1 / p < rates[i].1 % p { break }
+            i += 1
+        }
+        return "\(rates[i - 1].1 / p)/\(rates[i - 1].0)"
+    }
+
+    /// xtables_save_string: bare when only `[A-Za-z0-9_-]`, otherwise in double
+    /// quotes with `"`, `\` and `'` escaped. Returns the text with its leading space.
+    public static func saveString(_ s: String) -> String {
+        let plain = !s.isEmpty && s.utf8.allSatisfy { u in
+            (u >= 48 && u <= 57) || (u >= 65 && u <= 90) || (u >= 97 && u <= 122) || u == 95 || u == 45
+        }
+        if plain { return " " + s }
+        var out = " \""
+        for c in s {
+            if c == "\"" || c == "\\" || c == "'" { out.append("\\") }
+            out.append(c)
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,58 @@
+/// The time match as libxt_time prints it back: full `HH:MM:SS` times, both
+/// ends of the day range once either is given, weekday names, dates with a
+/// time part, and the 2038 end date the kernel stores when none was given.
+enum TimeMatchCanonicalizer {
+    static let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+    static func canonical(_ opts: [ExtensionOption], e: LoadedExtension, parser: CommandLineParser) throws(Diagnostic) -> [ExtensionOption] {
+        func value(_ n: String) -> String? { opts.first { $0.name == n }?.args.first }
+        func bad(_ what: String, _ v: String) -> Diagnostic {
+            parser.fail("bad-time", "time: expected \(what), got '\(v)'", e.word)
+        }
+        func clock(_ s: String) throws(Diagnostic) -> String {
+            let p = s.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+            guard (2...3).contains(p.count), p.allSatisfy({ $0 != nil }), let h = p[0], let m = p[1],
+                  h < 24, m < 60, (p.count == 2 || (p[2] ?? 60) < 60) else { throw bad("a time like 08:30 or 08:30:00", s) }
+            let sec = p.count == 3 ? p[2] ?? 0 : 0
+            return pad(h) + ":" + pad(m) + ":" + pad(sec)
+        }
+        func date(_ s: String) throws(Diagnostic) -> String {
+            let parts = s.split(separator: "T", maxSplits: 1)
+            let d = parts.first.map { $0.split(separator: "-").map { Int($0) } } ?? []
+            guard d.count == 3, let y = d[0], let mo = d[1], let da = d[2], (1970...2038).contains(y),
+                  (1...12).contains(mo), (1...31).contains(da) else { throw bad("a date like 2026-01-31[T08:00:00]", s) }
+            let t = parts.count == 2 ? try clock(String(parts[1])) : "00:00:00"
+            return "\(y)-" + pad(mo) + "-" + pad(da) + "T" + t
+        }
+        var out: [ExtensionOption] = []
+        let start = value("timestart"), stop = value("timestop")
+        if start != nil || stop != nil {
+            out.append(ExtensionOption("timestart", args: [try start.map(clock) ?? "00:00:00"]))
+            out.append(ExtensionOption("timestop", args: [try stop.map(clock) ?? "23:59:59"]))
+        }
+        if let o = opts.first(where: { $0.name == "monthdays" }) {
+            var set = Set<Int>()
+            for d in o.args[0].split(separator: ",") {
+                guard let n = Int(d), (1...31).contains(n) else { throw bad("month days 1-31", o.args[0]) }
+                set.insert(n)
+            }
+            out.append(ExtensionOption("monthdays", negated: o.negated, args: [set.sorted().map(String.init).joined(separator: ",")]))
+        }
+        if let o = opts.first(where: { $0.name == "weekdays" }) {
+            var set = Set<Int>()
+            for d in o.args[0].split(separator: ",") {
+                if let n = Int(d), (1...7).contains(n) { set.insert(n - 1) }
+                else if let i = days.firstIndex(where: { $0.lowercased() == d.lowercased().prefix(3) }) { set.insert(i) }
+                else { throw bad("week days Mon-Sun or 1-7", o.args[0]) }
+            }
+            out.append(ExtensionOption("weekdays", negated: o.negated, args: [set.sorted().map { days[$0] }.joined(separator: ",")]))
+        }
+        if let s = value("datestart") { out.append(ExtensionOption("datestart", args: [try date(s)])) }
+        out.append(ExtensionOption("datestop", args: [try value("datestop").map(date) ?? "2038-01-19T03:14:07"]))
+        if opts.contains(where: { $0.name == "kerneltz" }) { out.append(ExtensionOption("kerneltz")) }
+        if opts.contains(where: { $0.name == "contiguous" }) { out.append(ExtensionOption("contiguous")) }
+        return out
+    }
+
+    static func pad(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import IptParse
+
+/// Multi-call entry point: the name we were invoked under picks the tool, as
+/// with iptables' own xtables-multi; `ebpf-iptables SUBCOMMAND` reaches the same code.
+@main
+enum Main {
+    static func main() {
+        let argv0 = URL(fileURLWithPath: CommandLine.arguments.first ?? "ebpf-iptables").lastPathComponent
+        var args = Array(CommandLine.arguments.dropFirst())
+        switch argv0 {
+        case "ebpf-iptables-restore": args = ["restore"] + args
+        case "ebpf-ip6tables-restore": args = ["restore", "-6"] + args
+        case "ebpf-iptables-save": args = ["save"] + args
+        case "ebpf-ip6tables-save": args = ["save", "-6"] + args
+        case "ebpf-ip6tables": args = ["-6"] + args
+        default: break
+        }
+        let subcommands = EbpfIptables.configuration.subcommands.map { $0._commandName }
+        if let first = args.first, subcommands.contains(first) || ["--help", "-h", "help", "--version"].contains(first) || args.isEmpty {
+            EbpfIptables.main(args)
+        } else if args.isEmpty {
+            EbpfIptables.main(args)
+        } else {
+            exit(IptablesArgv.run(args))
+        }
+    }
+}
+
+struct EbpfIptables: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ebpf-iptables",
+        abstract: "Run an iptables ruleset in XDP, with iptables' own syntax.",
+        discussion: """
+            Also answers to iptables' command line (ebpf-iptables -A INPUT ...), and when \
+            invoked as ebpf-iptables-restore, ebpf-iptables-save or ebpf-ip6tables* it behaves as those tools.
+            """,
+        version: "0.1.0",
+        subcommands: [Format.self, Restore.self])
+}
+
+/// Options every subcommand that reads a ruleset shares.
+struct RulesetInput: ParsableArguments {
+    @Flag(name: [.customShort("6"), .customLong("ipv6")], help: "Read an ip6tables ruleset.")
+    var ipv6 = false
+
+    @Flag(name: [.customShort("4"), .customLong("ipv4")], help: "Read an iptables ruleset (the default).")
+    var ipv4 = false
+
+    @Option(name: .customLong("ipset"), help: "ipset save file defining the sets the rules use; set names are then checked.")
+    var ipsetFiles: [String] = []
+
+    @Argument(help: "Ruleset file (standard input when absent).")
+    var file: String?
+
+    var family: Family { ipv6 ? .ipv6 : .ipv4 }
+}
