@@ -6,49 +6,79 @@ public enum Family: String, Equatable, Sendable, Hashable {
     var maxPrefix: Int { byteCount * 8 }
 }
 
+/// 128 bits of address or mask, big-endian; IPv4 lives in the low 32 bits of `lo`.
+/// Two integers instead of byte arrays: a 100,000-rule restore makes one per address,
+/// and arrays would cost two heap allocations each.
+public struct IPBits: Equatable, Sendable, Hashable {
+    public var hi: UInt64
+    public var lo: UInt64
+
+    public init(hi: UInt64 = 0, lo: UInt64 = 0) {
+        self.hi = hi
+        self.lo = lo
+    }
+
+    init(bytes: [UInt8]) {
+        var h: UInt64 = 0, l: UInt64 = 0
+        if bytes.count == 4 {
+            for b in bytes { l = l << 8 | UInt64(b) }
+        } else {
+            for b in bytes.prefix(8) { h = h << 8 | UInt64(b) }
+            for b in bytes.dropFirst(8) { l = l << 8 | UInt64(b) }
+        }
+        self.init(hi: h, lo: l)
+    }
+
+    func bytes(_ family: Family) -> [UInt8] {
+        if family == .ipv4 { return (0..<4).map { UInt8(truncatingIfNeeded: lo >> (24 - 8 * $0)) } }
+        return (0..<8).map { UInt8(truncatingIfNeeded: hi >> (56 - 8 * $0)) }
+            + (0..<8).map { UInt8(truncatingIfNeeded: lo >> (56 - 8 * $0)) }
+    }
+
+    static func & (a: IPBits, b: IPBits) -> IPBits { IPBits(hi: a.hi & b.hi, lo: a.lo & b.lo) }
+
+    static func mask(family: Family, length: Int) -> IPBits {
+        if family == .ipv4 {
+            return IPBits(lo: length <= 0 ? 0 : UInt64(UInt32.max << (32 - min(32, length))) & 0xffff_ffff)
+        }
+        let h = length <= 0 ? 0 : (length >= 64 ? UInt64.max : UInt64.max << (64 - length))
+        let l = length <= 64 ? 0 : (length >= 128 ? UInt64.max : UInt64.max << (128 - length))
+        return IPBits(hi: h, lo: l)
+    }
+}
+
 /// An address with a mask, as `-s`/`-d` hold it. The address is stored masked,
 /// because that is what the kernel keeps and what `iptables-save` prints back.
 public struct IPPrefix: Equatable, Sendable, Hashable {
     public var family: Family
-    public var address: [UInt8]
-    public var mask: [UInt8]
+    public var bits: IPBits
+    public var maskBits: IPBits
+
+    public init(family: Family, bits: IPBits, maskBits: IPBits) {
+        self.family = family
+        self.maskBits = maskBits
+        self.bits = bits & maskBits
+    }
 
     public init(family: Family, address: [UInt8], mask: [UInt8]) {
-        self.family = family
-        self.mask = mask
-        self.address = zip(address, mask).map { $0 & $1 }
+        self.init(family: family, bits: IPBits(bytes: address), maskBits: IPBits(bytes: mask))
     }
 
     public init(family: Family, address: [UInt8], prefixLength: Int) {
-        self.init(family: family, address: address, mask: IPPrefix.mask(family: family, length: prefixLength))
+        self.init(family: family, bits: IPBits(bytes: address), maskBits: IPBits.mask(family: family, length: prefixLength))
     }
 
-    static func mask(family: Family, length: Int) -> [UInt8] {
-        (0..<family.byteCount).map { i -> UInt8 in
-            let bits = max(0, min(8, length - i * 8))
-            return bits == 0 ? 0 : UInt8(truncatingIfNeeded: 0xff << (8 - bits))
-        }
-    }
+    public var address: [UInt8] { bits.bytes(family) }
+    public var mask: [UInt8] { maskBits.bytes(family) }
 
     /// nil when the mask has holes (`255.0.255.0`), which iptables allows for IPv4.
     public var prefixLength: Int? {
-        var n = 0
-        var seenZero = false
-        for byte in mask {
-            for bit in (0..<8).reversed() {
-                if byte & (1 << bit) != 0 {
-                    if seenZero { return nil }
-                    n += 1
-                } else {
-                    seenZero = true
-                }
-            }
-        }
-        return n
+        let n = family == .ipv4 ? (maskBits.lo & 0xffff_ffff).nonzeroBitCount : maskBits.hi.nonzeroBitCount + maskBits.lo.nonzeroBitCount
+        return IPBits.mask(family: family, length: n) == maskBits ? n : nil
     }
 
     /// True for `0.0.0.0/0`, which iptables drops from a rule altogether.
-    public var isAny: Bool { mask.allSatisfy { $0 == 0 } }
+    public var isAny: Bool { maskBits == IPBits() }
 
     /// `iptables-save` form: `10.0.0.0/8`, `1.0.3.0/255.0.255.0`, `2001:db8::/32`.
     public var saveText: String {

@@ -1,6 +1,7 @@
 /// `-s`/`-d` arguments: a comma list of `address[/prefix|/mask]`.
 enum AddressParser {
     static func parseList(_ w: Word, family: Family, source: WordSource) throws(Diagnostic) -> [(IPPrefix, Word)] {
+        if !w.text.utf8.contains(UInt8(ascii: ",")) { return [(try parse(w, family: family, source: source), w)] }
         var out: [(IPPrefix, Word)] = []
         var col = w.column
         for item in w.text.split(separator: ",", omittingEmptySubsequences: false) {
@@ -12,7 +13,13 @@ enum AddressParser {
     }
 
     static func parse(_ w: Word, family: Family, source: WordSource) throws(Diagnostic) -> IPPrefix {
-        let parts = w.text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        let text = w.text
+        let parts: [Substring]
+        if let slash = text.utf8.firstIndex(of: UInt8(ascii: "/")) {
+            parts = [text[..<slash], text[text.index(after: slash)...]]
+        } else {
+            parts = [text[...]]
+        }
         let host = parts[0]
         let kind = family == .ipv4 ? "an IPv4 address" : "an IPv6 address"
         guard let addr = IPAddressText.parse(host, family: family) else {
@@ -27,7 +34,7 @@ enum AddressParser {
         }
         guard parts.count == 2 else { return IPPrefix(family: family, address: addr, prefixLength: family.maxPrefix) }
         let m = parts[1]
-        if let len = Int(m), m.allSatisfy(\.isNumber) {
+        if let first = m.utf8.first, first >= 48, first <= 57, let len = Int(m) {
             guard len <= family.maxPrefix else {
                 throw source.diagnostic("bad-prefix", "prefix length \(len) is out of range (0-\(family.maxPrefix))", at: w)
             }

@@ -1,12 +1,17 @@
 /// The options iptables itself owns: commands, `-s -d -i -o -p -f -j -g -m`, listing flags.
 extension CommandLineParser {
+    static let negatable: Set<UInt8> = Set("sdiopf".utf8)
+    static let standardTargets: [String: Target] = ["ACCEPT": .accept, "DROP": .drop, "RETURN": .return, "QUEUE": .queue]
+
     mutating func builtin(_ c: Character, word w: Word, inline: Word?) throws(Diagnostic) -> Outcome {
+        // ASCII codes, not Characters: hashing a Character costs a grapheme walk per option.
+        let key = c.asciiValue ?? 0
         let negated = invert
-        if negated && !["s", "d", "i", "o", "p", "f"].contains(c) {
+        if negated && !Self.negatable.contains(key) {
             throw fail("bad-negation", "'!' cannot be used with '\(w.text)'", invertWord)
         }
         invert = false
-        if ruleOptions.contains(c) { ruleOptionWord = ruleOptionWord ?? w }
+        if ruleOptions.contains(key) { ruleOptionWord = ruleOptionWord ?? w }
         func arg(_ what: String) throws(Diagnostic) -> Word {
             if let inline { return inline }
             let v = try next(for: w, what: what)
@@ -16,7 +21,7 @@ extension CommandLineParser {
             }
             return v
         }
-        if let k = commandKinds[c] {
+        if let k = commandKinds[key] {
             if let prev = kindWord {
                 throw fail("multiple-commands", "only one command is allowed, and '\(prev.text)' was already given", w)
             }
@@ -25,8 +30,8 @@ extension CommandLineParser {
             try commandArguments(k, word: w, first: inline)
             return .ok
         }
-        switch c {
-        case "p":
+        switch key {
+        case UInt8(ascii: "p"):
             let v = try arg("a protocol")
             let name = v.text.lowercased()
             guard let n = ProtocolNames.parse(name) else {
@@ -36,10 +41,10 @@ extension CommandLineParser {
             proto = n == 0 && !negated ? nil : Negatable(n, negated: negated)
             protoWord = v
             if n == 0 { protoWord = nil }
-        case "s", "d":
+        case UInt8(ascii: "s"), UInt8(ascii: "d"):
             let v = try arg("an address")
             let list = try AddressParser.parseList(v, family: family, source: source)
-            if c == "s" {
+            if key == UInt8(ascii: "s") {
                 if !sources.isEmpty { throw fail("duplicate-option", "source given twice", w) }
                 sources = list
                 sourceNegated = negated
@@ -51,20 +56,20 @@ extension CommandLineParser {
             if negated && list.count > 1 {
                 throw fail("negated-list", "'!' cannot be used with a list of addresses", v)
             }
-        case "i", "o":
+        case UInt8(ascii: "i"), UInt8(ascii: "o"):
             let v = try arg("an interface name")
             try checkInterface(v)
-            if c == "i" { inIface = Negatable(v.text, negated: negated) } else { outIface = Negatable(v.text, negated: negated) }
-        case "f":
+            if key == UInt8(ascii: "i") { inIface = Negatable(v.text, negated: negated) } else { outIface = Negatable(v.text, negated: negated) }
+        case UInt8(ascii: "f"):
             guard family == .ipv4 else {
                 throw fail("unknown-option", "'-f' is IPv4 only; ip6tables matches fragments with '-m frag'", w)
             }
             fragment = !negated
-        case "j", "g":
-            let v = try arg(c == "j" ? "a target" : "a chain")
+        case UInt8(ascii: "j"), UInt8(ascii: "g"):
+            let v = try arg(key == UInt8(ascii: "j") ? "a target" : "a chain")
             if target != nil || targetIndex != nil { throw fail("duplicate-option", "a rule has one target, and one was already given", w) }
-            try loadTarget(v, goto: c == "g")
-        case "m":
+            try loadTarget(v, goto: key == UInt8(ascii: "g"))
+        case UInt8(ascii: "m"):
             let v = try arg("a match name")
             guard let spec = ExtensionCatalog.match(v.text, family: family) else {
                 let alt = ExtensionCatalog.match(v.text, family: family == .ipv4 ? .ipv6 : .ipv4) != nil
@@ -73,11 +78,11 @@ extension CommandLineParser {
             }
             extensions.append(LoadedExtension(spec: spec, word: v))
             if let p = proto, protoMatches[p.value] == spec.name { protoMatchLoaded = true }
-        case "n": flags.n = true
-        case "v": flags.v = true
-        case "x": flags.x = true
-        case "0": flags.line = true
-        case "t":
+        case UInt8(ascii: "n"): flags.n = true
+        case UInt8(ascii: "v"): flags.v = true
+        case UInt8(ascii: "x"): flags.x = true
+        case UInt8(ascii: "0"): flags.line = true
+        case UInt8(ascii: "t"):
             let v = try arg("a table name")
             if context.restoreTable != nil {
                 throw fail("table-in-restore", "'-t' cannot be used in a restore file: the table comes from the '*table' line", w)
@@ -86,24 +91,24 @@ extension CommandLineParser {
                 throw fail("bad-table", "unknown table '\(v.text)' (expected filter, nat, mangle, raw or security)", v)
             }
             table = v.text
-        case "c":
+        case UInt8(ascii: "c"):
             let p = try arg("packet and byte counters")
             let b = try next(for: w, what: "packet and byte counters")
             guard let pk = UInt64(p.text) else { throw fail("bad-counter", "expected a packet count, got '\(p.text)'", p) }
             guard let by = UInt64(b.text) else { throw fail("bad-counter", "expected a byte count, got '\(b.text)'", b) }
             counters = Counters(packets: pk, bytes: by)
-        case "w":
+        case UInt8(ascii: "w"):
             // -w [seconds]: we serialise with a lock anyway; the number is accepted and ignored.
             if inline == nil, index < words.count, Int(words[index].text) != nil { index += 1 }
-        case "W", "M":
+        case UInt8(ascii: "W"), UInt8(ascii: "M"):
             _ = try arg("an argument")
-        case "4", "6":
-            let wanted: Family = c == "4" ? .ipv4 : .ipv6
+        case UInt8(ascii: "4"), UInt8(ascii: "6"):
+            let wanted: Family = key == UInt8(ascii: "4") ? .ipv4 : .ipv6
             if wanted != family {
                 if context.restoreTable != nil { return .skip }
                 throw fail("wrong-family", "this is the \(family == .ipv4 ? "IPv4" : "IPv6") version; '\(w.text)' asks for the other", w)
             }
-        case "h", "V":
+        case UInt8(ascii: "h"), UInt8(ascii: "V"):
             throw fail("unsupported-option", "'\(w.text)' is not available here; see 'ebpf-iptables --help'", w)
         default:
             throw fail("unknown-option", "unknown option '\(w.text)'", w)
@@ -169,7 +174,7 @@ extension CommandLineParser {
 
     mutating func loadTarget(_ v: Word, goto: Bool) throws(Diagnostic) {
         targetWord = v
-        let standard: [String: Target] = ["ACCEPT": .accept, "DROP": .drop, "RETURN": .return, "QUEUE": .queue]
+        let standard = Self.standardTargets
         if goto {
             if standard[v.text] != nil || !context.chainExists(table, v.text) {
                 throw fail("undefined-chain", "-g needs a user chain, and '\(v.text.visible)' is not a chain of table \(table)", v)

@@ -42,13 +42,13 @@ public struct CommandContext {
     /// Set inside a restore file: the table of the current `*table` section.
     public var restoreTable: String?
     /// Whether a user chain exists in a table; decides if `-j NAME` is a jump or a target extension.
-    public var chainExists: (String, String) -> Bool
+    public var chainExists: @Sendable (String, String) -> Bool
     /// When set, `-m set --match-set NAME` must name a set it knows.
-    public var setExists: ((String) -> Bool)?
+    public var setExists: (@Sendable (String) -> Bool)?
 
     public init(family: Family, restoreTable: String? = nil,
-                chainExists: @escaping (String, String) -> Bool = { _, _ in false },
-                setExists: ((String) -> Bool)? = nil) {
+                chainExists: @escaping @Sendable (String, String) -> Bool = { _, _ in false },
+                setExists: (@Sendable (String) -> Bool)? = nil) {
         self.family = family
         self.restoreTable = restoreTable
         self.chainExists = chainExists

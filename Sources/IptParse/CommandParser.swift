@@ -44,18 +44,19 @@ let builtinLong: [(String, Character, Int)] = [
     ("table", "t", 1), ("wait", "w", 0), ("wait-interval", "W", 1), ("set-counters", "c", 1),
     ("ipv4", "4", 0), ("ipv6", "6", 0), ("modprobe", "M", 1),
 ]
-let shortArgc: [Character: Int] = [
-    "A": 1, "C": 1, "D": 1, "I": 1, "R": 1, "N": 1, "P": 1, "E": 1, "p": 1, "s": 1, "d": 1, "j": 1,
-    "g": 1, "i": 1, "o": 1, "m": 1, "t": 1, "W": 1, "c": 1, "M": 1,
-    "L": 0, "S": 0, "F": 0, "Z": 0, "X": 0, "h": 0, "V": 0, "f": 0, "n": 0, "v": 0, "x": 0, "w": 0,
-    "4": 0, "6": 0,
+let builtinByName: [String: Character] = Dictionary(builtinLong.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+let shortArgc: [UInt8: Int] = [
+    UInt8(ascii: "A"): 1, UInt8(ascii: "C"): 1, UInt8(ascii: "D"): 1, UInt8(ascii: "I"): 1, UInt8(ascii: "R"): 1, UInt8(ascii: "N"): 1, UInt8(ascii: "P"): 1, UInt8(ascii: "E"): 1, UInt8(ascii: "p"): 1, UInt8(ascii: "s"): 1, UInt8(ascii: "d"): 1, UInt8(ascii: "j"): 1,
+    UInt8(ascii: "g"): 1, UInt8(ascii: "i"): 1, UInt8(ascii: "o"): 1, UInt8(ascii: "m"): 1, UInt8(ascii: "t"): 1, UInt8(ascii: "W"): 1, UInt8(ascii: "c"): 1, UInt8(ascii: "M"): 1,
+    UInt8(ascii: "L"): 0, UInt8(ascii: "S"): 0, UInt8(ascii: "F"): 0, UInt8(ascii: "Z"): 0, UInt8(ascii: "X"): 0, UInt8(ascii: "h"): 0, UInt8(ascii: "V"): 0, UInt8(ascii: "f"): 0, UInt8(ascii: "n"): 0, UInt8(ascii: "v"): 0, UInt8(ascii: "x"): 0, UInt8(ascii: "w"): 0,
+    UInt8(ascii: "4"): 0, UInt8(ascii: "6"): 0,
 ]
-let commandKinds: [Character: IptCommand.Kind] = [
-    "A": .append, "C": .check, "D": .delete, "I": .insert, "R": .replace, "L": .list, "S": .listRules,
-    "F": .flush, "Z": .zero, "N": .newChain, "X": .deleteChain, "P": .policy, "E": .renameChain,
+let commandKinds: [UInt8: IptCommand.Kind] = [
+    UInt8(ascii: "A"): .append, UInt8(ascii: "C"): .check, UInt8(ascii: "D"): .delete, UInt8(ascii: "I"): .insert, UInt8(ascii: "R"): .replace, UInt8(ascii: "L"): .list, UInt8(ascii: "S"): .listRules,
+    UInt8(ascii: "F"): .flush, UInt8(ascii: "Z"): .zero, UInt8(ascii: "N"): .newChain, UInt8(ascii: "X"): .deleteChain, UInt8(ascii: "P"): .policy, UInt8(ascii: "E"): .renameChain,
 ]
 /// Builtin options that put something into the rule: refused with commands that take none.
-let ruleOptions: Set<Character> = ["p", "s", "d", "j", "g", "i", "o", "f", "m", "c"]
+let ruleOptions: Set<UInt8> = Set("psdjgiofmc".utf8)
 let protoMatches: [UInt8: String] = [6: "tcp", 17: "udp", 132: "sctp", 1: "icmp", 58: "icmp6", 33: "dccp", 136: "udplite", 135: "mh"]
 
 struct CommandLineParser {
@@ -63,7 +64,7 @@ struct CommandLineParser {
     let source: WordSource
     let context: CommandContext
     var family: Family { context.family }
-    var setExists: ((String) -> Bool)? { context.setExists }
+    var setExists: (@Sendable (String) -> Bool)? { context.setExists }
 
     var index = 0
     var kind: IptCommand.Kind?
@@ -132,9 +133,11 @@ struct CommandLineParser {
                 invertWord = w
                 continue
             }
-            if w.text.hasPrefix("--"), w.text.count > 2 {
+            let u = w.text.utf8
+            let dash = UInt8(ascii: "-")
+            if u.count > 2, u.first == dash, u.dropFirst().first == dash {
                 if try longOption(w) == .skip { return .skipped }
-            } else if w.text.hasPrefix("-"), w.text.count > 1 {
+            } else if u.count > 1, u.first == dash {
                 if try shortOptions(w) == .skip { return .skipped }
             } else {
                 throw fail("bad-argument", "unexpected argument '\(w.text.visible)'" + hintForStray(w), w)
@@ -162,15 +165,15 @@ struct CommandLineParser {
     mutating func longOption(_ w: Word) throws(Diagnostic) -> Outcome {
         var name = String(w.text.dropFirst(2))
         var inline: Word?
-        if let eq = name.firstIndex(of: "=") {
+        if name.utf8.contains(UInt8(ascii: "=")), let eq = name.firstIndex(of: "=") {
             let value = String(name[name.index(after: eq)...])
             let offset = name.distance(from: name.startIndex, to: eq) + 3
             inline = Word(value, column: w.column + offset)
             name = String(name[..<eq])
         }
         // Exact names first (builtin, then extensions in load order), then unique abbreviations.
-        if let b = builtinLong.first(where: { $0.0 == name }) {
-            return try builtin(b.1, word: w, inline: inline)
+        if let b = builtinByName[name] {
+            return try builtin(b, word: w, inline: inline)
         }
         if let (i, opt) = extensionOption(exactly: name) {
             try extensionArgs(i, opt, w, inline)
@@ -275,16 +278,22 @@ struct CommandLineParser {
     }
 
     mutating func shortOptions(_ w: Word) throws(Diagnostic) -> Outcome {
+        let u = w.text.utf8
+        if u.count == 2 {
+            // Nearly every short option stands alone (`-A`, `-p`): no array for those.
+            let c = Character(UnicodeScalar(u[u.index(after: u.startIndex)]))
+            guard shortArgc[c.asciiValue ?? 0] != nil else { throw fail("unknown-option", "unknown option '-\(c)'", w) }
+            return try builtin(c, word: w, inline: nil)
+        }
         let chars = Array(w.text.dropFirst())
         var k = 0
         while k < chars.count {
             let c = chars[k]
-            guard let argc = shortArgc[c] else {
+            guard let argc = shortArgc[c.asciiValue ?? 0] else {
                 throw fail("unknown-option", "unknown option '-\(c)'", w)
             }
             if argc > 0 {
-                let rest = String(chars[(k + 1)...])
-                let inline = rest.isEmpty ? nil : Word(rest, column: w.column + k + 2)
+                let inline = k + 1 < chars.count ? Word(String(chars[(k + 1)...]), column: w.column + k + 2) : nil
                 return try builtin(c, word: w, inline: inline)
             }
             if try builtin(c, word: w, inline: nil) == .skip { return .skip }

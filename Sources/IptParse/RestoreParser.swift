@@ -9,12 +9,12 @@ public enum RestoreParser {
         /// The ruleset the restore starts from (the running one, for --noflush).
         public var base: Ruleset?
         /// When set, set matches must name a known set.
-        public var setExists: ((String) -> Bool)?
+        public var setExists: (@Sendable (String) -> Bool)?
         /// Stop collecting after this many diagnostics.
         public var maxDiagnostics: Int
 
         public init(family: Family = .ipv4, file: String = "<stdin>", noflush: Bool = false, base: Ruleset? = nil,
-                    setExists: ((String) -> Bool)? = nil, maxDiagnostics: Int = 50) {
+                    setExists: (@Sendable (String) -> Bool)? = nil, maxDiagnostics: Int = 50) {
             self.family = family
             self.file = file
             self.noflush = noflush
@@ -25,21 +25,32 @@ public enum RestoreParser {
     }
 
     public static func parse(_ text: String, options: Options) throws(IptParseError) -> Ruleset {
-        var state = RestoreState(options: options)
-        var lineNo = 0
+        var lines: [String] = []
         var bytes = Array(text.utf8)
         if bytes.last != 10 { bytes.append(10) }
         var start = 0
         for (i, b) in bytes.enumerated() where b == 10 {
-            lineNo += 1
-            let line = String(decoding: bytes[start..<i], as: UTF8.self)
+            lines.append(String(decoding: bytes[start..<i], as: UTF8.self))
             start = i + 1
-            state.line(line, number: lineNo)
-            if state.diagnostics.count >= options.maxDiagnostics { break }
         }
-        state.end(lastLine: lineNo)
+        if let pre = RestorePreparse.run(lines, options: options) {
+            let state = replay(lines, options: options, preparsed: pre)
+            if state.diagnostics.isEmpty { return state.ruleset }
+        }
+        let state = replay(lines, options: options, preparsed: nil)
         if !state.diagnostics.isEmpty { throw IptParseError(state.diagnostics) }
         return state.ruleset
+    }
+
+    static func replay(_ lines: [String], options: Options, preparsed: [CommandParser.Parsed?]?) -> RestoreState {
+        var state = RestoreState(options: options)
+        state.preparsed = preparsed
+        for (i, line) in lines.enumerated() {
+            state.line(line, number: i + 1)
+            if state.diagnostics.count >= options.maxDiagnostics { break }
+        }
+        state.end(lastLine: lines.count)
+        return state
     }
 }
 
@@ -60,6 +71,12 @@ struct RestoreState {
         let loc = SourceLocation(file: options.file, line: line, column: column, length: length ?? max(1, text.count - column + 1))
         diagnostics.append(Diagnostic(id: id, message, at: loc, line: text))
     }
+
+    /// User chain names of the open table, recomputed only after a line that may change them.
+    var userChains: Set<String> = []
+    /// Command lines already parsed by RestorePreparse, by line index.
+    var preparsed: [CommandParser.Parsed?]?
+    var userChainsStale = true
 
     /// Lines of the input, kept to show them under diagnostics found after the fact.
     var lines: [Int: String] = [:]
@@ -84,6 +101,7 @@ struct RestoreState {
                 table.chains = table.chains.filter(\.isBuiltin).map { Chain(name: $0.name, policy: $0.policy) }
             }
             open = (table, n, text, ruleset.table(name) != nil)
+            userChainsStale = true
             return
         }
         if text == "COMMIT" {
@@ -100,6 +118,7 @@ struct RestoreState {
             return
         }
         if text.hasPrefix(":") {
+            userChainsStale = true
             chainLine(text, number: n)
             return
         }
@@ -179,6 +198,10 @@ struct RestoreState {
     }
 
     mutating func commandLine(_ text: String, number n: Int) {
+        if open != nil, let pre = preparsed, n - 1 < pre.count, let parsed = pre[n - 1] {
+            apply(parsed, text: text, number: n, words: nil)
+            return
+        }
         var words: [Word]
         switch RestoreTokenizer.words(text) {
         case .success(let w): words = w
@@ -191,7 +214,7 @@ struct RestoreState {
                    line: n, text: text, column: 1, length: max(1, text.count))
             return
         }
-        guard let o = open else {
+        guard let tableName = open?.table.name else {
             let hint = first.text == "COMMIT" ? "COMMIT must stand alone on its line, with nothing after it"
                 : "'\(first.text.visible)' outside a table: a '*table' line (e.g. '*filter') must come first"
             report(first.text.hasPrefix("-") ? "outside-table" : "bad-line", hint, line: n, text: text, column: first.column, length: first.length)
@@ -207,9 +230,15 @@ struct RestoreState {
             words.removeFirst()
         }
         let source = WordSource(file: options.file, line: n, text: text)
-        let tableSnapshot = o.table
-        let ctx = CommandContext(family: options.family, restoreTable: o.table.name,
-                                 chainExists: { _, c in tableSnapshot.chain(c).map { !$0.isBuiltin } ?? false },
+        // Only the user chain names go into the closure: capturing the table itself would
+        // share its storage and make every append below copy all rules (quadratic restore).
+        if userChainsStale {
+            userChains = Set(open?.table.chains.lazy.filter { !$0.isBuiltin }.map(\.name) ?? [])
+            userChainsStale = false
+        }
+        let userChains = self.userChains
+        let ctx = CommandContext(family: options.family, restoreTable: tableName,
+                                 chainExists: { _, c in userChains.contains(c) },
                                  setExists: options.setExists)
         let parsed: CommandParser.Parsed
         do {
@@ -219,8 +248,14 @@ struct RestoreState {
             return
         }
         guard case .command(var cmd) = parsed else { return }
-        open?.touched = true
         if let counters { for i in cmd.rules.indices { cmd.rules[i].counters = counters } }
+        apply(.command(cmd), text: text, number: n, words: words)
+    }
+
+    mutating func apply(_ parsed: CommandParser.Parsed, text: String, number n: Int, words: [Word]?) {
+        guard case .command(let cmd) = parsed else { return }
+        if [.newChain, .deleteChain, .renameChain].contains(cmd.kind) { userChainsStale = true }
+        open?.touched = true
         if cmd.kind == .list || cmd.kind == .listRules {
             report("bad-command", "\(cmd.kind.rawValue) lists rules and cannot be used in a restore file", line: n, text: text,
                    column: cmd.location.column, length: cmd.location.length)
@@ -232,7 +267,8 @@ struct RestoreState {
                 lines[n] = text
             }
         } catch {
-            let chainWord = words.first { $0.text == cmd.chain } ?? words.first
+            let w = words ?? (try? RestoreTokenizer.words(text).get()) ?? []
+            let chainWord = w.first { $0.text == cmd.chain } ?? w.first
             report(editID(error.kind), error.message, line: n, text: text, column: chainWord?.column ?? 1, length: chainWord?.length)
         }
     }

@@ -20,13 +20,19 @@ enum RulesetLoading {
         var setNames: Set<String>? = nil
         for f in input.ipsetFiles {
             let (text, name) = try read(f)
-            _ = (text, name); setNames = []  // TEMP until ipset parser lands
+            do {
+                let script = try IpsetParser.parse(text, file: name)
+                setNames = (setNames ?? []).union(script.sets.map(\.create.name))
+            } catch {
+                Diagnostics.fail(String(describing: error))
+                throw ExitCode(2)
+            }
         }
         let (text, name) = try read(input.file)
-        let known = setNames
+        var check: (@Sendable (String) -> Bool)? = nil
+        if let names = setNames { check = { names.contains($0) } }
         do {
-            return try RestoreParser.parse(text, options: .init(
-                family: input.family, file: name, setExists: known.map { names in { names.contains($0) } }))
+            return try RestoreParser.parse(text, options: .init(family: input.family, file: name, setExists: check))
         } catch {
             Diagnostics.fail(String(describing: error))
             throw ExitCode(2)
