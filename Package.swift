@@ -28,6 +28,7 @@ let package = Package(
         // Fixture locations, the malformed-case reader, process and namespace helpers.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "IptParseTests", dependencies: ["IptParse", "TestSupport"]),
+        .testTarget(name: "CompilerTests", dependencies: ["Compiler", "IptParse", "TestSupport"]),
         .testTarget(name: "LoaderTests", dependencies: ["Loader"]),
         .testTarget(name: "EndToEndTests", dependencies: ["IptParse", "TestSupport"]),
     ]

@@ -1,0 +1,129 @@
+import IptParse
+
+/// A rule of the INPUT chain after user chains were inlined: the conjunction of the
+/// tests on the way to it, and a terminal verdict. Order is iptables' evaluation order.
+struct FlatRule: Equatable {
+    var atoms: [Atom]
+    var verdict: CompiledTables.Verdict
+    /// The rule that decides, and the jumps that led to it (for the report).
+    var origin: RuleRef
+}
+
+/// Where a rule was written: its chain and index, and its source location.
+public struct RuleRef: Equatable, Hashable, Sendable {
+    public var table: String
+    public var chain: String
+    /// 1-based, as `iptables -L --line-numbers` counts.
+    public var index: Int
+    public var line: Int?
+    public init(table: String, chain: String, index: Int, line: Int?) {
+        self.table = table
+        self.chain = chain
+        self.index = index
+        self.line = line
+    }
+}
+
+/// Inlines the chains INPUT reaches. A jump conjoins its tests with the callee's rules;
+/// a conditional RETURN (or a goto that falls through) excludes the rest of its chain
+/// for the packets it matched, which one negated atom can say when the rule has one test;
+/// otherwise the rule is refused as inexpressible.
+struct ChainFlattener {
+    let table: Table
+    let lowering: AtomLowering
+    let options: CompileOptions
+    let policy: CompiledTables.Verdict
+    var flat: [FlatRule] = []
+    var statuses: [RuleRef: RuleStatus] = [:]
+    var reached: Set<String> = []
+
+    init(table: Table, lowering: AtomLowering, options: CompileOptions, policy: CompiledTables.Verdict) {
+        self.table = table
+        self.lowering = lowering
+        self.options = options
+        self.policy = policy
+    }
+
+    mutating func setStatus(_ ref: RuleRef, _ s: RuleStatus) {
+        // A rule reached along several paths keeps its worst status.
+        if let old = statuses[ref], old.severity >= s.severity { return }
+        statuses[ref] = s
+    }
+
+    /// Walks `chain` for packets that satisfy `context`. `topLevel`: the chain is INPUT,
+    /// whose RETURN and fall-through mean "apply the policy".
+    mutating func walk(_ chainName: String, context: [Atom], topLevel: Bool, depth: Int = 0) {
+        guard let chain = table.chain(chainName), depth < 64 else { return }
+        reached.insert(chainName)
+        var excluded: [Atom] = []
+        for (i, rule) in chain.rules.enumerated() {
+            let ref = RuleRef(table: table.name, chain: chainName, index: i + 1, line: rule.location?.line)
+            let own: [Atom]
+            do {
+                guard let a = try lowering.atoms(of: rule) else {
+                    setStatus(ref, .neverMatches("its -i does not match interface \(lowering.interface)"))
+                    continue
+                }
+                own = a
+            } catch {
+                setStatus(ref, .unsupported(error.reason, advice: error.advice))
+                continue
+            }
+            let conds = context + excluded + own
+            func emit(_ v: CompiledTables.Verdict, _ status: RuleStatus) {
+                flat.append(FlatRule(atoms: conds, verdict: v, origin: ref))
+                setStatus(ref, status)
+            }
+            /// The rest of this chain is for packets this rule did not match.
+            func exclude() -> Bool {
+                if own.isEmpty { return false }
+                if own.count == 1, let n = own[0].negation {
+                    excluded.append(n)
+                    return true
+                }
+                setStatus(ref, .unsupported("a RETURN or goto with \(own.count) tests cannot be inlined exactly",
+                                            advice: "split the rule so that it has a single test, or use a chain per test"))
+                return true
+            }
+            switch rule.target {
+            case .accept?: emit(.accept, .compiled)
+            case .drop?: emit(.drop, .compiled)
+            case .reject?:
+                if options.rejectAsDrop {
+                    emit(.drop, .changedOnRequest("REJECT compiled as DROP (--reject-as-drop): no ICMP/RST reply is sent"))
+                } else {
+                    setStatus(ref, .unsupported("REJECT answers with an ICMP error or a TCP reset, which the XDP program does not send",
+                                                advice: "pass --reject-as-drop to drop these packets silently instead"))
+                }
+            case .return?:
+                if topLevel {
+                    emit(policy, .compiled)
+                    if own.isEmpty { return }
+                } else {
+                    setStatus(ref, .compiled)
+                    if !exclude() { return }
+                }
+            case .jump(let target)?:
+                setStatus(ref, .compiled)
+                walk(target, context: conds, topLevel: false, depth: depth + 1)
+            case .goto(let target)?:
+                setStatus(ref, .compiled)
+                walk(target, context: conds, topLevel: false, depth: depth + 1)
+                if topLevel {
+                    // Falling off the end of a chain entered by goto from INPUT applies INPUT's policy.
+                    flat.append(FlatRule(atoms: conds, verdict: policy, origin: ref))
+                    if own.isEmpty { return }
+                } else if !exclude() {
+                    return
+                }
+            case nil:
+                setStatus(ref, .noEffect("no target: it only counts packets"))
+            case .log?:
+                setStatus(ref, .unsupported("LOG writes to the kernel log, which the XDP program does not do",
+                                            advice: "remove the LOG rule or keep logging in iptables"))
+            case .queue?, .opaque?:
+                setStatus(ref, .unsupported("target \(rule.target?.name ?? "") is not available in XDP", advice: "keep this rule in iptables"))
+            }
+        }
+    }
+}

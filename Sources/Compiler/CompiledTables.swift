@@ -1,0 +1,94 @@
+import IptParse
+
+/// What a ruleset becomes for the XDP program: keyed tables whose values are rule
+/// positions, a bounded fallback list, and the verdict of each position. The program
+/// judges a packet by the lowest position among every table entry and fallback rule
+/// that matches it (iptables' first match), or by the policy when none does.
+///
+/// Plain values, so the Compiler stays a pure function and tests compare tables directly.
+/// Addresses are host-order UInt32 here; the Loader writes them in network order.
+public struct CompiledTables: Equatable, Sendable {
+    public enum Verdict: UInt32, Equatable, Sendable { case accept = 1, drop = 2 }
+
+    public struct ProtoPort: Hashable, Sendable {
+        public var proto: UInt8
+        /// nil: any port (also packets without ports).
+        public var port: UInt16?
+        public init(proto: UInt8, port: UInt16?) {
+            self.proto = proto
+            self.port = port
+        }
+    }
+
+    public struct Prefix: Hashable, Sendable, Comparable {
+        public var address: UInt32
+        public var length: UInt8
+        public init(address: UInt32, length: UInt8) {
+            self.length = length
+            self.address = length == 0 ? 0 : address & (UInt32.max << (32 - UInt32(length)))
+        }
+        public func contains(_ other: Prefix) -> Bool {
+            other.length >= length && Prefix(address: other.address, length: length).address == address
+        }
+        public static func < (a: Prefix, b: Prefix) -> Bool {
+            (a.address, a.length) < (b.address, b.length)
+        }
+    }
+
+    public struct SourceProtoPort: Hashable, Sendable {
+        public var source: Prefix
+        public var protoPort: ProtoPort
+        public init(source: Prefix, protoPort: ProtoPort) {
+            self.source = source
+            self.protoPort = protoPort
+        }
+    }
+
+    /// A rule the keyed tables cannot hold; every present test must hold (negated: must not).
+    public struct FallbackRule: Equatable, Sendable {
+        public var position: UInt32
+        public var source: Negatable<Prefix>?
+        public var destination: Negatable<Prefix>?
+        public var proto: Negatable<UInt8>?
+        public var sourcePorts: Negatable<ClosedRange<UInt16>>?
+        public var destinationPorts: Negatable<ClosedRange<UInt16>>?
+        /// multiport --ports: either port in the range.
+        public var eitherPort: Negatable<ClosedRange<UInt16>>?
+        public var tcpFlags: Negatable<TCPFlags>?
+        /// ICMP type (255: any) and code range.
+        public var icmp: Negatable<ICMPTest>?
+        public var conntrack: Negatable<ConntrackStates>?
+        /// true: only non-first fragments (`-f`); false: only others (`! -f`).
+        public var fragment: Bool?
+        public var length: Negatable<ClosedRange<UInt16>>?
+        public var ttl: TTLMatch?
+
+        public init(position: UInt32) { self.position = position }
+    }
+
+    public struct ICMPTest: Equatable, Sendable {
+        public var type: UInt8
+        public var codes: ClosedRange<UInt8>
+        public init(type: UInt8, codes: ClosedRange<UInt8>) {
+            self.type = type
+            self.codes = codes
+        }
+    }
+
+    /// Verdict of each position; positions are 0..<verdicts.count.
+    public var verdicts: [Verdict] = []
+    public var policy: Verdict = .accept
+    /// Position of the first rule without any condition.
+    public var catchAll: UInt32?
+    public var protoPort: [ProtoPort: UInt32] = [:]
+    /// Each prefix holds the best position among the rules that match every address in it
+    /// (itself and the prefixes containing it, nomatch exceptions applied), because an LPM
+    /// lookup only returns the longest stored prefix.
+    public var source: [Prefix: UInt32] = [:]
+    public var sourceProtoPort: [SourceProtoPort: UInt32] = [:]
+    /// Sorted by position; a rule with a disjunction appears once per alternative.
+    public var fallback: [FallbackRule] = []
+    public var needsConntrack = false
+
+    public init() {}
+}

@@ -1,0 +1,60 @@
+import IptParse
+
+/// Source-address tests for the LPM tables. A rule contributes prefixes with a
+/// "matches here" value and a default for addresses under none of them: `-s P`
+/// is (P: true, default false), `! -s P` is (P: false, default true), a set is its
+/// members (nomatch members: false), and `! --match-set` flips all of it.
+struct SourceTest {
+    var entries: [(CompiledTables.Prefix, Bool)]
+    var defaultMatch: Bool
+}
+
+enum SourcePrefixes {
+    /// Every stored prefix gets the best position among the rules that match all of
+    /// its addresses. An LPM lookup returns only the longest stored prefix containing
+    /// the address, and the prefixes containing an address form a chain, so that value
+    /// is exactly the first match for the address. One pass over the prefixes in
+    /// (address, length) order keeps the chain of enclosing prefixes on a stack.
+    static func resolve(_ tests: [(position: UInt32, test: SourceTest)]) -> [CompiledTables.Prefix: UInt32] {
+        var at: [CompiledTables.Prefix: [(Int, Bool)]] = [:]
+        for (i, t) in tests.enumerated() {
+            for (p, m) in t.test.entries { at[p, default: []].append((i, m)) }
+        }
+        let defaults = tests.enumerated().filter { $0.element.test.defaultMatch }.map { ($0.offset, $0.element.position) }
+            .sorted { $0.1 < $1.1 }
+        if !defaults.isEmpty, at[CompiledTables.Prefix(address: 0, length: 0)] == nil {
+            at[CompiledTables.Prefix(address: 0, length: 0)] = []
+        }
+        let keys = at.keys.sorted()
+        var out: [CompiledTables.Prefix: UInt32] = [:]
+        out.reserveCapacity(keys.count)
+        // Each stack level holds the overrides (rule index -> matches) in force there.
+        var stack: [(CompiledTables.Prefix, [(Int, Bool)])] = []
+        for k in keys {
+            while let top = stack.last, !top.0.contains(k) { stack.removeLast() }
+            var state = stack.last?.1 ?? []
+            for (rule, m) in at[k] ?? [] {
+                if let j = state.firstIndex(where: { $0.0 == rule }) { state[j].1 = m } else { state.append((rule, m)) }
+            }
+            stack.append((k, state))
+            var best = UInt32.max
+            for (rule, m) in state where m { best = min(best, tests[rule].position) }
+            for (rule, pos) in defaults where pos < best {
+                if !state.contains(where: { $0.0 == rule }) { best = pos; break }
+            }
+            out[k] = best
+        }
+        return out
+    }
+
+    /// Members of a one-dimensional IPv4 set as prefixes with their nomatch flag.
+    static func members(of set: IpsetSet) -> [(CompiledTables.Prefix, Bool)] {
+        set.entries.compactMap { e -> (CompiledTables.Prefix, Bool)? in
+            switch e.elements.first {
+            case .address(let a)?: (CompiledTables.Prefix(address: UInt32(truncatingIfNeeded: a.lo), length: 32), !e.nomatch)
+            case .prefix(let a, let len)?: (CompiledTables.Prefix(address: UInt32(truncatingIfNeeded: a.lo), length: UInt8(len)), !e.nomatch)
+            default: nil
+            }
+        }
+    }
+}
