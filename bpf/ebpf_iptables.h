@@ -8,7 +8,9 @@
 #ifndef EBPF_IPTABLES_H
 #define EBPF_IPTABLES_H
 
-#ifdef __BPF__
+/* Linux userspace too: libbpf's headers pull <linux/types.h>, whose __u64 (unsigned long
+ * long) would clash with a uint64_t typedef. */
+#if defined(__BPF__) || defined(__linux__)
 #include <linux/types.h>
 #else
 #include <stdint.h>

@@ -28,20 +28,20 @@ enum AtomNormalization {
                     if q.contains(p) { out[i] = a } else if !p.contains(q) { return nil }
                     continue
                 }
-            case .destinationPorts(let r, false) where r.count == 1:
-                if let i = out.firstIndex(where: { if case .destinationPorts(let x, false) = $0 { x.count == 1 } else { false } }),
+            case .destinationPorts(let r, false):
+                if let i = out.firstIndex(where: { if case .destinationPorts(_, false) = $0 { true } else { false } }),
                    case .destinationPorts(let q, false) = out[i] {
-                    let lo = max(r[0].lowerBound, q[0].lowerBound), hi = min(r[0].upperBound, q[0].upperBound)
-                    if lo > hi { return nil }
-                    out[i] = .destinationPorts([lo...hi], negated: false)
+                    let both = intersect(q, r)
+                    if both.isEmpty { return nil }
+                    out[i] = .destinationPorts(both, negated: false)
                     continue
                 }
-            case .sourcePorts(let r, false) where r.count == 1:
-                if let i = out.firstIndex(where: { if case .sourcePorts(let x, false) = $0 { x.count == 1 } else { false } }),
+            case .sourcePorts(let r, false):
+                if let i = out.firstIndex(where: { if case .sourcePorts(_, false) = $0 { true } else { false } }),
                    case .sourcePorts(let q, false) = out[i] {
-                    let lo = max(r[0].lowerBound, q[0].lowerBound), hi = min(r[0].upperBound, q[0].upperBound)
-                    if lo > hi { return nil }
-                    out[i] = .sourcePorts([lo...hi], negated: false)
+                    let both = intersect(q, r)
+                    if both.isEmpty { return nil }
+                    out[i] = .sourcePorts(both, negated: false)
                     continue
                 }
             case .fragment(let f):
@@ -51,6 +51,23 @@ enum AtomNormalization {
             }
             out.append(a)
         }
+        return finish(out)
+    }
+
+    /// Ports in both lists, as ranges.
+    static func intersect(_ a: [ClosedRange<UInt16>], _ b: [ClosedRange<UInt16>]) -> [ClosedRange<UInt16>] {
+        var out: [ClosedRange<UInt16>] = []
+        for x in a {
+            for y in b {
+                let lo = max(x.lowerBound, y.lowerBound), hi = min(x.upperBound, y.upperBound)
+                if lo <= hi && !out.contains(lo...hi) { out.append(lo...hi) }
+            }
+        }
+        return out
+    }
+
+    static func finish(_ atoms: [Atom]) -> [Atom] {
+        var out = atoms
         // A port test already excludes non-first fragments in the XDP program.
         let hasPorts = out.contains { if case .sourcePorts = $0 { true } else if case .destinationPorts = $0 { true } else if case .eitherPorts = $0 { true } else { false } }
         if hasPorts { out.removeAll { $0 == .fragment(false) } }

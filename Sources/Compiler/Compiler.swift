@@ -11,8 +11,17 @@ public struct CompileOptions: Equatable, Sendable {
     }
 }
 
+/// Where a position of the compiled tables came from: the rule that decides, or INPUT's
+/// policy reached through a RETURN or the end of a goto'd chain.
+public struct PositionOrigin: Equatable, Sendable {
+    public var rule: RuleRef
+    public var isPolicy: Bool
+}
+
 public struct CompileResult: Equatable, Sendable {
     public var tables: CompiledTables
+    /// One per position of `tables.verdicts`.
+    public var origins: [PositionOrigin]
     public var report: CompileReport
     /// Whether the tables may be installed: nothing unsupported, and nothing outside INPUT unless asked.
     public var installable: Bool
@@ -85,7 +94,16 @@ public enum Compiler {
         let report = CompileReport(interface: interface, rules: reports, notes: notes)
         let tooBig = builder.tables.fallback.count > Int(maxFallback)
         let installable = report.blocking(inputOnly: options.inputOnly).isEmpty && !tooBig
-        return CompileResult(tables: builder.tables, report: report, installable: installable)
+        let origins = flattener.flat.map { f -> PositionOrigin in
+            let written = filter.chain(f.origin.chain)?.rules[f.origin.index - 1].target
+            let viaPolicy: Bool
+            switch written {
+            case .return?, .goto?: viaPolicy = true
+            default: viaPolicy = false
+            }
+            return PositionOrigin(rule: f.origin, isPolicy: viaPolicy)
+        }
+        return CompileResult(tables: builder.tables, origins: origins, report: report, installable: installable)
     }
 
     /// Mirrors EIPT_MAX_FALLBACK in bpf/ebpf_iptables.h (checked by a Loader test).

@@ -7,6 +7,27 @@ import IptParse
 struct SourceTest {
     var entries: [(CompiledTables.Prefix, Bool)]
     var defaultMatch: Bool
+
+    /// Whether the test holds for every address of `p`, given that no entry lies strictly inside `p`.
+    func value(at p: CompiledTables.Prefix, index: [CompiledTables.Prefix: Bool]) -> Bool {
+        var len = Int(p.length)
+        while len >= 0 {
+            if let v = index[CompiledTables.Prefix(address: p.address, length: UInt8(len))] { return v }
+            len -= 1
+        }
+        return defaultMatch
+    }
+
+    /// Both tests at once (`-s 203.0.113.128/25` then a RETURN for `-s 203.0.113.200`): the
+    /// value of the conjunction is constant on each prefix of either test, so the union of
+    /// their prefixes describes it exactly.
+    func and(_ other: SourceTest) -> SourceTest {
+        let mine = Dictionary(entries, uniquingKeysWith: { a, _ in a })
+        let theirs = Dictionary(other.entries, uniquingKeysWith: { a, _ in a })
+        let keys = Set(mine.keys).union(theirs.keys)
+        let combined = keys.map { k in (k, value(at: k, index: mine) && other.value(at: k, index: theirs)) }
+        return SourceTest(entries: combined, defaultMatch: defaultMatch && other.defaultMatch)
+    }
 }
 
 enum SourcePrefixes {

@@ -83,12 +83,13 @@ struct TableBuilder {
         for a in atoms {
             switch a {
             case .source(let p, let n):
-                guard k.source == nil else { return nil }
-                k.source = SourceTest(entries: [(p, !n)], defaultMatch: n)
+                let t = SourceTest(entries: [(p, !n)], defaultMatch: n)
+                k.source = k.source.map { $0.and(t) } ?? t
             case .sourceSet(let name, let n):
-                guard k.source == nil, let set = sets[name] else { return nil }
+                guard let set = sets[name] else { return nil }
                 let members = SourcePrefixes.members(of: set).map { ($0.0, $0.1 != n) }
-                k.source = SourceTest(entries: members, defaultMatch: n)
+                let t = SourceTest(entries: members, defaultMatch: n)
+                k.source = k.source.map { $0.and(t) } ?? t
             case .proto(let p, false):
                 guard k.proto == nil, p != 0 else { return nil }
                 k.proto = p

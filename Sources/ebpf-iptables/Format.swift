@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compiler
 import Foundation
 import IptParse
 
@@ -25,16 +26,32 @@ struct Restore: ParsableCommand {
     @Flag(name: [.customShort("t"), .customLong("test")], help: "Parse and check only; apply nothing.")
     var test = false
 
-    @Flag(name: [.customShort("n"), .customLong("noflush")], help: "Edit the running tables instead of replacing them.")
+    @Flag(name: [.customShort("n"), .customLong("noflush")], help: "Edit the running ruleset instead of replacing it.")
     var noflush = false
 
+    @Flag(help: "Compile REJECT as DROP (no ICMP or RST is sent); the report names each rule.")
+    var rejectAsDrop = false
+
+    @Flag(help: "Install the INPUT part even when other chains and tables have rules (they stay with iptables).")
+    var inputOnly = false
+
     func run() throws {
-        _ = try RulesetLoading.parse(input)
-        if !test {
-            // Installing into XDP is the Compiler and Loader's job; until they land, refuse
-            // rather than pretend: nothing has been applied.
-            Diagnostics.fail("restore: installing into XDP is not available in this build; nothing was applied (use --test to check a ruleset)")
-            throw ExitCode(1)
+        let store = StateStore(paths: .current)
+        var input = self.input
+        // Sets restored earlier with `ebpf-ipset restore` are known to every later restore.
+        if input.ipsetFiles.isEmpty, FileManager.default.fileExists(atPath: store.paths.setsFile) {
+            input.ipsetFiles = [store.paths.setsFile]
+        }
+        var base: Ruleset? = nil
+        if noflush {
+            base = try store.read(store.paths.rulesFile).map { try RestoreParser.parse($0, options: .init(family: input.family, file: store.paths.rulesFile)) }
+                ?? Ruleset(family: input.family)
+        }
+        let (ruleset, sets) = try RulesetLoading.parseWithSets(input, base: base)
+        if test { return }
+        try store.locked {
+            try Installer.install(ruleset, sets: sets, source: input.file ?? "<stdin>",
+                                  options: CompileOptions(rejectAsDrop: rejectAsDrop, inputOnly: inputOnly), store: store)
         }
     }
 }

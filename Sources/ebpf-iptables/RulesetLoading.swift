@@ -17,12 +17,19 @@ enum RulesetLoading {
     }
 
     static func parse(_ input: RulesetInput) throws -> Ruleset {
+        try parseWithSets(input).0
+    }
+
+    /// The ruleset and the sets of every --ipset file (one script, in file order).
+    static func parseWithSets(_ input: RulesetInput, base: Ruleset? = nil) throws -> (Ruleset, IpsetScript?) {
         var setNames: Set<String>? = nil
+        var script: IpsetScript? = nil
         for f in input.ipsetFiles {
             let (text, name) = try read(f)
             do {
-                let script = try IpsetParser.parse(text, file: name)
-                setNames = (setNames ?? []).union(script.sets.map(\.create.name))
+                let s = try IpsetParser.parse(text, file: name)
+                setNames = (setNames ?? []).union(s.sets.map(\.create.name))
+                script = IpsetScript(sets: (script?.sets ?? []) + s.sets)
             } catch {
                 Diagnostics.fail(String(describing: error))
                 throw ExitCode(2)
@@ -32,7 +39,8 @@ enum RulesetLoading {
         var check: (@Sendable (String) -> Bool)? = nil
         if let names = setNames { check = { names.contains($0) } }
         do {
-            return try RestoreParser.parse(text, options: .init(family: input.family, file: name, setExists: check))
+            return (try RestoreParser.parse(text, options: .init(family: input.family, file: name, noflush: base != nil,
+                                                                 base: base, setExists: check)), script)
         } catch {
             Diagnostics.fail(String(describing: error))
             throw ExitCode(2)

@@ -1,0 +1,56 @@
+import CLibbpf
+import Glibc
+
+/// A file descriptor this process owns (a BPF program or map); closed when dropped.
+struct OwnedFD: ~Copyable {
+    let raw: Int32
+
+    init(_ raw: Int32) { self.raw = raw }
+
+    /// A private duplicate of a descriptor someone else owns (libbpf's object, for one).
+    static func duplicate(_ fd: Int32, _ context: String) throws(LoaderError) -> OwnedFD {
+        let d = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard d >= 0 else { throw LoaderError.lastErrno(context) }
+        return OwnedFD(d)
+    }
+
+    deinit { close(raw) }
+}
+
+/// The map descriptors of one data plane, by map name; all closed together when dropped.
+/// (Swift collections cannot hold non-copyable values, so the set owns the raw numbers.)
+struct MapSet: ~Copyable {
+    private let fds: [String: Int32]
+
+    /// Takes ownership of `fds`.
+    init(owning fds: [String: Int32]) { self.fds = fds }
+
+    func fd(_ name: String) throws(LoaderError) -> Int32 {
+        guard let fd = fds[name] else { throw LoaderError("map \(name): not in the data plane") }
+        return fd
+    }
+
+    deinit {
+        for fd in fds.values { close(fd) }
+    }
+}
+
+/// A libbpf `bpf_object`; closed (with the descriptors libbpf owns) when dropped.
+struct BpfObject: ~Copyable {
+    let pointer: OpaquePointer
+
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+
+    deinit { bpf_object__close(pointer) }
+}
+
+/// The BPF map and program names, as the object declares and the pin root holds them.
+enum DataplaneNames {
+    static let program = "eipt_xdp"
+    static let perGeneration = ["rule_info", "proto_port", "src", "src_proto_port", "fallback", "counters"]
+    static let shared = ["live", "gen_config", "local_addrs", "fragments"]
+    static var maps: [String] {
+        shared + [0, 1].flatMap { g in perGeneration.map { "\($0)_\(g)" } }
+    }
+    static func map(_ base: String, _ generation: UInt32) -> String { "\(base)_\(generation)" }
+}

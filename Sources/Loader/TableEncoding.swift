@@ -1,0 +1,107 @@
+import CLibbpf
+import Compiler
+import IptParse
+
+/// CompiledTables values in the byte layouts of bpf/ebpf_iptables.h: addresses and key
+/// ports in network order, fallback ports in host order.
+enum TableEncoding {
+    static func key(_ pp: CompiledTables.ProtoPort) -> eipt_proto_port_key {
+        eipt_proto_port_key(proto: pp.proto, any_port: pp.port == nil ? 1 : 0, dport: (pp.port ?? 0).bigEndian)
+    }
+
+    static func key(_ p: CompiledTables.Prefix) -> eipt_src_key {
+        eipt_src_key(prefixlen: UInt32(p.length), addr: p.address.bigEndian)
+    }
+
+    static func key(_ s: CompiledTables.SourceProtoPort) -> eipt_src_proto_port_key {
+        eipt_src_proto_port_key(prefixlen: 32 + UInt32(s.source.length), proto: s.protoPort.proto,
+                                any_port: s.protoPort.port == nil ? 1 : 0,
+                                dport: (s.protoPort.port ?? 0).bigEndian, addr: s.source.address.bigEndian)
+    }
+
+    static func mask(_ length: UInt8) -> UInt32 {
+        length == 0 ? 0 : UInt32.max << (32 - UInt32(min(length, 32)))
+    }
+
+    /// The fallback list in position order (stable), checked against the array's size.
+    static func fallback(_ rules: [CompiledTables.FallbackRule], generation: UInt32) throws(LoaderError) -> [eipt_fb_rule] {
+        guard rules.count <= Int(EIPT_MAX_FALLBACK) else {
+            throw LoaderError("write generation \(generation): \(rules.count) fallback rules, at most \(EIPT_MAX_FALLBACK)")
+        }
+        let sorted = rules.enumerated().sorted { ($0.element.position, $0.offset) < ($1.element.position, $1.offset) }
+        var out: [eipt_fb_rule] = []
+        for (_, rule) in sorted { out.append(try encode(rule, generation: generation)) }
+        return out
+    }
+
+    static func encode(_ f: CompiledTables.FallbackRule, generation: UInt32) throws(LoaderError) -> eipt_fb_rule {
+        var r = eipt_fb_rule()
+        r.pos = f.position
+        func add(_ test: eipt_fb_test, negated: Bool) {
+            r.tests |= test.rawValue
+            if negated { r.neg |= test.rawValue }
+        }
+        if let s = f.source {
+            add(EIPT_T_SRC, negated: s.negated)
+            r.src_addr = s.value.address.bigEndian
+            r.src_mask = mask(s.value.length).bigEndian
+        }
+        if let d = f.destination {
+            add(EIPT_T_DST, negated: d.negated)
+            r.dst_addr = d.value.address.bigEndian
+            r.dst_mask = mask(d.value.length).bigEndian
+        }
+        if let p = f.proto {
+            add(EIPT_T_PROTO, negated: p.negated)
+            r.proto = p.value
+        }
+        if let s = f.sourcePorts {
+            add(EIPT_T_SPORT, negated: s.negated)
+            (r.sport_lo, r.sport_hi) = (s.value.lowerBound, s.value.upperBound)
+        }
+        if f.destinationPorts != nil && f.eitherPort != nil {
+            throw LoaderError("write generation \(generation): fallback rule at \(f.position) has both --dport and --ports, the layout holds one range")
+        }
+        if let d = f.destinationPorts {
+            add(EIPT_T_DPORT, negated: d.negated)
+            (r.dport_lo, r.dport_hi) = (d.value.lowerBound, d.value.upperBound)
+        }
+        if let e = f.eitherPort {
+            add(EIPT_T_PORTS, negated: e.negated)
+            (r.dport_lo, r.dport_hi) = (e.value.lowerBound, e.value.upperBound)
+        }
+        if let t = f.tcpFlags {
+            add(EIPT_T_TCP_FLAGS, negated: t.negated)
+            (r.tcp_flags_mask, r.tcp_flags_cmp) = (t.value.mask, t.value.compare)
+        }
+        if let i = f.icmp {
+            add(EIPT_T_ICMP, negated: i.negated)
+            r.icmp_type = i.value.type
+            (r.icmp_code_lo, r.icmp_code_hi) = (i.value.codes.lowerBound, i.value.codes.upperBound)
+        }
+        if let c = f.conntrack {
+            guard c.value.rawValue & ~UInt16(0x1f) == 0 else {
+                throw LoaderError("write generation \(generation): fallback rule at \(f.position) tests SNAT/DNAT conntrack states, which the data plane cannot see")
+            }
+            add(EIPT_T_CT, negated: c.negated)
+            r.ct_states = UInt8(c.value.rawValue)
+        }
+        if let frag = f.fragment {
+            add(EIPT_T_FRAG, negated: !frag)
+        }
+        if let l = f.length {
+            add(EIPT_T_LEN, negated: l.negated)
+            (r.len_lo, r.len_hi) = (l.value.lowerBound, l.value.upperBound)
+        }
+        if let t = f.ttl {
+            switch t.op {
+            case .eq: add(EIPT_T_TTL, negated: false); r.ttl_op = UInt8(EIPT_TTL_EQ.rawValue)
+            case .ne: add(EIPT_T_TTL, negated: true); r.ttl_op = UInt8(EIPT_TTL_EQ.rawValue)
+            case .lt: add(EIPT_T_TTL, negated: false); r.ttl_op = UInt8(EIPT_TTL_LT.rawValue)
+            case .gt: add(EIPT_T_TTL, negated: false); r.ttl_op = UInt8(EIPT_TTL_GT.rawValue)
+            }
+            r.ttl_val = t.value
+        }
+        return r
+    }
+}

@@ -1,0 +1,115 @@
+import ArgumentParser
+import Compiler
+import Foundation
+import IptParse
+import Loader
+
+/// `ebpf-iptables attach IFACE`: load the XDP program, pin it, attach it. Packets pass
+/// untouched until a ruleset is restored.
+struct Attach: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Load the XDP program and attach it to an interface.")
+
+    enum Mode: String, ExpressibleByArgument { case native, generic }
+
+    @Argument(help: "Interface to attach to.")
+    var interface: String
+
+    @Option(help: "native (driver) or generic (skb) XDP.")
+    var mode: Mode = .native
+
+    func run() throws {
+        let store = StateStore(paths: .current)
+        try store.locked {
+            if let a = store.attachment {
+                throw CLIError("attach \(interface): already attached to \(a.interface); detach it first")
+            }
+            let dp = try Dataplane.load()
+            _ = try dp.fillLocalAddresses()
+            try dp.pin(at: store.paths.pinRoot)
+            do {
+                try dp.attach(interface: interface, mode: mode == .generic ? .generic : .native)
+            } catch {
+                try? Dataplane.unpin(at: store.paths.pinRoot)
+                throw error
+            }
+            try store.save(Attachment(interface: interface, mode: mode.rawValue))
+            print("attached to \(interface) (\(mode.rawValue) XDP, program id \(dp.programID)); all packets pass until a ruleset is restored")
+        }
+    }
+}
+
+/// `ebpf-iptables detach IFACE`: detach and leave nothing pinned.
+struct Detach: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Detach the XDP program and remove its pins and state.")
+
+    @Argument(help: "Interface to detach from.")
+    var interface: String
+
+    func run() throws {
+        let store = StateStore(paths: .current)
+        try store.locked {
+            guard let a = store.attachment, a.interface == interface else {
+                throw CLIError("detach \(interface): ebpf-iptables is not attached there")
+            }
+            try Dataplane.detach(interface: interface)
+            try Dataplane.unpin(at: store.paths.pinRoot)
+            store.clear()
+            print("detached from \(interface)")
+        }
+    }
+}
+
+/// `ebpf-iptables status`.
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show what is attached and running.")
+
+    func run() throws {
+        let store = StateStore(paths: .current)
+        let v = Libbpf.version
+        guard let a = store.attachment else {
+            print("not attached (libbpf \(v.major).\(v.minor); pin root \(store.paths.pinRoot))")
+            return
+        }
+        let dp = try Dataplane.open(pinnedAt: store.paths.pinRoot)
+        let gen = try dp.liveGeneration()
+        let rules = store.read(store.paths.rulesFile)
+        let ruleCount = rules?.split(separator: "\n").filter { $0.hasPrefix("-A ") }.count ?? 0
+        print("attached to \(a.interface) (\(a.mode) XDP, program id \(dp.programID), libbpf \(v.major).\(v.minor))")
+        print(rules == nil ? "no ruleset restored: all packets pass" : "ruleset: \(ruleCount) rules, generation \(gen) live")
+        if rules != nil {
+            let counters = try dp.counters(generation: gen)
+            let packets = counters.reduce(UInt64(0)) { $0 + $1.packets }
+            print("packets judged: \(packets)")
+        }
+    }
+}
+
+/// Compiles a ruleset for the attached interface and swaps it in atomically.
+enum Installer {
+    static func install(_ ruleset: Ruleset, sets: IpsetScript?, source: String, options: CompileOptions, store: StateStore) throws {
+        guard let a = store.attachment else {
+            throw CLIError("restore: nothing is attached; run 'ebpf-iptables attach IFACE' first")
+        }
+        let result = Compiler.compile(ruleset, sets: sets, interface: a.interface, options: options)
+        guard result.installable else {
+            for r in result.report.blocking(inputOnly: options.inputOnly) {
+                Diagnostics.fail("\(source):\(r.ref.line.map(String.init) ?? "?"): error: \(r.status.detail)\n  \(r.text)")
+            }
+            for n in result.report.notes { Diagnostics.fail("note: \(n)") }
+            Diagnostics.fail("restore: nothing was applied")
+            throw ExitCode(1)
+        }
+        for r in result.report.rules {
+            if case .changedOnRequest(let why) = r.status {
+                Diagnostics.fail("\(source):\(r.ref.line.map(String.init) ?? "?"): note: \(why)")
+            }
+        }
+        let dp = try Dataplane.open(pinnedAt: store.paths.pinRoot)
+        // The generation not live is rewritten, then flipped: no packet sees half of each.
+        let next: UInt32 = try dp.flags.contains(.empty) ? 0 : 1 - dp.liveGeneration()
+        try dp.write(result.tables, generation: next)
+        try dp.activate(generation: next)
+        try store.write(SavePrinter.save(ruleset), to: store.paths.rulesFile)
+        if let sets { try store.write(IpsetPrinter.save(sets), to: store.paths.setsFile) }
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Compiler
+import Foundation
+import IptParse
+
+/// `ebpf-iptables migrate`: what moving this ruleset to XDP would change, rule by rule.
+/// Read-only: it never attaches anything to an interface.
+struct Migrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Report, rule by rule, what running a ruleset in XDP would change.")
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case text, json, markdown, html }
+
+    @Option(name: .customLong("ipset"), help: "ipset save file with the sets the rules use.")
+    var ipsetFiles: [String] = []
+
+    @Option(help: "Interface the ruleset would run on (decides -i tests).")
+    var interface = "eth0"
+
+    @Option(help: "text, json, markdown or html.")
+    var format: OutputFormat = .text
+
+    @Flag(help: "Compile REJECT as DROP, as `restore --reject-as-drop` would.")
+    var rejectAsDrop = false
+
+    @Flag(help: "Report only the INPUT part as blocking-free, as `restore --input-only` would.")
+    var inputOnly = false
+
+    @Argument(help: "Ruleset file (standard input when absent).")
+    var file: String?
+
+    func run() throws {
+        var input = try RulesetInput.parse([])
+        input.ipsetFiles = ipsetFiles
+        input.file = file
+        let (ruleset, sets) = try RulesetLoading.parseWithSets(input)
+        let result = Compiler.compile(ruleset, sets: sets, interface: interface,
+                                      options: CompileOptions(rejectAsDrop: rejectAsDrop, inputOnly: inputOnly))
+        let report = MigrationReport(source: file ?? "<stdin>", result: result, inputOnly: inputOnly)
+        let out: String
+        switch format {
+        case .text: out = report.text()
+        case .json: out = report.json()
+        case .markdown: out = report.markdown()
+        case .html: out = report.html()
+        }
+        FileHandle.standardOutput.write(Data(out.utf8))
+        if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
+    }
+}

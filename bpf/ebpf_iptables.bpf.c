@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
+/*
+ * ebpf-iptables data plane: one XDP program that judges every IPv4 packet the way the
+ * filter table's INPUT chain would, from tables the Loader writes (layouts and their
+ * meaning: ebpf_iptables.h).
+ *
+ * A packet's verdict is the rule at the lowest position among:
+ *   catch_all_pos, proto_port, src (LPM), src_proto_port (LPM), and the first matching
+ *   fallback rule whose position is below the best found so far;
+ * or the chain policy when none matched.
+ *
+ * Two generations of every per-ruleset map exist; live.generation (read once per
+ * packet) says which one judges it, so a restore writes the idle generation and flips
+ * one word: every packet sees exactly one whole ruleset.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "ebpf_iptables.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* ---------------------------------------------------------------- maps */
+
+#define EIPT_GENERATION_MAPS(N)                                                     \
+	struct {                                                                        \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                           \
+		__uint(max_entries, EIPT_MAX_RULES);                                        \
+		__type(key, __u32);                                                         \
+		__type(value, struct eipt_rule_info);                                       \
+	} rule_info_##N SEC(".maps");                                                   \
+	struct {                                                                        \
+		__uint(type, BPF_MAP_TYPE_HASH);                                            \
+		__uint(max_entries, EIPT_MAX_PROTO_PORT);                                   \
+		__type(key, struct eipt_proto_port_key);                                    \
+		__type(value, struct eipt_pos);                                             \
+	} proto_port_##N SEC(".maps");                                                  \
+	struct {                                                                        \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                        \
+		__uint(max_entries, EIPT_MAX_PREFIXES);                                     \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                       \
+		__type(key, struct eipt_src_key);                                           \
+		__type(value, struct eipt_pos);                                             \
+	} src_##N SEC(".maps");                                                         \
+	struct {                                                                        \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                        \
+		__uint(max_entries, EIPT_MAX_PREFIXES);                                     \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                       \
+		__type(key, struct eipt_src_proto_port_key);                                \
+		__type(value, struct eipt_pos);                                             \
+	} src_proto_port_##N SEC(".maps");                                              \
+	struct {                                                                        \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                           \
+		__uint(max_entries, EIPT_MAX_FALLBACK);                                     \
+		__type(key, __u32);                                                         \
+		__type(value, struct eipt_fb_rule);                                         \
+	} fallback_##N SEC(".maps");                                                    \
+	struct {                                                                        \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                    \
+		__uint(max_entries, EIPT_MAX_RULES + 1);                                    \
+		__type(key, __u32);                                                         \
+		__type(value, struct eipt_counter);                                         \
+	} counters_##N SEC(".maps");
+
+EIPT_GENERATION_MAPS(0)
+EIPT_GENERATION_MAPS(1)
+
+/*
+ * Look a key up in generation `gen`'s copy of `map`. Each branch names its map as a
+ * constant: the verifier types a lookup's result from the map it can prove the call
+ * uses, so the map cannot be an indexed variable (a map-in-map would cost another
+ * lookup per table). `gen` is a compile-time constant wherever this is used (the
+ * per-generation functions below), so each use folds to a single constant map.
+ */
+#define GEN_LOOKUP(gen, map, key) \
+	((gen) ? bpf_map_lookup_elem(&map##_1, (key)) : bpf_map_lookup_elem(&map##_0, (key)))
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct eipt_live);
+} live SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct eipt_gen_config);
+} gen_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EIPT_MAX_LOCAL_ADDRS);
+	__type(key, struct eipt_local_key);
+	__type(value, __u32);
+} local_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, EIPT_MAX_FRAGMENTS);
+	__type(key, struct eipt_frag_key);
+	__type(value, struct eipt_frag_value);
+} fragments SEC(".maps");
+
+/* ---------------------------------------------------------------- conntrack kfuncs */
+
+/* The kernel's struct is checked by size (NF_BPF_CT_OPTS_SZ): 16 bytes on 6.18. */
+struct bpf_ct_opts {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u16 ct_zone_id;
+	__u8 ct_zone_dir;
+	__u8 reserved[3];
+};
+#define EIPT_CT_OPTS_SZ 16
+#define EIPT_CURRENT_NETNS (-1)
+#define EIPT_IP_CT_DIR_REPLY 1
+#define EIPT_IPS_EXPECTED (1UL << 0)
+#define EIPT_IPS_SEEN_REPLY (1UL << 1)
+
+/* Only the field we read; CO-RE relocates its offset against the running kernel's BTF. */
+struct nf_conn {
+	unsigned long status;
+} __attribute__((preserve_access_index));
+
+extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *xdp_ctx, struct bpf_sock_tuple *bpf_tuple,
+					 __u32 len_tuple, struct bpf_ct_opts *opts,
+					 __u32 len_opts) __ksym;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym;
+
+/* ---------------------------------------------------------------- packet facts */
+
+/* What the fallback tests look at, parsed once. Lives on the program's stack and is
+ * handed to the bpf_loop callback by pointer. */
+struct eipt_pkt {
+	__u32 saddr, daddr;  /* network order */
+	__u16 sport, dport;  /* host order, valid when has_ports */
+	__u16 tot_len;
+	__u8 proto, ttl;
+	__u8 has_ports;
+	__u8 has_tcp_flags, tcp_flags;
+	__u8 has_icmp, icmp_type, icmp_code;
+	__u8 nonfirst_frag;
+	__u8 ihl;       /* IP header length in bytes */
+	__u32 pos;      /* out: deciding position, or rule_count for the policy */
+	__u32 verdict;  /* out: enum eipt_verdict */
+};
+
+struct eipt_fb_ctx {
+	struct eipt_pkt *pkt;
+	__u32 best;     /* in: best position so far; out: the winner */
+	__u32 start;    /* first fallback index of this bpf_loop round */
+	__u32 ct_state; /* 0: not looked up yet */
+	__u32 need_ct;  /* set by the callback: stopped at `start` for a conntrack lookup */
+};
+
+/*
+ * A fallback rule matches when every present test holds, a negated one must not hold,
+ * and port/flag/ICMP tests are false (negated too) when the packet lacks that header,
+ * as the kernel's tcp/udp/icmp matches return false for a non-first fragment whatever
+ * the inversion. The tests are folded into bit masks rather than tested one by one:
+ * every early `return` on a test would be a branch the verifier follows for each state
+ * the callback can be entered with, and verification time grows with their product.
+ */
+#define EIPT_BIT(cond, bit) ((cond) ? (bit) : 0)
+#define EIPT_IN(v, lo, hi) ((v) >= (lo) && (v) <= (hi))
+
+static __always_inline long eipt_fallback_step(__u32 i, void *data, const int gen)
+{
+	struct eipt_fb_ctx *c = data;
+	struct eipt_pkt *p = c->pkt;
+	__u32 idx = c->start + i;
+	struct eipt_fb_rule *r;
+	__u32 t, holds = 0, avail = ~0u;
+	__u8 ttl_op;
+
+	r = GEN_LOOKUP(gen, fallback, &idx);
+	if (!r)
+		return 1;
+	if (r->pos >= c->best)
+		return 1; /* sorted by pos: nothing later can win */
+	t = r->tests;
+	/* Cheap rejections first (most rules name a protocol or a port): one branch each,
+	 * before the full evaluation below. */
+	if ((t & ~r->neg & EIPT_T_PROTO) && p->proto != r->proto)
+		return 0;
+	if ((t & ~r->neg & EIPT_T_DPORT) && !(p->has_ports && EIPT_IN(p->dport, r->dport_lo, r->dport_hi)))
+		return 0;
+	ttl_op = r->ttl_op;
+
+	holds |= EIPT_BIT((p->saddr & r->src_mask) == r->src_addr, EIPT_T_SRC);
+	holds |= EIPT_BIT((p->daddr & r->dst_mask) == r->dst_addr, EIPT_T_DST);
+	holds |= EIPT_BIT(p->proto == r->proto, EIPT_T_PROTO);
+	holds |= EIPT_BIT(p->nonfirst_frag, EIPT_T_FRAG);
+	holds |= EIPT_BIT(EIPT_IN(p->tot_len, r->len_lo, r->len_hi), EIPT_T_LEN);
+	holds |= EIPT_BIT(ttl_op == EIPT_TTL_LT ? p->ttl < r->ttl_val
+			  : ttl_op == EIPT_TTL_GT ? p->ttl > r->ttl_val
+						  : p->ttl == r->ttl_val, EIPT_T_TTL);
+	holds |= EIPT_BIT(EIPT_IN(p->sport, r->sport_lo, r->sport_hi), EIPT_T_SPORT);
+	holds |= EIPT_BIT(EIPT_IN(p->dport, r->dport_lo, r->dport_hi), EIPT_T_DPORT);
+	holds |= EIPT_BIT(EIPT_IN(p->sport, r->dport_lo, r->dport_hi) ||
+			  EIPT_IN(p->dport, r->dport_lo, r->dport_hi), EIPT_T_PORTS);
+	holds |= EIPT_BIT((p->tcp_flags & r->tcp_flags_mask) == r->tcp_flags_cmp, EIPT_T_TCP_FLAGS);
+	holds |= EIPT_BIT(r->icmp_type == 255 ||
+			  (p->icmp_type == r->icmp_type &&
+			   EIPT_IN(p->icmp_code, r->icmp_code_lo, r->icmp_code_hi)), EIPT_T_ICMP);
+	if (!p->has_ports)
+		avail &= ~(EIPT_T_SPORT | EIPT_T_DPORT | EIPT_T_PORTS);
+	if (!p->has_tcp_flags)
+		avail &= ~EIPT_T_TCP_FLAGS;
+	if (!p->has_icmp)
+		avail &= ~EIPT_T_ICMP;
+
+	if (((((holds ^ r->neg) & avail) | EIPT_T_CT) & t) != t)
+		return 0;
+	if (t & EIPT_T_CT) {
+		/* The conntrack kfunc needs the xdp_md context, and a bpf_loop callback gets
+		 * only our stack pointer; smuggling ctx through it would also put the kfunc's
+		 * acquire/release pair into a body the verifier re-walks for every iteration
+		 * state. So stop here, let the judge look the state up once, and resume at this
+		 * rule. Tested last, so the lookup only happens when everything else matched. */
+		if (!c->ct_state) {
+			c->need_ct = 1;
+			c->start = idx;
+			return 1;
+		}
+		int in_state = (c->ct_state & r->ct_states) != 0;
+		if (in_state == !!(r->neg & EIPT_T_CT))
+			return 0;
+	}
+	c->best = r->pos;
+	return 1;
+}
+
+/* ---------------------------------------------------------------- conntrack state */
+
+static __always_inline __u32 eipt_ct_tuple_state(struct xdp_md *ctx, __u32 saddr, __u32 daddr,
+						 __u16 sport_be, __u16 dport_be, __u8 proto,
+						 __u32 found_state)
+{
+	struct bpf_sock_tuple tup = {};
+	struct bpf_ct_opts opts = {};
+	struct nf_conn *ct;
+	__u32 state;
+
+	tup.ipv4.saddr = saddr;
+	tup.ipv4.daddr = daddr;
+	tup.ipv4.sport = sport_be;
+	tup.ipv4.dport = dport_be;
+	opts.netns_id = EIPT_CURRENT_NETNS;
+	opts.l4proto = proto;
+	ct = bpf_xdp_ct_lookup(ctx, &tup, sizeof(tup.ipv4), &opts, EIPT_CT_OPTS_SZ);
+	if (!ct)
+		return 0;
+	if (found_state) {
+		state = found_state;
+	} else {
+		unsigned long status = ct->status;
+		if (opts.dir == EIPT_IP_CT_DIR_REPLY || (status & EIPT_IPS_SEEN_REPLY))
+			state = EIPT_CT_ESTABLISHED;
+		else if (status & EIPT_IPS_EXPECTED)
+			state = EIPT_CT_RELATED;
+		else
+			state = EIPT_CT_NEW;
+	}
+	/* The verifier insists the acquired reference is released on every path. */
+	bpf_ct_release(ct);
+	return state;
+}
+
+/*
+ * The conntrack state of the packet. The kfunc only knows TCP and UDP tuples; other
+ * protocols get the documented guesses. A global (non-static, noinline) function: the
+ * verifier checks it once on its own instead of once per path that reaches it, which
+ * keeps verification time small. Global functions may only take the context and plain
+ * memory, not packet pointers, so it finds the transport header again from ctx.
+ */
+__attribute__((noinline)) int eipt_ct_state(struct xdp_md *ctx, struct eipt_pkt *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	void *l4;
+	__u32 s, ihl;
+
+	if (!p)
+		return EIPT_CT_NEW;
+	ihl = p->ihl;
+	if (ihl < 20 || ihl > 60)
+		return EIPT_CT_NEW;
+	l4 = data + sizeof(struct ethhdr) + ihl;
+
+	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) {
+		if (!p->has_ports)
+			return EIPT_CT_NEW;
+		s = eipt_ct_tuple_state(ctx, p->saddr, p->daddr, bpf_htons(p->sport),
+					bpf_htons(p->dport), p->proto, 0);
+		return s ? s : EIPT_CT_NEW;
+	}
+	if (p->proto == IPPROTO_ICMP && p->has_icmp) {
+		__u8 t = p->icmp_type;
+		if (t == 3 || t == 4 || t == 5 || t == 11 || t == 12) {
+			/* An ICMP error quotes the offending packet: ours, original direction. */
+			struct iphdr *in = l4 + 8;
+			__u32 ihl;
+			__u16 *ports;
+
+			if ((void *)(in + 1) > data_end)
+				return EIPT_CT_INVALID;
+			ihl = in->ihl * 4;
+			if (ihl < sizeof(*in) || ihl > 60)
+				return EIPT_CT_INVALID;
+			if (in->protocol != IPPROTO_TCP && in->protocol != IPPROTO_UDP)
+				return EIPT_CT_INVALID;
+			ports = (void *)in + ihl;
+			if ((void *)(ports + 2) > data_end)
+				return EIPT_CT_INVALID;
+			s = eipt_ct_tuple_state(ctx, in->saddr, in->daddr, ports[0], ports[1],
+						in->protocol, EIPT_CT_RELATED);
+			return s ? s : EIPT_CT_INVALID;
+		}
+		/*
+		 * A reply (echo, timestamp, info, mask). The kfunc cannot look ICMP flows up, so
+		 * we cannot tell a reply to this host's own request (ESTABLISHED in the kernel)
+		 * from an unsolicited one (INVALID). We say INVALID: the stricter reading, and
+		 * what backscatter from spoofed floods is. Replies to pings this host sent are
+		 * the documented deviation.
+		 */
+		if (t == 0 || t == 14 || t == 16 || t == 18)
+			return EIPT_CT_INVALID;
+		if (t == 8 || t == 13 || t == 15 || t == 17)
+			return EIPT_CT_NEW;
+		return EIPT_CT_INVALID;
+	}
+	return EIPT_CT_NEW;
+}
+
+/* ---------------------------------------------------------------- the program */
+
+static __always_inline void eipt_count(const int gen, __u32 idx, __u64 packets, __u64 bytes)
+{
+	struct eipt_counter *c = GEN_LOOKUP(gen, counters, &idx);
+
+	if (c) { /* per-CPU: no atomics needed */
+		c->packets += packets;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline __u32 eipt_min(__u32 best, struct eipt_pos *v)
+{
+	return (v && v->pos < best) ? v->pos : best;
+}
+
+/*
+ * Judge a parsed packet by generation `gen` (a compile-time constant after inlining, so
+ * every GEN_LOOKUP folds to one constant map). Sets p->pos and p->verdict and counts.
+ */
+static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, const int gen,
+				      void *step)
+{
+	struct eipt_fb_ctx fc = {};
+	struct eipt_gen_config *cfg;
+	__u32 cfg_key = gen, best, count, round;
+
+	cfg = bpf_map_lookup_elem(&gen_config, &cfg_key);
+	if (!cfg)
+		return 0;
+	best = cfg->catch_all_pos;
+	{
+		struct eipt_proto_port_key k = { .proto = p->proto };
+		if (p->has_ports) {
+			k.dport = bpf_htons(p->dport);
+			best = eipt_min(best, GEN_LOOKUP(gen, proto_port, &k));
+		}
+		k.any_port = 1;
+		k.dport = 0;
+		best = eipt_min(best, GEN_LOOKUP(gen, proto_port, &k));
+	}
+	{
+		struct eipt_src_key k = { .prefixlen = 32, .addr = p->saddr };
+		best = eipt_min(best, GEN_LOOKUP(gen, src, &k));
+	}
+	{
+		struct eipt_src_proto_port_key k = { .prefixlen = 64, .proto = p->proto,
+						     .addr = p->saddr };
+		if (p->has_ports) {
+			k.dport = bpf_htons(p->dport);
+			best = eipt_min(best, GEN_LOOKUP(gen, src_proto_port, &k));
+		}
+		k.any_port = 1;
+		k.dport = 0;
+		best = eipt_min(best, GEN_LOOKUP(gen, src_proto_port, &k));
+	}
+
+	/* Fallback rules through bpf_loop: the verifier checks the callback once instead of
+	 * unrolling up to EIPT_MAX_FALLBACK iterations of a long body. */
+	fc.pkt = p;
+	fc.best = best;
+	count = cfg->fallback_count;
+	if (count > EIPT_MAX_FALLBACK)
+		count = EIPT_MAX_FALLBACK;
+	/* At most two rounds: the second resumes after the one conntrack lookup. */
+	for (round = 0; round < 2; round++) {
+		if (fc.start >= count)
+			break;
+		bpf_loop(count - fc.start, step, &fc, 0);
+		if (!fc.need_ct)
+			break;
+		fc.need_ct = 0;
+		fc.ct_state = eipt_ct_state(ctx, p);
+	}
+	best = fc.best;
+
+	if (best == EIPT_NO_RULE || best >= EIPT_MAX_RULES) {
+		p->verdict = cfg->policy;
+		p->pos = cfg->rule_count;
+	} else {
+		struct eipt_rule_info *ri = GEN_LOOKUP(gen, rule_info, &best);
+		p->verdict = ri ? ri->verdict : cfg->policy;
+		p->pos = best;
+	}
+	eipt_count(gen, p->pos, 1, p->tot_len);
+	return 0;
+}
+
+/* One callback and one global judge per generation, each with constant maps. The judges
+ * are global functions: verified once each, so two generations cost twice one, not the
+ * product of every branch on the generation. */
+#define EIPT_GENERATION_CODE(N)                                                         \
+	static long eipt_fallback_step_##N(__u32 i, void *data)                             \
+	{                                                                                   \
+		return eipt_fallback_step(i, data, N);                                          \
+	}                                                                                   \
+	__attribute__((noinline)) int eipt_judge_##N(struct xdp_md *ctx, struct eipt_pkt *p) \
+	{                                                                                   \
+		if (!p)                                                                         \
+			return 0;                                                               \
+		return eipt_judge(ctx, p, N, eipt_fallback_step_##N);                           \
+	}                                                                                   \
+	static __always_inline void eipt_count_##N(__u32 idx, __u64 bytes)                  \
+	{                                                                                   \
+		eipt_count(N, idx, 0, bytes);                                                   \
+	}
+
+EIPT_GENERATION_CODE(0)
+EIPT_GENERATION_CODE(1)
+
+SEC("xdp")
+int eipt_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip;
+	struct eipt_live *lv;
+	struct eipt_pkt pkt = {};
+	struct eipt_frag_key fk = {};
+	struct eipt_frag_value fv = {};
+	__u32 zero = 0, gen, flags, ihl, frag, l4len;
+	void *l4;
+
+	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS; /* not IPv4, VLAN-tagged included */
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end || ip->version != 4)
+		return XDP_PASS; /* the kernel drops malformed headers itself */
+	ihl = ip->ihl * 4;
+	if (ihl < sizeof(*ip) || (void *)ip + ihl > data_end)
+		return XDP_PASS;
+	pkt.ihl = ihl;
+	pkt.tot_len = bpf_ntohs(ip->tot_len);
+	if (pkt.tot_len < ihl || (void *)ip + pkt.tot_len > data_end)
+		return XDP_PASS;
+
+	lv = bpf_map_lookup_elem(&live, &zero);
+	if (!lv)
+		return XDP_PASS;
+	/* Read once (volatile: the compiler may not load it again): everything below judges
+	 * by this one generation, whatever a restore flips meanwhile. */
+	gen = *(volatile __u32 *)&lv->generation ? 1 : 0;
+	flags = lv->flags;
+	if (flags & EIPT_LIVE_EMPTY)
+		return XDP_PASS;
+
+	pkt.saddr = ip->saddr;
+	pkt.daddr = ip->daddr;
+	{
+		/* Martian sources (0/8, 127/8, multicast, 255.255.255.255) are dropped by the
+		 * kernel's route lookup before INPUT: iptables never sees them, so neither do we. */
+		__u32 src = bpf_ntohl(ip->saddr);
+		if ((src >> 24) == 0 || (src >> 24) == 127 || (src >> 28) == 0xe || src == 0xffffffff)
+			return XDP_PASS;
+	}
+	if (!(flags & EIPT_LIVE_ALL_DESTINATIONS) && ip->daddr != 0xffffffff &&
+	    (bpf_ntohl(ip->daddr) >> 28) != 0xe) {
+		struct eipt_local_key lk = { .addr = ip->daddr };
+		if (!bpf_map_lookup_elem(&local_addrs, &lk))
+			return XDP_PASS; /* not for this host: FORWARD's business */
+	}
+	pkt.proto = ip->protocol;
+	pkt.ttl = ip->ttl;
+
+	/* Fragments: INPUT sees reassembled datagrams, judged by their first fragment's
+	 * headers. The first fragment's verdict is remembered for the rest. */
+	frag = bpf_ntohs(ip->frag_off);
+	fk.saddr = ip->saddr;
+	fk.daddr = ip->daddr;
+	fk.id = ip->id;
+	fk.proto = ip->protocol;
+	if (frag & 0x1fff) {
+		struct eipt_frag_value *stored = bpf_map_lookup_elem(&fragments, &fk);
+		if (!stored)
+			return XDP_DROP; /* no first fragment seen: the kernel could not reassemble either */
+		/* Bytes only: the kernel counts one packet per datagram, at its first fragment. */
+		if (gen)
+			eipt_count_1(stored->pos, pkt.tot_len - ihl);
+		else
+			eipt_count_0(stored->pos, pkt.tot_len - ihl);
+		return stored->verdict == EIPT_DROP ? XDP_DROP : XDP_PASS;
+	}
+
+	/* Transport header: bounded by the IP total length (not Ethernet padding). */
+	l4 = (void *)ip + ihl;
+	l4len = pkt.tot_len - ihl;
+	switch (pkt.proto) {
+	case IPPROTO_TCP:
+		if (l4len >= 14 && l4 + 14 <= data_end) {
+			pkt.has_tcp_flags = 1;
+			pkt.tcp_flags = ((__u8 *)l4)[13];
+		}
+		/* fallthrough */
+	case IPPROTO_UDP:
+	case 132: /* sctp */
+	case 136: /* udplite */
+	case 33:  /* dccp */
+		if (l4len >= 4 && l4 + 4 <= data_end) {
+			pkt.has_ports = 1;
+			pkt.sport = bpf_ntohs(((__u16 *)l4)[0]);
+			pkt.dport = bpf_ntohs(((__u16 *)l4)[1]);
+		}
+		break;
+	case IPPROTO_ICMP:
+		if (l4len >= 8 && l4 + 8 <= data_end) {
+			pkt.has_icmp = 1;
+			pkt.icmp_type = ((__u8 *)l4)[0];
+			pkt.icmp_code = ((__u8 *)l4)[1];
+		}
+		break;
+	}
+
+	pkt.verdict = 0;
+	if (gen)
+		eipt_judge_1(ctx, &pkt);
+	else
+		eipt_judge_0(ctx, &pkt);
+	if (!pkt.verdict)
+		return XDP_PASS; /* gen_config missing: cannot happen once loaded */
+
+	if (frag & 0x2000) { /* first fragment (MF, offset 0): remember for the rest */
+		fv.verdict = pkt.verdict;
+		fv.pos = pkt.pos;
+		bpf_map_update_elem(&fragments, &fk, &fv, BPF_ANY);
+	}
+	return pkt.verdict == EIPT_DROP ? XDP_DROP : XDP_PASS;
+}
