@@ -63,6 +63,9 @@ struct Detach: ParsableCommand {
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show what is attached and running.")
 
+    @Flag(name: .shortAndLong, help: "Also list each compiled rule with its packet and byte counters.")
+    var verbose = false
+
     func run() throws {
         let store = StateStore(paths: .current)
         let v = Libbpf.version
@@ -76,10 +79,30 @@ struct Status: ParsableCommand {
         let ruleCount = rules?.split(separator: "\n").filter { $0.hasPrefix("-A ") }.count ?? 0
         print("attached to \(a.interface) (\(a.mode) XDP, program id \(dp.programID), libbpf \(v.major).\(v.minor))")
         print(rules == nil ? "no ruleset restored: all packets pass" : "ruleset: \(ruleCount) rules, generation \(gen) live")
-        if rules != nil {
+        if let rules {
             let counters = try dp.counters(generation: gen)
             let packets = counters.reduce(UInt64(0)) { $0 + $1.packets }
             print("packets judged: \(packets)")
+            if verbose { try printRules(rules, counters: counters, store: store, interface: a.interface) }
+        }
+    }
+}
+
+extension Status {
+    /// Positions map back to rules by compiling the saved ruleset again (a pure, cheap step).
+    func printRules(_ text: String, counters: [RuleCounter], store: StateStore, interface: String) throws {
+        let ruleset = try RestoreParser.parse(text, options: .init(file: store.paths.rulesFile))
+        let sets = try store.read(store.paths.setsFile).map { try IpsetParser.parse($0, file: store.paths.setsFile) }
+        let r = Compiler.compile(ruleset, sets: sets, interface: interface, options: CompileOptions(rejectAsDrop: true, inputOnly: true))
+        print("  pkts      bytes  decided by")
+        for (pos, origin) in r.origins.enumerated() where pos < counters.count {
+            let c = counters[pos]
+            let rule = ruleset.table("filter")?.chain(origin.rule.chain)?.rules[origin.rule.index - 1]
+            let text = rule.map { RulePrinter.save($0, chain: origin.rule.chain, family: .ipv4) } ?? ""
+            print(String(format: "%6llu %10llu  ", c.packets, c.bytes) + (origin.isPolicy ? "policy via " : "") + text)
+        }
+        if let p = counters.last, counters.count == r.origins.count + 1 {
+            print(String(format: "%6llu %10llu  ", p.packets, p.bytes) + "policy \(r.tables.policy == .accept ? "ACCEPT" : "DROP")")
         }
     }
 }

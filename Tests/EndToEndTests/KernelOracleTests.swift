@@ -30,21 +30,6 @@ final class KernelOracleTests: XCTestCase {
         return files
     }
 
-    /// Sets the ruleset names must exist for iptables to accept it; their members do not matter here.
-    static func createSets(for text: String, v6: Bool, in ns: NetworkNamespace) {
-        let re = try? NSRegularExpression(pattern: "--(?:match-set|add-set|del-set) (\\S+) (\\S+)")
-        let ns_ = text as NSString
-        var seen: [String: Int] = [:]
-        for m in re?.matches(in: text, range: NSRange(location: 0, length: ns_.length)) ?? [] {
-            let name = ns_.substring(with: m.range(at: 1))
-            let dims = ns_.substring(with: m.range(at: 2)).split(separator: ",").count
-            seen[name] = max(seen[name] ?? 0, dims)
-        }
-        for (name, dims) in seen {
-            ns.run(["ipset", "create", name, dims > 1 ? "hash:ip,port" : "hash:ip", "family", v6 ? "inet6" : "inet"])
-        }
-    }
-
     /// iptables-save output without its comment lines and with counters zeroed.
     static func normalise(_ s: String) -> String {
         s.split(separator: "\n", omittingEmptySubsequences: false)
@@ -67,7 +52,7 @@ final class KernelOracleTests: XCTestCase {
         let v6 = url.lastPathComponent.hasSuffix(".v6.rules")
         let text = Fixtures.text(url)
         let ns = try NetworkNamespace(prefix: "ebpt-oracle")
-        Self.createSets(for: text, v6: v6, in: ns)
+        ns.createSets(referencedBy: text, v6: v6)
         let kernel = ns.run([v6 ? "ip6tables-restore" : "iptables-restore"], stdin: text)
         let ours = Run.run([Run.binary, "format"] + (v6 ? ["-6"] : []) + [url.path])
         let name = url.lastPathComponent

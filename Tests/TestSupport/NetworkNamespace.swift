@@ -25,6 +25,21 @@ public final class NetworkNamespace {
         Run.run(["ip", "netns", "del", name])
     }
 
+    /// Creates, empty, the sets a ruleset names, so iptables accepts it; members do not matter there.
+    public func createSets(referencedBy text: String, v6: Bool = false) {
+        let re = try? NSRegularExpression(pattern: "--(?:match-set|add-set|del-set) (\\S+) (\\S+)")
+        let ns = text as NSString
+        var seen: [String: Int] = [:]
+        for m in re?.matches(in: text, range: NSRange(location: 0, length: ns.length)) ?? [] {
+            let name = ns.substring(with: m.range(at: 1))
+            let dims = ns.substring(with: m.range(at: 2)).split(separator: ",").count
+            seen[name] = max(seen[name] ?? 0, dims)
+        }
+        for (name, dims) in seen.sorted(by: { $0.key < $1.key }) {
+            run(["ipset", "create", name, dims > 1 ? "hash:ip,port" : "hash:ip", "family", v6 ? "inet6" : "inet"])
+        }
+    }
+
     @discardableResult
     public func run(_ argv: [String], stdin: String? = nil) -> RunResult {
         Run.run(["ip", "netns", "exec", name] + argv, stdin: stdin)
