@@ -27,6 +27,7 @@ let package = Package(
                 "IptParse", "Compiler", "Loader",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(name: "ebpf-iptables-bench", dependencies: ["IptParse", "Compiler", "Loader"]),
         // Fixture locations, the malformed-case reader, process and namespace helpers.
         .target(name: "TestSupport", dependencies: ["Compiler"], path: "Tests/TestSupport"),
         .testTarget(name: "IptParseTests", dependencies: ["IptParse", "TestSupport"]),

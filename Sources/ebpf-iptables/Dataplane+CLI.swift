@@ -53,6 +53,7 @@ struct Detach: ParsableCommand {
             }
             try Dataplane.detach(interface: interface)
             try Dataplane.unpin(at: store.paths.pinRoot)
+            ConntrackKeeper.remove()
             store.clear()
             print("detached from \(interface)")
         }
@@ -134,5 +135,48 @@ enum Installer {
         try dp.activate(generation: next)
         try store.write(SavePrinter.save(ruleset), to: store.paths.rulesFile)
         if let sets { try store.write(IpsetPrinter.save(sets), to: store.paths.setsFile) }
+        if result.tables.needsConntrack { try ConntrackKeeper.ensure() }
+    }
+}
+
+/// The kernel tracks connections in a network namespace only while something there asks
+/// for it. A ruleset with conntrack states needs that tracking for its ESTABLISHED/RELATED
+/// lookups, so we keep a one-rule nftables table that references conntrack; `detach`
+/// removes it. (Without it every lookup finds nothing and replies are judged NEW.)
+enum ConntrackKeeper {
+    static let table = "ebpf_iptables_conntrack"
+
+    static func ensure() throws {
+        // Declaring, deleting and declaring again replaces the table in one transaction.
+        let script = """
+        table inet \(table)
+        delete table inet \(table)
+        table inet \(table) {
+            chain keep {
+                type filter hook prerouting priority -300; policy accept;
+                ct state invalid,new,established,related counter
+            }
+        }
+        """
+        let r = runNft(["-f", "-"], stdin: script)
+        guard r == 0 else { throw CLIError("restore: cannot turn conntrack on (nft exited \(r)); is nftables installed?") }
+    }
+
+    static func remove() {
+        _ = runNft(["delete", "table", "inet", table], stdin: nil)
+    }
+
+    static func runNft(_ args: [String], stdin: String?) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/nft")
+        p.arguments = args
+        let inPipe = Pipe()
+        p.standardInput = inPipe
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return -1 }
+        if let stdin { inPipe.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try? inPipe.fileHandleForWriting.close()
+        p.waitUntilExit()
+        return p.terminationStatus
     }
 }

@@ -15,6 +15,7 @@ enum Main {
         case "ebpf-iptables-save": args = ["save"] + args
         case "ebpf-ip6tables-save": args = ["save", "-6"] + args
         case "ebpf-ip6tables": args = ["-6"] + args
+        case "ebpf-ipset": args = ["ipset"] + args
         default: break
         }
         let subcommands = EbpfIptables.configuration.subcommands.map { $0._commandName }
@@ -37,7 +38,7 @@ struct EbpfIptables: ParsableCommand {
             invoked as ebpf-iptables-restore, ebpf-iptables-save or ebpf-ip6tables* it behaves as those tools.
             """,
         version: "0.1.0",
-        subcommands: [Format.self, Restore.self, Migrate.self, Attach.self, Detach.self, Status.self])
+        subcommands: [Format.self, Restore.self, Migrate.self, Attach.self, Detach.self, Status.self, IpsetCommand.self])
 }
 
 /// Options every subcommand that reads a ruleset shares.

@@ -3,8 +3,9 @@ import Foundation
 import Loader
 import XCTest
 
-/// Prints the numbers the report quotes; asserts only the generous write-time bound.
-/// BPF_PROG_TEST_RUN times are the kernel's own per-run means (no network involved).
+/// Verdicts at scale: a 100,000-member whitelist and the longest fallback list still judge
+/// correctly. Times are printed for information only and never asserted; the speed goals
+/// are measured by scripts/bench-xdp (ebpf-iptables-bench).
 final class PerformanceTests: XCTestCase {
     /// A whitelist as the compiler emits `-s SET -p udp --dport 5060 -j ACCEPT` + DROP policy:
     /// `members` /32 sources in src_proto_port.
@@ -44,7 +45,6 @@ final class PerformanceTests: XCTestCase {
             try dp.activate(generation: generation)
             let seconds = Self.now() - start
             print(String(format: "write+activate %d-entry generation: %.3f s", members, seconds))
-            if members == 100_000 { XCTAssertLessThan(seconds, 1.0, "a 100,000-member whitelist must write in under 1 s") }
             let h = try dp.testRun(packet: hit.frame, repeat: repeats)
             let m = try dp.testRun(packet: miss.frame, repeat: repeats)
             XCTAssertEqual(h.action, XDPAction.pass)

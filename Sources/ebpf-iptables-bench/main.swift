@@ -1,0 +1,33 @@
+import Foundation
+
+// ebpf-iptables-bench                       XDP cost and load times for the issue 3 whitelist
+// ebpf-iptables-bench --sizes 10,1000       the same for other set sizes (first is the baseline)
+// ebpf-iptables-bench write-whitelist N DIR  DIR/whitelist.rules and DIR/whitelist.ipset, N members
+// Needs root (BPF) for the benchmark. Prints numbers; fails only when a verdict is wrong.
+
+let usage = "usage: ebpf-iptables-bench [--sizes N,N,...] | write-whitelist N DIR"
+var arguments = Array(CommandLine.arguments.dropFirst())
+
+do {
+    if arguments.first == "write-whitelist" {
+        guard arguments.count == 3, let n = Int(arguments[1]), n >= 0 else { throw BenchError(description: usage) }
+        let w = WhitelistRuleset(members: n)
+        try w.rulesText.write(toFile: arguments[2] + "/whitelist.rules", atomically: false, encoding: .utf8)
+        try w.ipsetText.write(toFile: arguments[2] + "/whitelist.ipset", atomically: false, encoding: .utf8)
+    } else {
+        var bench = XdpCostBenchmark(sizes: [10, 1_000, 100_000, 1_000_000])
+        if arguments.first == "--sizes", arguments.count == 2 {
+            let sizes = arguments[1].split(separator: ",").compactMap { Int($0) }
+            guard !sizes.isEmpty, sizes.count == arguments[1].split(separator: ",").count else {
+                throw BenchError(description: usage)
+            }
+            bench.sizes = sizes
+        } else if !arguments.isEmpty {
+            throw BenchError(description: usage)
+        }
+        try bench.run()
+    }
+} catch {
+    FileHandle.standardError.write(Data("ebpf-iptables-bench: \(error)\n".utf8))
+    exit(1)
+}
