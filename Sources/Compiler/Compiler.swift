@@ -54,7 +54,8 @@ public enum Compiler {
 
         // Final status of each written rule: the worst over the paths that reach it.
         var statuses = flattener.statuses
-        for (i, placement) in builder.placements {
+        // In position order, so a rule reached along several paths reports deterministically.
+        for (i, placement) in builder.placements.sorted(by: { $0.key < $1.key }) {
             let ref = flattener.flat[i].origin
             if let old = statuses[ref], old != .compiled {
                 // A rule reached along several paths "never matches" only if it does on all of them.
