@@ -54,6 +54,20 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 		__type(value, struct eipt_pos);                                             \
 	} src_proto_port_##N SEC(".maps");                                              \
 	struct {                                                                        \
+		__uint(type, BPF_MAP_TYPE_HASH);                                            \
+		__uint(max_entries, EIPT_MAX_HOSTS);                                        \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                       \
+		__type(key, struct eipt_src_host_key);                                      \
+		__type(value, struct eipt_pos);                                             \
+	} src_host_##N SEC(".maps");                                                    \
+	struct {                                                                        \
+		__uint(type, BPF_MAP_TYPE_HASH);                                            \
+		__uint(max_entries, EIPT_MAX_HOSTS);                                        \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                       \
+		__type(key, struct eipt_spp_host_key);                                      \
+		__type(value, struct eipt_pos);                                             \
+	} src_proto_port_host_##N SEC(".maps");                                         \
+	struct {                                                                        \
 		__uint(type, BPF_MAP_TYPE_ARRAY);                                           \
 		__uint(max_entries, EIPT_MAX_FALLBACK);                                     \
 		__type(key, __u32);                                                         \
@@ -384,19 +398,38 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 		best = eipt_min(best, GEN_LOOKUP(gen, proto_port, &k));
 	}
 	{
-		struct eipt_src_key k = { .prefixlen = 32, .addr = p->saddr };
-		best = eipt_min(best, GEN_LOOKUP(gen, src, &k));
+		/* An exact /32 hit is the longest match; only a miss needs the trie. */
+		struct eipt_src_host_key h = { .addr = p->saddr };
+		struct eipt_pos *v = GEN_LOOKUP(gen, src_host, &h);
+		if (!v) {
+			struct eipt_src_key k = { .prefixlen = 32, .addr = p->saddr };
+			v = GEN_LOOKUP(gen, src, &k);
+		}
+		best = eipt_min(best, v);
 	}
 	{
+		struct eipt_spp_host_key h = { .proto = p->proto, .addr = p->saddr };
 		struct eipt_src_proto_port_key k = { .prefixlen = 64, .proto = p->proto,
 						     .addr = p->saddr };
+		struct eipt_pos *v;
 		if (p->has_ports) {
-			k.dport = bpf_htons(p->dport);
-			best = eipt_min(best, GEN_LOOKUP(gen, src_proto_port, &k));
+			h.dport = bpf_htons(p->dport);
+			v = GEN_LOOKUP(gen, src_proto_port_host, &h);
+			if (!v) {
+				k.dport = h.dport;
+				v = GEN_LOOKUP(gen, src_proto_port, &k);
+			}
+			best = eipt_min(best, v);
 		}
-		k.any_port = 1;
-		k.dport = 0;
-		best = eipt_min(best, GEN_LOOKUP(gen, src_proto_port, &k));
+		h.any_port = 1;
+		h.dport = 0;
+		v = GEN_LOOKUP(gen, src_proto_port_host, &h);
+		if (!v) {
+			k.any_port = 1;
+			k.dport = 0;
+			v = GEN_LOOKUP(gen, src_proto_port, &k);
+		}
+		best = eipt_min(best, v);
 	}
 
 	/* Fallback rules through bpf_loop: the verifier checks the callback once instead of

@@ -95,6 +95,23 @@ struct eipt_src_proto_port_key {
 	__u32 addr;
 };
 
+/*
+ * src_host_N and src_proto_port_host_N: HASH. The /32 entries of src_N and
+ * src_proto_port_N, kept apart because an exact hit is always the longest match and a
+ * hash lookup costs the same for 10 members as for 1,000,000; the tries then hold only
+ * shorter prefixes and stay shallow. The program asks the hash first, the trie on a miss.
+ */
+struct eipt_src_host_key {
+	__u32 addr;
+};
+struct eipt_spp_host_key {
+	__u8 proto;
+	__u8 any_port;
+	__u16 dport; /* network order */
+	__u32 addr;
+};
+#define EIPT_MAX_HOSTS 2097152u
+
 /* Which tests of a fallback rule are present, and which of them are negated. */
 enum eipt_fb_test {
 	EIPT_T_SRC = 1 << 0,
@@ -169,6 +186,8 @@ _Static_assert(sizeof(struct eipt_src_key) == 8, "eipt_src_key layout");
 _Static_assert(sizeof(struct eipt_proto_port_key) == 4, "eipt_proto_port_key layout");
 _Static_assert(sizeof(struct eipt_gen_config) == 20, "eipt_gen_config layout");
 _Static_assert(sizeof(struct eipt_frag_key) == 12, "eipt_frag_key layout");
+_Static_assert(sizeof(struct eipt_spp_host_key) == 8, "eipt_spp_host_key layout");
+_Static_assert(sizeof(struct eipt_src_host_key) == 4, "eipt_src_host_key layout");
 #endif
 
 #endif

@@ -114,6 +114,8 @@ public enum MapLayout {
         "eipt_proto_port_key": MemoryLayout<eipt_proto_port_key>.size,
         "eipt_src_key": MemoryLayout<eipt_src_key>.size,
         "eipt_src_proto_port_key": MemoryLayout<eipt_src_proto_port_key>.size,
+        "eipt_src_host_key": MemoryLayout<eipt_src_host_key>.size,
+        "eipt_spp_host_key": MemoryLayout<eipt_spp_host_key>.size,
         "eipt_fb_rule": MemoryLayout<eipt_fb_rule>.size,
         "eipt_counter": MemoryLayout<eipt_counter>.size,
         "eipt_local_key": MemoryLayout<eipt_local_key>.size,

@@ -19,6 +19,15 @@ enum TableEncoding {
                                 dport: (s.protoPort.port ?? 0).bigEndian, addr: s.source.address.bigEndian)
     }
 
+    static func hostKey(_ p: CompiledTables.Prefix) -> eipt_src_host_key {
+        eipt_src_host_key(addr: p.address.bigEndian)
+    }
+
+    static func hostKey(_ s: CompiledTables.SourceProtoPort) -> eipt_spp_host_key {
+        eipt_spp_host_key(proto: s.protoPort.proto, any_port: s.protoPort.port == nil ? 1 : 0,
+                          dport: (s.protoPort.port ?? 0).bigEndian, addr: s.source.address.bigEndian)
+    }
+
     static func mask(_ length: UInt8) -> UInt32 {
         length == 0 ? 0 : UInt32.max << (32 - UInt32(min(length, 32)))
     }

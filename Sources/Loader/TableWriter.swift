@@ -45,16 +45,25 @@ extension Dataplane {
         let protoPort = try map(DataplaneNames.map("proto_port", g))
         let src = try map(DataplaneNames.map("src", g))
         let spp = try map(DataplaneNames.map("src_proto_port", g))
+        let srcHost = try map(DataplaneNames.map("src_host", g))
+        let sppHost = try map(DataplaneNames.map("src_proto_port_host", g))
         try protoPort.clear(keyType: eipt_proto_port_key.self)
         try src.clear(keyType: eipt_src_key.self)
         try spp.clear(keyType: eipt_src_proto_port_key.self)
+        try srcHost.clear(keyType: eipt_src_host_key.self)
+        try sppHost.clear(keyType: eipt_spp_host_key.self)
 
         let pp = tables.protoPort.map { (TableEncoding.key($0.key), eipt_pos(pos: $0.value)) }
         try protoPort.updateAll(keys: pp.map(\.0), values: pp.map(\.1))
-        let s = tables.source.map { (TableEncoding.key($0.key), eipt_pos(pos: $0.value)) }
+        // /32 entries go to the hash tables in front of the tries (see the header).
+        let hosts = tables.source.filter { $0.key.length == 32 }
+        let s = tables.source.filter { $0.key.length < 32 }.map { (TableEncoding.key($0.key), eipt_pos(pos: $0.value)) }
         try src.updateAll(keys: s.map(\.0), values: s.map(\.1))
-        let sp = tables.sourceProtoPort.map { (TableEncoding.key($0.key), eipt_pos(pos: $0.value)) }
+        try srcHost.updateAll(keys: hosts.map { TableEncoding.hostKey($0.key) }, values: hosts.map { eipt_pos(pos: $0.value) })
+        let sppHosts = tables.sourceProtoPort.filter { $0.key.source.length == 32 }
+        let sp = tables.sourceProtoPort.filter { $0.key.source.length < 32 }.map { (TableEncoding.key($0.key), eipt_pos(pos: $0.value)) }
         try spp.updateAll(keys: sp.map(\.0), values: sp.map(\.1))
+        try sppHost.updateAll(keys: sppHosts.map { TableEncoding.hostKey($0.key) }, values: sppHosts.map { eipt_pos(pos: $0.value) })
 
         let verdicts = tables.verdicts.map { eipt_rule_info(verdict: $0.rawValue) }
         try map(DataplaneNames.map("rule_info", g)).updateAll(keys: Array(0..<ruleCount), values: verdicts)

@@ -12,7 +12,7 @@ final class LoaderTests: XCTestCase {
             "eipt_live": 8, "eipt_gen_config": 20, "eipt_rule_info": 4, "eipt_pos": 4,
             "eipt_proto_port_key": 4, "eipt_src_key": 8, "eipt_src_proto_port_key": 12,
             "eipt_fb_rule": 52, "eipt_counter": 16, "eipt_local_key": 4, "eipt_frag_key": 12,
-            "eipt_frag_value": 8,
+            "eipt_frag_value": 8, "eipt_src_host_key": 4, "eipt_spp_host_key": 8,
         ]
         XCTAssertEqual(MapLayout.sizes, expected)
         let offsets: [String: Int?] = ["pos": 0, "src_addr": 12, "sport_lo": 28, "len_lo": 36,
