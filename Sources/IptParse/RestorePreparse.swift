@@ -56,14 +56,25 @@ enum RestorePreparse {
         let family = options.family, file = options.file, setExists = options.setExists
         let allJobs = jobs
         DispatchQueue.concurrentPerform(iterations: chunks) { k in
+            // Each worker gets its own copies of the shared tables: reference counts on one
+            // dictionary's storage, bumped for every line by both cores, cost more than the copy.
+            let myDecls = decls.map { d in Dictionary(uniqueKeysWithValues: d.map { ($0.key, $0.value) }) }
             let lo = allJobs.count * k / chunks, hi = allJobs.count * (k + 1) / chunks
+            var ctx = CommandContext(family: family, restoreTable: nil, setExists: setExists)
+            var section = -1
+            var line = 0
+            let lineBox = LineBox()
             for job in allJobs[lo..<hi] {
-                let n = job.index + 1
-                let decl = decls[job.section]
-                let ctx = CommandContext(family: family, restoreTable: job.table,
-                                         chainExists: { _, c in (decl[c] ?? Int.max) < n },
+                line = job.index + 1
+                lineBox.value = line
+                if job.section != section || ctx.restoreTable != job.table {
+                    section = job.section
+                    let decl = myDecls[job.section]
+                    ctx = CommandContext(family: family, restoreTable: job.table,
+                                         chainExists: { _, c in (decl[c] ?? Int.max) < lineBox.value },
                                          setExists: setExists)
-                out[job.index] = parseLine(lines[job.index], number: n, file: file, context: ctx)
+                }
+                out[job.index] = parseLine(lines[job.index], number: line, file: file, context: ctx)
             }
         }
         var parsed = Array(results)
@@ -75,6 +86,11 @@ enum RestorePreparse {
         // Lines that failed stay nil: the replay parses them again and reports them in order.
         parsed.reserveCapacity(lines.count)
         return parsed
+    }
+
+    /// The line a worker is at, read by its chain-existence closure (one per worker, never shared).
+    final class LineBox: @unchecked Sendable {
+        var value = 0
     }
 
     /// One command line with its optional `[p:b]` prefix; nil when it does not parse.
