@@ -52,8 +52,11 @@ struct ChainFlattener {
 
     /// Walks `chain` for packets that satisfy `context`. `topLevel`: the chain is INPUT,
     /// whose RETURN and fall-through mean "apply the policy".
+    /// iptables itself allows deep nesting; inlining beyond this would grow without bound.
+    static let maxDepth = 64
+
     mutating func walk(_ chainName: String, context: [Atom], topLevel: Bool, depth: Int = 0) {
-        guard let chain = table.chain(chainName), depth < 64 else { return }
+        guard let chain = table.chain(chainName) else { return }
         reached.insert(chainName)
         var excluded: [Atom] = []
         for (i, rule) in chain.rules.enumerated() {
@@ -104,9 +107,17 @@ struct ChainFlattener {
                     if !exclude() { return }
                 }
             case .jump(let target)?:
+                guard depth + 1 < Self.maxDepth else {
+                    setStatus(ref, .unsupported("chains nested deeper than \(Self.maxDepth) levels are not inlined", advice: "flatten the chain structure"))
+                    continue
+                }
                 setStatus(ref, .compiled)
                 walk(target, context: conds, topLevel: false, depth: depth + 1)
             case .goto(let target)?:
+                guard depth + 1 < Self.maxDepth else {
+                    setStatus(ref, .unsupported("chains nested deeper than \(Self.maxDepth) levels are not inlined", advice: "flatten the chain structure"))
+                    continue
+                }
                 setStatus(ref, .compiled)
                 walk(target, context: conds, topLevel: false, depth: depth + 1)
                 if topLevel {

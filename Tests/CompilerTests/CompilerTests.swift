@@ -173,3 +173,17 @@ final class CompilerTests: XCTestCase {
         XCTAssertGreaterThan(total, 0)
     }
 }
+
+extension CompilerTests {
+    /// Nesting beyond what the compiler inlines is refused, never silently cut short.
+    func testTooDeepNestingIsRefused() throws {
+        var body = (0...70).map { ":C\($0) - [0:0]" }.joined(separator: "\n") + "\n-A INPUT -j C0\n"
+        body += (0..<70).map { "-A C\($0) -j C\($0 + 1)" }.joined(separator: "\n") + "\n-A C70 -j ACCEPT"
+        let r = Compiler.compile(try ruleset(body), interface: "eth0")
+        XCTAssertFalse(r.installable)
+        XCTAssertTrue(r.report.rules.contains { $0.status.detail.contains("nested deeper") })
+        let shallow = Compiler.compile(try ruleset(":C0 - [0:0]\n-A INPUT -j C0\n-A C0 -j ACCEPT"), interface: "eth0")
+        XCTAssertTrue(shallow.installable)
+        XCTAssertEqual(shallow.tables.catchAll, 0)
+    }
+}
