@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 
 /// Ethernet + IPv4 + transport frames for BPF_PROG_TEST_RUN, from a fixture's packet line.
@@ -26,21 +27,19 @@ struct TestPacket {
     /// Raw transport bytes that replace the generated header (ICMP errors quoting a packet).
     var l4Override: [UInt8]?
 
-    static func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xff)] }
-    static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)] }
 
     var transport: [UInt8] {
         if let l4Override { return l4Override }
         var l4: [UInt8]
         switch proto {
         case 6:
-            l4 = TestPacket.be16(sport) + TestPacket.be16(dport) + [0, 0, 0, 1, 0, 0, 0, 0, 0x50, tcpFlags] + [0xff, 0xff, 0, 0, 0, 0]
+            l4 = WireBytes.be16(sport) + WireBytes.be16(dport) + [0, 0, 0, 1, 0, 0, 0, 0, 0x50, tcpFlags] + [0xff, 0xff, 0, 0, 0, 0]
         case 17, 136:
-            l4 = TestPacket.be16(sport) + TestPacket.be16(dport) + [0, 8, 0, 0]
+            l4 = WireBytes.be16(sport) + WireBytes.be16(dport) + [0, 8, 0, 0]
         case 1:
             l4 = [icmpType, icmpCode, 0, 0, 0, 1, 0, 1]
         case 132, 33:
-            l4 = TestPacket.be16(sport) + TestPacket.be16(dport) + [UInt8](repeating: 0, count: 12)
+            l4 = WireBytes.be16(sport) + WireBytes.be16(dport) + [UInt8](repeating: 0, count: 12)
         default:
             l4 = [UInt8](repeating: 0, count: 8)
         }
@@ -57,12 +56,12 @@ struct TestPacket {
             l4 += [UInt8](repeating: 0, count: t - headerLength - l4.count)
         }
         let total = headerLength + l4.count
-        var ip: [UInt8] = [UInt8(0x40 | ihl), 0] + TestPacket.be16(UInt16(total)) + TestPacket.be16(id)
-        ip += TestPacket.be16((moreFragments ? 0x2000 : 0) | fragmentOffset)
-        ip += [ttl, proto, 0, 0] + TestPacket.be32(src) + TestPacket.be32(dst)
+        var ip: [UInt8] = [UInt8(0x40 | ihl), 0] + WireBytes.be16(UInt16(total)) + WireBytes.be16(id)
+        ip += WireBytes.be16((moreFragments ? 0x2000 : 0) | fragmentOffset)
+        ip += [ttl, proto, 0, 0] + WireBytes.be32(src) + WireBytes.be32(dst)
         ip += [UInt8](repeating: 1, count: headerLength - 20) // NOP options
         ip[0] = UInt8(0x40 | (ihl & 0xf))
-        let sum = TestPacket.checksum(ip)
+        let sum = WireBytes.checksum(ip)
         ip[10] = UInt8(sum >> 8)
         ip[11] = UInt8(sum & 0xff)
         return ip + l4
@@ -72,22 +71,11 @@ struct TestPacket {
     var frame: [UInt8] {
         var f: [UInt8] = [0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2]
         if vlan { f += [0x81, 0x00, 0x00, 0x05] }
-        f += TestPacket.be16(etherType) + ipPacket
+        f += WireBytes.be16(etherType) + ipPacket
         if f.count < 60 { f += [UInt8](repeating: 0, count: 60 - f.count) }
         return f
     }
 
-    static func checksum(_ bytes: [UInt8]) -> UInt16 {
-        var sum: UInt32 = 0
-        var i = 0
-        while i + 1 < bytes.count {
-            sum += UInt32(bytes[i]) << 8 | UInt32(bytes[i + 1])
-            i += 2
-        }
-        if i < bytes.count { sum += UInt32(bytes[i]) << 8 }
-        while sum > 0xffff { sum = (sum & 0xffff) + (sum >> 16) }
-        return ~UInt16(sum)
-    }
 }
 
 /// Dotted quad to host-order UInt32.

@@ -41,16 +41,16 @@ public struct Probe: Equatable, Sendable, CustomStringConvertible {
         var l4: [UInt8]
         switch proto {
         case 6:
-            l4 = Self.be16(sourcePort) + Self.be16(destinationPort) + Self.be32(1) + Self.be32(0)
-                + [0x50, tcpFlags] + Self.be16(64240) + [0, 0, 0, 0] + [UInt8](repeating: 0x61, count: payload)
+            l4 = WireBytes.be16(sourcePort) + WireBytes.be16(destinationPort) + WireBytes.be32(1) + WireBytes.be32(0)
+                + [0x50, tcpFlags] + WireBytes.be16(64240) + [0, 0, 0, 0] + [UInt8](repeating: 0x61, count: payload)
         case 17, 136:
             let len = UInt16(8 + payload)
-            l4 = Self.be16(sourcePort) + Self.be16(destinationPort) + Self.be16(len) + [0, 0] + [UInt8](repeating: 0x61, count: payload)
+            l4 = WireBytes.be16(sourcePort) + WireBytes.be16(destinationPort) + WireBytes.be16(len) + [0, 0] + [UInt8](repeating: 0x61, count: payload)
         case 132, 33:
-            l4 = Self.be16(sourcePort) + Self.be16(destinationPort) + [UInt8](repeating: 0, count: 8 + payload)
+            l4 = WireBytes.be16(sourcePort) + WireBytes.be16(destinationPort) + [UInt8](repeating: 0, count: 8 + payload)
         case 1:
-            l4 = [icmpType, icmpCode, 0, 0] + Self.be16(ipID) + Self.be16(1) + [UInt8](repeating: 0x61, count: payload)
-            let c = Self.checksum(l4)
+            l4 = [icmpType, icmpCode, 0, 0] + WireBytes.be16(ipID) + WireBytes.be16(1) + [UInt8](repeating: 0x61, count: payload)
+            let c = WireBytes.checksum(l4)
             l4[2] = UInt8(c >> 8); l4[3] = UInt8(c & 0xff)
         case 47:
             // A well-formed GRE header (version 0, IPv4 payload): conntrack calls malformed GRE INVALID.
@@ -59,28 +59,16 @@ public struct Probe: Equatable, Sendable, CustomStringConvertible {
             l4 = [UInt8](repeating: 0x61, count: payload)
         }
         if proto == 6 || proto == 17 {
-            let pseudo = Self.be32(source) + Self.be32(destination) + [0, proto] + Self.be16(UInt16(l4.count))
-            var c = Self.checksum(pseudo + l4)
+            let pseudo = WireBytes.be32(source) + WireBytes.be32(destination) + [0, proto] + WireBytes.be16(UInt16(l4.count))
+            var c = WireBytes.checksum(pseudo + l4)
             if proto == 17 && c == 0 { c = 0xffff }
             let at = proto == 6 ? 16 : 6
             l4[at] = UInt8(c >> 8); l4[at + 1] = UInt8(c & 0xff)
         }
-        var ip: [UInt8] = [0x45, 0] + Self.be16(UInt16(20 + l4.count)) + Self.be16(ipID) + [0x40, 0, ttl, proto, 0, 0]
-            + Self.be32(source) + Self.be32(destination)
-        let c = Self.checksum(ip)
+        var ip: [UInt8] = [0x45, 0] + WireBytes.be16(UInt16(20 + l4.count)) + WireBytes.be16(ipID) + [0x40, 0, ttl, proto, 0, 0]
+            + WireBytes.be32(source) + WireBytes.be32(destination)
+        let c = WireBytes.checksum(ip)
         ip[10] = UInt8(c >> 8); ip[11] = UInt8(c & 0xff)
         return destinationMAC + sourceMAC + [0x08, 0x00] + ip + l4
-    }
-
-    static func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xff)] }
-    static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
-
-    static func checksum(_ b: [UInt8]) -> UInt16 {
-        var sum: UInt32 = 0
-        var i = 0
-        while i + 1 < b.count { sum += UInt32(b[i]) << 8 | UInt32(b[i + 1]); i += 2 }
-        if i < b.count { sum += UInt32(b[i]) << 8 }
-        while sum >> 16 != 0 { sum = (sum & 0xffff) + (sum >> 16) }
-        return ~UInt16(sum)
     }
 }
