@@ -2,6 +2,7 @@ import ArgumentParser
 import Compiler
 import Foundation
 import IptParse
+import Verifier
 
 /// `ebpf-iptables migrate`: what moving this ruleset to XDP would change, rule by rule.
 /// Read-only: it never attaches anything to an interface.
@@ -26,6 +27,12 @@ struct Migrate: ParsableCommand {
     @Flag(help: "Report only the INPUT part as blocking-free, as `restore --input-only` would.")
     var inputOnly = false
 
+    @Flag(help: "Prove it on packets: the kernel's iptables and the compiled XDP program decide the same probes (root).")
+    var verify = false
+
+    @Option(help: "Probe packets for --verify.")
+    var probes = 200
+
     @Argument(help: "Ruleset file (standard input when absent).")
     var file: String?
 
@@ -36,7 +43,22 @@ struct Migrate: ParsableCommand {
         let (ruleset, sets) = try RulesetLoading.parseWithSets(input)
         let result = Compiler.compile(ruleset, sets: sets, interface: interface,
                                       options: CompileOptions(rejectAsDrop: rejectAsDrop, inputOnly: inputOnly))
-        let report = MigrationReport(source: file ?? "<stdin>", result: result, inputOnly: inputOnly)
+        var report = MigrationReport(source: file ?? "<stdin>", result: result, inputOnly: inputOnly)
+        if verify {
+            guard result.installable else {
+                FileHandle.standardOutput.write(Data(report.text().utf8))
+                Diagnostics.fail("migrate --verify: the ruleset does not compile; nothing to verify")
+                throw ExitCode(1)
+            }
+            let setsText = try ipsetFiles.map { try RulesetLoading.read($0).text }.joined(separator: "\n")
+            do {
+                report.verification = try Verification.run(ruleset: ruleset, setsText: ipsetFiles.isEmpty ? nil : setsText,
+                                                           compiled: result, interface: interface, probes: probes)
+            } catch {
+                Diagnostics.fail(String(describing: error))
+                throw ExitCode(1)
+            }
+        }
         let out: String
         switch format {
         case .text: out = report.text()

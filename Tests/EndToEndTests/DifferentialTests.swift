@@ -115,7 +115,7 @@ final class DifferentialTests: XCTestCase {
         let toXDP = try FrameSender(namespace: lab.gen.name, interface: "gx0")
         let filter = ruleset.table("filter") ?? Table(name: "filter")
 
-        var kernelBefore = KernelCounters.read(lab.ref)
+        var kernelBefore = KernelCounters.read(namespace: lab.ref.name)
         var ourBefore = try dp.counters(generation: gen).prefix(positions + 1).map(\.packets)
         var compared = 0, agreed = 0
         for (i, probe) in probes.enumerated() {
@@ -129,7 +129,7 @@ final class DifferentialTests: XCTestCase {
             var kernel = kernelBefore, ours = ourBefore
             let deadline = Date().addingTimeInterval(1.0)
             repeat {
-                kernel = KernelCounters.read(lab.ref)
+                kernel = KernelCounters.read(namespace: lab.ref.name)
                 ours = try dp.counters(generation: gen).prefix(positions + 1).map(\.packets)
                 if kernel != kernelBefore && ours != ourBefore { break }
                 usleep(2000)

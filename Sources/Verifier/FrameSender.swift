@@ -3,7 +3,7 @@ import Foundation
 /// A long-lived sender inside a namespace: one AF_PACKET socket bound to an interface,
 /// fed one hex frame per line, answering "ok" per frame sent, so a test can send the
 /// next probe only after it has read the verdict of the last.
-public final class FrameSender {
+public final class FrameSender: @unchecked Sendable {
     private let process = Process()
     private let input = Pipe()
     private let output = Pipe()
@@ -50,14 +50,18 @@ public final class FrameSender {
 
 /// Packet counters of a namespace's filter table, read from `iptables-save -c`:
 /// per (chain, 1-based rule index) and per built-in chain policy.
-public struct KernelCounters: Equatable {
+public struct KernelCounters: Equatable, Sendable {
     public var rules: [String: [UInt64]] = [:]
     public var policies: [String: UInt64] = [:]
 
-    public static func read(_ ns: NetworkNamespace) -> KernelCounters {
+    public static func read(namespace: String) -> KernelCounters {
+        parse(Shell.run(["ip", "netns", "exec", namespace, "iptables-save", "-c", "-t", "filter"]).stdout)
+    }
+
+    public static func parse(_ text: String) -> KernelCounters {
         var c = KernelCounters()
         var inFilter = false
-        for line in ns.run(["iptables-save", "-c", "-t", "filter"]).stdout.split(separator: "\n") {
+        for line in text.split(separator: "\n") {
             if line.hasPrefix("*") { inFilter = line == "*filter"; continue }
             guard inFilter else { continue }
             if line.hasPrefix(":") {
