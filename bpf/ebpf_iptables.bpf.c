@@ -525,10 +525,11 @@ int eipt_xdp(struct xdp_md *ctx)
 	pkt.saddr = ip->saddr;
 	pkt.daddr = ip->daddr;
 	{
-		/* Martian sources (0/8, 127/8, multicast, 255.255.255.255) are dropped by the
-		 * kernel's route lookup before INPUT: iptables never sees them, so neither do we. */
+		/* Martian sources (0.0.0.0, 127/8, multicast, 255.255.255.255) are dropped by the
+		 * kernel's route lookup before INPUT: iptables never sees them, so neither do we.
+		 * The rest of 0/8 does reach INPUT on this kernel (the oracle showed it). */
 		__u32 src = bpf_ntohl(ip->saddr);
-		if ((src >> 24) == 0 || (src >> 24) == 127 || (src >> 28) == 0xe || src == 0xffffffff)
+		if (src == 0 || (src >> 24) == 127 || (src >> 28) == 0xe || src == 0xffffffff)
 			return XDP_PASS;
 	}
 	if (!(flags & EIPT_LIVE_ALL_DESTINATIONS) && ip->daddr != 0xffffffff &&

@@ -14,10 +14,14 @@ public struct MigrationReport: Equatable, Sendable {
         public var probes: Int
         public var agreements: Int
         public var disagreements: [Disagreement]
-        public init(probes: Int, agreements: Int, disagreements: [Disagreement]) {
+        /// Probes the kernel decided with a rule that is not compiled (unsupported): they say
+        /// nothing about the compiled rules, so they are not compared.
+        public var excluded: Int
+        public init(probes: Int, agreements: Int, disagreements: [Disagreement], excluded: Int = 0) {
             self.probes = probes
             self.agreements = agreements
             self.disagreements = disagreements
+            self.excluded = excluded
         }
     }
 
@@ -107,7 +111,8 @@ public struct MigrationReport: Equatable, Sendable {
         out.append("XDP cost: \(c.lookups) map lookups per packet + up to \(c.fallback) fallback rules; entries: protocol/port \(c.protoPort), source prefix \(c.source), source/protocol/port \(c.sourceProtoPort), fallback \(c.fallback) of \(Compiler.maxFallback); about \(c.estimatedBytes / 1024) KiB of maps")
         out.append("iptables cost: a packet walks up to \(c.iptablesWorst) rules of the filter table before its verdict")
         if let v = verification {
-            out.append("verification: \(v.probes) packets compared, \(v.agreements) agree, \(v.disagreements.count) disagree")
+            out.append("verification: \(v.probes) packets, \(v.agreements) agree, \(v.disagreements.count) disagree"
+                       + (v.excluded > 0 ? ", \(v.excluded) decided by rules that are not compiled (not compared)" : ""))
             for d in v.disagreements.prefix(20) {
                 out.append("  disagreement: \(d.packet): iptables \(d.iptables), XDP \(d.xdp)")
             }
@@ -140,7 +145,7 @@ public struct MigrationReport: Equatable, Sendable {
             "notes": result.report.notes,
         ]
         if let v = verification {
-            root["verification"] = ["probes": v.probes, "agreements": v.agreements,
+            root["verification"] = ["probes": v.probes, "agreements": v.agreements, "excluded": v.excluded,
                                     "disagreements": v.disagreements.map { ["packet": $0.packet, "iptables": $0.iptables, "xdp": $0.xdp] }]
         }
         let data = (try? JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])) ?? Data()
