@@ -66,13 +66,6 @@ final class DifferentialTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: lab.bpffs).deletingLastPathComponent().path)
     }
 
-    /// What decided a probe: a rule (chain, index) or INPUT's policy, and the verdict.
-    struct Decision: Equatable, CustomStringConvertible {
-        var rule: String
-        var accepted: Bool
-        var description: String { "\(rule) (\(accepted ? "accept" : "drop"))" }
-    }
-
     func compare(ruleset url: URL, sets: URL?, probesWanted: Int) throws -> (compared: Int, agreed: Int) {
         let lab = try makeLab()
         defer { tearDownLab(lab) }
@@ -134,8 +127,8 @@ final class DifferentialTests: XCTestCase {
                 if kernel != kernelBefore && ours != ourBefore { break }
                 usleep(2000)
             } while Date() < deadline
-            let k = kernelDecision(before: kernelBefore, after: kernel, filter: filter)
-            let o = ourDecision(before: ourBefore, after: ours, compiled: compiled)
+            let k = Decision.kernel(before: kernelBefore, after: kernel, filter: filter)
+            let o = Decision.xdp(before: ourBefore, after: ours, compiled: compiled)
             kernelBefore = kernel
             ourBefore = ours
             compared += 1
@@ -144,32 +137,6 @@ final class DifferentialTests: XCTestCase {
             }
         }
         return (compared, agreed)
-    }
-
-    func kernelDecision(before: KernelCounters, after: KernelCounters, filter: Table) -> Decision? {
-        for chain in filter.chains {
-            let b = before.rules[chain.name] ?? [], a = after.rules[chain.name] ?? []
-            for (i, rule) in chain.rules.enumerated() where i < a.count && a[i] > (i < b.count ? b[i] : 0) {
-                switch rule.target {
-                case .accept?: return Decision(rule: "\(chain.name) \(i + 1)", accepted: true)
-                case .drop?, .reject?: return Decision(rule: "\(chain.name) \(i + 1)", accepted: false)
-                default: continue
-                }
-            }
-        }
-        if (after.policies["INPUT"] ?? 0) > (before.policies["INPUT"] ?? 0) {
-            return Decision(rule: "policy", accepted: filter.chain("INPUT")?.policy != "DROP")
-        }
-        return nil
-    }
-
-    func ourDecision(before: [UInt64], after: [UInt64], compiled: CompileResult) -> Decision? {
-        guard let pos = zip(before, after).enumerated().first(where: { $0.element.1 > $0.element.0 })?.offset else { return nil }
-        if pos >= compiled.origins.count || compiled.origins[pos].isPolicy {
-            return Decision(rule: "policy", accepted: compiled.tables.policy == .accept)
-        }
-        let o = compiled.origins[pos].rule
-        return Decision(rule: "\(o.chain) \(o.index)", accepted: compiled.tables.verdicts[pos] == .accept)
     }
 
     func testFixturesDecideLikeTheKernel() throws {
