@@ -30,7 +30,7 @@ let package = Package(
                 "IptParse", "Compiler", "Loader", "Verifier",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "ebpf-iptables-bench", dependencies: ["IptParse", "Compiler", "Loader"]),
+        .executableTarget(name: "ebpf-iptables-bench", dependencies: ["IptParse", "Compiler", "Loader", "Verifier"]),
         // Fixture locations, the malformed-case reader, process and namespace helpers.
         .target(name: "TestSupport", dependencies: ["Compiler", "Verifier"], path: "Tests/TestSupport"),
         .testTarget(name: "IptParseTests", dependencies: ["IptParse", "TestSupport"]),
