@@ -134,6 +134,7 @@ enum Installer {
         try dp.write(result.tables, generation: next)
         try dp.activate(generation: next)
         try store.write(SavePrinter.save(ruleset), to: store.paths.rulesFile)
+        try store.saveCompileOptions(options)
         if let sets { try store.write(IpsetPrinter.save(sets), to: store.paths.setsFile) }
         if result.tables.needsConntrack { try ConntrackKeeper.ensure() }
     }

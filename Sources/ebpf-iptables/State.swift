@@ -1,4 +1,5 @@
 import Foundation
+import Compiler
 import IptParse
 
 /// Where this installation keeps its pins and its state. Both move with environment
@@ -17,6 +18,7 @@ struct Paths {
     var rulesFile: String { stateDir + "/rules.v4" }
     var setsFile: String { stateDir + "/ipsets.save" }
     var lockFile: String { stateDir + "/lock" }
+    var optionsFile: String { stateDir + "/compile-options" }
 }
 
 /// What `attach` recorded: the interface the program runs on, decided at compile time for `-i`.
@@ -68,8 +70,20 @@ struct StateStore {
         try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
+    /// The options of the last restore (`--reject-as-drop`, `--input-only`); live edits
+    /// compile with them so an edit never changes what the operator asked for.
+    var compileOptions: CompileOptions {
+        let words = (read(paths.optionsFile) ?? "").split(whereSeparator: \.isWhitespace)
+        return CompileOptions(rejectAsDrop: words.contains("reject-as-drop"), inputOnly: words.contains("input-only"))
+    }
+
+    func saveCompileOptions(_ o: CompileOptions) throws {
+        let words = (o.rejectAsDrop ? ["reject-as-drop"] : []) + (o.inputOnly ? ["input-only"] : [])
+        try write(words.joined(separator: " ") + "\n", to: paths.optionsFile)
+    }
+
     func clear() {
-        for f in [paths.attachmentFile, paths.rulesFile, paths.setsFile] { try? FileManager.default.removeItem(atPath: f) }
+        for f in [paths.attachmentFile, paths.rulesFile, paths.setsFile, paths.optionsFile] { try? FileManager.default.removeItem(atPath: f) }
     }
 }
 

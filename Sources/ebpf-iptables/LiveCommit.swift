@@ -1,0 +1,52 @@
+import Compiler
+import Foundation
+import IptParse
+
+/// Every live edit ends here: iptables' edit commands (-A/-I/-D/-R/-P/-N/-X/-E/-F/-Z)
+/// with the whole new ruleset, ipset's commands with the whole new set of sets. When a
+/// program is attached the change goes into the data plane first (a refusal applies
+/// nothing); the state files are written only after the data plane took it.
+/// When nothing is attached, the state is all there is, as with iptables before any
+/// interface exists: `attach` + `restore` install it later.
+enum LiveCommit {
+    /// The ruleset the next edit starts from: the state's, or iptables' empty filter table.
+    static func currentRuleset(_ store: StateStore) throws -> Ruleset {
+        guard let text = store.read(store.paths.rulesFile) else { return Ruleset.emptyFilter }
+        return try RestoreParser.parse(text, options: .init(file: store.paths.rulesFile))
+    }
+
+    static func currentSets(_ store: StateStore) throws -> IpsetScript {
+        guard let text = store.read(store.paths.setsFile) else { return IpsetScript(sets: []) }
+        return try IpsetParser.parse(text, file: store.paths.setsFile)
+    }
+
+    /// Rules changed. Call with the state lock held.
+    static func rules(_ ruleset: Ruleset, store: StateStore) throws {
+        if store.attachment != nil {
+            let sets = try currentSets(store)
+            try Installer.install(ruleset, sets: sets.sets.isEmpty ? nil : sets, source: store.paths.rulesFile,
+                                  options: store.compileOptions, store: store)
+        } else {
+            try store.write(SavePrinter.save(ruleset), to: store.paths.rulesFile)
+        }
+    }
+
+    /// Sets changed. Call with the state lock held.
+    static func sets(_ sets: IpsetScript, store: StateStore) throws {
+        if store.attachment != nil, let text = store.read(store.paths.rulesFile) {
+            let ruleset = try RestoreParser.parse(text, options: .init(file: store.paths.rulesFile))
+            try Installer.install(ruleset, sets: sets, source: store.paths.rulesFile,
+                                  options: store.compileOptions, store: store)
+        } else {
+            try store.write(IpsetPrinter.save(sets), to: store.paths.setsFile)
+        }
+    }
+}
+
+extension Ruleset {
+    /// What `iptables -S` shows in a fresh namespace: filter with three ACCEPT policies.
+    static var emptyFilter: Ruleset {
+        (try? RestoreParser.parse("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n",
+                                  options: .init(file: "<empty>"))) ?? Ruleset(family: .ipv4)
+    }
+}
