@@ -290,6 +290,22 @@ static __always_inline __u32 eipt_ct_tuple_state(struct xdp_md *ctx, __u32 saddr
 }
 
 /*
+ * A TCP segment conntrack has no entry for. The kernel starts tracking only from a
+ * segment that can open a connection: a SYN, or (nf_conntrack_tcp_loose, on by default)
+ * a mid-stream ACK; every other flag combination (SYN-ACK, FIN, RST, none, nonsense) is
+ * refused by tcp_error()/tcp_new() and the packet is INVALID. PSH, ECE and CWR never
+ * change that decision, so they are masked first, as the kernel does.
+ */
+static __always_inline __u32 eipt_tcp_new_state(__u8 flags)
+{
+	__u8 f = flags & ~(0x08 | 0x40 | 0x80); /* PSH, ECE, CWR */
+
+	if (f == 0x02 || f == (0x02 | 0x20) || f == 0x10 || f == (0x10 | 0x20))
+		return EIPT_CT_NEW; /* SYN, SYN|URG, ACK, ACK|URG */
+	return EIPT_CT_INVALID;
+}
+
+/*
  * The conntrack state of the packet. The kfunc only knows TCP and UDP tuples; other
  * protocols get the documented guesses. A global (non-static, noinline) function: the
  * verifier checks it once on its own instead of once per path that reaches it, which
@@ -312,10 +328,14 @@ __attribute__((noinline)) int eipt_ct_state(struct xdp_md *ctx, struct eipt_pkt 
 
 	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) {
 		if (!p->has_ports)
-			return EIPT_CT_NEW;
+			return p->proto == IPPROTO_TCP && !p->nonfirst_frag ? EIPT_CT_INVALID : EIPT_CT_NEW;
 		s = eipt_ct_tuple_state(ctx, p->saddr, p->daddr, bpf_htons(p->sport),
 					bpf_htons(p->dport), p->proto, 0);
-		return s ? s : EIPT_CT_NEW;
+		if (s)
+			return s;
+		if (p->proto == IPPROTO_TCP && p->has_tcp_flags)
+			return eipt_tcp_new_state(p->tcp_flags);
+		return EIPT_CT_NEW;
 	}
 	if (p->proto == IPPROTO_ICMP && p->has_icmp) {
 		__u8 t = p->icmp_type;

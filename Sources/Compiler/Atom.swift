@@ -157,6 +157,22 @@ struct AtomLowering {
         return out
     }
 
+    /// The tests of a rule that lower, the others left out: a superset of the packets it
+    /// matches (empty: could be any packet), for rules that cannot be compiled.
+    func knownAtoms(of rule: Rule) -> [Atom] {
+        var r = rule
+        r.outInterface = nil
+        r.inInterface = nil
+        if let s = r.source, s.value.prefixLength == nil { r.source = nil }
+        if let d = r.destination, d.value.prefixLength == nil { r.destination = nil }
+        r.matches = rule.matches.filter { m in
+            var one = r
+            one.matches = [m]
+            return (try? atoms(of: one)) != nil
+        }
+        return (try? atoms(of: r)) ?? []
+    }
+
     static func why(_ name: String) -> String {
         switch name {
         case "limit", "hashlimit", "recent": ": it keeps state over time that iptables and XDP would not share"

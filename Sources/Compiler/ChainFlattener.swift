@@ -36,6 +36,15 @@ struct ChainFlattener {
     var flat: [FlatRule] = []
     var statuses: [RuleRef: RuleStatus] = [:]
     var reached: Set<String> = []
+    /// Chains a jump or goto that could not be compiled leads into, with that rule.
+    var enteredByUnsupported: [String: RuleRef] = [:]
+
+    /// Packets an unsupported RETURN or goto would have taken out of the rest of a chain:
+    /// the tests of it we can read (a superset of what it matches), and the rule.
+    struct Taint {
+        var conds: [Atom]
+        var by: RuleRef
+    }
 
     init(table: Table, lowering: AtomLowering, options: CompileOptions, policy: CompiledTables.Verdict) {
         self.table = table
@@ -55,10 +64,11 @@ struct ChainFlattener {
     /// iptables itself allows deep nesting; inlining beyond this would grow without bound.
     static let maxDepth = 64
 
-    mutating func walk(_ chainName: String, context: [Atom], topLevel: Bool, depth: Int = 0) {
+    mutating func walk(_ chainName: String, context: [Atom], topLevel: Bool, depth: Int = 0, taints inherited: [Taint] = []) {
         guard let chain = table.chain(chainName) else { return }
         reached.insert(chainName)
         var excluded: [Atom] = []
+        var taints = inherited
         for (i, rule) in chain.rules.enumerated() {
             let ref = RuleRef(table: table.name, chain: chainName, index: i + 1, line: rule.location?.line)
             let own: [Atom]
@@ -70,12 +80,28 @@ struct ChainFlattener {
                 own = a
             } catch {
                 setStatus(ref, .unsupported(error.reason, advice: error.advice))
+                // What iptables does with the packets this rule matches decides where they go next.
+                let known = context + excluded + lowering.knownAtoms(of: rule)
+                switch rule.target {
+                case .return?:
+                    taints.append(Taint(conds: known, by: ref))
+                case .goto(let target)?:
+                    taints.append(Taint(conds: known, by: ref))
+                    enteredByUnsupported[target] = enteredByUnsupported[target] ?? ref
+                case .jump(let target)?:
+                    enteredByUnsupported[target] = enteredByUnsupported[target] ?? ref
+                default:
+                    break // a terminal rule decides itself; LOG and the like let packets go on unchanged
+                }
                 continue
             }
             let conds = context + excluded + own
             func emit(_ v: CompiledTables.Verdict, _ status: RuleStatus) {
                 flat.append(FlatRule(atoms: conds, verdict: v, origin: ref))
                 setStatus(ref, status)
+                if let t = taints.first(where: { Overlap.possible($0.conds, conds) }) {
+                    setStatus(ref, .dependsOnUnsupported(t.by))
+                }
             }
             /// The rest of this chain is for packets this rule did not match.
             func exclude() -> Bool {
@@ -86,6 +112,7 @@ struct ChainFlattener {
                 }
                 setStatus(ref, .unsupported("a RETURN or goto with \(own.count) tests cannot be inlined exactly",
                                             advice: "split the rule so that it has a single test, or use a chain per test"))
+                taints.append(Taint(conds: conds, by: ref))
                 return true
             }
             switch rule.target {
@@ -112,17 +139,17 @@ struct ChainFlattener {
                     continue
                 }
                 setStatus(ref, .compiled)
-                walk(target, context: conds, topLevel: false, depth: depth + 1)
+                walk(target, context: conds, topLevel: false, depth: depth + 1, taints: taints)
             case .goto(let target)?:
                 guard depth + 1 < Self.maxDepth else {
                     setStatus(ref, .unsupported("chains nested deeper than \(Self.maxDepth) levels are not inlined", advice: "flatten the chain structure"))
                     continue
                 }
                 setStatus(ref, .compiled)
-                walk(target, context: conds, topLevel: false, depth: depth + 1)
+                walk(target, context: conds, topLevel: false, depth: depth + 1, taints: taints)
                 if topLevel {
                     // Falling off the end of a chain entered by goto from INPUT applies INPUT's policy.
-                    flat.append(FlatRule(atoms: conds, verdict: policy, origin: ref))
+                    emit(policy, .compiled)
                     if own.isEmpty { return }
                 } else if !exclude() {
                     return
@@ -135,6 +162,57 @@ struct ChainFlattener {
             case .queue?, .opaque?:
                 setStatus(ref, .unsupported("target \(rule.target?.name ?? "") is not available in XDP", advice: "keep this rule in iptables"))
             }
+        }
+    }
+}
+
+extension ChainFlattener {
+    /// After the walk: every rule of a chain that an uncompiled jump or goto leads into, and
+    /// of the chains it leads on to, depends on that rule (iptables runs it for packets XDP
+    /// never sends there).
+    mutating func markEnteredByUnsupported() {
+        var queue = enteredByUnsupported.map { ($0.key, $0.value) }
+        var seen: Set<String> = []
+        while let (name, by) = queue.popLast() {
+            guard seen.insert(name).inserted, let chain = table.chain(name) else { continue }
+            for (i, rule) in chain.rules.enumerated() {
+                let ref = RuleRef(table: table.name, chain: name, index: i + 1, line: rule.location?.line)
+                setStatus(ref, .dependsOnUnsupported(by))
+                switch rule.target {
+                case .jump(let t)?, .goto(let t)?: queue.append((t, by))
+                default: break
+                }
+            }
+        }
+    }
+}
+
+/// Whether two conjunctions of tests can hold for one packet. "Yes" unless a protocol,
+/// prefix, port range, fragment or conntrack test of one contradicts one of the other:
+/// a cheap over-approximation, used only to decide which rules an unsupported one may affect.
+enum Overlap {
+    static func possible(_ a: [Atom], _ b: [Atom]) -> Bool {
+        for x in a { for y in b where contradicts(x, y) { return false } }
+        return true
+    }
+
+    static func contradicts(_ x: Atom, _ y: Atom) -> Bool {
+        switch (x, y) {
+        case (.proto(let p, let n), .proto(let q, let m)):
+            return (!n && !m && p != q) || (n != m && p == q)
+        case (.source(let p, false), .source(let q, false)), (.destination(let p, false), .destination(let q, false)):
+            return !p.contains(q) && !q.contains(p)
+        case (.source(let p, let n), .source(let q, let m)), (.destination(let p, let n), .destination(let q, let m)):
+            // x inside y's negation (or the reverse) and both exact: no packet has both.
+            return n != m && (n ? p.contains(q) : q.contains(p))
+        case (.destinationPorts(let r, false), .destinationPorts(let s, false)), (.sourcePorts(let r, false), .sourcePorts(let s, false)):
+            return !r.contains { a in s.contains { b in a.overlaps(b) } }
+        case (.fragment(let f), .fragment(let g)):
+            return f != g
+        case (.conntrack(let s, false), .conntrack(let t, false)):
+            return s.intersection(t).isEmpty
+        default:
+            return false
         }
     }
 }

@@ -19,6 +19,10 @@ public enum RuleStatus: Equatable, Sendable {
     /// In a filter chain INPUT never reaches.
     case unreachable
     case unsupported(String, advice: String)
+    /// Compiled, but iptables may reach it differently: an unsupported rule left out before
+    /// it (a RETURN or goto it would have taken, a jump into its chain) decides which packets
+    /// get here. Exact only once that rule is made compilable.
+    case dependsOnUnsupported(RuleRef)
 
     var severity: Int {
         switch self {
@@ -31,6 +35,7 @@ public enum RuleStatus: Equatable, Sendable {
         case .shadowed: 6
         case .notApplicable, .unreachable: 7
         case .neverMatches: 8
+        case .dependsOnUnsupported: 8
         case .unsupported: 9
         }
     }
@@ -49,6 +54,7 @@ public enum RuleStatus: Equatable, Sendable {
         case .notApplicable: "not-applicable"
         case .unreachable: "unreachable"
         case .unsupported: "unsupported"
+        case .dependsOnUnsupported: "depends-on-unsupported"
         }
     }
 
@@ -61,6 +67,8 @@ public enum RuleStatus: Equatable, Sendable {
         case .shadowed(let r): "every packet it matches is decided earlier by \(r.chain) rule \(r.index)\(r.line.map { " (line \($0))" } ?? "")"
         case .unreachable: "no jump from INPUT leads to this chain"
         case .unsupported(let s, let a): a.isEmpty ? s : "\(s); \(a)"
+        case .dependsOnUnsupported(let r):
+            "which packets reach it depends on unsupported \(r.chain) rule \(r.index)\(r.line.map { " (line \($0))" } ?? ""), left out of XDP"
         }
     }
 }
@@ -83,6 +91,16 @@ public struct CompileReport: Equatable, Sendable {
             if case .unsupported = $0.status { return true }
             if case .notApplicable = $0.status { return !inputOnly }
             return false
+        }
+    }
+
+    /// Whether packets decided by this rule are decided exactly as in iptables: false for
+    /// unsupported rules and the rules whose reach depends on one. `migrate --verify`
+    /// compares only packets both sides decide with such rules (or the policy).
+    public static func isExact(_ s: RuleStatus) -> Bool {
+        switch s {
+        case .unsupported, .dependsOnUnsupported: false
+        default: true
         }
     }
 

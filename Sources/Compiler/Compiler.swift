@@ -49,6 +49,7 @@ public enum Compiler {
         var flattener = ChainFlattener(table: filter, lowering: AtomLowering(interface: interface, sets: setInfo),
                                        options: options, policy: policy)
         flattener.walk("INPUT", context: [], topLevel: true)
+        flattener.markEnteredByUnsupported()
         var builder = TableBuilder(sets: setByName)
         builder.build(flattener.flat, policy: policy)
 
@@ -80,7 +81,7 @@ public enum Compiler {
                         status = .notApplicable("forwarded packets pass the XDP program untouched; FORWARD stays with iptables")
                     } else if chain.name == "OUTPUT" {
                         status = .notApplicable("locally generated packets never reach XDP; OUTPUT stays with iptables")
-                    } else if !flattener.reached.contains(chain.name) {
+                    } else if !flattener.reached.contains(chain.name) && statuses[ref] == nil {
                         status = .unreachable
                     } else {
                         status = statuses[ref] ?? .unreachable

@@ -44,7 +44,7 @@ public struct MigrationReport: Equatable, Sendable {
     }
 
     static let statusOrder = ["compiled", "fallback", "emulated", "changed-on-request", "no-effect", "shadowed",
-                              "never-matches", "unreachable", "not-applicable", "unsupported"]
+                              "never-matches", "unreachable", "not-applicable", "depends-on-unsupported", "unsupported"]
 
     public var totals: [(String, Int)] {
         Self.statusOrder.map { ($0, result.report.count($0)) }.filter { $0.1 > 0 }
@@ -175,7 +175,7 @@ public struct MigrationReport: Equatable, Sendable {
         <!DOCTYPE html>
         <html><head><meta charset="utf-8"><title>Migration report: \(e(source))</title>
         <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}
-        code{font-size:90%}.unsupported{background:#fdd}.not-applicable,.unreachable{background:#eee}.shadowed,.never-matches{background:#ffd}</style>
+        code{font-size:90%}.unsupported,.depends-on-unsupported{background:#fdd}.not-applicable,.unreachable{background:#eee}.shadowed,.never-matches{background:#ffd}</style>
         </head><body><h1>Migration report: \(e(source))</h1><ul>
         """
         for l in summaryLines() { s += "<li>\(e(l))</li>" }

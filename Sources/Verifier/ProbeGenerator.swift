@@ -76,6 +76,12 @@ public struct ProbeGenerator {
             if let s = f.source { q.source = s.value.address &- 1; q.purpose = "fallback \(f.position), source just outside"; add(q) }
             q = p
             if f.tcpFlags != nil { q.tcpFlags = 0x10; q.purpose = "fallback \(f.position), ACK only"; add(q) }
+            // Conntrack calls a TCP segment without a connection NEW or INVALID by its flags.
+            if f.conntrack != nil, p.proto == 6 {
+                for fl in Self.tcpFlagSamples where fl != p.tcpFlags {
+                    q = p; q.tcpFlags = fl; q.purpose = "fallback \(f.position), flags 0x\(String(fl, radix: 16))"; add(q)
+                }
+            }
         }
         if out.count > limit { out = Array(out.prefix(limit)) }
         var rng = seed
@@ -91,10 +97,15 @@ public struct ProbeGenerator {
             p.destinationPort = [22, 53, 80, 443, 5060, 5061, 10000, 20000, UInt16(truncatingIfNeeded: next())][Int(next() % 9)]
             p.sourcePort = UInt16(truncatingIfNeeded: next()) | 1024
             p.icmpType = [0, 3, 8, 11, 13][Int(next() % 5)]
+            if p.proto == 6, i % 2 == 1 { p.tcpFlags = Self.tcpFlagSamples[Int(next() % UInt64(Self.tcpFlagSamples.count))] }
             add(p)
         }
         return out
     }
+
+    /// Flag combinations that open a connection (SYN, ACK), that conntrack refuses without
+    /// one (SYN-ACK, RST, FIN, none, SYN+FIN), and ones whose PSH/URG/ECE it ignores or not.
+    static let tcpFlagSamples: [UInt8] = [0x02, 0x10, 0x12, 0x04, 0x14, 0x11, 0x01, 0x00, 0x03, 0x18, 0x22, 0x42, 0x29]
 }
 
 extension Probe {

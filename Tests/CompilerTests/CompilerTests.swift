@@ -112,6 +112,50 @@ final class CompilerTests: XCTestCase {
         XCTAssertEqual(r.tables.protoPort[.init(proto: 6, port: nil)], 1)
     }
 
+    /// An unsupported RETURN or jump is left out, so the rules whose reach it decides are
+    /// marked: the report (and migrate --verify) must not call them exact.
+    func testRulesReachedThroughAnUnsupportedRuleAreMarked() throws {
+        let rs = try ruleset("""
+            :INPUT DROP [0:0]
+            :CHK - [0:0]
+            :LOGDROP - [0:0]
+            -A INPUT -j CHK
+            -A INPUT -p udp --dport 5060 -j ACCEPT
+            -A INPUT -m limit --limit 3/min -j LOGDROP
+            -A CHK -m addrtype --dst-type BROADCAST -j RETURN
+            -A CHK -p udp --dport 53 -j ACCEPT
+            -A CHK -p tcp -m tcp --dport 22 -m addrtype --dst-type LOCAL -j RETURN
+            -A CHK -p udp --dport 123 -j ACCEPT
+            -A CHK -p tcp --dport 80 -j ACCEPT
+            -A LOGDROP -j DROP
+            """)
+        let r = Compiler.compile(rs, interface: "eth0")
+        let status = Dictionary(uniqueKeysWithValues: r.report.rules.map { ("\($0.ref.chain) \($0.ref.index)", $0.status.name) })
+        XCTAssertEqual(status["CHK 1"], "unsupported")
+        // Every later rule of CHK may be skipped by iptables for broadcast packets.
+        XCTAssertEqual(status["CHK 2"], "depends-on-unsupported")
+        XCTAssertEqual(status["CHK 3"], "unsupported")
+        XCTAssertEqual(status["CHK 4"], "depends-on-unsupported")
+        // After CHK returns, INPUT runs as it would anyway: nothing to mark.
+        XCTAssertEqual(status["INPUT 2"], "compiled")
+        // A chain entered only through an unsupported jump is reached in iptables, not unreachable.
+        XCTAssertEqual(status["LOGDROP 1"], "depends-on-unsupported")
+        XCTAssertTrue(r.report.rules.first { $0.ref.chain == "CHK" && $0.ref.index == 2 }!.status.detail.contains("CHK rule 1"))
+
+        // A RETURN whose known tests exclude a rule's packets does not taint it.
+        let disjoint = try ruleset("""
+            :INPUT DROP [0:0]
+            :CHK - [0:0]
+            -A INPUT -j CHK
+            -A CHK -p tcp -m tcp --dport 22 -m addrtype --dst-type LOCAL -j RETURN
+            -A CHK -p udp --dport 123 -j ACCEPT
+            -A CHK -p tcp --dport 80 -j ACCEPT
+            -A CHK -p tcp --dport 22 -j ACCEPT
+            """)
+        let d = Compiler.compile(disjoint, interface: "eth0").report.rules.filter { $0.ref.chain == "CHK" }.map(\.status.name)
+        XCTAssertEqual(d, ["unsupported", "compiled", "compiled", "depends-on-unsupported"])
+    }
+
     func testWhatCannotBeHonouredIsRefusedWithReasons() throws {
         let rs = try ruleset("""
             :A - [0:0]

@@ -27,7 +27,7 @@ final class MigrateVerifyTests: XCTestCase {
         if let sets { args += ["--ipset", sets.path] }
         let r = Run.run(args + [url.path], env: env)
         var o = Outcome(status: r.status)
-        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let obj = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any]
         let v = obj?["verification"] as? [String: Any]
         o.probes = v?["probes"] as? Int ?? 0
         o.agreements = v?["agreements"] as? Int ?? 0
@@ -37,39 +37,57 @@ final class MigrateVerifyTests: XCTestCase {
         return o
     }
 
-    func testEveryCompilingRulesetVerifies() throws {
+    /// Every fixture and every IPv4 corpus ruleset iptables-restore accepts, whether or not it
+    /// compiles whole: packets that an unsupported rule (or one reached through it) decides
+    /// are excluded; every other probe must be decided alike, verdict and rule.
+    func testEveryRulesetVerifiesOnWhatCompiled() throws {
         var rulesets: [(URL, URL?)] = []
         let sipSets = Fixtures.fixtures.appendingPathComponent("ipset/sip-edge.ipset")
-        for name in ["sip-edge.rules", "differential.rules"] {
+        for name in ["sip-edge.rules", "differential.rules", "kitchen-sink.rules"] {
             rulesets.append((Fixtures.fixtures.appendingPathComponent("rulesets/\(name)"), sipSets))
         }
-        var installable = 0
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ebpt-verify-\(getpid())")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tmp) }
         if let corpus = Fixtures.corpus {
-            // Every IPv4 corpus ruleset that compiles whole (INPUT part, REJECT as DROP).
             for url in Fixtures.files(in: corpus, suffix: ".rules") where !url.lastPathComponent.hasSuffix(".v6.rules") {
+                // Files iptables-restore itself refuses (the kernel oracle test checks that) have nothing to verify.
                 guard let rs = try? RestoreParser.parse(Fixtures.text(url), options: .init()) else { continue }
-                let r = Compiler.compile(rs, interface: "eth0", options: CompileOptions(rejectAsDrop: true, inputOnly: true))
-                if r.installable && !r.tables.verdicts.isEmpty {
-                    installable += 1
-                    rulesets.append((url, nil))
+                // The companion ipset file where there is one; sets defined nowhere exist empty,
+                // as they must for iptables-restore to take the rules at all.
+                let companion = url.deletingPathExtension().appendingPathExtension("ipset")
+                var setsText = FileManager.default.fileExists(atPath: companion.path) ? Fixtures.text(companion) : ""
+                if !setsText.isEmpty && !setsText.hasSuffix("\n") { setsText += "\n" }
+                let defined = (try? IpsetParser.parse(setsText, file: companion.path))?.sets.map(\.name) ?? []
+                for (name, dims) in Verification.referencedSets(rs.table("filter") ?? Table(name: "filter")) where !defined.contains(name) {
+                    setsText += "create \(name) \(dims > 1 ? "hash:ip,port" : "hash:ip") family inet hashsize 1024 maxelem 65536\n"
                 }
+                var sets: URL? = nil
+                if !setsText.isEmpty {
+                    sets = tmp.appendingPathComponent(url.deletingPathExtension().lastPathComponent + ".ipset")
+                    try Data(setsText.utf8).write(to: sets!)
+                }
+                rulesets.append((url, sets))
             }
         } else {
             print("../shared/corpus is absent: verifying fixtures only")
         }
-        var probes = 0, agreements = 0, excluded = 0
+        var probes = 0, agreements = 0, excluded = 0, whole = 0
         for (url, sets) in rulesets {
             let o = try verify(url, sets: sets)
             XCTAssertGreaterThanOrEqual(o.probes, 200, url.lastPathComponent)
             XCTAssertEqual(o.disagreements, [], url.lastPathComponent)
-            XCTAssertEqual(o.status, 0, url.lastPathComponent)
+            XCTAssertEqual(o.agreements + o.excluded, o.probes, url.lastPathComponent)
+            // 0 when it compiles whole, 1 when something is unsupported; never 2 or a crash.
+            XCTAssertTrue([0, 1].contains(o.status), "\(url.lastPathComponent): exit \(o.status)")
+            if o.status == 0 { whole += 1 }
             probes += o.probes
             agreements += o.agreements
             excluded += o.excluded
         }
         print("migrate --verify: \(agreements)/\(probes - excluded) compared probes agree over \(rulesets.count) rulesets "
-              + "(\(installable) of them from the corpus)")
-        XCTAssertEqual(agreements + excluded, probes)
+              + "(\(whole) compile whole); \(excluded) of \(probes) probes excluded as decided by an unsupported rule or one reached through it")
+        XCTAssertGreaterThan(probes - excluded, probes / 2, "most probes must be compared, not excluded")
     }
 
     func testAWrongXDPSideIsCaughtAndNamed() throws {

@@ -138,6 +138,20 @@ final class NamespaceTests: XCTestCase {
 
             try sb.send(to: a, port: 40000)
             XCTAssertEqual(try state(fwd), "ESTABLISHED", "reply seen")
+
+            // TCP without a connection: conntrack starts tracking only from a SYN or a
+            // mid-stream ACK (PSH/ECE/CWR ignored); any other combination is INVALID.
+            var tcp = TestPacket()
+            (tcp.proto, tcp.src, tcp.sport, tcp.dst, tcp.dport) = (6, a, 41000, b, 22)
+            let expected: [(UInt8, String)] = [
+                (0x02, "NEW"), (0x22, "NEW"), (0x10, "NEW"), (0x18, "NEW"), (0x30, "NEW"), (0x42, "NEW"), (0x82, "NEW"),
+                (0x12, "INVALID"), (0x04, "INVALID"), (0x14, "INVALID"), (0x11, "INVALID"), (0x01, "INVALID"),
+                (0x00, "INVALID"), (0x03, "INVALID"), (0x06, "INVALID"), (0x08, "INVALID"), (0x29, "INVALID"),
+            ]
+            for (flags, want) in expected {
+                tcp.tcpFlags = flags
+                XCTAssertEqual(try state(tcp), want, "tcp flags 0x\(String(flags, radix: 16)) without a connection")
+            }
         }
     }
 }
