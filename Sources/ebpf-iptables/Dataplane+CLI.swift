@@ -135,7 +135,11 @@ enum Installer {
         try dp.activate(generation: next)
         try store.write(SavePrinter.save(ruleset), to: store.paths.rulesFile)
         try store.saveCompileOptions(options)
-        if let sets { try store.write(IpsetPrinter.save(sets), to: store.paths.setsFile) }
+        try store.setLiveHasHoles(result.tables.hasHoles)
+        if let sets {
+            try store.write(IpsetPrinter.save(sets), to: store.paths.setsFile)
+            SetsJournal(store: store).dropJournal()
+        }
         if result.tables.needsConntrack { try ConntrackKeeper.ensure() }
     }
 }

@@ -37,6 +37,7 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         let store = StateStore(paths: .current)
+        try store.locked { try LiveCommit.compactSets(store) }
         var input = self.input
         // Sets restored earlier with `ebpf-ipset restore` are known to every later restore.
         if input.ipsetFiles.isEmpty, FileManager.default.fileExists(atPath: store.paths.setsFile) {

@@ -36,7 +36,7 @@ struct IpsetRestore: ParsableCommand {
         let store = StateStore(paths: .current)
         try store.locked {
             // Sets not named here stay as they were, as with ipset restore.
-            let old = try store.read(store.paths.setsFile).map { try IpsetParser.parse($0, file: store.paths.setsFile) }
+            let old: IpsetScript? = try LiveCommit.currentSets(store)
             let merged = IpsetScript(sets: (old?.sets ?? []).filter { o in !sets.sets.contains { $0.name == o.name } } + sets.sets)
             if let rules = store.read(store.paths.rulesFile), store.attachment != nil {
                 let ruleset = try RestoreParser.parse(rules, options: .init(file: store.paths.rulesFile))
@@ -54,6 +54,7 @@ struct IpsetSave: ParsableCommand {
 
     func run() throws {
         let store = StateStore(paths: .current)
+        try store.locked { try LiveCommit.compactSets(store) }
         print(store.read(store.paths.setsFile) ?? "", terminator: "")
     }
 }

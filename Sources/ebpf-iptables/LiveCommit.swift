@@ -15,14 +15,25 @@ enum LiveCommit {
         return try RestoreParser.parse(text, options: .init(file: store.paths.rulesFile))
     }
 
+    /// The sets: the snapshot and the journal of live single-member edits applied to it.
     static func currentSets(_ store: StateStore) throws -> IpsetScript {
-        guard let text = store.read(store.paths.setsFile) else { return IpsetScript(sets: []) }
+        guard let text = SetsJournal(store: store).fullText() else { return IpsetScript(sets: []) }
         return try IpsetParser.parse(text, file: store.paths.setsFile)
+    }
+
+    /// Folds the journal into the snapshot, for readers that take `ipsets.save` as it is.
+    static func compactSets(_ store: StateStore) throws {
+        let journal = SetsJournal(store: store)
+        guard FileManager.default.fileExists(atPath: journal.journalPath) else { return }
+        try store.write(IpsetPrinter.save(try currentSets(store)), to: store.paths.setsFile)
+        journal.dropJournal()
     }
 
     /// Rules changed. Call with the state lock held.
     static func rules(_ ruleset: Ruleset, store: StateStore) throws {
         if store.attachment != nil {
+            // One rule appended to INPUT goes in without rewriting a generation.
+            if let old = try? currentRuleset(store), try LiveFastPath.appendToInput(old: old, new: ruleset, store: store) { return }
             let sets = try currentSets(store)
             try Installer.install(ruleset, sets: sets.sets.isEmpty ? nil : sets, source: store.paths.rulesFile,
                                   options: store.compileOptions, store: store)
@@ -39,6 +50,7 @@ enum LiveCommit {
                                   options: store.compileOptions, store: store)
         } else {
             try store.write(IpsetPrinter.save(sets), to: store.paths.setsFile)
+            SetsJournal(store: store).dropJournal()
         }
     }
 }

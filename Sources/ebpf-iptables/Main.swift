@@ -18,6 +18,9 @@ enum Main {
         case "ebpf-ipset": args = ["ipset"] + args
         default: break
         }
+        if args.count >= 2, args[0] == "ipset", ["add", "del"].contains(args[1]) {
+            exit(IpsetMember.run(add: args[1] == "add", Array(args.dropFirst(2))))
+        }
         let subcommands = EbpfIptables.configuration.subcommands.map { $0._commandName }
         if let first = args.first, subcommands.contains(first) || ["--help", "-h", "help", "--version"].contains(first) || args.isEmpty {
             EbpfIptables.main(args)

@@ -82,7 +82,18 @@ struct StateStore {
         try write(words.joined(separator: " ") + "\n", to: paths.optionsFile)
     }
 
+    /// Whether the installed tables store "no rule" exceptions (nomatch members, negated
+    /// prefixes or sets): appending a rule live then needs the whole path.
+    var liveHasHoles: Bool { FileManager.default.fileExists(atPath: paths.stateDir + "/live-holes") }
+
+    func setLiveHasHoles(_ holes: Bool) throws {
+        let f = paths.stateDir + "/live-holes"
+        if holes { try write("1\n", to: f) } else { try? FileManager.default.removeItem(atPath: f) }
+    }
+
     func clear() {
+        SetsJournal(store: self).dropJournal()
+        try? setLiveHasHoles(false)
         for f in [paths.attachmentFile, paths.rulesFile, paths.setsFile, paths.optionsFile] { try? FileManager.default.removeItem(atPath: f) }
     }
 }
