@@ -1,9 +1,15 @@
+import ArgumentParser
 import Foundation
 import IptParse
 
-/// `ebpf-iptables -A INPUT ...`: iptables' own command line. The words go to
-/// IptParse's command parser, the single authority on the syntax.
+/// `ebpf-iptables -A INPUT ...`: iptables' own command line. The words go to IptParse's
+/// command parser, the single authority on the syntax; edits go through `Table.apply`
+/// and then `LiveCommit`, listings through ListPrinter. Everything runs under the state
+/// lock, so `-w` is always honoured. Output, messages and exit status are iptables'
+/// (see IptablesMessages).
 enum IptablesArgv {
+    typealias Refusal = IptablesMessages.Refusal
+
     static func run(_ args: [String]) -> Int32 {
         var family: Family = .ipv4
         var words = args
@@ -11,16 +17,130 @@ enum IptablesArgv {
             family = .ipv6
             words.remove(at: i)
         }
-        let (source, ws) = WordSource.argv(words)
-        do {
-            _ = try CommandParser.parse(ws, source: source, context: CommandContext(family: family))
-        } catch {
-            Diagnostics.fail(String(describing: error))
-            Diagnostics.fail("Try `ebpf-iptables -h' or 'ebpf-iptables --help' for more information.")
-            return 2
+        // iptables lets -Z ride along with -L or -S (list, then zero); our parser takes one command.
+        var zeroAfter = false
+        let listing = words.contains { ["-L", "--list", "-S", "--list-rules"].contains($0) }
+        if listing, let z = words.firstIndex(where: { $0 == "-Z" || $0 == "--zero" }) {
+            words.remove(at: z)
+            zeroAfter = true
         }
-        // Live edits of the running XDP ruleset come with the loader; refuse rather than pretend.
-        Diagnostics.fail("ebpf-iptables: live edits are not available in this build; nothing was applied")
-        return 1
+        if words.contains(where: { $0 == "-W" || $0.hasPrefix("--wait-interval") }) {
+            Diagnostics.fail("Ignoring deprecated --wait-interval option.")
+        }
+        let store = StateStore(paths: .current)
+        do {
+            let out = try store.locked { () throws -> String in
+                try execute(words, family: family, zeroAfter: zeroAfter, store: store)
+            }
+            FileHandle.standardOutput.write(Data(out.utf8))
+            return 0
+        } catch let r as Refusal {
+            FileHandle.standardError.write(Data(r.text.utf8))
+            return r.status
+        } catch let e as ExitCode {
+            return e.rawValue
+        } catch {
+            Diagnostics.fail(IptablesMessages.prefix + String(describing: error))
+            return 1
+        }
+    }
+
+    static func execute(_ args: [String], family: Family, zeroAfter: Bool, store: StateStore) throws -> String {
+        var ruleset = try LiveCommit.currentRuleset(store)
+        let cmd = try parse(args, family: family, ruleset: ruleset, store: store)
+        guard family == .ipv4 else {
+            throw Refusal(text: "ebpf-ip6tables: IPv6 rules are not kept yet; nothing was applied\n", status: 1)
+        }
+        var table = ruleset.table(cmd.table) ?? Table(name: cmd.table)
+        let counters = cmd.table == "filter" ? LiveCounters.source(ruleset, store: store) : .zero
+        switch cmd.kind {
+        case .list, .listRules:
+            if let c = cmd.chain, table.chain(c) == nil {
+                throw Refusal(text: IptablesMessages.prefix + "chain `\(c)' in table `\(cmd.table)' is incompatible, use 'nft' tool.\n", status: 1)
+            }
+            var out: String
+            if cmd.kind == .listRules {
+                out = ListRulesPrinter.rules(table, family: family, chain: cmd.chain, ruleNumber: cmd.ruleNumber,
+                                             verbose: cmd.verbose, counters: counters)
+            } else {
+                let o = ListPrinter.Options(numeric: cmd.numeric, verbose: cmd.verbose, exact: cmd.exact, lineNumbers: cmd.lineNumbers)
+                do {
+                    out = try ListPrinter.list(table, chain: cmd.chain, ruleNumber: cmd.ruleNumber, options: o,
+                                               counters: counters, resolver: SystemNameResolver())
+                } catch {
+                    throw Refusal(text: "ebpf-iptables: cannot list table \(cmd.table) the way iptables -L would: \(error.what) "
+                                      + "has no -L rendering here (iptables -S shows it); nothing printed\n", status: 1)
+                }
+            }
+            // Zeroing changes no rule: the data plane's counters are not reset (see the README).
+            if zeroAfter, let c = cmd.chain, cmd.kind == .list { out += "Zeroing chain `\(c)'\n" }
+            return out
+        case .check, .zero:
+            try apply(cmd, to: &table)
+            return ""
+        default:
+            try apply(cmd, to: &table)
+            ruleset.replaceTable(table)
+            try LiveCommit.rules(ruleset, store: store)
+            return ""
+        }
+    }
+
+    static func apply(_ cmd: IptCommand, to table: inout Table) throws {
+        do {
+            try table.apply(cmd)
+        } catch {
+            throw IptablesMessages.refusal(for: error, command: cmd)
+        }
+    }
+
+    /// Parses with what iptables knows at this moment: the user chains (for `-j NAME`) and
+    /// the sets (for `--match-set`), then adds the checks iptables makes on the whole line.
+    static func parse(_ args: [String], family: Family, ruleset: Ruleset, store: StateStore) throws -> IptCommand {
+        let chains = Set(ruleset.tables.flatMap { t in t.chains.filter { !$0.isBuiltin }.map { t.name + " " + $0.name } })
+        let sets = Set(((try? LiveCommit.currentSets(store))?.sets ?? []).map(\.create.name))
+        let context = CommandContext(family: family, chainExists: { chains.contains($0 + " " + $1) },
+                                     setExists: { sets.contains($0) })
+        let (source, ws) = WordSource.argv(args)
+        let parsed: CommandParser.Parsed
+        do {
+            parsed = try CommandParser.parse(ws, source: source, context: context)
+        } catch {
+            let kind = args.lazy.compactMap { IptCommand.Kind(rawValue: IptablesMessages.short($0)) }.first
+            let chain = args.firstIndex { IptCommand.Kind(rawValue: IptablesMessages.short($0)) != nil }
+                .flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil }
+            throw IptablesMessages.refusal(for: error, words: ws, kind: kind, chain: chain)
+        }
+        guard case .command(let cmd) = parsed else { throw Refusal(text: "", status: 0) }
+        if cmd.kind != .list {
+            for (flag, set) in [("-n", cmd.numeric), ("-x", cmd.exact), ("-0", cmd.lineNumbers)] where set {
+                throw IptablesMessages.parameter("Illegal option `\(flag)' with this command")
+            }
+        }
+        return cmd
+    }
+}
+
+/// The lookups iptables -L makes without -n, through the same C library calls
+/// (getservbyport, getnameinfo), so the names are the ones iptables would print here.
+struct SystemNameResolver: ListNameResolver {
+    func service(port: UInt16, proto: String) -> String? {
+        guard let s = getservbyport(Int32(port.bigEndian), proto), let name = s.pointee.s_name else { return nil }
+        return String(cString: name)
+    }
+
+    func host(_ address: [UInt8]) -> String {
+        let numeric = address.map(String.init).joined(separator: ".")
+        guard address.count == 4 else { return numeric }
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_addr.s_addr = address.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+        var buf = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        let rc = withUnsafePointer(to: &sin) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, socklen_t(MemoryLayout<sockaddr_in>.size), &buf, socklen_t(buf.count - 1), nil, 0, 0)
+            }
+        }
+        return rc == 0 ? String(cString: buf) : numeric
     }
 }
