@@ -52,13 +52,15 @@ enum IptablesMessages {
         let q = quoted(d.message)
         let last = q.last ?? word
         let m = d.message
+        // The option an argument belongs to, as iptables names it in "bad value" messages.
+        let option = words.firstIndex { $0.column == d.location.column }.flatMap { $0 > 0 ? words[$0 - 1].text : nil } ?? ""
         switch d.id {
         case "unknown-option":
             return parameter("unknown option \"\(word.hasPrefix("--") ? word.split(separator: "=").first.map(String.init) ?? word : (q.first ?? word))\"")
         case "missing-argument":
             if m.contains("rule number") { return parameter("-R requires a rule number") }
             if m.contains("policy") { return parameter("-P requires a chain and a policy") }
-            if word == "--tcp-flags" { return parameter("--tcp-flags requires two args.") }
+            if word == "--tcp-flags" || m.contains("'--tcp-flags'") { return parameter("--tcp-flags requires two args.") }
             return parameter("option \"\(word)\" requires an argument")
         case "bad-argument":
             return Refusal(text: "Bad argument `\(word)'\n" + hint + "\n", status: 2)
@@ -82,6 +84,14 @@ enum IptablesMessages {
             return parameter("invalid port/service `\(last)' specified")
         case "bad-port-range":
             return parameter("invalid portrange (min > max)")
+        case "bad-address" where m.contains("address range"):
+            return parameter("iprange: Bad value for \"\(option)\" option: \"\(word)\"")
+        case "bad-number" where option == "--mark":
+            return parameter("mark: bad integer value for option \"--mark\", or out of range.\n")
+        case "bad-number" where option == "--length":
+            return parameter("length: bad value for option \"--length\" near \"\(word)\", or out of range (0-65535).\n")
+        case "bad-number" where option.hasPrefix("--ttl-"):
+            return parameter("ttl: bad value for option \"\(option)\", or out of range (0-255).\n")
         case "bad-address", "hostname":
             return parameter("host/network `\(q.last.map { $0.split(separator: "/").first.map(String.init) ?? $0 } ?? word)' not found")
         case "bad-prefix":
@@ -116,6 +126,8 @@ enum IptablesMessages {
             if m.contains("too long") { return parameter("interface name `\(q.first ?? "")' must be shorter than IFNAMSIZ (15)") }
         case "bad-mac":
             return parameter("Invalid MAC address specified.")
+        case "bad-value" where m.contains("unicast, broadcast or multicast"):
+            return parameter("Bad packet type '\(q.first ?? "")'")
         case "bad-addrtype":
             return parameter("addrtype: bad type \"\(q.first ?? "")\"")
         case "match-needs-protocol":
@@ -145,7 +157,8 @@ extension IptablesMessages {
         switch (e.kind, cmd.kind) {
         case (.noSuchChain, .policy), (.builtinChain, .policy):
             return resource("Bad built-in chain name.")
-        case (.noSuchChain, .zero) where cmd.ruleNumber != nil:
+        case (.noSuchChain, .zero) where cmd.ruleNumber != nil, (.noSuchChain, .delete) where cmd.ruleNumber == nil,
+             (.noSuchChain, .check):
             return resource("Bad rule (does a matching rule exist in that chain?).")
         case (.noSuchChain, _), (.builtinChain, .deleteChain), (.builtinChain, .renameChain):
             return resource("No chain/target/match by that name.")
