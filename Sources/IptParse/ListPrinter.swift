@@ -115,6 +115,34 @@ public enum ListPrinter {
         return s + "\n"
     }
 
+    /// The line `iptables -v -A/-I/-D/-R/-C` prints for each rule it touched: libxtables'
+    /// FMT_PRINT_RULE form (no table, numeric addresses, protocol names from its short list).
+    public static func echo(_ r: Rule, resolver: ListNameResolver) throws(Unsupported) -> String {
+        var s = targetColumn(r.target) + " "
+        s += r.proto?.negated == true ? "!" : " "
+        let p = r.proto?.value ?? 0
+        s += (chainProtos[p] ?? "\(p)") + " "
+        switch r.fragment {
+        case nil: s += "opt -- "
+        case true?: s += "opt -f "
+        case false?: s += "opt !f "
+        }
+        s += "in " + interface(r.inInterface, numeric: true) + " out " + interface(r.outInterface, numeric: true) + " "
+        s += (r.source?.negated == true ? "!" : " ") + address(r.source?.value, numeric: true, resolver: resolver) + " "
+        s += (r.destination?.negated == true ? "!" : " ") + "-> " + address(r.destination?.value, numeric: true, resolver: resolver)
+        s += "  "
+        if case .goto = r.target { s += "[goto] " }
+        let m = ListMatchPrinter(rule: r, numeric: true, resolver: resolver)
+        for x in r.matches { s += try m.match(x) }
+        if let t = r.target { s += try m.target(t) }
+        return s + "\n"
+    }
+
+    /// libxtables' xtables_chain_protos: the only names the rule echo uses.
+    static let chainProtos: [UInt8: String] = [
+        6: "tcp", 132: "sctp", 17: "udp", 136: "udplite", 1: "icmp", 58: "icmpv6", 50: "esp", 51: "ah", 135: "mh", 0: "all",
+    ]
+
     static func targetColumn(_ t: Target?) -> String {
         guard let t else { return "" }
         return t.name

@@ -73,17 +73,50 @@ enum IptablesArgv {
                 }
             }
             // Zeroing changes no rule: the data plane's counters are not reset (see the README).
-            if zeroAfter, let c = cmd.chain, cmd.kind == .list { out += "Zeroing chain `\(c)'\n" }
+            if zeroAfter && cmd.verbose { out += chainMessages("Zeroing", table, cmd.chain) }
             return out
         case .check, .zero:
             try apply(cmd, to: &table)
-            return ""
+            return verboseLines(cmd, before: table, after: table)
         default:
+            let before = table
             try apply(cmd, to: &table)
             ruleset.replaceTable(table)
             try LiveCommit.rules(ruleset, store: store)
+            return verboseLines(cmd, before: before, after: table)
+        }
+    }
+
+    /// What iptables -v says after a successful command: the rules it touched, or the chains.
+    static func verboseLines(_ cmd: IptCommand, before: Table, after: Table) -> String {
+        guard cmd.verbose else { return "" }
+        switch cmd.kind {
+        case .append, .insert, .replace, .check, .delete:
+            if cmd.kind == .delete && cmd.ruleNumber != nil { return "" }
+            var out = ""
+            for r in cmd.rules {
+                guard let line = try? ListPrinter.echo(r, resolver: NumericResolver()) else {
+                    Diagnostics.fail("ebpf-iptables: done, but the rule has no -v rendering here")
+                    return out
+                }
+                out += line
+            }
+            return out
+        case .flush:
+            return chainMessages("Flushing", before, cmd.chain)
+        case .zero:
+            return cmd.ruleNumber == nil ? chainMessages("Zeroing", before, cmd.chain) : ""
+        case .deleteChain:
+            let gone = SavePrinter.chainOrder(before).map(\.name).filter { after.chain($0) == nil }
+            return gone.map { "Deleting chain `\($0)'\n" }.joined()
+        default:
             return ""
         }
+    }
+
+    static func chainMessages(_ verb: String, _ table: Table, _ chain: String?) -> String {
+        let names = chain.map { [$0] } ?? SavePrinter.chainOrder(table).map(\.name)
+        return names.map { "\(verb) chain `\($0)'\n" }.joined()
     }
 
     static func apply(_ cmd: IptCommand, to table: inout Table) throws {
