@@ -162,6 +162,7 @@ struct SystemNameResolver: ListNameResolver {
         return String(cString: name)
     }
 
+    /// xtables_ipaddr_to_anyname: a host name, else a network name (/etc/networks), else the number.
     func host(_ address: [UInt8]) -> String {
         let numeric = address.map(String.init).joined(separator: ".")
         guard address.count == 4 else { return numeric }
@@ -171,9 +172,12 @@ struct SystemNameResolver: ListNameResolver {
         var buf = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         let rc = withUnsafePointer(to: &sin) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                getnameinfo($0, socklen_t(MemoryLayout<sockaddr_in>.size), &buf, socklen_t(buf.count - 1), nil, 0, 0)
+                getnameinfo($0, socklen_t(MemoryLayout<sockaddr_in>.size), &buf, socklen_t(buf.count - 1), nil, 0, NI_NAMEREQD)
             }
         }
-        return rc == 0 ? String(cString: buf) : numeric
+        if rc == 0 { return String(cString: buf) }
+        let hostOrder = address.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        if let n = getnetbyaddr(hostOrder, AF_INET), let name = n.pointee.n_name { return String(cString: name) }
+        return numeric
     }
 }

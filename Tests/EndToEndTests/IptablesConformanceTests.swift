@@ -7,7 +7,7 @@ import XCTest
 /// (private state and pin directories, nothing attached). Every command's stdout, stderr
 /// and exit status must match; at the end `-S`, `iptables-save` and `iptables-save -c`
 /// must match, and our save output, restored by the real iptables-restore in another
-/// namespace, must give back the same ruleset.
+/// namespace and read by our own restore parser, must give back the same ruleset.
 ///
 /// Script lines are iptables' arguments as a shell would read them; `ipset ...` lines
 /// create sets (with ipset in the namespace, with `ebpf-iptables ipset restore` for us)
@@ -99,6 +99,7 @@ final class IptablesConformanceTests: XCTestCase {
             ("iptables-save -c", Self.withoutComments(ns.run(["iptables-save", "-c"]).stdout),
              Self.withoutComments(Run.run([Run.binary, "save", "-c"], env: env).stdout)),
             ("restored by iptables-restore", kernelSave, try restoredByKernel(oursSave, ipsetLines: ipsetLines)),
+            ("read back by our restore parser", oursSave, Run.run([Run.binary, "format"], stdin: oursSave, env: env).stdout),
         ]
         for (what, k, o) in ends {
             tally.endChecks += 1
