@@ -60,13 +60,27 @@ struct ListMatchPrinter {
             }.joined(separator: ",")
             return s
         case .conntrack(let c):
-            guard c.other.isEmpty, let st = c.states else { throw .init("conntrack options other than --ctstate") }
-            return (st.negated ? " !" : "") + " ctstate " + st.value.saveText
+            // libxt_conntrack prints ctstate first, then ctproto; the other options are not rendered here.
+            var s = c.states.map { ($0.negated ? " !" : "") + " ctstate " + $0.value.saveText } ?? ""
+            for o in c.other {
+                guard o.name == "ctproto", o.args.count == 1 else { throw .init("conntrack --\(o.name)") }
+                let n = ProtocolNames.parse(o.args[0].lowercased()).map(String.init) ?? o.args[0]
+                s += (o.negated ? " !" : "") + " ctproto \(n)"
+            }
+            return s
         case .state(let st):
             return (st.negated ? " !" : "") + " state " + st.value.saveText
         case .set(let st):
-            guard st.other.isEmpty else { throw .init("set counter options") }
-            return (st.negated ? " !" : "") + " match-set \(st.name) " + st.directions.map(\.rawValue).joined(separator: ",")
+            var s = (st.negated ? " !" : "") + " match-set \(st.name) " + st.directions.map(\.rawValue).joined(separator: ",")
+            for o in st.other {
+                switch (o.name, o.negated) {
+                case ("return-nomatch", false): s += " return-nomatch"
+                case ("update-counters", true): s += " ! update-counters"
+                case ("update-subcounters", true): s += " ! update-subcounters"
+                default: throw .init("set --\(o.name)")
+                }
+            }
+            return s
         case .iprange(let r):
             func text(_ a: AddressRange) -> String {
                 IPAddressText.format(a.lower, family: r.family) + "-" + IPAddressText.format(a.upper, family: r.family)
@@ -118,40 +132,6 @@ struct ListMatchPrinter {
             s += " codes \(codes.lowerBound)-\(codes.upperBound)"
         }
         return s
-    }
-
-    func target(_ t: Target) throws(ListPrinter.Unsupported) -> String {
-        switch t {
-        case .accept, .drop, .return, .queue, .jump, .goto:
-            return ""
-        case .reject(let r):
-            return " reject-with \(r.with)"
-        case .log(let l):
-            var s = " LOG"
-            if numeric {
-                var flags = 0
-                if l.tcpSequence { flags |= 1 }
-                if l.tcpOptions { flags |= 2 }
-                if l.ipOptions { flags |= 4 }
-                if l.uid { flags |= 8 }
-                if l.macDecode { flags |= 0x20 }
-                s += " flags \(flags) level \(l.level)"
-            } else {
-                let names = ["emerg", "alert", "crit", "err", "warn", "notice", "info", "debug"]
-                s += l.level < 8 ? " level \(names[Int(l.level)])" : " UNKNOWN level \(l.level)"
-                if l.tcpSequence { s += " tcp-sequence" }
-                if l.tcpOptions { s += " tcp-options" }
-                if l.ipOptions { s += " ip-options" }
-                if l.uid { s += " uid" }
-                if l.macDecode { s += " macdecode" }
-            }
-            if let p = l.prefix, !p.isEmpty { s += " prefix \"\(p)\"" }
-            return s
-        case .opaque(let e):
-            // MASQUERADE without options prints nothing; for the others we do not know the form.
-            if e.name == "MASQUERADE" && e.options.isEmpty { return "" }
-            throw .init("target '\(e.name)'")
-        }
     }
 
     func hex2(_ v: UInt8) -> String {

@@ -46,7 +46,9 @@ enum IptablesArgv {
     }
 
     static func execute(_ args: [String], family: Family, zeroAfter: Bool, store: StateStore) throws -> String {
-        var ruleset = try LiveCommit.currentRuleset(store)
+        // iptables-nft creates a table on its first edit, and iptables-save shows only those:
+        // with no state yet we start from no table at all (a listing shows the built-in chains).
+        var ruleset = store.read(store.paths.rulesFile) == nil ? Ruleset(family: .ipv4) : try LiveCommit.currentRuleset(store)
         let cmd = try parse(args, family: family, ruleset: ruleset, store: store)
         guard family == .ipv4 else {
             throw Refusal(text: "ebpf-ip6tables: IPv6 rules are not kept yet; nothing was applied\n", status: 1)
