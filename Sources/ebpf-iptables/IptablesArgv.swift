@@ -54,12 +54,13 @@ enum IptablesArgv {
             throw Refusal(text: "ebpf-ip6tables: IPv6 rules are not kept yet; nothing was applied\n", status: 1)
         }
         var table = ruleset.table(cmd.table) ?? Table(name: cmd.table)
-        let counters = cmd.table == "filter" ? LiveCounters.source(ruleset, store: store) : .zero
         switch cmd.kind {
         case .list, .listRules:
             if let c = cmd.chain, table.chain(c) == nil {
                 throw Refusal(text: IptablesMessages.prefix + "chain `\(c)' in table `\(cmd.table)' is incompatible, use 'nft' tool.\n", status: 1)
             }
+            // Only filter runs in XDP; the other tables' counters stay 0.
+            let counters = cmd.verbose && cmd.table == "filter" ? LiveCounters.source(ruleset, store: store) : .zero
             var out: String
             if cmd.kind == .listRules {
                 out = ListRulesPrinter.rules(table, family: family, chain: cmd.chain, ruleNumber: cmd.ruleNumber,
