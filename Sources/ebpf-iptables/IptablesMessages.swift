@@ -56,7 +56,9 @@ enum IptablesMessages {
         let option = words.firstIndex { $0.column == d.location.column }.flatMap { $0 > 0 ? words[$0 - 1].text : nil } ?? ""
         switch d.id {
         case "unknown-option":
-            return parameter("unknown option \"\(word.hasPrefix("--") ? word.split(separator: "=").first.map(String.init) ?? word : (q.first ?? word))\"")
+            // A long option as written (without `=value`); a short one as our message names it (`-q` of `-Aq`).
+            let name = word.hasPrefix("--") ? String(word.prefix { $0 != "=" }) : (q.first ?? word)
+            return parameter("unknown option \"\(name)\"")
         case "missing-argument":
             if m.contains("rule number") { return parameter("-R requires a rule number") }
             if m.contains("policy") { return parameter("-P requires a chain and a policy") }
