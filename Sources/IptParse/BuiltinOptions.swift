@@ -142,7 +142,7 @@ extension CommandLineParser {
         case .list, .listRules, .flush, .zero, .deleteChain:
             if let v = inline ?? optionalPositional() {
                 chain = v.text
-                if k == .listRules || k == .zero, let n = optionalPositional() { ruleNumber = try number(n) }
+                if k == .list || k == .listRules || k == .zero, let n = optionalPositional() { ruleNumber = try number(n) }
             }
         case .policy:
             chain = try required("a chain name").text

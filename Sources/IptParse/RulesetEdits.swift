@@ -6,6 +6,8 @@ public struct EditError: Error, Equatable, Sendable {
     }
     public var kind: Kind
     public var message: String
+    /// The chain the error is about, when it is not the one the command named (`-X` of all chains).
+    public var chain: String?
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message
@@ -86,11 +88,16 @@ extension Table {
                 guard chains[i].rules.isEmpty else { throw EditError(.chainNotEmpty, "chain \(name) is not empty: flush it first") }
                 chains.remove(at: i)
             } else {
+                // As iptables-nft: empty unreferenced chains go, referenced ones stay without a
+                // word, and the first non-empty one (in listing order) is the error.
                 for c in chains where !c.isBuiltin && c.rules.isEmpty && references(to: c.name) == 0 {
                     chains.removeAll { $0.name == c.name }
                 }
-                if let left = chains.first(where: { !$0.isBuiltin }) {
-                    throw EditError(.chainInUse, "chain \(left.name) is still referenced or not empty")
+                let left = SavePrinter.chainOrder(self).first { !$0.isBuiltin && !$0.rules.isEmpty && references(to: $0.name) == 0 }
+                if let left {
+                    var e = EditError(.chainNotEmpty, "chain \(left.name) is not empty: flush it first")
+                    e.chain = left.name
+                    throw e
                 }
             }
         case .renameChain:

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import IptParse
 
-/// `ebpf-iptables-save`: the running ruleset, as iptables-save prints it (the canonical
-/// text kept by the last successful restore).
+/// `ebpf-iptables-save [-c]`: the running ruleset, as iptables-save prints it (the canonical
+/// text kept by the last successful restore or live edit), with `[packets:bytes]` under -c.
 struct Save: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the running ruleset in iptables-save format.")
 
@@ -14,14 +14,18 @@ struct Save: ParsableCommand {
     var counters = false
 
     func run() throws {
-        if counters {
-            // Per-rule counters live per compiled position; mapping them back onto every
-            // written rule (jumps included) is the live-edit work still to come.
-            Diagnostics.fail("ebpf-iptables-save: -c is not available yet; nothing printed")
-            throw ExitCode(1)
-        }
         let store = StateStore(paths: .current)
         if ipv6 { return }
-        print(store.read(store.paths.rulesFile) ?? "", terminator: "")
+        guard counters else {
+            print(store.read(store.paths.rulesFile) ?? "", terminator: "")
+            return
+        }
+        // Counters come from the data plane (zeros when nothing is attached); see LiveCounters.
+        try store.locked {
+            guard store.read(store.paths.rulesFile) != nil else { return }
+            let ruleset = try LiveCommit.currentRuleset(store)
+            let withCounters = LiveCounters.annotate(ruleset, with: LiveCounters.source(ruleset, store: store))
+            print(SavePrinter.save(withCounters, counters: true), terminator: "")
+        }
     }
 }
