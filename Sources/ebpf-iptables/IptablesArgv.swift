@@ -134,7 +134,8 @@ enum IptablesArgv {
     /// the sets (for `--match-set`), then adds the checks iptables makes on the whole line.
     static func parse(_ args: [String], family: Family, ruleset: Ruleset, store: StateStore) throws -> IptCommand {
         let chains = Set(ruleset.tables.flatMap { t in t.chains.filter { !$0.isBuiltin }.map { t.name + " " + $0.name } })
-        let sets = Set(((try? LiveCommit.currentSets(store))?.sets ?? []).map(\.create.name))
+        // Set names only: the create lines, not the members (a whitelist can be 100,000 long).
+        let sets = Set(((try? SetsJournal(store: store).headers())?.sets ?? []).map(\.create.name))
         let context = CommandContext(family: family, chainExists: { chains.contains($0 + " " + $1) },
                                      setExists: { sets.contains($0) })
         let (source, ws) = WordSource.argv(args)

@@ -24,11 +24,13 @@ enum LiveFastPath {
     static func setMember(_ edit: SetEdit, set: String, member: String, exist: Bool, store: StateStore) throws -> String? {
         guard let address = parseDotted(member) else { return nil }
         let journal = SetsJournal(store: store)
-        let headers = try journal.headers()
+        // One pass over the snapshot gives the set definitions and the member's line.
+        let scan = journal.scan(lookingFor: "add \(set) \(member)")
+        let headers = try IpsetParser.parse(scan.creates, file: journal.snapshotPath)
         guard let create = headers[set]?.create, [.hashIP, .hashNet].contains(create.type), create.family == .inet,
               create.timeout == nil, !create.counters, !create.comment, !create.skbinfo, create.netmask == nil || create.netmask == 32
         else { return nil }
-        let present = journal.contains(set: set, member: member)
+        let present = journal.journalSays(set: set, member: member) ?? scan.found
         switch (edit, present) {
         case (.add, true): return exist ? "" : "Element cannot be added to the set: it's already added"
         case (.del, false): return exist ? "" : "Element cannot be deleted from the set: it's not added"
