@@ -31,6 +31,14 @@ enum LiveCommit {
         }
     }
 
+    /// Sets changed by one ipset command; `change` says what (the members one `add`/`del`
+    /// touched, or `.structure` for anything else), so the data plane can apply only that.
+    /// Members with timeouts carry `expiresAt`; `sets.nextExpiry` is the next deadline.
+    /// Call with the state lock held. For now every change takes the whole-set path.
+    static func sets(_ sets: IpsetScript, change: IpsetChange, store: StateStore) throws {
+        try self.sets(sets, store: store)
+    }
+
     /// Sets changed. Call with the state lock held.
     static func sets(_ sets: IpsetScript, store: StateStore) throws {
         if store.attachment != nil, let text = store.read(store.paths.rulesFile) {

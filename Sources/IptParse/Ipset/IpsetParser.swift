@@ -72,6 +72,13 @@ struct IpsetParserState {
     var addCache: (name: [UInt8], slot: Int, parser: IpsetElementParser, capacity: UInt64)? = nil
     var batchExist = false
 
+    /// `ipset restore` and the command line stop at the first error; a file check reports all.
+    var stopAtFirstError = false
+    /// References from outside the sets (iptables rules): such a set cannot be destroyed.
+    var externalReferences: [String: Int] = [:]
+    /// When not nil, every member an add/del really changed, for incremental commits.
+    var memberChanges: [IpsetMemberChange]? = nil
+
     /// Newlines in the file, to size a set's tables when its first member comes.
     let totalLines: Int
 
@@ -86,6 +93,7 @@ struct IpsetParserState {
         var toks: [IpsetToken] = []
         toks.reserveCapacity(16)
         lexer.forEachLine { l in
+            if stopAtFirstError && !diagnostics.isEmpty { return }
             var badQuote = 0
             line = l
             guard lexer.tokenize(l, into: &toks, badQuote: &badQuote) else {
@@ -224,14 +232,25 @@ struct IpsetParserState {
         } else {
             targets = slots.indices.filter { slots[$0] != nil }
         }
-        for slot in targets {
-            guard let s = slots[slot] else { continue }
-            if destroy {
+        if destroy {
+            // The kernel checks every set first: a set in use leaves all of them in place.
+            for slot in targets {
+                guard let s = slots[slot] else { continue }
                 if let user = listUsing(s.create.name) {
                     report("set-in-use", "set '\(s.create.name)' is a member of list:set '\(user)' and cannot be destroyed",
                            at: words.count == 2 ? words[1] : words[0])
                     throw IpsetLineAbort()
                 }
+                if externalReferences[s.create.name, default: 0] > 0 {
+                    report("set-in-use", "set '\(s.create.name)' is used by a rule and cannot be destroyed",
+                           at: words.count == 2 ? words[1] : words[0])
+                    throw IpsetLineAbort()
+                }
+            }
+        }
+        for slot in targets {
+            guard let s = slots[slot] else { continue }
+            if destroy {
                 slots[slot] = nil
                 byName[s.create.name] = nil
             } else {
@@ -263,6 +282,10 @@ struct IpsetParserState {
         }
         guard var sa = slots[a] else { throw IpsetLineAbort() }
         if swap {
+            guard byName[text(words[2])] != nil else {
+                report("undefined-second-set", "set '\(text(words[2]))' is not defined", at: words[2])
+                throw IpsetLineAbort()
+            }
             let b = try liveSet(2, verb: verb)
             guard var sb = slots[b] else { throw IpsetLineAbort() }
             guard sa.create.type == sb.create.type && sa.create.family == sb.create.family else {
@@ -281,7 +304,7 @@ struct IpsetParserState {
         } else {
             let newName = text(words[2])
             guard byName[newName] == nil else {
-                report("duplicate-create", "set '\(newName)' is already defined", at: words[2])
+                report("rename-exists", "set '\(newName)' is already defined", at: words[2])
                 throw IpsetLineAbort()
             }
             try checkName(words[2])
