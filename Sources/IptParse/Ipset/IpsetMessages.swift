@@ -15,6 +15,7 @@ public enum IpsetMessages {
         let v6 = family == .inet6
         switch d.id {
         case "undefined-set": return kernel("The set with the given name does not exist")
+        case "undefined-member-set": return kernel("Set to be added/deleted/tested as element does not exist.")
         case "undefined-second-set": return kernel("Sets cannot be swapped: the second set does not exist")
         case "rename-exists": return kernel("Set cannot be renamed: a set with the new name already exists")
         case "swap-type-mismatch": return kernel("The sets cannot be swapped: their type does not match")
