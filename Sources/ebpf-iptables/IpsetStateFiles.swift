@@ -5,8 +5,9 @@ import IptParse
 /// the compiler and people can read it); `ipsets.meta` beside it keeps what that text
 /// cannot say: the kernel slot of each set (a destroyed set's slot is reused, which
 /// decides the listing order) and the absolute deadline of each member with a timeout.
-/// When the sidecar is missing or stale, a member's deadline is the save file's
-/// modification time plus the timeout it shows.
+/// The sidecar names the size and modification time of the save file it belongs to; when
+/// it is missing or another tool rewrote the save file since, a member's deadline is the
+/// save file's modification time plus the timeout it shows.
 enum IpsetStateFiles {
     static func metaFile(_ store: StateStore) -> String { store.paths.stateDir + "/ipsets.meta" }
 
@@ -19,11 +20,13 @@ enum IpsetStateFiles {
     /// The sets as they are at `now`: expired members are already gone.
     static func load(_ store: StateStore, now: Int64) throws -> IpsetState {
         let script = try LiveCommit.currentSets(store)
-        let attrs = try? FileManager.default.attributesOfItem(atPath: store.paths.setsFile)
-        let mtime = Int64(((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? Double(now) / 1000) * 1000)
+        let (size, mtimeMicros) = fingerprint(store)
+        let mtime = mtimeMicros.map { $0 / 1000 } ?? now
         var slotOf: [String: Int] = [:]
         var deadlines: [String: Int64] = [:]
-        for line in (store.read(metaFile(store)) ?? "").split(separator: "\n") {
+        let meta = (store.read(metaFile(store)) ?? "").split(separator: "\n")
+        let current = meta.first { $0.hasPrefix("file ") } == "file \(size) \(mtimeMicros ?? 0)"
+        for line in meta where current {
             let w = line.split(separator: " ")
             if w.count == 3, w[0] == "slot", let k = Int(w[1]) { slotOf[String(w[2])] = k }
             if w.count == 4, w[0] == "expire", let d = Int64(w[3]) { deadlines[w[1] + " " + w[2]] = d }
@@ -58,7 +61,9 @@ enum IpsetStateFiles {
     static func commit(_ state: IpsetState, change: IpsetChange?, store: StateStore, now: Int64) throws {
         let shown = state.remainingTimeouts(now: now).script
         try LiveCommit.sets(shown, change: change ?? .structure, store: store)
+        let (size, mtime) = fingerprint(store)
         var meta = "# ebpf-ipset: kernel slot of each set, deadline (ms since the epoch) of each member with a timeout\n"
+        meta += "file \(size) \(mtime ?? 0)\n"
         for (k, s) in state.slots.enumerated() {
             guard let s else { continue }
             meta += "slot \(k) \(s.name)\n"
@@ -66,6 +71,14 @@ enum IpsetStateFiles {
             for e in s.entries { if let d = e.expiresAt { meta += "expire \(s.name) \(key(e, s.create)) \(d)\n" } }
         }
         try store.write(meta, to: metaFile(store))
+    }
+
+    /// Size and modification time (µs) of the save file, to tell whether the sidecar describes it.
+    static func fingerprint(_ store: StateStore) -> (Int, Int64?) {
+        let attrs = try? FileManager.default.attributesOfItem(atPath: store.paths.setsFile)
+        let size = (attrs?[.size] as? NSNumber)?.intValue ?? 0
+        let date = attrs?[.modificationDate] as? Date
+        return (size, date.map { Int64(($0.timeIntervalSince1970 * 1_000_000).rounded()) })
     }
 
     static func key(_ e: IpsetEntry, _ c: IpsetCreate) -> String {

@@ -68,7 +68,9 @@ final class IpsetConformanceTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: ours.root) }
         var matched = 0
         var total = 0
-        for step in script.steps + [Step(argv: ["ipset", "save"], stdin: nil, line: 0)] {
+        var end = [Step(argv: ["ipset", "save"], stdin: nil, line: 0)]
+        if script.needsIptables { end.append(Step(argv: ["iptables", "-S"], stdin: nil, line: 0)) }
+        for step in script.steps + end {
             if step.argv.first == "sleep" {
                 let s = min(3.0, Double(step.argv.dropFirst().first ?? "") ?? 0)
                 Thread.sleep(forTimeInterval: s)
