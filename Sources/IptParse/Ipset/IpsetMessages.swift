@@ -51,6 +51,15 @@ public enum IpsetMessages {
             return syntax("'\(w)' is out of range 0-\(v6 ? 128 : 32)")
         case "ip-range": return syntax("plain IP address must be supplied: \(w)")
         case "bad-entry-shape": return syntax("Second element is missing from \(w).")
+        case "bad-protocol-family":
+            // libipset also complains about the command it could not finish.
+            let verb = ["add", "del", "test"].contains(firstWord(d)) ? firstWord(d) : "test"
+            // ipset 7.17's test path loses the message and prints its internal-error text.
+            if verb == "test" {
+                return kernel("There are missing mandatory flags but can't check them. It's a bug, please report the problem.")
+            }
+            let which = v6 ? "ICMP can be used with family inet" : "ICMPv6 can be used with family inet6"
+            return syntax("Protocol \(which) only\nInvalid \(verb) command: missing setname")
         case "unknown-protocol": return syntax("cannot parse '\(w)' as a protocol")
         case "bad-port":
             // libipset tries the word as a number, then as "proto:port", and reports both.
