@@ -61,6 +61,41 @@ final class IpsetConformanceTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(total, 130)
     }
 
+    /// Seeded random add/del/test sequences over small address spaces, so that duplicates,
+    /// misses, overlapping prefixes and nomatch exceptions all occur; the seed is printed.
+    func testRandomSequencesMatchRealIpset() throws {
+        let seed = UInt64(ProcessInfo.processInfo.environment["IPSET_CONFORMANCE_SEED"] ?? "") ?? UInt64.random(in: 1...1_000_000)
+        var rng = SplitMix(seed)
+        let sets = [("RI", "hash:ip"), ("RN", "hash:net"), ("RP", "hash:ip,port"), ("RNP", "hash:net,port"), ("RT", "hash:ip")]
+        var steps = sets.map { Step(argv: ["ipset", "create", $0.0, $0.1] + ($0.0 == "RT" ? ["timeout", "100", "counters"] : []),
+                                    stdin: nil, line: 0) }
+        func addr() -> String { "10.0.\(rng.next() % 2).\(rng.next() % 8)" }
+        func member(_ type: String) -> String {
+            var a = addr()
+            if type.hasPrefix("hash:net") && rng.next() % 2 == 0 { a += "/\([24, 29, 30, 31][Int(rng.next() % 4)])" }
+            if !a.contains("/") && rng.next() % 6 == 0 { a += "-10.0.0.\(rng.next() % 8)" }
+            if type.hasSuffix(",port") {
+                a += ",\(["tcp", "udp"][Int(rng.next() % 2)]):\(5060 + rng.next() % 2)"
+                if rng.next() % 6 == 0 { a += "-5062" }
+            }
+            return a
+        }
+        for k in 0..<120 {
+            let (name, type) = sets[Int(rng.next() % UInt64(sets.count))]
+            let verb = ["add", "add", "del", "test", "test"][Int(rng.next() % 5)]
+            var argv = ["ipset", verb, name, member(type)]
+            if verb == "add" && type.hasPrefix("hash:net") && rng.next() % 4 == 0 { argv.append("nomatch") }
+            if verb == "add" && name == "RT" && rng.next() % 2 == 0 {
+                argv += ["timeout", "\(rng.next() % 200)", "packets", "\(rng.next() % 9)", "bytes", "\(rng.next() % 999)"]
+            }
+            if verb != "test" && rng.next() % 5 == 0 { argv.insert("-exist", at: 1) }
+            steps.append(Step(argv: argv, stdin: nil, line: k + 1))
+        }
+        let (matched, total) = try run(Script(name: "random-\(seed)", steps: steps, needsIptables: false), tools: try OurTools())
+        print("ipset random conformance (seed \(seed)): \(matched)/\(total) commands matched")
+        XCTAssertEqual(matched, total, "rerun with IPSET_CONFORMANCE_SEED=\(seed)")
+    }
+
     /// Runs one script on both sides, interleaved so that timeouts age alike.
     func run(_ script: Script, tools: OurTools) throws -> (Int, Int) {
         let ns = try NetworkNamespace(prefix: "ebpt-ipconf")
@@ -182,6 +217,19 @@ final class IpsetConformanceTests: XCTestCase {
         }
         if inWord { out.append(cur) }
         return out
+    }
+}
+
+/// A small seeded generator, so a failing sequence can be replayed.
+struct SplitMix {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 

@@ -258,6 +258,9 @@ extension IpsetParserState {
                     report("duplicate-member", "entry '\(text(entryTok))' is already in set '\(c.name)'", at: entryTok)
                     throw IpsetLineAbort()
                 }
+                // The kernel overwrites the extensions, but counters only when given.
+                if e.packets == nil { e.packets = live.entries[k].packets }
+                if e.bytes == nil { e.bytes = live.entries[k].bytes }
                 live.entries[k] = e
                 memberChanges?.append(IpsetMemberChange(set: c.name, added: true, elements: m))
                 continue

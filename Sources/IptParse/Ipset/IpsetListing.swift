@@ -81,7 +81,7 @@ public enum IpsetListing {
             parser.setNames = names
             if names[word] == nil { return .success(false) }
         }
-        let bytes = Array(word.utf8)
+        let bytes = Array(testedWord(word, type: s.create.type).utf8)
         let dims: [[IpsetElement]]
         do {
             dims = try parser.parse(bytes[...])
@@ -120,6 +120,45 @@ public enum IpsetListing {
         }
         return .success(search(0, probe) ?? false)
     }
+}
+
+/// libipset refuses ranges in `test` for every type but hash:ip; nil when `word` has none.
+func testRangeRefusal(_ word: String, create c: IpsetCreate) -> String? {
+    guard c.type != .hashIP, c.type != .listSet else { return nil }
+    let family = c.type == .bitmapPort ? "unspec" : c.family.rawValue
+    let tail = "is not allowed in command test with set type \(c.type.rawValue) and family \(family)"
+    let kinds = c.type.elementKinds
+    for (k, part) in word.split(separator: ",", omittingEmptySubsequences: false).enumerated() where k < kinds.count {
+        switch kinds[k] {
+        case .ip where k == 0, .net:
+            if part.contains("-") { return "FROM-TO IP range \(tail)" }
+            if kinds[k] == .ip && part.contains("/") { return "IP/CIDR range \(tail)" }
+        case .port:
+            let spec = part.split(separator: ":", maxSplits: 1).last ?? part
+            if let dash = spec.firstIndex(of: "-"), spec[..<dash].last?.isNumber ?? false { return "FROM-TO port range \(tail)" }
+        default: break
+        }
+    }
+    return nil
+}
+
+/// The kernel tests only the first address or port of a range, as written (it swaps a
+/// reversed range only when adding), so `test` drops the rest of each range.
+func testedWord(_ word: String, type: IpsetType) -> String {
+    guard type != .listSet, word.contains("-") else { return word }
+    let kinds = type.elementKinds
+    let parts = word.split(separator: ",", omittingEmptySubsequences: false)
+    return parts.enumerated().map { k, part -> String in
+        guard k < kinds.count, let dash = part.firstIndex(of: "-") else { return String(part) }
+        switch kinds[k] {
+        case .ip, .net: return String(part[..<dash])
+        case .port:
+            // `tcp:80-81` but not `icmp:echo-request`.
+            let before = part[..<dash]
+            return before.last?.isNumber ?? false ? String(before) : String(part)
+        default: return String(part)
+        }
+    }.joined(separator: ",")
 }
 
 extension String {

@@ -50,6 +50,9 @@ extension IpsetSession {
         for extra in inv.args.dropFirst(2) where !(extra == "nomatch" && s.create.type.supportsNomatch) {
             return fail(IpsetUsageError("Unknown argument: `\(extra)'"), quiet: inv.quiet)
         }
+        if let refusal = testRangeRefusal(word, create: s.create) {
+            return fail(IpsetUsageError(refusal, usage: false), quiet: inv.quiet)
+        }
         var o = IpsetOutcome()
         switch IpsetListing.test(s, word: word) {
         case .failure(let d):
