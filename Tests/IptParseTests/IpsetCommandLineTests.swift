@@ -32,7 +32,8 @@ final class IpsetCommandLineTests: XCTestCase {
             (["add"], "Missing mandatory argument to command add"),
             (["add", "S"], "Missing second mandatory argument to command add"),
             (["list", "S", "T"], "Unknown argument T"),
-            (["-o"], "Missing mandatory argument of option `o'"),
+            (["-o"], "Missing mandatory argument to option -o"),
+            (["-z"], "No command specified: unknown argument -z"),
         ]
         for (argv, message) in cases {
             let r = session([(0, argv)])[0]

@@ -64,13 +64,13 @@ public enum IpsetArgv {
             // A comment's text is a value, whatever it looks like.
             let isValue = i > 0 && argv[i - 1] == "comment" && command != nil
             let opt = w.hasPrefix("--") ? String(w.dropFirst()) : w
-            if !isValue, w.hasPrefix("-"), let handled = try globalOption(opt, argv, &i, &inv) , handled {
+            if !isValue, w.hasPrefix("-"), try globalOption(opt, argv, &i, &inv) {
                 i += 1
                 continue
             }
             if command == nil {
                 guard let c = commands[w] else {
-                    throw IpsetUsageError(w.hasPrefix("-") ? "Invalid option \(w)" : "No command specified: unknown argument \(w)")
+                    throw IpsetUsageError("No command specified: unknown argument \(w)")
                 }
                 command = c
             } else {
@@ -85,9 +85,9 @@ public enum IpsetArgv {
         return inv
     }
 
-    /// Handles option `opt` at `argv[i]`; returns nil/false when it is not a global option.
+    /// Handles option `opt` at `argv[i]`; false when it is not a global option.
     static func globalOption(_ opt: String, _ argv: [String], _ i: inout Int,
-                             _ inv: inout IpsetInvocation) throws(IpsetUsageError) -> Bool? {
+                             _ inv: inout IpsetInvocation) throws(IpsetUsageError) -> Bool {
         switch opt {
         case "-exist", "-!": inv.exist = true
         case "-quiet", "-q": inv.quiet = true
@@ -97,7 +97,7 @@ public enum IpsetArgv {
         case "-resolve", "-r": inv.resolve = true
         case "-output", "-o", "-file", "-f":
             guard i + 1 < argv.count else {
-                throw IpsetUsageError("Missing mandatory argument of option `\(opt.dropFirst())'")
+                throw IpsetUsageError("Missing mandatory argument to option \(argv[i])")
             }
             i += 1
             if opt.hasPrefix("-o") {
@@ -108,7 +108,7 @@ public enum IpsetArgv {
             } else {
                 inv.file = argv[i]
             }
-        default: return nil
+        default: return false
         }
         return true
     }
