@@ -9,12 +9,12 @@ extension IpsetSession {
             }
             sets = [s]
         }
-        if inv.output == .xml {
-            return fail(IpsetUsageError("Syntax error: xml output is not supported by ebpf-ipset", usage: false), quiet: inv.quiet)
-        }
         let mode = inv.output ?? (inv.command == .save ? .save : .plain)
         var out = ""
-        if mode == .save {
+        if mode == .xml {
+            out = IpsetListing.xml(sets, references: { references(of: $0, in: state, env: env) }, terse: inv.terse,
+                                   namesOnly: inv.namesOnly, sorted: inv.sorted)
+        } else if mode == .save {
             // ipset's save mode ignores -terse and -name.
             for s in sets { out += IpsetListing.save(s, sorted: inv.sorted) }
         } else if inv.namesOnly {

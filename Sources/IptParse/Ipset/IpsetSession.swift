@@ -62,6 +62,9 @@ public enum IpsetSession {
             }
             return apply(text, file: "<restore>", touching: nil, inv: inv, state: state, env: env, restore: true)
         case .create, .add, .del, .flush, .destroy, .swap, .rename:
+            if let k = inv.args.firstIndex(of: "comment"), k + 1 < inv.args.count, inv.args[k + 1].contains("\"") {
+                return fail(IpsetUsageError("Syntax error: \" character is not permitted in comments", usage: false), quiet: inv.quiet)
+            }
             let line = ([inv.command.rawValue] + inv.args.map(quote)).joined(separator: " ")
             let touching = Set(inv.args.prefix(inv.command == .swap || inv.command == .rename ? 2 : 1))
             return apply(line, file: "<argv>", touching: touching, inv: inv, state: state, env: env, restore: false)
