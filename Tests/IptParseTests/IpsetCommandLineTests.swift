@@ -55,6 +55,12 @@ final class IpsetCommandLineTests: XCTestCase {
         XCTAssertEqual(try IpsetArgv.parse(["add", "S", "192.0.2.1", "comment", "-q"]).args, ["S", "192.0.2.1", "comment", "-q"])
     }
 
+    func testALineBreakInAWordIsNotASecondCommand() {
+        let r = session([(0, ["create", "S", "hash:ip"]), (0, ["add", "S", "192.0.2.1\ncreate X hash:ip"]), (0, ["list", "-n"])])
+        XCTAssertEqual(r[1].2, 2)
+        XCTAssertEqual(r[2].0, "S\n")
+    }
+
     func testKernelMessagesAndTestAnswers() {
         let r = session([
             (0, ["create", "S", "hash:ip"]), (0, ["add", "S", "192.0.2.1"]), (0, ["add", "S", "192.0.2.1"]),

@@ -62,6 +62,10 @@ public enum IpsetSession {
             }
             return apply(text, file: "<restore>", touching: nil, inv: inv, state: state, env: env, restore: true)
         case .create, .add, .del, .flush, .destroy, .swap, .rename:
+            // The words become one restore line: a line break must not smuggle in a second command.
+            if let bad = inv.args.first(where: { $0.contains(where: { $0 == "\n" || $0 == "\r" }) }) {
+                return fail(IpsetUsageError("Unknown argument: `\(bad)'"), quiet: inv.quiet)
+            }
             if let k = inv.args.firstIndex(of: "comment"), k + 1 < inv.args.count, inv.args[k + 1].contains("\"") {
                 return fail(IpsetUsageError("Syntax error: \" character is not permitted in comments", usage: false), quiet: inv.quiet)
             }
