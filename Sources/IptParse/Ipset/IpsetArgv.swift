@@ -3,21 +3,27 @@
 /// scripts match on them; the set arguments themselves are read by the restore-line
 /// parser, which knows the same syntax.
 public struct IpsetInvocation: Sendable, Equatable {
+    /// The command word, aliases resolved (`-A` is `add`).
     public enum Command: String, Sendable, CaseIterable {
         case create, add, del, test, list, save, restore, flush, destroy, swap, rename, version, help
     }
 
+    /// `-output`: list's default is plain, save's is save.
     public enum Output: String, Sendable { case plain, save, xml }
 
     public var command: Command
     /// Words after the command, global options removed.
     public var args: [String] = []
+    /// `-exist`/`-!`: no error for existing sets or members, or missing members on del.
     public var exist = false
+    /// `-quiet`: errors and test answers are not printed; the status stays.
     public var quiet = false
+    /// `-name`, `-terse`, `-sorted`, `-resolve` of list.
     public var namesOnly = false
     public var terse = false
     public var sorted = false
     public var resolve = false
+    /// `-output` and `-file` (list/save write there, restore reads it).
     public var output: Output?
     public var file: String?
 
@@ -36,6 +42,7 @@ public struct IpsetUsageError: Error, Sendable, Equatable {
     }
 }
 
+/// Reads ipset's argv.
 public enum IpsetArgv {
     /// Command words and their aliases (ipset's long, short-letter and old dash forms).
     static let commands: [String: IpsetInvocation.Command] = {

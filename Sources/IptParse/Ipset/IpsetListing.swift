@@ -34,6 +34,7 @@ public enum IpsetListing {
         return String(line.dropFirst(prefix.count)).trimmingLeadingSpace
     }
 
+    /// One set as `ipset list` prints it (no blank line after it).
     public static func plain(_ s: IpsetSet, references: Int, terse: Bool, sorted: Bool) -> String {
         var out = "Name: \(s.name)\nType: \(s.create.type.rawValue)\nRevision: \(revision(s.create.type))\n"
         out += "Header: \(header(s.create))\nSize in memory: \(memorySize(s))\nReferences: \(references)\n"
@@ -45,6 +46,7 @@ public enum IpsetListing {
         return out
     }
 
+    /// One set as `ipset save` prints it.
     public static func save(_ s: IpsetSet, sorted: Bool) -> String {
         var out = IpsetPrinter.createLine(s.create) + "\n"
         for e in entries(s, sorted: sorted) { out += IpsetPrinter.addLine(e, in: s.create) + "\n" }

@@ -20,6 +20,7 @@ public struct IpsetEnvironment {
     }
 }
 
+/// What a command printed, its exit status, and the sets after it.
 public struct IpsetOutcome: Sendable {
     public var stdout = ""
     public var stderr = ""
@@ -33,6 +34,7 @@ public struct IpsetOutcome: Sendable {
     public init() {}
 }
 
+/// One ipset command against the live sets.
 public enum IpsetSession {
     /// Refusals print like ipset: "ipset v7.17: message", the hint for parameter problems.
     public static func fail(_ e: IpsetUsageError, quiet: Bool, restoreLine: Int? = nil) -> IpsetOutcome {
@@ -44,6 +46,7 @@ public enum IpsetSession {
         return o
     }
 
+    /// Runs `inv` on `state`; the caller commits `state` of the outcome when it is set.
     public static func execute(_ inv: IpsetInvocation, state: IpsetState, env: IpsetEnvironment) -> IpsetOutcome {
         switch inv.command {
         case .version:

@@ -77,6 +77,7 @@ extension IpsetScript {
 
 /// One member added to or deleted from a set by a command.
 public struct IpsetMemberChange: Sendable, Equatable {
+    /// Set name, whether the member was added (false: deleted), and the member.
     public var set: String
     public var added: Bool
     public var elements: [IpsetElement]

@@ -1,6 +1,7 @@
 /// `ipset list -output xml`, as ipset 7.17 prints it: the plain listing's fields as
 /// elements, flags as empty elements, comments quoted and not escaped (ipset does not).
 extension IpsetListing {
+    /// The whole `<ipsets>` document for `sets`.
     public static func xml(_ sets: [IpsetSet], references: (String) -> Int, terse: Bool, namesOnly: Bool, sorted: Bool) -> String {
         var out = "<ipsets>\n"
         for s in sets {
