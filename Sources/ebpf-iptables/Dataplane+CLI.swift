@@ -110,7 +110,10 @@ extension Status {
 
 /// Compiles a ruleset for the attached interface and swaps it in atomically.
 enum Installer {
-    static func install(_ ruleset: Ruleset, sets: IpsetScript?, source: String, options: CompileOptions, store: StateStore) throws {
+    /// `quietNotes`: live edits (iptables' and ipset's command lines) print what those tools
+    /// print, so the notes on rules compiled with a change stay for `restore`.
+    static func install(_ ruleset: Ruleset, sets: IpsetScript?, source: String, options: CompileOptions, store: StateStore,
+                        quietNotes: Bool = false) throws {
         guard let a = store.attachment else {
             throw CLIError("restore: nothing is attached; run 'ebpf-iptables attach IFACE' first")
         }
@@ -123,7 +126,7 @@ enum Installer {
             Diagnostics.fail("restore: nothing was applied")
             throw ExitCode(1)
         }
-        for r in result.report.rules {
+        for r in result.report.rules where !quietNotes {
             if case .changedOnRequest(let why) = r.status {
                 Diagnostics.fail("\(source):\(r.ref.line.map(String.init) ?? "?"): note: \(why)")
             }

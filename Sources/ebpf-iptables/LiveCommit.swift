@@ -36,10 +36,18 @@ enum LiveCommit {
             if let old = try? currentRuleset(store), try LiveFastPath.appendToInput(old: old, new: ruleset, store: store) { return }
             let sets = try currentSets(store)
             try Installer.install(ruleset, sets: sets.sets.isEmpty ? nil : sets, source: store.paths.rulesFile,
-                                  options: store.compileOptions, store: store)
+                                  options: store.compileOptions, store: store, quietNotes: true)
         } else {
             try store.write(SavePrinter.save(ruleset), to: store.paths.rulesFile)
         }
+    }
+
+    /// Sets changed by one ipset command; `change` says what (the members one `add`/`del`
+    /// touched, or `.structure` for anything else), so the data plane can apply only that.
+    /// Members with timeouts carry `expiresAt`; `sets.nextExpiry` is the next deadline.
+    /// Call with the state lock held. For now every change takes the whole-set path.
+    static func sets(_ sets: IpsetScript, change: IpsetChange, store: StateStore) throws {
+        try self.sets(sets, store: store)
     }
 
     /// Sets changed. Call with the state lock held.
@@ -47,7 +55,7 @@ enum LiveCommit {
         if store.attachment != nil, let text = store.read(store.paths.rulesFile) {
             let ruleset = try RestoreParser.parse(text, options: .init(file: store.paths.rulesFile))
             try Installer.install(ruleset, sets: sets, source: store.paths.rulesFile,
-                                  options: store.compileOptions, store: store)
+                                  options: store.compileOptions, store: store, quietNotes: true)
         } else {
             try store.write(IpsetPrinter.save(sets), to: store.paths.setsFile)
             SetsJournal(store: store).dropJournal()

@@ -25,12 +25,14 @@ enum LiveFastPath {
         guard let address = parseDotted(member) else { return nil }
         let journal = SetsJournal(store: store)
         // One pass over the snapshot gives the set definitions and the member's line.
-        let scan = journal.scan(lookingFor: "add \(set) \(member)")
+        let scan = journal.scan(lookingFor: "add \(set) \(member)", countMembersOf: set)
         let headers = try IpsetParser.parse(scan.creates, file: journal.snapshotPath)
         guard let create = headers[set]?.create, [.hashIP, .hashNet].contains(create.type), create.family == .inet,
               create.timeout == nil, !create.counters, !create.comment, !create.skbinfo, create.netmask == nil || create.netmask == 32
         else { return nil }
         let present = journal.journalSays(set: set, member: member) ?? scan.found
+        // A full set answers with the kernel's own error: the whole path words it.
+        if edit == .add, !present, scan.members + journal.journalNetAdds(set: set) + 1 > Int(create.maxelem ?? 65536) { return nil }
         switch (edit, present) {
         case (.add, true): return exist ? "" : "Element cannot be added to the set: it's already added"
         case (.del, false): return exist ? "" : "Element cannot be deleted from the set: it's not added"

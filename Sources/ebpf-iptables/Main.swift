@@ -15,12 +15,11 @@ enum Main {
         case "ebpf-iptables-save": args = ["save"] + args
         case "ebpf-ip6tables-save": args = ["save", "-6"] + args
         case "ebpf-ip6tables": args = ["-6"] + args
-        case "ebpf-ipset": args = ["ipset"] + args
+        case "ebpf-ipset": exit(IpsetCLI.run(args))
         default: break
         }
-        if args.count >= 2, args[0] == "ipset", ["add", "del"].contains(args[1]) {
-            exit(IpsetMember.run(add: args[1] == "add", Array(args.dropFirst(2))))
-        }
+        // ipset's argv must reach its parser untouched (`ebpf-iptables ipset -exist add S x`).
+        if args.first == "ipset" { exit(IpsetCLI.run(Array(args.dropFirst()))) }
         let subcommands = EbpfIptables.configuration.subcommands.map { $0._commandName }
         if let first = args.first, subcommands.contains(first) || ["--help", "-h", "help", "--version"].contains(first) || args.isEmpty {
             EbpfIptables.main(args)

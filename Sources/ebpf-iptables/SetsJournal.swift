@@ -54,6 +54,16 @@ struct SetsJournal {
         journalSays(set: set, member: member) ?? scan(lookingFor: "add \(set) \(member)").found
     }
 
+    /// Members the journal added to `set` minus those it deleted.
+    func journalNetAdds(set: String) -> Int {
+        guard let journal = store.read(journalPath) else { return 0 }
+        var n = 0
+        for line in journal.split(separator: "\n") {
+            if line.hasPrefix("add \(set) ") { n += 1 } else if line.hasPrefix("del \(set) ") { n -= 1 }
+        }
+        return n
+    }
+
     /// The journal's last word on a member, if it has one.
     func journalSays(set: String, member: String) -> Bool? {
         let add = "add \(set) \(member)", del = "del \(set) \(member)"
@@ -68,10 +78,11 @@ struct SetsJournal {
     /// One pass over the snapshot, memory-mapped and never copied: its `create` lines, and
     /// whether `line` occurs as a whole line. A live add reads a 100,000-member snapshot in
     /// about a millisecond this way.
-    func scan(lookingFor line: String?) -> (creates: String, found: Bool) {
-        guard let data = try? Data(contentsOf: URL(fileURLWithPath: snapshotPath), options: .alwaysMapped) else { return ("", false) }
+    func scan(lookingFor line: String?, countMembersOf set: String? = nil) -> (creates: String, found: Bool, members: Int) {
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: snapshotPath), options: .alwaysMapped) else { return ("", false, 0) }
         let needle = line.map { Array($0.utf8) } ?? []
-        var creates = "", found = false
+        let prefix = set.map { Array("add \($0) ".utf8) } ?? []
+        var creates = "", found = false, members = 0
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
             let n = raw.count
@@ -86,12 +97,13 @@ struct SetsJournal {
                 let len = end - i
                 if len > 7, base[i] == 0x63 /* c */, memcmp(base + i, "create ", 7) == 0 {
                     creates += String(decoding: UnsafeBufferPointer(start: base + i, count: len), as: UTF8.self) + "\n"
-                } else if !found, len == needle.count, len > 0, memcmp(base + i, needle, len) == 0 {
-                    found = true
+                } else {
+                    if !prefix.isEmpty, len > prefix.count, memcmp(base + i, prefix, prefix.count) == 0 { members += 1 }
+                    if !found, len == needle.count, len > 0, memcmp(base + i, needle, len) == 0 { found = true }
                 }
                 i = end + 1
             }
         }
-        return (creates, found)
+        return (creates, found, members)
     }
 }

@@ -140,6 +140,9 @@ public struct IpsetEntry: Sendable, Equatable {
     public var bytes: UInt64?
     public var comment: String?
     public var skbinfo: IpsetSkbInfo?
+    /// Absolute deadline (milliseconds since the Unix epoch) of a member of a set with
+    /// timeouts, kept by the live state; `timeout` then is only what was last printed.
+    public var expiresAt: Int64?
     public var location: SourceLocation
 
     public init(elements: [IpsetElement], location: SourceLocation) {

@@ -151,8 +151,9 @@ extension IpsetParserState {
         }
     }
 
+    /// The kernel's `same_set`: hashsize and bucketsize are left out because resizing changes them.
     func sameSet(_ a: IpsetCreate, _ b: IpsetCreate) -> Bool {
-        a.type == b.type && a.family == b.family && a.hashsize == b.hashsize && a.maxelem == b.maxelem
+        a.type == b.type && a.family == b.family && a.maxelem == b.maxelem
             && a.timeout == b.timeout && a.netmask == b.netmask && a.counters == b.counters
             && a.comment == b.comment && a.skbinfo == b.skbinfo && a.range == b.range
             && a.portRange == b.portRange && a.size == b.size
@@ -214,7 +215,8 @@ extension IpsetParserState {
             // Members are the product of each dimension's alternatives.
             var product: UInt64 = 1
             for d in dims { product = product.multipliedReportingOverflow(by: UInt64(d.count)).partialValue }
-            if !delete && (product > ipsetExpansionLimit || UInt64(count) + product > capacity) {
+            // Beyond the capacity the kernel adds members one by one until the set is full (checked below).
+            if !delete && product > ipsetExpansionLimit {
                 report("set-full", "set '\(c.name)' is full: it holds at most \(capacity) entries", at: entryTok)
                 throw IpsetLineAbort()
             }
@@ -241,6 +243,7 @@ extension IpsetParserState {
                 if let k = live.index.removeValue(forKey: key) {
                     live.removed.insert(k)
                     live.count -= 1
+                    memberChanges?.append(IpsetMemberChange(set: c.name, added: false, elements: m))
                 } else if !exist {
                     report("missing-member", "entry '\(text(entryTok))' is not in set '\(c.name)'", at: entryTok)
                     throw IpsetLineAbort()
@@ -255,8 +258,16 @@ extension IpsetParserState {
                     report("duplicate-member", "entry '\(text(entryTok))' is already in set '\(c.name)'", at: entryTok)
                     throw IpsetLineAbort()
                 }
+                // The kernel overwrites the extensions, but counters only when given.
+                if e.packets == nil { e.packets = live.entries[k].packets }
+                if e.bytes == nil { e.bytes = live.entries[k].bytes }
                 live.entries[k] = e
+                memberChanges?.append(IpsetMemberChange(set: c.name, added: true, elements: m))
                 continue
+            }
+            if UInt64(live.count) + 1 > capacity {
+                report("set-full", "set '\(c.name)' is full: it holds at most \(capacity) entries", at: entryTok)
+                throw IpsetLineAbort()
             }
             if c.type == .listSet, let pos = listPosition {
                 insertListMember(&live, e, position: pos)
@@ -265,6 +276,7 @@ extension IpsetParserState {
                 live.entries.append(e)
             }
             live.count += 1
+            memberChanges?.append(IpsetMemberChange(set: c.name, added: true, elements: m))
         }
     }
 

@@ -84,7 +84,7 @@ struct IpsetElementParser {
         case .setName:
             let name = text(w)
             guard setNames[name] != nil else {
-                throw fail("undefined-set", "set '\(name)' is not defined", w)
+                throw fail("undefined-member-set", "set '\(name)' is not defined", w)
             }
             return [.setName(name)]
         }
