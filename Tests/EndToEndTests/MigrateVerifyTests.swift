@@ -59,8 +59,12 @@ final class MigrateVerifyTests: XCTestCase {
                 var setsText = FileManager.default.fileExists(atPath: companion.path) ? Fixtures.text(companion) : ""
                 if !setsText.isEmpty && !setsText.hasSuffix("\n") { setsText += "\n" }
                 let defined = (try? IpsetParser.parse(setsText, file: companion.path))?.sets.map(\.name) ?? []
-                for (name, dims) in Verification.referencedSets(rs.table("filter") ?? Table(name: "filter")) where !defined.contains(name) {
-                    setsText += "create \(name) \(dims > 1 ? "hash:ip,port" : "hash:ip") family inet hashsize 1024 maxelem 65536\n"
+                var created = Set(defined)
+                for table in rs.tables {
+                    for (name, dims) in Verification.referencedSets(table) where !created.contains(name) {
+                        created.insert(name)
+                        setsText += "create \(name) \(dims > 1 ? "hash:ip,port" : "hash:ip") family inet hashsize 1024 maxelem 65536\n"
+                    }
                 }
                 var sets: URL? = nil
                 if !setsText.isEmpty {
