@@ -401,27 +401,32 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 {
 	struct eipt_fb_ctx fc = {};
 	struct eipt_gen_config *cfg;
-	__u32 cfg_key = gen, best, count, round;
+	__u32 cfg_key = gen, best, count, round, tables;
 
 	cfg = bpf_map_lookup_elem(&gen_config, &cfg_key);
 	if (!cfg)
 		return 0;
 	best = cfg->catch_all_pos;
+	tables = cfg->flags;
 	{
 		struct eipt_proto_port_key k = { .proto = p->proto };
-		if (p->has_ports) {
+		if (p->has_ports && (tables & EIPT_GEN_PP_PORT)) {
 			k.dport = bpf_htons(p->dport);
 			best = eipt_min(best, GEN_LOOKUP(gen, proto_port, &k));
 		}
-		k.any_port = 1;
-		k.dport = 0;
-		best = eipt_min(best, GEN_LOOKUP(gen, proto_port, &k));
+		if (tables & EIPT_GEN_PP_ANY) {
+			k.any_port = 1;
+			k.dport = 0;
+			best = eipt_min(best, GEN_LOOKUP(gen, proto_port, &k));
+		}
 	}
 	{
 		/* An exact /32 hit is the longest match; only a miss needs the trie. */
 		struct eipt_src_host_key h = { .addr = p->saddr };
-		struct eipt_pos *v = GEN_LOOKUP(gen, src_host, &h);
-		if (!v) {
+		struct eipt_pos *v = NULL;
+		if (tables & EIPT_GEN_SRC_HOST)
+			v = GEN_LOOKUP(gen, src_host, &h);
+		if (!v && (tables & EIPT_GEN_SRC_TRIE)) {
 			struct eipt_src_key k = { .prefixlen = 32, .addr = p->saddr };
 			v = GEN_LOOKUP(gen, src, &k);
 		}
@@ -431,20 +436,23 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 		struct eipt_spp_host_key h = { .proto = p->proto, .addr = p->saddr };
 		struct eipt_src_proto_port_key k = { .prefixlen = 64, .proto = p->proto,
 						     .addr = p->saddr };
-		struct eipt_pos *v;
+		struct eipt_pos *v = NULL;
 		if (p->has_ports) {
 			h.dport = bpf_htons(p->dport);
-			v = GEN_LOOKUP(gen, src_proto_port_host, &h);
-			if (!v) {
+			if (tables & EIPT_GEN_SPP_HOST_PORT)
+				v = GEN_LOOKUP(gen, src_proto_port_host, &h);
+			if (!v && (tables & EIPT_GEN_SPP_TRIE_PORT)) {
 				k.dport = h.dport;
 				v = GEN_LOOKUP(gen, src_proto_port, &k);
 			}
 			best = eipt_min(best, v);
 		}
+		v = NULL;
 		h.any_port = 1;
 		h.dport = 0;
-		v = GEN_LOOKUP(gen, src_proto_port_host, &h);
-		if (!v) {
+		if (tables & EIPT_GEN_SPP_HOST_ANY)
+			v = GEN_LOOKUP(gen, src_proto_port_host, &h);
+		if (!v && (tables & EIPT_GEN_SPP_TRIE_ANY)) {
 			k.any_port = 1;
 			k.dport = 0;
 			v = GEN_LOOKUP(gen, src_proto_port, &k);

@@ -62,6 +62,17 @@ struct eipt_gen_config {
 	__u32 flags;           /* EIPT_GEN_* */
 };
 #define EIPT_GEN_NEEDS_CT (1u << 0) /* some fallback rule tests a conntrack state */
+/* Which keyed tables of the generation hold entries of each shape: the program skips the
+ * lookups that cannot hit (a host whitelist on one port fills two of the eight). A set bit
+ * on an empty table only costs a lookup, so live edits set bits and never clear them. */
+#define EIPT_GEN_PP_PORT       (1u << 1) /* proto_port, exact port */
+#define EIPT_GEN_PP_ANY        (1u << 2) /* proto_port, any port */
+#define EIPT_GEN_SRC_HOST      (1u << 3) /* src_host (/32) */
+#define EIPT_GEN_SRC_TRIE      (1u << 4) /* src (shorter prefixes) */
+#define EIPT_GEN_SPP_HOST_PORT (1u << 5) /* src_proto_port_host, exact port */
+#define EIPT_GEN_SPP_HOST_ANY  (1u << 6) /* src_proto_port_host, any port */
+#define EIPT_GEN_SPP_TRIE_PORT (1u << 7) /* src_proto_port, exact port */
+#define EIPT_GEN_SPP_TRIE_ANY  (1u << 8) /* src_proto_port, any port */
 
 /* rule_info_N: ARRAY[EIPT_MAX_RULES], indexed by position. */
 struct eipt_rule_info {

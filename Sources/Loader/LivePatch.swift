@@ -39,6 +39,15 @@ extension Dataplane {
     /// removes the entry.
     public func liveSet(_ key: LiveKey, _ value: UInt32?) throws(LoaderError) {
         let g = try liveGeneration()
+        if value != nil {
+            // The table's bit first, so the program looks there before the entry can matter.
+            let bit = TableEncoding.flag(key)
+            var config = try map("gen_config").lookup(g, as: eipt_gen_config.self) ?? eipt_gen_config()
+            if config.flags & bit == 0 {
+                config.flags |= bit
+                try map("gen_config").update(g, config)
+            }
+        }
         switch key {
         case .protoPort(let pp):
             try put(try map(DataplaneNames.map("proto_port", g)), TableEncoding.key(pp), value)
@@ -88,6 +97,7 @@ extension Dataplane {
         let g = try liveGeneration()
         var config = try map("gen_config").lookup(g, as: eipt_gen_config.self) ?? eipt_gen_config()
         let pos = config.rule_count
+        let fallbackStart = config.fallback_count
         guard pos + 1 < EIPT_MAX_RULES else { throw LoaderError("append a rule: \(pos + 1) positions, at most \(EIPT_MAX_RULES - 1)") }
         guard config.fallback_count + UInt32(fallback.count) <= Compiler.maxFallback else {
             throw LoaderError("append a rule: the fallback list would exceed \(Compiler.maxFallback) entries")
@@ -97,7 +107,9 @@ extension Dataplane {
         for (k, v) in entries { try liveSet(k, v) }
         let rows = try TableEncoding.fallback(fallback, generation: g)
         let fb = try map(DataplaneNames.map("fallback", g))
-        for (i, row) in rows.enumerated() { try fb.update(config.fallback_count + UInt32(i), row) }
+        for (i, row) in rows.enumerated() { try fb.update(fallbackStart + UInt32(i), row) }
+        // liveSet may have set table bits: grow the config as it is now.
+        config = try map("gen_config").lookup(g, as: eipt_gen_config.self) ?? config
 
         // The policy's counter follows it to the next slot; the new position starts at zero.
         let counters = try map(DataplaneNames.map("counters", g))
@@ -105,7 +117,7 @@ extension Dataplane {
         let policyCounts = try counters.lookupPerCPU(pos, as: eipt_counter.self, cpus: cpus)
         try counters.updatePerCPU(pos + 1, policyCounts)
         config.rule_count = pos + 1
-        config.fallback_count += UInt32(rows.count)
+        config.fallback_count = fallbackStart + UInt32(rows.count)
         if config.catch_all_pos == EIPT_NO_RULE, let catchAll { config.catch_all_pos = catchAll }
         if needsConntrack { config.flags |= EIPT_GEN_NEEDS_CT }
         try map("gen_config").update(g, config)

@@ -28,6 +28,30 @@ enum TableEncoding {
                           dport: (s.protoPort.port ?? 0).bigEndian, addr: s.source.address.bigEndian)
     }
 
+    /// EIPT_GEN_* bits of the keyed tables that hold entries of each shape.
+    static func shapeFlags(_ t: CompiledTables) -> UInt32 {
+        var f: UInt32 = 0
+        for k in t.protoPort.keys { f |= flag(.protoPort(k)) }
+        for k in t.source.keys { f |= flag(.source(k)) }
+        for k in t.sourceProtoPort.keys { f |= flag(.sourceProtoPort(k)) }
+        return f
+    }
+
+    /// The EIPT_GEN_* bit of the table (and shape) an entry lives in.
+    static func flag(_ key: LiveKey) -> UInt32 {
+        switch key {
+        case .protoPort(let k): return k.port == nil ? EIPT_GEN_PP_ANY : EIPT_GEN_PP_PORT
+        case .source(let p): return p.length == 32 ? EIPT_GEN_SRC_HOST : EIPT_GEN_SRC_TRIE
+        case .sourceProtoPort(let s):
+            switch (s.source.length == 32, s.protoPort.port == nil) {
+            case (true, false): return EIPT_GEN_SPP_HOST_PORT
+            case (true, true): return EIPT_GEN_SPP_HOST_ANY
+            case (false, false): return EIPT_GEN_SPP_TRIE_PORT
+            case (false, true): return EIPT_GEN_SPP_TRIE_ANY
+            }
+        }
+    }
+
     static func mask(_ length: UInt8) -> UInt32 {
         length == 0 ? 0 : UInt32.max << (32 - UInt32(min(length, 32)))
     }

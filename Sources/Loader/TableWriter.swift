@@ -76,7 +76,7 @@ extension Dataplane {
         config.catch_all_pos = tables.catchAll ?? EIPT_NO_RULE
         config.fallback_count = UInt32(fallback.count)
         config.rule_count = ruleCount
-        config.flags = tables.needsConntrack ? EIPT_GEN_NEEDS_CT : 0
+        config.flags = (tables.needsConntrack ? EIPT_GEN_NEEDS_CT : 0) | TableEncoding.shapeFlags(tables)
         try map("gen_config").update(g, config)
     }
 
