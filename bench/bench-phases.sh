@@ -128,7 +128,7 @@ phase_sipp() {
                     && configs+=("$c-$r") || note "sipp: setting up $c-$r failed"
             else
                 nsx "$ns" "$cli" attach fw0 >/dev/null && nsx "$ns" "$cli" restore --reject-as-drop --ipset "$f/sip.ipset" \
-                    "$f/sip-$r.rules" >/dev/null && configs+=("$c-$r") || note "sipp: setting up $c-$r failed"
+                    "$f/sip-$r.rules" >/dev/null 2>>"$work/sipp-setup.log" && configs+=("$c-$r") || note "sipp: setting up $c-$r failed"
             fi
         done
     done
@@ -188,6 +188,13 @@ phase_control_plane() {
                 [ "$n" = 100000 ] && live_add "$c" "$ns" "$rep" "$f"
                 rmfw "cp-$c-$n-$rep"
             done
+            # The user-space share of the largest restore: the same files, no kernel.
+            if [ "$n" = 1000000 ]; then
+                t0=$(now_ms)
+                if "$cli" restore --test --ipset "$f/wl.ipset" "$f/set.rules" >/dev/null 2>&1; then
+                    t1=$(now_ms); printf '%s\tebpf-parse-compile\t%s\t%s\n' "$rep" "$n" $((t1 - t0)) >>"$raw/control.tsv"
+                fi
+            fi
         done
     done
 }
