@@ -218,17 +218,21 @@ def sipp_section(out, raw):
                "the 0.5 s before SIPp starts, max = the busiest 1 s interval, increase = max − initial; median of "
                "the repetitions. iptables = iptables-nft + ipset; ebpf-iptables runs the same files (REJECT compiled "
                "as DROP with --reject-as-drop: it sends no ICMP). ratio = increase ÷ the increase of the best "
-               "iptables configuration at that rate.\n")
+               "iptables configuration at that rate. The runs do not send the same number of INVITEs (SIPp's pace varies "
+               "from run to run, and fewer went out against REJECT here), so the last column divides the run's NET_RX "
+               "time by the INVITEs sent.\n")
     by = defaultdict(lambda: defaultdict(list))
     for r in rs:
         by[(int(r["rate"]), r["config"])]["initial"].append(float(r["initial_pct"]))
         by[(int(r["rate"]), r["config"])]["max"].append(float(r["max_pct"]))
         by[(int(r["rate"]), r["config"])]["inc"].append(float(r["max_pct"]) - float(r["initial_pct"]))
         if r["invites"]:
-            by[(int(r["rate"]), r["config"])]["msgs"].append(float(r["invites"]) + float(r["retrans"] or 0))
+            msgs = float(r["invites"]) + float(r["retrans"] or 0)
+            by[(int(r["rate"]), r["config"])]["msgs"].append(msgs)
+            by[(int(r["rate"]), r["config"])]["per"].append(float(r["netrx_ns"]) / max(msgs, 1))
     rates = sorted({k[0] for k in by})
-    out.append("| rate (calls/s) | ruleset | firewall | initial % | max % | increase % | ratio | INVITEs sent incl. retransmissions |")
-    out.append("|---:|---|---|---:|---:|---:|---:|---:|")
+    out.append("| rate (calls/s) | ruleset | firewall | initial % | max % | increase % | ratio | INVITEs sent incl. retransmissions | NET_RX ns per INVITE |")
+    out.append("|---:|---|---|---:|---:|---:|---:|---:|---:|")
     summary = {}
     for rate in rates:
         ipt = {c: statistics.median(by[(rate, "ipt-" + c)]["inc"]) for c in SIPP_NAMES if (rate, "ipt-" + c) in by}
@@ -242,8 +246,9 @@ def sipp_section(out, raw):
                 inc = statistics.median(d["inc"])
                 ratio = "%.2f" % (inc / best) if best and best > 0 else "—"
                 msgs = fmt(statistics.median(d["msgs"])) if d["msgs"] else "n/a"
-                out.append("| %s | %s | %s | %.1f | %.1f | %.1f | %s | %s |" % (
-                    fmt(rate), SIPP_NAMES[cfg], label, statistics.median(d["initial"]), statistics.median(d["max"]), inc, ratio, msgs))
+                per = fmt(statistics.median(d["per"])) if d["per"] else "n/a"
+                out.append("| %s | %s | %s | %.1f | %.1f | %.1f | %s | %s | %s |" % (
+                    fmt(rate), SIPP_NAMES[cfg], label, statistics.median(d["initial"]), statistics.median(d["max"]), inc, ratio, msgs, per))
         ebpf = {c: statistics.median(by[(rate, "ebpf-" + c)]["inc"]) for c in SIPP_NAMES if (rate, "ebpf-" + c) in by}
         if best and ebpf:
             worst_ebpf = max(ebpf.values())
