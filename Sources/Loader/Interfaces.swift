@@ -46,6 +46,9 @@ extension Dataplane {
     public static func attached(interface: String) throws(LoaderError) -> XDPAttachment? {
         let index = try interfaceIndex(interface, context: "query xdp on \(interface)")
         var opts = bpf_xdp_query_opts()
+        // libbpf rejects the call (EINVAL, "non-zero extra bytes") unless the padding after
+        // attach_mode is zero, and Swift's zero initializer sets fields, not padding.
+        withUnsafeMutableBytes(of: &opts) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
         opts.sz = MemoryLayout<bpf_xdp_query_opts>.size
         let r = bpf_xdp_query(index, 0, &opts)
         guard r == 0 else { throw LoaderError.errno("query xdp on \(interface)", r) }
