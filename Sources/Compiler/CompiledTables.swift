@@ -33,6 +33,8 @@ public struct CompiledTables: Equatable, Sendable {
         public static func < (a: Prefix, b: Prefix) -> Bool {
             (a.address, a.length) < (b.address, b.length)
         }
+        /// One word into the hasher instead of two: tables of a million members hash a lot.
+        public func hash(into h: inout Hasher) { h.combine(UInt64(address) << 8 | UInt64(length)) }
     }
 
     public struct SourceProtoPort: Hashable, Sendable {
@@ -41,6 +43,10 @@ public struct CompiledTables: Equatable, Sendable {
         public init(source: Prefix, protoPort: ProtoPort) {
             self.source = source
             self.protoPort = protoPort
+        }
+        public func hash(into h: inout Hasher) {
+            h.combine(UInt64(source.address) << 32 | UInt64(source.length) << 24 | UInt64(protoPort.proto) << 16
+                      | UInt64(protoPort.port ?? 0) | (protoPort.port == nil ? 1 << 63 : 0))
         }
     }
 

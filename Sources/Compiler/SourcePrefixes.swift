@@ -37,25 +37,36 @@ enum SourcePrefixes {
     /// is exactly the first match for the address. One pass over the prefixes in
     /// (address, length) order keeps the chain of enclosing prefixes on a stack.
     static func resolve(_ tests: [(position: UInt32, test: SourceTest)]) -> [CompiledTables.Prefix: UInt32] {
-        var at: [CompiledTables.Prefix: [(Int, Bool)]] = [:]
+        // Every (prefix, rule, matches) override as one flat array sorted by prefix, then by
+        // the order it was given in: no dictionary of small arrays (a million-member set
+        // made a million allocations and as many hash lookups).
+        var items: [Override] = []
+        items.reserveCapacity(tests.reduce(0) { $0 + $1.test.entries.count } + 1)
         for (i, t) in tests.enumerated() {
-            for (p, m) in t.test.entries { at[p, default: []].append((i, m)) }
+            for (p, m) in t.test.entries { items.append(Override(prefix: p, rule: Int32(i), seq: Int32(items.count), matches: m)) }
         }
         let defaults = tests.enumerated().filter { $0.element.test.defaultMatch }.map { ($0.offset, $0.element.position) }
             .sorted { $0.1 < $1.1 }
-        if !defaults.isEmpty, at[CompiledTables.Prefix(address: 0, length: 0)] == nil {
-            at[CompiledTables.Prefix(address: 0, length: 0)] = []
+        let all = CompiledTables.Prefix(address: 0, length: 0)
+        if !defaults.isEmpty, !items.contains(where: { $0.prefix == all }) {
+            items.append(Override(prefix: all, rule: -1, seq: Int32(items.count), matches: false))
         }
-        let keys = at.keys.sorted()
+        items.sort { ($0.prefix, $0.seq) < ($1.prefix, $1.seq) }
         var out: [CompiledTables.Prefix: UInt32] = [:]
-        out.reserveCapacity(keys.count)
+        out.reserveCapacity(items.count)
         // Each stack level holds the overrides (rule index -> matches) in force there.
         var stack: [(CompiledTables.Prefix, [(Int, Bool)])] = []
-        for k in keys {
+        var i = 0
+        while i < items.count {
+            let k = items[i].prefix
             while let top = stack.last, !top.0.contains(k) { stack.removeLast() }
             var state = stack.last?.1 ?? []
-            for (rule, m) in at[k] ?? [] {
-                if let j = state.firstIndex(where: { $0.0 == rule }) { state[j].1 = m } else { state.append((rule, m)) }
+            while i < items.count, items[i].prefix == k {
+                let o = items[i]
+                i += 1
+                guard o.rule >= 0 else { continue }
+                let rule = Int(o.rule)
+                if let j = state.firstIndex(where: { $0.0 == rule }) { state[j].1 = o.matches } else { state.append((rule, o.matches)) }
             }
             stack.append((k, state))
             var best = UInt32.max
@@ -66,6 +77,14 @@ enum SourcePrefixes {
             out[k] = best
         }
         return out
+    }
+
+    /// One rule's word on one prefix.
+    struct Override {
+        var prefix: CompiledTables.Prefix
+        var rule: Int32
+        var seq: Int32
+        var matches: Bool
     }
 
     /// Members of a one-dimensional IPv4 set as prefixes with their nomatch flag.

@@ -60,7 +60,9 @@ struct TableBuilder {
         }
         tables.source = SourcePrefixes.resolve(sourceTests)
         for (pp, tests) in groupTests {
-            for (prefix, pos) in SourcePrefixes.resolve(tests) {
+            let resolved = SourcePrefixes.resolve(tests)
+            tables.sourceProtoPort.reserveCapacity(tables.sourceProtoPort.count + resolved.count)
+            for (prefix, pos) in resolved {
                 tables.sourceProtoPort[CompiledTables.SourceProtoPort(source: prefix, protoPort: pp)] = pos
             }
         }
