@@ -20,6 +20,12 @@ enum Main {
         }
         // ipset's argv must reach its parser untouched (`ebpf-iptables ipset -exist add S x`).
         if args.first == "ipset" { exit(IpsetCLI.run(Array(args.dropFirst()))) }
+        // iptables' own argv starts with an option: straight to its parser. Asking
+        // ArgumentParser for the subcommand names costs a first round of Swift runtime
+        // type lookups, several milliseconds of every live `-A`.
+        if let first = args.first, first.hasPrefix("-"), !["--help", "-h", "--version"].contains(first) {
+            exit(IptablesArgv.run(args))
+        }
         let subcommands = EbpfIptables.configuration.subcommands.map { $0._commandName }
         if let first = args.first, subcommands.contains(first) || ["--help", "-h", "help", "--version"].contains(first) || args.isEmpty {
             EbpfIptables.main(args)
