@@ -215,10 +215,10 @@ live_add() {
         printf '%s\tebpf-add\t1\tNA\n' "$rep" >>"$raw/control.tsv"
         [ "$rep" = 1 ] && note "control plane: 'ebpf-iptables ipset add' not available: $(head -1 "$work/add.err")"
     fi
-    # What an operator does today without a live add: the whole set again, plus the line.
+    # The other way to change a set: reload it whole, plus the line (-exist: the set exists).
     { cat "$f/wl.ipset"; echo "add wl 10.255.1.$rep"; } >"$work/add.ipset"
     t0=$(now_ms)
-    if nsx "$ns" "$cli" ipset restore "$work/add.ipset" >/dev/null 2>"$work/add.err"; then
+    if nsx "$ns" "$cli" ipset -exist restore <"$work/add.ipset" >/dev/null 2>"$work/add.err"; then
         t1=$(now_ms); printf '%s\tebpf-add-by-restore\t1\t%s\n' "$rep" $((t1 - t0)) >>"$raw/control.tsv"
     else note "control plane: ebpf-iptables ipset restore (add) failed: $(head -3 "$work/add.err" | tr '\n' ' ')"; fi
 }

@@ -284,7 +284,7 @@ def control_section(out, raw):
     out.append("|---|---:|")
     ms = lambda k: [x * 1000 for x in by.get((k, 1), [])]
     out.append("| `ebpf-iptables ipset add wl ADDR` | %s |" % ("not available" if ("ebpf-add", "1") in na and not ms("ebpf-add") else cell(ms("ebpf-add"), 1)))
-    out.append("| `ebpf-iptables ipset restore` of the whole set + the new line (today's way) | %s |" % cell(ms("ebpf-add-by-restore"), 1))
+    out.append("| `ebpf-iptables ipset -exist restore` of the whole set + the new line (a reload) | %s |" % cell(ms("ebpf-add-by-restore"), 1))
     out.append("| `ipset add wl ADDR` | %s |" % cell(ms("ipset-add"), 1))
     out.append("")
     return {k: statistics.median(v) for k, v in by.items()}
