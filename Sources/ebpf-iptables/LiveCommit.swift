@@ -45,7 +45,9 @@ enum LiveCommit {
     /// Sets changed by one ipset command; `change` says what (the members one `add`/`del`
     /// touched, or `.structure` for anything else), so the data plane can apply only that.
     /// Members with timeouts carry `expiresAt`; `sets.nextExpiry` is the next deadline.
-    /// Call with the state lock held. For now every change takes the whole-set path.
+    /// Call with the state lock held. A single IPv4 address added or deleted never gets
+    /// here when LiveFastPath could take it (IpsetCLI asks it first); what does arrive
+    /// (ranges, CIDRs, options, timeouts, set-level commands) takes the whole-set path.
     static func sets(_ sets: IpsetScript, change: IpsetChange, store: StateStore) throws {
         try self.sets(sets, store: store)
     }
