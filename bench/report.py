@@ -344,8 +344,8 @@ def analysis(med, sizes, profile, e2e, sipp, cp):
                  "own figure, %s ns, is what the statistics' two clock reads cost here), for 3 map lookups and the "
                  "parsing, fragment check and per-CPU counting around them: at most %s ns per lookup." % (fmt(own), fmt(prog[s0]["floor"]), fmt(per_lookup)))
     if ("xdp-filter", s0) in med:
-        t.append("  xdp-filter, one hash lookup for the same packet, costs %s ns (%.2f× the floor): that is about what "
-                 "ebpf-iptables would cost if it looked up only the tables this ruleset fills." % (fmt(med[("xdp-filter", s0)]),
+        t.append("  xdp-filter, one hash lookup for the same packet and no port table, local-address check or per-rule "
+                 "counter, costs %s ns (%.2f× the floor)." % (fmt(med[("xdp-filter", s0)]),
                                                                                               med[("xdp-filter", s0)] / floor))
     t.append("  What is left is the program's fixed work, not the whitelist: Ethernet/IPv4/UDP parsing, the "
              "fragment and martian checks, the local-address lookup (packets to other hosts pass untouched) and the "
