@@ -48,7 +48,8 @@ enum IptablesArgv {
     static func execute(_ args: [String], family: Family, zeroAfter: Bool, store: StateStore) throws -> String {
         // iptables-nft creates a table on its first edit, and iptables-save shows only those:
         // with no state yet we start from no table at all (a listing shows the built-in chains).
-        var ruleset = store.read(store.paths.rulesFile) == nil ? Ruleset(family: .ipv4) : try LiveCommit.currentRuleset(store)
+        var ruleset = try LiveCommit.stateRuleset(store) ?? Ruleset(family: .ipv4)
+        let previous = ruleset
         let cmd = try parse(args, family: family, ruleset: ruleset, store: store)
         guard family == .ipv4 else {
             throw Refusal(text: "ebpf-ip6tables: IPv6 rules are not kept yet; nothing was applied\n", status: 1)
@@ -85,7 +86,7 @@ enum IptablesArgv {
             let before = table
             try apply(cmd, to: &table)
             ruleset.replaceTable(table)
-            try LiveCommit.rules(ruleset, store: store)
+            try LiveCommit.rules(ruleset, previous: previous, store: store)
             return verboseLines(cmd, before: before, after: table)
         }
     }

@@ -9,9 +9,9 @@ import IptParse
 /// When nothing is attached, the state is all there is, as with iptables before any
 /// interface exists: `attach` + `restore` install it later.
 enum LiveCommit {
-    /// The ruleset the next edit starts from: the state's, or iptables' empty filter table.
-    static func currentRuleset(_ store: StateStore) throws -> Ruleset {
-        guard let text = store.read(store.paths.rulesFile) else { return Ruleset.emptyFilter }
+    /// The state's ruleset; nil before anything was restored or edited.
+    static func stateRuleset(_ store: StateStore) throws -> Ruleset? {
+        guard let text = store.read(store.paths.rulesFile) else { return nil }
         return try RestoreParser.parse(text, options: .init(file: store.paths.rulesFile))
     }
 
@@ -29,11 +29,12 @@ enum LiveCommit {
         journal.dropJournal()
     }
 
-    /// Rules changed. Call with the state lock held.
-    static func rules(_ ruleset: Ruleset, store: StateStore) throws {
+    /// Rules changed from `previous` (the ruleset the edit started from, as the caller read
+    /// it from the state) to `ruleset`. Call with the state lock held.
+    static func rules(_ ruleset: Ruleset, previous: Ruleset, store: StateStore) throws {
         if store.attachment != nil {
             // One rule appended to INPUT goes in without rewriting a generation.
-            if let old = try? currentRuleset(store), try LiveFastPath.appendToInput(old: old, new: ruleset, store: store) { return }
+            if try LiveFastPath.appendToInput(old: previous, new: ruleset, store: store) { return }
             let sets = try currentSets(store)
             try Installer.install(ruleset, sets: sets.sets.isEmpty ? nil : sets, source: store.paths.rulesFile,
                                   options: store.compileOptions, store: store, quietNotes: true)
@@ -62,13 +63,5 @@ enum LiveCommit {
             try store.write(IpsetPrinter.save(sets), to: store.paths.setsFile)
             SetsJournal(store: store).dropJournal()
         }
-    }
-}
-
-extension Ruleset {
-    /// What `iptables -S` shows in a fresh namespace: filter with three ACCEPT policies.
-    static var emptyFilter: Ruleset {
-        (try? RestoreParser.parse("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n",
-                                  options: .init(file: "<empty>"))) ?? Ruleset(family: .ipv4)
     }
 }

@@ -103,7 +103,9 @@ enum LiveFastPath {
     /// decide packets nothing decided before, so its entries go in wherever no entry
     /// answers yet, and one word (its verdict) turns it on. false: take the whole path.
     static func appendToInput(old: Ruleset, new: Ruleset, store: StateStore) throws -> Bool {
-        guard let a = store.attachment, store.read(store.paths.rulesFile) != nil, !store.liveHasHoles else { return false }
+        // Before the first restore the program passes everything: the whole path installs it.
+        guard let a = store.attachment, FileManager.default.fileExists(atPath: store.paths.rulesFile), !store.liveHasHoles
+        else { return false }
         guard let oldFilter = old.table("filter"), let newFilter = new.table("filter"),
               let oldInput = oldFilter.chain("INPUT"), let newInput = newFilter.chain("INPUT"),
               newInput.rules.count == oldInput.rules.count + 1, Array(newInput.rules.dropLast()) == oldInput.rules,

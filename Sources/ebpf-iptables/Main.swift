@@ -29,8 +29,6 @@ enum Main {
         let subcommands = EbpfIptables.configuration.subcommands.map { $0._commandName }
         if let first = args.first, subcommands.contains(first) || ["--help", "-h", "help", "--version"].contains(first) || args.isEmpty {
             EbpfIptables.main(args)
-        } else if args.isEmpty {
-            EbpfIptables.main(args)
         } else {
             exit(IptablesArgv.run(args))
         }

@@ -22,8 +22,7 @@ struct Save: ParsableCommand {
         }
         // Counters come from the data plane (zeros when nothing is attached); see LiveCounters.
         try store.locked {
-            guard store.read(store.paths.rulesFile) != nil else { return }
-            let ruleset = try LiveCommit.currentRuleset(store)
+            guard let ruleset = try LiveCommit.stateRuleset(store) else { return }
             let withCounters = LiveCounters.annotate(ruleset, with: LiveCounters.source(ruleset, store: store))
             print(SavePrinter.save(withCounters, counters: true), terminator: "")
         }
