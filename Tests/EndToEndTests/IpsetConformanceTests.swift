@@ -65,7 +65,7 @@ final class IpsetConformanceTests: XCTestCase {
     /// misses, overlapping prefixes and nomatch exceptions all occur; the seed is printed.
     func testRandomSequencesMatchRealIpset() throws {
         let seed = UInt64(ProcessInfo.processInfo.environment["IPSET_CONFORMANCE_SEED"] ?? "") ?? UInt64.random(in: 1...1_000_000)
-        var rng = SplitMix(seed)
+        var rng = SplitMix(seed: seed)
         let sets = [("RI", "hash:ip"), ("RN", "hash:net"), ("RP", "hash:ip,port"), ("RNP", "hash:net,port"), ("RT", "hash:ip")]
         var steps = sets.map { Step(argv: ["ipset", "create", $0.0, $0.1] + ($0.0 == "RT" ? ["timeout", "100", "counters"] : []),
                                     stdin: nil, line: 0) }
@@ -222,19 +222,6 @@ final class IpsetConformanceTests: XCTestCase {
         }
         if inWord { out.append(cur) }
         return out
-    }
-}
-
-/// A small seeded generator, so a failing sequence can be replayed.
-struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

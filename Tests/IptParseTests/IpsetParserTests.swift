@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import IptParse
 
@@ -285,18 +286,5 @@ final class IpsetParserTests: XCTestCase {
         XCTAssertEqual(script?.sets.first?.entries.count, 100_000)
         let t2 = clock.measure { _ = script.map(IpsetPrinter.save) }
         print("ipset parse: 100000 members in \(t), save in \(t2)")
-    }
-}
-
-/// Deterministic generator so a failing fuzz input can be reproduced.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

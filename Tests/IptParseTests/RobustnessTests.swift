@@ -5,19 +5,6 @@ import XCTest
 /// Arbitrary bytes and mutated real rulesets never crash the parser: each input
 /// either parses or throws IptParseError. And the canonical form is a fixed point.
 final class RobustnessTests: XCTestCase {
-    /// Deterministic so a failure can be replayed (SplitMix64).
-    struct Rng {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(1, n))) }
-    }
-
     static func seeds() -> [String] {
         var texts = Fixtures.files(in: Fixtures.fixtures.appendingPathComponent("rulesets"), suffix: ".rules").map(Fixtures.text)
         if let c = Fixtures.corpus { texts += Fixtures.files(in: c, suffix: ".rules").map(Fixtures.text) }
@@ -35,7 +22,7 @@ final class RobustnessTests: XCTestCase {
     }
 
     func testArbitraryBytes() {
-        var rng = Rng(state: 0x5EED)
+        var rng = SplitMix(seed: 0x5EED)
         let alphabet = Array("*:-!\" \t\r\n\\[]0123456789./,abcdefgimnopstxyzACDFIJNOPRSTXZ#=|".utf8)
         var accepted = 0
         for i in 0..<4000 {
@@ -49,7 +36,7 @@ final class RobustnessTests: XCTestCase {
     }
 
     func testMutatedRulesets() {
-        var rng = Rng(state: 42)
+        var rng = SplitMix(seed: 42)
         let seeds = Self.seeds()
         let pieces = ["!", "-m", "--dport", "-j", "\"", "[0:0]", "COMMIT", "*filter", ":X - [0:0]", "-p", "tcp",
                       "65535", "0/0", "::", ",", "-A", "-I", "1", "--match-set", "src,dst", "\\", "-g", "\r", "\n"]
