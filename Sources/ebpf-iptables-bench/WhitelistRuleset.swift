@@ -1,3 +1,5 @@
+import Verifier
+
 /// Issue 3's SIP whitelist as text the CLI reads: an iptables-save ruleset that accepts
 /// UDP 5060 from members of the `hash:ip` set `wl` and drops the rest, and the set's
 /// `ipset save` text with `members` addresses from 10.0.0.0/8.
@@ -35,7 +37,7 @@ struct WhitelistRuleset {
         s.reserveCapacity(s.utf8.count + members * 24)
         for i in 0..<members {
             s += "add \(Self.setName) "
-            s += dotted(Self.address(index: i))
+            s += Probe.dotted(Self.address(index: i))
             s += "\n"
         }
         return s
@@ -47,9 +49,4 @@ struct WhitelistRuleset {
         while h < members / 4 { h *= 2 }
         return h
     }
-}
-
-/// Host-order IPv4 address as a dotted quad.
-func dotted(_ a: UInt32) -> String {
-    "\(a >> 24).\((a >> 16) & 0xff).\((a >> 8) & 0xff).\(a & 0xff)"
 }

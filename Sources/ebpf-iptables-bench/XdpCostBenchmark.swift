@@ -2,6 +2,7 @@ import Foundation
 import Compiler
 import IptParse
 import Loader
+import Verifier
 
 struct BenchError: Error, CustomStringConvertible {
     let description: String
@@ -44,8 +45,8 @@ struct XdpCostBenchmark {
                 try dp.setFlags(.allDestinations) // judge test-run frames whatever their destination
                 let hit = UDPFrame(source: ruleset.hitSource).bytes
                 let miss = UDPFrame(source: ruleset.missSource).bytes
-                samples[k].hit.append(try measure(dp, hit, expect: XDPAction.pass, what: "member \(dotted(ruleset.hitSource))"))
-                samples[k].miss.append(try measure(dp, miss, expect: XDPAction.drop, what: "non-member \(dotted(ruleset.missSource))"))
+                samples[k].hit.append(try measure(dp, hit, expect: XDPAction.pass, what: "member \(Probe.dotted(ruleset.hitSource))"))
+                samples[k].miss.append(try measure(dp, miss, expect: XDPAction.drop, what: "non-member \(Probe.dotted(ruleset.missSource))"))
             }
         }
         report(samples)

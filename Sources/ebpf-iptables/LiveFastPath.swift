@@ -40,15 +40,16 @@ enum LiveFastPath {
         }
         if store.attachment != nil, let rulesText = store.read(store.paths.rulesFile) {
             let rules = try RestoreParser.parse(rulesText, options: .init(file: store.paths.rulesFile))
-            guard try applySetEdit(edit, set: set, address: address, rules: rules, headers: headers, journal: journal, store: store) else { return nil }
+            guard try applySetEdit(edit, set: set, address: address, member: member, rules: rules, headers: headers, journal: journal, store: store) else { return nil }
         }
         try journal.append("\(edit == .add ? "add" : "del") \(set) \(member)")
         return ""
     }
 
     /// The data-plane part of a member edit. false: not provably exact this way.
-    private static func applySetEdit(_ edit: SetEdit, set: String, address: UInt32, rules: Ruleset, headers: IpsetScript,
-                                     journal: SetsJournal, store: StateStore) throws -> Bool {
+    /// `member` is `address` as ipset spells it (parseDotted took only that spelling).
+    private static func applySetEdit(_ edit: SetEdit, set: String, address: UInt32, member: String, rules: Ruleset,
+                                     headers: IpsetScript, journal: SetsJournal, store: StateStore) throws -> Bool {
         guard let a = store.attachment else { return true }
         let options = store.compileOptions
         func compile(sentinelIn names: Set<String>) -> CompileResult {
@@ -82,7 +83,7 @@ enum LiveFastPath {
         case .del:
             // What the address gets without this set: other sets holding it, rules naming it.
             var others: Set<String> = []
-            for s in headers.sets where s.name != set && journal.contains(set: s.name, member: dotted(address)) { others.insert(s.name) }
+            for s in headers.sets where s.name != set && journal.contains(set: s.name, member: member) { others.insert(s.name) }
             let without = compile(sentinelIn: others)
             for (k, _) in bindings {
                 let key = k.replacingSource(address)
@@ -167,8 +168,6 @@ enum LiveFastPath {
         }
         return v
     }
-
-    static func dotted(_ a: UInt32) -> String { "\(a >> 24).\(a >> 16 & 255).\(a >> 8 & 255).\(a & 255)" }
 }
 
 extension LiveKey {
