@@ -50,7 +50,10 @@ enum IptablesArgv {
         // with no state yet we start from no table at all (a listing shows the built-in chains).
         var ruleset = try LiveCommit.stateRuleset(store) ?? Ruleset(family: .ipv4)
         let previous = ruleset
-        let cmd = try parse(args, family: family, ruleset: ruleset, store: store)
+        // Set definitions only (the create lines), read once: the parser checks set names,
+        // an appended rule compiles against them.
+        let setHeaders = try? SetsJournal(store: store).headers()
+        let cmd = try parse(args, family: family, ruleset: ruleset, sets: setHeaders)
         guard family == .ipv4 else {
             throw Refusal(text: "ebpf-ip6tables: IPv6 rules are not kept yet; nothing was applied\n", status: 1)
         }
@@ -86,7 +89,7 @@ enum IptablesArgv {
             let before = table
             try apply(cmd, to: &table)
             ruleset.replaceTable(table)
-            try LiveCommit.rules(ruleset, previous: previous, store: store)
+            try LiveCommit.rules(ruleset, previous: previous, setHeaders: setHeaders, store: store)
             return verboseLines(cmd, before: before, after: table)
         }
     }
@@ -133,10 +136,9 @@ enum IptablesArgv {
 
     /// Parses with what iptables knows at this moment: the user chains (for `-j NAME`) and
     /// the sets (for `--match-set`), then adds the checks iptables makes on the whole line.
-    static func parse(_ args: [String], family: Family, ruleset: Ruleset, store: StateStore) throws -> IptCommand {
+    static func parse(_ args: [String], family: Family, ruleset: Ruleset, sets setHeaders: IpsetScript?) throws -> IptCommand {
         let chains = Set(ruleset.tables.flatMap { t in t.chains.filter { !$0.isBuiltin }.map { t.name + " " + $0.name } })
-        // Set names only: the create lines, not the members (a whitelist can be 100,000 long).
-        let sets = Set(((try? SetsJournal(store: store).headers())?.sets ?? []).map(\.create.name))
+        let sets = Set((setHeaders?.sets ?? []).map(\.create.name))
         let context = CommandContext(family: family, chainExists: { chains.contains($0 + " " + $1) },
                                      setExists: { sets.contains($0) })
         let (source, ws) = WordSource.argv(args)

@@ -30,11 +30,12 @@ enum LiveCommit {
     }
 
     /// Rules changed from `previous` (the ruleset the edit started from, as the caller read
-    /// it from the state) to `ruleset`. Call with the state lock held.
-    static func rules(_ ruleset: Ruleset, previous: Ruleset, store: StateStore) throws {
+    /// it from the state) to `ruleset`; `setHeaders` are the sets' definitions without their
+    /// members (SetsJournal.headers), when the caller has them. Call with the state lock held.
+    static func rules(_ ruleset: Ruleset, previous: Ruleset, setHeaders: IpsetScript?, store: StateStore) throws {
         if store.attachment != nil {
             // One rule appended to INPUT goes in without rewriting a generation.
-            if try LiveFastPath.appendToInput(old: previous, new: ruleset, store: store) { return }
+            if let setHeaders, try LiveFastPath.appendToInput(old: previous, new: ruleset, headers: setHeaders, store: store) { return }
             let sets = try currentSets(store)
             try Installer.install(ruleset, sets: sets.sets.isEmpty ? nil : sets, source: store.paths.rulesFile,
                                   options: store.compileOptions, store: store, quietNotes: true)

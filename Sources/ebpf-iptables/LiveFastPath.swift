@@ -103,7 +103,7 @@ enum LiveFastPath {
     /// `-A INPUT ...` when the rule lands after every other position: the new rule can only
     /// decide packets nothing decided before, so its entries go in wherever no entry
     /// answers yet, and one word (its verdict) turns it on. false: take the whole path.
-    static func appendToInput(old: Ruleset, new: Ruleset, store: StateStore) throws -> Bool {
+    static func appendToInput(old: Ruleset, new: Ruleset, headers: IpsetScript, store: StateStore) throws -> Bool {
         // Before the first restore the program passes everything: the whole path installs it.
         guard let a = store.attachment, FileManager.default.fileExists(atPath: store.paths.rulesFile), !store.liveHasHoles
         else { return false }
@@ -122,7 +122,6 @@ enum LiveFastPath {
         guard rest == old else { return false }
         // Set members would each need an entry: that is the whole path's job.
         if rule.matches.contains(where: { if case .set = $0 { true } else { false } }) { return false }
-        let headers = try SetsJournal(store: store).headers()
         let options = store.compileOptions
         let before = Compiler.compile(old, sets: headers, interface: a.interface, options: options)
         let after = Compiler.compile(new, sets: headers, interface: a.interface, options: options)
