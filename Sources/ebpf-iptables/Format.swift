@@ -37,20 +37,22 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         let store = StateStore(paths: .current)
-        try store.locked { try LiveCommit.compactSets(store) }
-        var input = self.input
-        // Sets restored earlier with `ebpf-ipset restore` are known to every later restore.
-        if input.ipsetFiles.isEmpty, FileManager.default.fileExists(atPath: store.paths.setsFile) {
-            input.ipsetFiles = [store.paths.setsFile]
-        }
-        var base: Ruleset? = nil
-        if noflush {
-            base = try store.read(store.paths.rulesFile).map { try RestoreParser.parse($0, options: .init(family: input.family, file: store.paths.rulesFile)) }
-                ?? Ruleset(family: input.family)
-        }
-        let (ruleset, sets) = try RulesetLoading.parseWithSets(input, base: base)
-        if test { return }
+        // One hold of the lock from reading the state to writing it: a live edit in between
+        // (a journaled `ebpf-ipset add`, an `-A` on the --noflush base) would otherwise be lost.
         try store.locked {
+            try LiveCommit.compactSets(store)
+            var input = self.input
+            // Sets restored earlier with `ebpf-ipset restore` are known to every later restore.
+            if input.ipsetFiles.isEmpty, FileManager.default.fileExists(atPath: store.paths.setsFile) {
+                input.ipsetFiles = [store.paths.setsFile]
+            }
+            var base: Ruleset? = nil
+            if noflush {
+                base = try store.read(store.paths.rulesFile).map { try RestoreParser.parse($0, options: .init(family: input.family, file: store.paths.rulesFile)) }
+                    ?? Ruleset(family: input.family)
+            }
+            let (ruleset, sets) = try RulesetLoading.parseWithSets(input, base: base)
+            if test { return }
             try Installer.install(ruleset, sets: sets, source: input.file ?? "<stdin>",
                                   options: CompileOptions(rejectAsDrop: rejectAsDrop, inputOnly: inputOnly), store: store)
         }
