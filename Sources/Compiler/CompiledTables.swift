@@ -8,7 +8,11 @@ import IptParse
 /// Plain values, so the Compiler stays a pure function and tests compare tables directly.
 /// Addresses are host-order UInt32 here; the Loader writes them in network order.
 public struct CompiledTables: Equatable, Sendable {
-    public enum Verdict: UInt32, Equatable, Sendable { case accept = 1, drop = 2 }
+    /// What the program does with a packet decided at a position. Only `drop` is decided in
+    /// XDP: `accept` and `kernel` pass the packet up, where the kernel's own iptables (which
+    /// holds the whole ruleset) decides it again. `kernel` marks a rule the compiler cannot
+    /// decide exactly; its entries over-approximate the packets it may match.
+    public enum Verdict: UInt32, Equatable, Sendable { case accept = 1, drop = 2, kernel = 3 }
 
     public struct ProtoPort: Hashable, Sendable {
         public var proto: UInt8
@@ -95,6 +99,13 @@ public struct CompiledTables: Equatable, Sendable {
     /// Sorted by position; a rule with a disjunction appears once per alternative.
     public var fallback: [FallbackRule] = []
     public var needsConntrack = false
+    /// The ruleset NATs (its nat table has rules): before dropping, the program passes
+    /// packets of NATed connections and of protocols it cannot look up (their replies are
+    /// de-NATed and forwarded by the kernel, not judged by INPUT).
+    public var natCheck = false
+    /// `--xdp-only`: the kernel's filter INPUT is empty and XDP decides alone, so the
+    /// program also counts what it accepts.
+    public var xdpOnly = false
 
     public init() {}
 }
