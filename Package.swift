@@ -24,10 +24,13 @@ let package = Package(
         // migrate --verify: probes from the compiled tables, decided by the kernel's iptables in
         // a throwaway namespace and by the XDP program through BPF_PROG_TEST_RUN.
         .target(name: "Verifier", dependencies: ["IptParse", "Compiler", "Loader"]),
+        // The running firewall: both layers, edit ordering, journals, counters. Unit-tested
+        // through fakes of the two layers; the executable only parses and prints.
+        .target(name: "Runtime", dependencies: ["IptParse", "Compiler", "Loader"]),
         .executableTarget(
             name: "ebpf-iptables",
             dependencies: [
-                "IptParse", "Compiler", "Loader", "Verifier",
+                "IptParse", "Compiler", "Loader", "Verifier", "Runtime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "ebpf-iptables-bench", dependencies: ["IptParse", "Compiler", "Loader", "Verifier"]),
@@ -36,6 +39,7 @@ let package = Package(
         .testTarget(name: "IptParseTests", dependencies: ["IptParse", "TestSupport"]),
         .testTarget(name: "CompilerTests", dependencies: ["Compiler", "IptParse", "TestSupport"]),
         .testTarget(name: "LoaderTests", dependencies: ["Loader", "Compiler", "IptParse", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Compiler", "IptParse", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["IptParse", "Compiler", "Loader", "TestSupport"]),
     ]
 )

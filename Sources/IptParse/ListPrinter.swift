@@ -170,7 +170,7 @@ public enum ListPrinter {
 
     /// xtables_print_num: exact with -x, else up to 99999 then K, M, G, T rounded.
     /// Chain headers print it without the column padding.
-    static func number(_ v: UInt64, exact: Bool, table: Bool) -> String {
+    public static func number(_ v: UInt64, exact: Bool, table: Bool) -> String {
         if exact { return (table ? right("\(v)", 8) : "\(v)") + " " }
         if v <= 99999 { return (table ? right("\(v)", 5) : "\(v)") + " " }
         var n = v

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Compiler
 import Foundation
 import IptParse
 
@@ -13,48 +12,5 @@ struct Format: ParsableCommand {
     func run() throws {
         let ruleset = try RulesetLoading.parse(input)
         FileHandle.standardOutput.write(Data(SavePrinter.save(ruleset).utf8))
-    }
-}
-
-/// `ebpf-iptables restore [--test] [FILE]`.
-struct Restore: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Check a ruleset (--test) or install it.")
-
-    @OptionGroup var input: RulesetInput
-
-    @Flag(name: [.customShort("t"), .customLong("test")], help: "Parse and check only; apply nothing.")
-    var test = false
-
-    @Flag(name: [.customShort("n"), .customLong("noflush")], help: "Edit the running ruleset instead of replacing it.")
-    var noflush = false
-
-    @Flag(help: "Compile REJECT as DROP (no ICMP or RST is sent); the report names each rule.")
-    var rejectAsDrop = false
-
-    @Flag(help: "Install the INPUT part even when other chains and tables have rules (they stay with iptables).")
-    var inputOnly = false
-
-    func run() throws {
-        let store = StateStore(paths: .current)
-        // One hold of the lock from reading the state to writing it: a live edit in between
-        // (a journaled `ebpf-ipset add`, an `-A` on the --noflush base) would otherwise be lost.
-        try store.locked {
-            try LiveCommit.compactSets(store)
-            var input = self.input
-            // Sets restored earlier with `ebpf-ipset restore` are known to every later restore.
-            if input.ipsetFiles.isEmpty, FileManager.default.fileExists(atPath: store.paths.setsFile) {
-                input.ipsetFiles = [store.paths.setsFile]
-            }
-            var base: Ruleset? = nil
-            if noflush {
-                base = try store.read(store.paths.rulesFile).map { try RestoreParser.parse($0, options: .init(family: input.family, file: store.paths.rulesFile)) }
-                    ?? Ruleset(family: input.family)
-            }
-            let (ruleset, sets) = try RulesetLoading.parseWithSets(input, base: base)
-            if test { return }
-            try Installer.install(ruleset, sets: sets, source: input.file ?? "<stdin>",
-                                  options: CompileOptions(rejectAsDrop: rejectAsDrop, inputOnly: inputOnly), store: store)
-        }
     }
 }

@@ -9,28 +9,32 @@ enum Main {
     static func main() {
         let argv0 = URL(fileURLWithPath: CommandLine.arguments.first ?? "ebpf-iptables").lastPathComponent
         var args = Array(CommandLine.arguments.dropFirst())
+        // Also the plain names, for an operator who links them earlier in PATH so that
+        // scripts and tools calling `iptables`/`ipset` (fail2ban, ufw) keep XDP in step;
+        // the kernel's own tools are then found by full path, never through these links.
         switch argv0 {
-        case "ebpf-iptables-restore": args = ["restore"] + args
-        case "ebpf-ip6tables-restore": args = ["restore", "-6"] + args
-        case "ebpf-iptables-save": args = ["save"] + args
-        case "ebpf-ip6tables-save": args = ["save", "-6"] + args
-        case "ebpf-ip6tables": args = ["-6"] + args
-        case "ebpf-ipset": exit(IpsetCLI.run(args))
+        case "ebpf-iptables-restore", "iptables-restore": args = ["restore"] + args
+        case "ebpf-ip6tables-restore", "ip6tables-restore": args = ["restore", "-6"] + args
+        case "ebpf-iptables-save", "iptables-save": args = ["save"] + args
+        case "ebpf-ip6tables-save", "ip6tables-save": args = ["save", "-6"] + args
+        case "ebpf-ip6tables", "ip6tables": exit(IptablesArgv.run(args, family: .ipv6))
+        case "ebpf-ipset", "ipset": exit(IpsetCLI.run(args))
         default: break
         }
         // ipset's argv must reach its parser untouched (`ebpf-iptables ipset -exist add S x`).
         if args.first == "ipset" { exit(IpsetCLI.run(Array(args.dropFirst()))) }
-        // iptables' own argv starts with an option: straight to its parser. Asking
-        // ArgumentParser for the subcommand names costs a first round of Swift runtime
-        // type lookups, several milliseconds of every live `-A`.
+        // iptables' own argv starts with an option: straight to it. Asking ArgumentParser for
+        // the subcommand names costs a first round of Swift runtime type lookups, several
+        // milliseconds of every live `-A`.
         if let first = args.first, first.hasPrefix("-"), !["--help", "-h", "--version"].contains(first) {
-            exit(IptablesArgv.run(args))
+            let v6 = args.contains("-6") || args.contains("--ipv6")
+            exit(IptablesArgv.run(args.filter { $0 != "-6" && $0 != "--ipv6" }, family: v6 ? .ipv6 : .ipv4))
         }
         let subcommands = EbpfIptables.configuration.subcommands.map { $0._commandName }
         if let first = args.first, subcommands.contains(first) || ["--help", "-h", "help", "--version"].contains(first) || args.isEmpty {
             EbpfIptables.main(args)
         } else {
-            exit(IptablesArgv.run(args))
+            exit(IptablesArgv.run(args, family: .ipv4))
         }
     }
 }

@@ -1,30 +1,23 @@
 import ArgumentParser
 import Foundation
 import IptParse
+import Runtime
 
-/// `ebpf-iptables-save [-c]`: the running ruleset, as iptables-save prints it (the canonical
-/// text kept by the last successful restore or live edit), with `[packets:bytes]` under -c.
+/// `ebpf-iptables-save [-c] [-t TABLE]`: the kernel's iptables-save, with what XDP decided
+/// added to the counters.
 struct Save: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the running ruleset in iptables-save format.")
+    static let configuration = CommandConfiguration(abstract: "Print the running ruleset as iptables-save does.")
 
-    @Flag(name: [.customShort("6"), .customLong("ipv6")], help: "IPv6 (not compiled to XDP yet: prints nothing).")
+    @Flag(name: [.customShort("6"), .customLong("ipv6")], help: "IPv6 (ip6tables-save).")
     var ipv6 = false
 
-    @Flag(name: [.customShort("c"), .customLong("counters")], help: "Include counters.")
+    @Flag(name: [.customShort("c"), .customLong("counters")], help: "Include counters (the kernel's plus XDP's).")
     var counters = false
 
+    @Option(name: [.customShort("t"), .customLong("table")], help: "Only this table.")
+    var table: String?
+
     func run() throws {
-        let store = StateStore(paths: .current)
-        if ipv6 { return }
-        guard counters else {
-            print(store.read(store.paths.rulesFile) ?? "", terminator: "")
-            return
-        }
-        // Counters come from the data plane (zeros when nothing is attached); see LiveCounters.
-        try store.locked {
-            guard let ruleset = try LiveCommit.stateRuleset(store) else { return }
-            let withCounters = LiveCounters.annotate(ruleset, with: LiveCounters.source(ruleset, store: store))
-            print(SavePrinter.save(withCounters, counters: true), terminator: "")
-        }
+        try CLI.finish(try CLI.firewall().save(family: ipv6 ? .ipv6 : .ipv4, counters: counters, table: table))
     }
 }

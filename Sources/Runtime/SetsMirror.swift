@@ -1,16 +1,16 @@
 import Foundation
 import IptParse
 
-/// The sets of the state directory as two files: `ipsets.save` (a snapshot in `ipset
-/// save` form) and `ipsets.journal` (the single `add`/`del` lines applied since). A live
-/// `ebpf-ipset add` appends one line instead of rewriting a 100,000-member snapshot;
-/// anything that rewrites the sets writes a new snapshot and drops the journal. Both
-/// together are valid `ipset restore` text, so every full reader sees the same sets.
-struct SetsJournal {
+/// Our copy of the kernel's sets, as XDP was last compiled from them: `kernel.ipset` (an
+/// `ipset save` snapshot) and its journal (the single `add`/`del` lines applied since). The
+/// kernel's sets are the truth; this copy lets a single-member edit find the set's type and
+/// whether other sets hold the member without reading 100,000 members back from the kernel.
+/// Every whole change replaces it with what the kernel printed.
+struct SetsMirror {
     let store: StateStore
 
-    var snapshotPath: String { store.paths.setsFile }
-    var journalPath: String { store.paths.stateDir + "/ipsets.journal" }
+    var snapshotPath: String { store.paths.kernelSetsFile }
+    var journalPath: String { store.paths.kernelSetsJournal }
 
     /// Snapshot and journal as one restore script.
     func fullText() -> String? {
@@ -28,6 +28,50 @@ struct SetsJournal {
     /// After a new snapshot was written.
     func dropJournal() {
         try? FileManager.default.removeItem(atPath: journalPath)
+    }
+
+    /// The kernel's `ipset save` text becomes the snapshot.
+    func replace(with text: String) throws {
+        if store.read(snapshotPath) != text { try store.write(text, to: snapshotPath) }
+        dropJournal()
+    }
+
+    /// Whether the copy holds the sets the kernel printed: the same definitions and
+    /// members, whatever their order and however much of a timeout is left (and whatever
+    /// a set's packet counters say).
+    func matches(_ text: String) -> Bool {
+        guard let mine = fullText() else { return Self.fingerprint(text).isEmpty }
+        return Self.fingerprint(mine) == Self.fingerprint(text)
+    }
+
+    /// `ipset save` text as a comparable value: per line, without the values that move on
+    /// their own; journal `del` lines remove what an earlier line added.
+    static func fingerprint(_ text: String) -> Set<String> {
+        var out: Set<String> = []
+        // Members of a set with a timeout come and go by themselves: only its definition counts.
+        var expiring: Set<Substring> = []
+        for line in text.split(separator: "\n") {
+            var words = line.split(separator: " ")
+            guard let verb = words.first else { continue }
+            if verb == "create", words.count > 1, words.contains("timeout") { expiring.insert(words[1]) }
+            if verb != "create", words.count > 1, expiring.contains(words[1]) { continue }
+            var i = 0
+            while i < words.count {
+                if ["timeout", "packets", "bytes"].contains(words[i]), i + 1 < words.count, verb != "create" {
+                    words.removeSubrange(i...(i + 1))
+                } else {
+                    i += 1
+                }
+            }
+            let key = words.dropFirst().joined(separator: " ")
+            switch verb {
+            case "create": out.insert("create " + key)
+            case "add": out.insert("add " + key)
+            case "del": out.remove("add " + key)
+            default: continue
+            }
+        }
+        return out
     }
 
     func append(_ line: String) throws {

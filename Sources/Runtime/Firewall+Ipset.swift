@@ -1,0 +1,45 @@
+import Compiler
+import Foundation
+import IptParse
+
+extension Firewall {
+    /// `ebpf-ipset ARGV`: ipset's own command line. The kernel's ipset runs it (its output,
+    /// messages and exit status are what we return); XDP is kept in step: one member under a
+    /// guard, anything else in transition between the sets before and the sets our ipset
+    /// engine predicts. `stdin` is what `restore` reads when no -file is given.
+    public func ipset(_ argv: [String], stdin: String?) throws -> ToolResult {
+        let inv = try? IpsetArgv.parse(argv)
+        // Questions, and whatever our parser cannot read (ipset then says what is wrong).
+        guard let inv, ![.list, .save, .test, .version, .help].contains(inv.command) else {
+            return kernel.ipset(argv, stdin: stdin)
+        }
+        return try locked("ebpf-ipset \(argv.joined(separator: " "))") {
+            guard let (a, xdp) = try attached() else { return kernel.ipset(argv, stdin: stdin) }
+            let options = store.compileOptions
+            if let fast = try MemberFastPath(firewall: self, xdp: xdp, attachment: a, options: options).run(inv, argv: argv) {
+                return fast
+            }
+            let before = try readView()
+            try reconcile(xdp: xdp, attachment: a, options: options, view: before)
+            var predicted: XDPProgram? = nil
+            if let sets = before.sets {
+                var input = stdin
+                if inv.command == .restore, let path = inv.file {
+                    input = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+                }
+                let env = IpsetEnvironment(now: Int64(Date().timeIntervalSince1970 * 1000), references: [:],
+                                           newInitval: { 0 }, readInput: { _ in input })
+                let outcome = IpsetSession.execute(inv, state: IpsetState(script: sets), env: env)
+                if let next = outcome.state {
+                    predicted = program(for: KernelView(rulesText: before.rulesText, ruleset: before.ruleset, setsText: "",
+                                                        sets: next.script), interface: a.interface, options: options)
+                } else if outcome.status == 0 {
+                    predicted = program(for: before, interface: a.interface, options: options)
+                }
+            }
+            let (r, _) = try changeBothLayers(xdp: xdp, attachment: a, options: options, before: before, predicted: predicted,
+                                              readBack: { try self.readView() }, change: { self.kernel.ipset(argv, stdin: stdin) })
+            return r
+        }
+    }
+}

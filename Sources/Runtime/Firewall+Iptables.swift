@@ -1,0 +1,90 @@
+import Compiler
+import Foundation
+import IptParse
+
+extension Firewall {
+    /// `ebpf-iptables ARGV` (`ebpf-ip6tables` with `.ipv6`): iptables' own command line. The
+    /// kernel's iptables runs it (its output, messages and exit status are what we return);
+    /// XDP is kept in step around it. With --xdp-only, commands on the filter table go to our
+    /// own engine instead (filter INPUT lives in our state then).
+    public func iptables(_ argv: [String], family: Family) throws -> ToolResult {
+        let name = family == .ipv6 ? "ip6tables" : "iptables"
+        return try locked("ebpf-\(name) \(argv.joined(separator: " "))") {
+            // IPv6 is not in XDP yet: the kernel layer alone, exactly as ip6tables.
+            guard family == .ipv4 else { return kernel.iptables(.ipv6, argv) }
+            let cached = store.read(store.paths.kernelRulesFile).flatMap { KernelView.rules($0, family: .ipv4).ruleset }
+            let line = IptablesCommandLine(argv, family: .ipv4, ruleset: cached)
+            if line.informational { return kernel.iptables(.ipv4, argv) }
+            guard let (a, xdp) = try attached() else { return kernel.iptables(.ipv4, argv) }
+            let options = store.compileOptions
+            if options.xdpOnly, line.table == "filter" {
+                return try XdpOnlyEngine(firewall: self, xdp: xdp, attachment: a, options: options).run(line)
+            }
+            if !line.changesRules {
+                return try readOnly(line, xdp: xdp)
+            }
+            return try edit(line, xdp: xdp, attachment: a, options: options)
+        }
+    }
+
+    /// -L, -S, -C, -Z: the kernel answers; XDP's counters are added where counters show.
+    func readOnly(_ line: IptablesCommandLine, xdp: XDPLayer) throws -> ToolResult {
+        let r = kernel.iptables(.ipv4, line.argv)
+        guard r.ok, let c = line.command else { return r }
+        var out = r
+        switch c.kind {
+        case .list where c.verbose, .listRules where c.verbose:
+            let saved = kernel.save(.ipv4, counters: true)
+            guard saved.ok, let ruleset = KernelView.rules(saved.stdout, family: .ipv4).ruleset,
+                  let live = try xdp.liveGeneration() else { break }
+            let merge = CounterMerge(identities: RuleIdentity.all(in: ruleset),
+                                     xdp: RetiredCounters(store: store).totals(live: try xdp.counters(generation: live)))
+            let kernelTable = try RestoreParser.parse(saved.stdout, options: .init(file: "<iptables-save>")).table(c.table) ?? Table(name: c.table)
+            out.stdout = c.kind == .list
+                ? merge.list(r.stdout, table: c.table, kernel: kernelTable, exact: c.exact, lineNumbers: c.lineNumbers, first: c.ruleNumber)
+                : merge.listRules(r.stdout, table: c.table, first: c.ruleNumber)
+        default:
+            break
+        }
+        if c.kind == .zero || line.zeroAfter { try zeroXDP(c, xdp: xdp) }
+        return out
+    }
+
+    /// `-Z [CHAIN [N]]` reached the kernel: XDP's share of the same counters goes too.
+    func zeroXDP(_ c: IptCommand, xdp: XDPLayer) throws {
+        guard let live = try xdp.liveGeneration() else { return }
+        let counters = RetiredCounters(store: store)
+        let view = store.read(store.paths.kernelRulesFile).flatMap { KernelView.rules($0, family: .ipv4).ruleset }
+        let target: RuleIdentity? = c.ruleNumber.flatMap { n in
+            c.chain.flatMap { ch in view.flatMap { RuleIdentity.all(in: $0)[c.table + "\t" + ch] }.flatMap { n <= $0.count ? $0[n - 1] : nil } }
+        }
+        func hit(_ id: RuleIdentity) -> Bool {
+            if let target { return id == target }
+            let parts = id.key.split(separator: "\t", maxSplits: 2)
+            guard parts.count >= 2, parts[0] == Substring(c.table) else { return false }
+            return c.chain == nil || parts[1] == Substring(c.chain ?? "")
+        }
+        counters.zero(where: hit)
+        let positions = counters.livePositions().enumerated().filter { $0.element.contains(where: hit) }.map { UInt32($0.offset) }
+        if !positions.isEmpty { try xdp.zeroCounters(generation: live, positions: positions) }
+    }
+
+    /// A command that changes rules: predicted with our engine, applied by the kernel's
+    /// iptables, XDP in transition between the two (or on the fast path of one appended rule).
+    func edit(_ line: IptablesCommandLine, xdp: XDPLayer, attachment a: Attachment, options: CompileOptions) throws -> ToolResult {
+        let before = try readView()
+        try reconcile(xdp: xdp, attachment: a, options: options, view: before)
+        let predictedRules = line.predict(before.ruleset)
+        if let predictedRules, let fast = try AppendFastPath(firewall: self, xdp: xdp, attachment: a, options: options)
+            .run(line, before: before, after: predictedRules) {
+            return fast
+        }
+        let predicted = predictedRules.map { rules in
+            program(for: KernelView(rulesText: "", ruleset: rules, setsText: before.setsText, sets: before.sets),
+                    interface: a.interface, options: options)
+        }
+        let (r, _) = try changeBothLayers(xdp: xdp, attachment: a, options: options, before: before, predicted: predicted,
+                                          readBack: { try self.readView() }, change: { self.kernel.iptables(.ipv4, line.argv) })
+        return r
+    }
+}

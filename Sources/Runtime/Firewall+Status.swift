@@ -1,0 +1,47 @@
+import Compiler
+import Foundation
+import IptParse
+
+extension Firewall {
+    /// `ebpf-iptables status [-v]`: what is attached, where each filter INPUT rule runs, and
+    /// what XDP decided itself; `-v` lists every rule with its layer and XDP's counters.
+    public func status(verbose: Bool, libbpf: String) throws -> ToolResult {
+        try locked("ebpf-iptables status") {
+            guard let (a, xdp) = try attached() else {
+                return ToolResult(status: 0, stdout: "not attached (libbpf \(libbpf); pin root \(store.paths.pinRoot)): the kernel's iptables decides every packet\n")
+            }
+            let s = try xdp.summary()
+            let options = store.compileOptions
+            var out = "attached to \(a.interface) (\(a.mode) XDP, program id \(s.programID), libbpf \(libbpf))\(options.xdpOnly ? ", XDP alone decides filter INPUT (--xdp-only)" : "")\n"
+            let view = try readView()
+            if store.read(store.paths.kernelRulesFile) != view.rulesText || !SetsMirror(store: store).matches(view.setsText) {
+                out += "warning: the kernel's ruleset or sets changed outside ebpf-iptables; the next ebpf-iptables command recompiles XDP\n"
+            }
+            if s.pendingChange {
+                out += "warning: a change was interrupted; XDP passes what it touches until the next ebpf-iptables command\n"
+            }
+            let p = program(for: view, interface: a.interface, options: options)
+            out += layerCounts(view, attachment: a, options: options) + "\n"
+            out += "packets: \(s.dropped) dropped in XDP, \(s.passedToKernel) passed to the kernel after judging, \(s.untouched) passed untouched, \(s.overruled) drops overruled (forwarded or NATed), \(s.guarded) passed during changes\n"
+            if let events = store.read(store.paths.eventsFile) {
+                let lines = events.split(separator: "\n")
+                out += "events: \(lines.count) (last: \(lines.last ?? ""))\n"
+            }
+            guard verbose, let report = p.result?.report, let live = try xdp.liveGeneration() else { return ToolResult(status: 0, stdout: out) }
+            let totals = RetiredCounters(store: store).totals(live: try xdp.counters(generation: live))
+            var shown = view.ruleset
+            if options.xdpOnly, let k = shown, let input = XdpOnlyInput(store: store).chain() { shown = XdpOnlyInput.merged(k, input: input) }
+            let ids = shown.map { RuleIdentity.all(in: $0) } ?? [:]
+            out += "  xdp pkts  xdp bytes  layer   rule\n"
+            for r in report.rules where r.ref.table == "filter" {
+                let id = ids["filter\t" + r.ref.chain].flatMap { r.ref.index <= $0.count ? $0[r.ref.index - 1] : nil }
+                let c = id.flatMap { totals[$0] } ?? RetiredCounters.Count()
+                out += String(format: "%10llu %10llu  ", c.packets, c.bytes) + r.layerName.padding(toLength: 7, withPad: " ", startingAt: 0)
+                    + " " + r.text + (r.layerReason.map { "  (\($0))" } ?? "") + "\n"
+            }
+            let pc = totals[.policy(chain: "INPUT")] ?? RetiredCounters.Count()
+            out += String(format: "%10llu %10llu  ", pc.packets, pc.bytes) + "xdp     policy of INPUT\n"
+            return ToolResult(status: 0, stdout: out)
+        }
+    }
+}

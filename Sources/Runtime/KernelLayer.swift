@@ -1,0 +1,43 @@
+import IptParse
+
+/// What a kernel tool printed and how it ended: passed through to our own stdout, stderr and
+/// exit status when we stand in for that tool.
+public struct ToolResult: Equatable, Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    public init(status: Int32, stdout: String = "", stderr: String = "") {
+        self.status = status
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+    public var ok: Bool { status == 0 }
+}
+
+/// The kernel layer: the system's own iptables, ip6tables and ipset, which hold the whole
+/// ruleset. Everything the user asks for is applied here exactly as those tools apply it
+/// (their validation, output, messages and exit statuses are theirs); the XDP layer is
+/// compiled from what this layer reads back.
+public protocol KernelLayer {
+    /// `iptables ARGV` (`ip6tables` for IPv6).
+    func iptables(_ family: Family, _ argv: [String]) -> ToolResult
+    /// `iptables-restore [--noflush] [--counters]` with `text` on standard input.
+    func restore(_ family: Family, _ text: String, noflush: Bool, counters: Bool) -> ToolResult
+    /// `iptables-save [-c] [-t TABLE]`.
+    func save(_ family: Family, counters: Bool, table: String?) -> ToolResult
+    /// `ipset ARGV` with `stdin` on standard input when given.
+    func ipset(_ argv: [String], stdin: String?) -> ToolResult
+    /// Tries the change in a throwaway network namespace, applying nothing here: the sets of
+    /// `sets` (ipset save text) are restored there, then `base` (iptables-save text) when
+    /// given, then `text` with iptables-restore (`--noflush` when asked). The result is the
+    /// last step that ran; on success the kernel would take the same change here.
+    func dryRun(_ family: Family, sets: String, base: String?, text: String, noflush: Bool) -> ToolResult
+    /// Keeps conntrack running in this namespace (a one-rule nftables table) while filter
+    /// INPUT's state tests run in XDP only (`--xdp-only`); `false` removes it.
+    func keepConntrack(_ on: Bool) -> ToolResult
+}
+
+extension KernelLayer {
+    /// `iptables-save [-c]`, every table.
+    public func save(_ family: Family, counters: Bool) -> ToolResult { save(family, counters: counters, table: nil) }
+}
