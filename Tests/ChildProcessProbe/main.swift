@@ -20,11 +20,12 @@ func runOurs(_ argv: [String]) -> (status: Int32, stdout: [UInt8], stderr: [UInt
 }
 
 /// The way Verifier's Shell ran programs before ChildProcess: Process, three pipes, both
-/// outputs drained on Dispatch queues, then waitUntilExit.
+/// outputs drained on Dispatch queues, then waitUntilExit. (Shell went through
+/// /usr/bin/env; the path is resolved here instead so both runners exec the same program.)
 func runFoundation(_ argv: [String]) -> (status: Int32, stdout: [UInt8], stderr: [UInt8]) {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = argv
+    p.executableURL = URL(fileURLWithPath: ChildProcess.lookUp(argv[0]) ?? argv[0])
+    p.arguments = Array(argv.dropFirst())
     let out = Pipe(), err = Pipe(), inp = Pipe()
     p.standardOutput = out
     p.standardError = err

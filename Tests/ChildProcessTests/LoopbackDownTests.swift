@@ -67,12 +67,16 @@ final class LoopbackDownTests: XCTestCase {
         return tally
     }
 
-    /// childprocess-probe is built beside the test bundle.
+    struct MissingProbe: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// childprocess-probe is built beside the test bundle (`swift test` builds it).
     static func probePath() throws -> String {
         let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         let path = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("childprocess-probe").path
         guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw XCTSkip("childprocess-probe not built at \(path) (swift build builds it)")
+            throw MissingProbe(description: "childprocess-probe is not built at \(path)")
         }
         return path
     }
