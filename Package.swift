@@ -14,6 +14,9 @@ let package = Package(
     targets: [
         // Text -> typed AST and diagnostics. Pure Swift, no C.
         .target(name: "IptParse"),
+        // Runs other programs: posix_spawn, poll and waitpid, no Foundation Process (whose
+        // run loop breaks in a namespace without loopback).
+        .target(name: "ChildProcess"),
         // AST -> map tables. Knows nothing of libbpf.
         .target(name: "Compiler", dependencies: ["IptParse"]),
         // libbpf reaches Swift only through this module, and only Loader imports it.
@@ -23,19 +26,23 @@ let package = Package(
         .target(name: "Loader", dependencies: ["CLibbpf", "CBpfObject", "Compiler"]),
         // migrate --verify: probes from the compiled tables, decided by the kernel's iptables in
         // a throwaway namespace and by the XDP program through BPF_PROG_TEST_RUN.
-        .target(name: "Verifier", dependencies: ["IptParse", "Compiler", "Loader"]),
+        .target(name: "Verifier", dependencies: ["IptParse", "Compiler", "Loader", "ChildProcess"]),
         // The running firewall: both layers, edit ordering, journals, counters. Unit-tested
         // through fakes of the two layers; the executable only parses and prints.
-        .target(name: "Runtime", dependencies: ["IptParse", "Compiler", "Loader"]),
+        .target(name: "Runtime", dependencies: ["IptParse", "Compiler", "Loader", "ChildProcess"]),
         .executableTarget(
             name: "ebpf-iptables",
             dependencies: [
                 "IptParse", "Compiler", "Loader", "Verifier", "Runtime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "ebpf-iptables-bench", dependencies: ["IptParse", "Compiler", "Loader", "Verifier"]),
+        .executableTarget(name: "ebpf-iptables-bench", dependencies: ["IptParse", "Compiler", "Loader", "Verifier", "ChildProcess"]),
+        // ChildProcessTests' helper: runs one child with our runner or with Foundation's
+        // Process (in a namespace whose lo is down), or times many runs of either.
+        .executableTarget(name: "childprocess-probe", dependencies: ["ChildProcess"], path: "Tests/ChildProcessProbe"),
         // Fixture locations, the malformed-case reader, process and namespace helpers.
         .target(name: "TestSupport", dependencies: ["Compiler", "Verifier"], path: "Tests/TestSupport"),
+        .testTarget(name: "ChildProcessTests", dependencies: ["ChildProcess"]),
         .testTarget(name: "IptParseTests", dependencies: ["IptParse", "TestSupport"]),
         .testTarget(name: "CompilerTests", dependencies: ["Compiler", "IptParse", "TestSupport"]),
         .testTarget(name: "LoaderTests", dependencies: ["Loader", "Compiler", "IptParse", "TestSupport"]),

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import Glibc
 import Loader
@@ -119,21 +120,21 @@ struct NetRxCommand {
         Thread.sleep(forTimeInterval: idle)
         let start = try reading()
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        try process.run()
+        // The command shares our terminal and process group: it may read the terminal, and
+        // Ctrl-C stops it along with us.
+        var child = try ChildProcess.spawn(.init(command[0], arguments: Array(command.dropFirst()), stdin: .inherit,
+                                                 stdout: .inherit, stderr: .inherit, newProcessGroup: false))
         var intervals: [Double] = []
         var last = start
-        while process.isRunning {
-            Thread.sleep(forTimeInterval: min(interval, 0.05))
+        var termination: ChildProcess.Termination?
+        while termination == nil {
+            termination = try child.checkExit(waitingUpTo: .seconds(min(interval, 0.05)))
             let now = try reading()
             if now.at - last.at >= interval {
                 intervals.append(percent(last, now))
                 last = now
             }
         }
-        process.waitUntilExit()
         let end = try reading()
         // The tail shorter than one interval counts only when it is at least half of one.
         if end.at - last.at >= interval / 2 { intervals.append(percent(last, end)) }
@@ -144,8 +145,8 @@ struct NetRxCommand {
         print("packets \(end.packets - start.packets)")
         print("max_pct \(fixed(intervals.max() ?? percent(start, end), 3))")
         print("intervals " + intervals.map { fixed($0, 2) }.joined(separator: " "))
-        guard process.terminationStatus == 0 else {
-            throw BenchError(description: "\(command.joined(separator: " ")): exit status \(process.terminationStatus)")
+        guard let status = termination?.status, status == 0 else {
+            throw BenchError(description: "\(command.joined(separator: " ")): exit status \(termination?.status ?? -1)")
         }
     }
 }

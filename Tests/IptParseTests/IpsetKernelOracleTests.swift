@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import IptParse
+import TestSupport
 
 /// Compares our parse + printer against the real `ipset restore` / `ipset save`,
 /// each file in its own network namespace (ipset sets are per namespace).
@@ -19,24 +20,10 @@ final class IpsetKernelOracleTests: XCTestCase {
         super.tearDown()
     }
 
-    struct Output { var status: Int32; var stdout: String; var stderr: String }
+    typealias Output = RunResult
 
     static func run(_ argv: [String], stdin: String? = nil) -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = argv
-        let out = Pipe(), err = Pipe(), inp = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = inp
-        do { try p.run() } catch { return Output(status: -1, stdout: "", stderr: "\(error)") }
-        if let s = stdin { inp.fileHandleForWriting.write(Data(s.utf8)) }
-        try? inp.fileHandleForWriting.close()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self))
+        Run.run(argv, stdin: stdin)
     }
 
     func requireKernel() throws {

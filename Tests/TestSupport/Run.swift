@@ -5,13 +5,18 @@ public struct RunResult: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
+    /// It ran past its deadline and was killed.
+    public var timedOut: Bool
 }
 
 public enum Run {
+    /// Runs `argv` through Verifier's Shell (ChildProcess underneath), killed after
+    /// `deadline`.
     @discardableResult
-    public static func run(_ argv: [String], stdin: String? = nil, env: [String: String]? = nil) -> RunResult {
-        let r = Shell.run(argv, stdin: stdin, env: env)
-        return RunResult(status: r.status, stdout: r.stdout, stderr: r.stderr)
+    public static func run(_ argv: [String], stdin: String? = nil, env: [String: String]? = nil,
+                           deadline: Duration? = Shell.defaultDeadline) -> RunResult {
+        let r = Shell.run(argv, stdin: stdin, env: env, deadline: deadline)
+        return RunResult(status: r.status, stdout: r.stdout, stderr: r.stderr, timedOut: r.timedOut)
     }
 
     /// Whether `name` is on PATH.
