@@ -94,11 +94,11 @@ extension Status {
     func printRules(_ text: String, counters: [RuleCounter], store: StateStore, interface: String) throws {
         let ruleset = try RestoreParser.parse(text, options: .init(file: store.paths.rulesFile))
         let sets = try store.read(store.paths.setsFile).map { try IpsetParser.parse($0, file: store.paths.setsFile) }
-        let r = Compiler.compile(ruleset, sets: sets, interface: interface, options: CompileOptions(rejectAsDrop: true, inputOnly: true))
+        let r = Compiler.compile(ruleset, sets: sets, interface: interface, options: CompileOptions(rejectAsDrop: true, xdpOnly: true))
         print("  pkts      bytes  decided by")
         for (pos, origin) in r.origins.enumerated() where pos < counters.count {
             let c = counters[pos]
-            let rule = ruleset.table("filter")?.chain(origin.rule.chain)?.rules[origin.rule.index - 1]
+            let rule = ruleset.table(origin.rule.table)?.chain(origin.rule.chain)?.rules[origin.rule.index - 1]
             let text = rule.map { RulePrinter.save($0, chain: origin.rule.chain, family: .ipv4) } ?? ""
             print(String(format: "%6llu %10llu  ", c.packets, c.bytes) + (origin.isPolicy ? "policy via " : "") + text)
         }
@@ -119,16 +119,22 @@ enum Installer {
         }
         let result = Compiler.compile(ruleset, sets: sets, interface: a.interface, options: options)
         guard result.installable else {
-            for r in result.report.blocking(inputOnly: options.inputOnly) {
-                Diagnostics.fail("\(source):\(r.ref.line.map(String.init) ?? "?"): error: \(r.status.detail)\n  \(r.text)")
+            // Today's data plane decides alone (the kernel layer is not installed yet): what
+            // XDP cannot decide exactly is refused, as --xdp-only refuses it.
+            for b in result.xdpOnlyBlockers {
+                if case .kernelRule(let ref, _) = b, let r = result.report.rules.first(where: { $0.ref == ref }) {
+                    Diagnostics.fail("\(source):\(ref.line.map(String.init) ?? "?"): error: \(r.status.detail)\n  \(r.text)")
+                } else {
+                    Diagnostics.fail("\(source): error: \(b.detail)")
+                }
             }
             for n in result.report.notes { Diagnostics.fail("note: \(n)") }
             Diagnostics.fail("restore: nothing was applied")
             throw ExitCode(1)
         }
         for r in result.report.rules where !quietNotes {
-            if case .changedOnRequest(let why) = r.status {
-                Diagnostics.fail("\(source):\(r.ref.line.map(String.init) ?? "?"): note: \(why)")
+            if case .xdp(.rejectAsDrop) = r.status {
+                Diagnostics.fail("\(source):\(r.ref.line.map(String.init) ?? "?"): note: REJECT compiled as DROP (--reject-as-drop): no ICMP/RST reply is sent")
             }
         }
         let dp = try Dataplane.open(pinnedAt: store.paths.pinRoot)

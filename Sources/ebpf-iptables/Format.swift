@@ -32,6 +32,8 @@ struct Restore: ParsableCommand {
     @Flag(help: "Compile REJECT as DROP (no ICMP or RST is sent); the report names each rule.")
     var rejectAsDrop = false
 
+    // Kept for scripts that pass it: today's restore is XDP alone (xdpOnly), which checks
+    // every table itself (see Compiler.xdpOnlyBlockers).
     @Flag(help: "Install the INPUT part even when other chains and tables have rules (they stay with iptables).")
     var inputOnly = false
 
@@ -54,7 +56,7 @@ struct Restore: ParsableCommand {
             let (ruleset, sets) = try RulesetLoading.parseWithSets(input, base: base)
             if test { return }
             try Installer.install(ruleset, sets: sets, source: input.file ?? "<stdin>",
-                                  options: CompileOptions(rejectAsDrop: rejectAsDrop, inputOnly: inputOnly), store: store)
+                                  options: CompileOptions(rejectAsDrop: rejectAsDrop, xdpOnly: true), store: store)
         }
     }
 }

@@ -74,11 +74,12 @@ struct StateStore {
     /// compile with them so an edit never changes what the operator asked for.
     var compileOptions: CompileOptions {
         let words = (read(paths.optionsFile) ?? "").split(whereSeparator: \.isWhitespace)
-        return CompileOptions(rejectAsDrop: words.contains("reject-as-drop"), inputOnly: words.contains("input-only"))
+        // Today's data plane decides alone: every install is --xdp-only.
+        return CompileOptions(rejectAsDrop: words.contains("reject-as-drop"), xdpOnly: true)
     }
 
     func saveCompileOptions(_ o: CompileOptions) throws {
-        let words = (o.rejectAsDrop ? ["reject-as-drop"] : []) + (o.inputOnly ? ["input-only"] : [])
+        let words = (o.rejectAsDrop ? ["reject-as-drop"] : []) + (o.xdpOnly ? ["xdp-only"] : [])
         try write(words.joined(separator: " ") + "\n", to: paths.optionsFile)
     }
 
