@@ -31,6 +31,11 @@ public struct CompileReport: Equatable, Sendable {
         return true
     }
 
+    /// Rules before filter INPUT that hold a `KERNEL` position: every packet they may see goes up.
+    public var beforeInputKernelRules: Int {
+        rules.filter { if case .kernel(.beforeInput) = $0.status { true } else { false } }.count
+    }
+
     /// Rules in that layer (nil: rules that never decide).
     public func count(_ layer: RuleStatus.Layer?, scope: RuleReport.Scope? = nil) -> Int {
         rules.filter { $0.status.layer == layer && (scope == nil || $0.scope == scope) }.count

@@ -41,6 +41,7 @@ public struct CompileResult: Equatable, Sendable {
 public enum Compiler {
     public static func compile(_ ruleset: Ruleset, sets: IpsetScript? = nil, interface: String,
                                options: CompileOptions = CompileOptions()) -> CompileResult {
+        guard ruleset.family == .ipv4 else { return otherFamily(ruleset, interface: interface, options: options) }
         var setByName: [String: IpsetSet] = [:]
         for s in sets?.sets ?? [] { setByName[s.name] = s }
         let lowering = AtomLowering(interface: interface, sets: SetTrust.analyse(sets: sets, ruleset: ruleset))
@@ -71,6 +72,25 @@ public enum Compiler {
         let origins = builder.flat.map { PositionOrigin(rule: $0.origin, isPolicy: $0.isPolicy) }
         return CompileResult(tables: builder.tables, origins: origins, report: report,
                              installable: !options.xdpOnly || blockers.isEmpty, xdpOnlyBlockers: blockers)
+    }
+
+    /// The XDP program judges IPv4 only and passes every other packet up: an ip6tables
+    /// ruleset compiles to tables that decide nothing, and all of it is the kernel's.
+    static func otherFamily(_ ruleset: Ruleset, interface: String, options: CompileOptions) -> CompileResult {
+        var tables = CompiledTables()
+        tables.xdpOnly = options.xdpOnly
+        var rules: [RuleReport] = []
+        for table in ruleset.tables {
+            for chain in table.chains {
+                for (i, rule) in chain.rules.enumerated() {
+                    rules.append(RuleReport(ref: RuleRef(table: table.name, chain: chain.name, index: i + 1, line: rule.location?.line),
+                                            text: RulePrinter.save(rule, chain: chain.name, family: ruleset.family),
+                                            status: .kernel(.otherFamily), scope: .elsewhere))
+                }
+            }
+        }
+        let report = CompileReport(interface: interface, rules: rules, notes: ["the XDP program judges IPv4 packets only; this ruleset is the kernel's"])
+        return CompileResult(tables: tables, origins: [], report: report, installable: true, xdpOnlyBlockers: [])
     }
 
     /// Mirrors EIPT_MAX_FALLBACK in bpf/ebpf_iptables.h (checked by a Loader test).

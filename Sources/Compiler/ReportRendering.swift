@@ -109,7 +109,7 @@ public struct MigrationReport: Equatable, Sendable {
         let report = result.report
         let total = report.rules.count
         out.append("\(total) rule\(total == 1 ? "" : "s"): \(report.count(.xdp)) in XDP, \(report.count(.kernel)) in the kernel, \(report.count(nil)) never decide")
-        out.append("filter INPUT and its chains: \(report.count(.xdp, scope: .input)) in XDP, \(report.count(.kernel, scope: .input)) in the kernel; before INPUT: \(report.count(.kernel, scope: .beforeInput)) rule\(report.count(.kernel, scope: .beforeInput) == 1 ? "" : "s") pass packets to the kernel")
+        out.append("filter INPUT and its chains: \(report.count(.xdp, scope: .input)) in XDP, \(report.count(.kernel, scope: .input)) in the kernel; before INPUT: \(report.beforeInputKernelRules) rule\(report.beforeInputKernelRules == 1 ? "" : "s") act on packets, which XDP then passes to the kernel")
         out.append("statuses: " + totals.map { "\($0.1) \($0.0)" }.joined(separator: ", "))
         if result.qualifiesForXdpOnly {
             out.append("--xdp-only: qualifies (XDP can decide filter INPUT alone)")
@@ -168,6 +168,7 @@ public struct MigrationReport: Equatable, Sendable {
             },
             "layers": layers(nil),
             "input_layers": layers(.input),
+            "before_input_kernel_rules": report.beforeInputKernelRules,
             "totals": Dictionary(uniqueKeysWithValues: totals.map { ($0.0, $0.1) }),
             "rules": report.rules.map { r -> [String: Any] in
                 var d = ref(r.ref)

@@ -93,6 +93,8 @@ public enum KernelReason: Equatable, Sendable {
     case reachedThrough(RuleRef)
     /// An earlier rule that runs in the kernel takes every packet this one matches in XDP.
     case coveredBy(RuleRef)
+    /// An ip6tables rule: XDP judges IPv4 packets only.
+    case otherFamily
     /// In a chain no packet for this host passes through in XDP's place (FORWARD, OUTPUT,
     /// POSTROUTING, and the user chains only those reach).
     case kernelOnly(table: String, builtins: [String])
@@ -177,6 +179,7 @@ extension KernelReason {
         case .afterCapacityCut: "after-capacity-cut"
         case .reachedThrough: "reached-through-kernel-rule"
         case .coveredBy: "covered-by-kernel-rule"
+        case .otherFamily: "other-family"
         case .kernelOnly: "kernel-only-chain"
         }
     }
@@ -190,14 +193,15 @@ extension KernelReason {
         case .nestedTooDeep(let n): "chains nested deeper than \(n) levels are not inlined"
         case .missingChain(let c): "jump to chain \(c), which does not exist"
         case .beforeInput(let t, let c, let target):
-            "\(t) \(c) runs before filter INPUT and \(target) may change the packet or what INPUT sees of it"
+            "\(t) \(c) runs before filter INPUT and its target \(target) acts on the packet there (it may change it or what INPUT sees of it): XDP must not drop what it may see"
         case .capacity(.fallback(let n)): "the fallback list is full (\(n) entries): from here on everything goes to the kernel"
         case .capacity(.positions(let n)): "the program holds \(n) positions: from here on everything goes to the kernel"
         case .afterCapacityCut(let r): "after the capacity cut at \(r.spoken)"
         case .reachedThrough(let r): "its chain is entered through \(r.spoken), which runs in the kernel"
+        case .otherFamily: "XDP judges IPv4 packets only and passes the others to the kernel"
         case .coveredBy(let r): "\(r.spoken), which runs in the kernel, takes every packet it matches before XDP could decide it"
         case .kernelOnly(let t, let b):
-            b.isEmpty ? "\(t) runs in the kernel only" : "\(t) \(b.joined(separator: "/")) runs in the kernel only"
+            b.isEmpty ? "the \(t) table runs in the kernel only" : "in the kernel only: reached from \(t) \(b.joined(separator: "/"))"
         }
     }
 }

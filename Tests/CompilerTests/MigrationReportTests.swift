@@ -38,7 +38,7 @@ final class MigrationReportTests: XCTestCase {
         XCTAssertEqual(obj?["schema"] as? String, "ebpf-iptables/migrate/2")
         XCTAssertEqual(Set(obj?.keys.map { $0 } ?? []),
                        ["schema", "source", "interface", "installable", "xdp_only", "qualifies_for_xdp_only", "xdp_only_blockers",
-                        "layers", "input_layers", "totals", "rules", "cost", "notes"])
+                        "layers", "input_layers", "before_input_kernel_rules", "totals", "rules", "cost", "notes"])
         let rule = (obj?["rules"] as? [[String: Any]])?.first
         XCTAssertEqual(Set(rule?.keys.map { $0 } ?? []), ["table", "chain", "index", "line", "rule", "scope", "layer", "status", "detail"])
         XCTAssertEqual(obj?["installable"] as? Bool, true)
