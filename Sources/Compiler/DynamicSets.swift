@@ -4,8 +4,8 @@ import IptParse
 /// members change inside the kernel (entries expire, or a `-j SET` rule adds and deletes
 /// them as packets pass) would leave XDP deciding by a stale copy. A match on such a set
 /// is an unsupported test: the rule keeps its place as a `KERNEL` position.
-enum SetTrust {
-    static func analyse(sets: IpsetScript?, ruleset: Ruleset) -> [String: AtomLowering.SetTrust] {
+enum DynamicSets {
+    static func trust(sets: IpsetScript?, ruleset: Ruleset) -> [String: AtomLowering.SetTrust] {
         let writers = writtenSets(ruleset)
         var out: [String: AtomLowering.SetTrust] = [:]
         for s in sets?.sets ?? [] {
