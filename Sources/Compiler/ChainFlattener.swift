@@ -48,7 +48,10 @@ struct ChainFlattener {
     var events: [RuleRef: RuleEvents] = [:]
     /// Chains walked at least once.
     var walked: Set<String> = []
-    /// Chains a rule that runs in the kernel leads into (not walked for that path), with that rule.
+    /// Chains a rule that runs in the kernel leads into (not walked for that path), with that
+    /// rule. The tables do not need it (that rule's position covers every packet that could
+    /// enter); the report does, so as not to call a rule there shadowed or contradictory
+    /// when iptables may bring it packets by that way.
     var enteredThrough: [String: RuleRef] = [:]
     /// The walk stopped because the positions reached what the program holds.
     var stopped = false

@@ -26,7 +26,7 @@ enum PreInputRules {
         var r = Result()
         for (tableName, hook) in hooks {
             guard let table = ruleset.table(tableName) else { continue }
-            for chainName in reach(from: hook, in: table) where r.chains[tableName, default: []].insert(chainName).inserted {
+            for chainName in table.reach(from: hook) where r.chains[tableName, default: []].insert(chainName).inserted {
                 guard let chain = table.chain(chainName) else { continue }
                 for (i, rule) in chain.rules.enumerated() {
                     let ref = RuleRef(table: tableName, chain: chainName, index: i + 1, line: rule.location?.line)
@@ -52,24 +52,5 @@ enum PreInputRules {
         case .accept, .drop, .return, .jump, .goto: false
         case .queue, .reject, .log, .opaque: true
         }
-    }
-
-    /// `start` and the chains it jumps or goes to, transitively, in discovery order.
-    static func reach(from start: String, in table: Table) -> [String] {
-        var order: [String] = []
-        var seen: Set<String> = []
-        var queue = [start]
-        while !queue.isEmpty {
-            let name = queue.removeFirst()
-            guard seen.insert(name).inserted, let chain = table.chain(name) else { continue }
-            order.append(name)
-            for rule in chain.rules {
-                switch rule.target {
-                case .jump(let t)?, .goto(let t)?: queue.append(t)
-                default: break
-                }
-            }
-        }
-        return order
     }
 }

@@ -29,13 +29,13 @@ struct StatusAssembly {
         shadowed = found.shadowed
         covered = found.covered
         let filter = ruleset.table("filter") ?? Table(name: "filter")
-        inputReach = Set(PreInputRules.reach(from: "INPUT", in: filter))
+        inputReach = Set(filter.reach(from: "INPUT"))
         preInputChains = preInput.chains
         walked = flattener.walked
         stopped = flattener.stopped
         var entered: [String: RuleRef] = [:]
         for (chain, by) in flattener.enteredThrough.sorted(by: { $0.key < $1.key }) {
-            for c in PreInputRules.reach(from: chain, in: filter) where entered[c] == nil { entered[c] = by }
+            for c in filter.reach(from: chain) where entered[c] == nil { entered[c] = by }
         }
         kernelEntered = entered
     }
@@ -53,7 +53,7 @@ struct StatusAssembly {
     func reports(family: Family) -> [RuleReport] {
         var out: [RuleReport] = []
         for table in ruleset.tables {
-            let builtinReach = table.chains.filter(\.isBuiltin).map { ($0.name, Set(PreInputRules.reach(from: $0.name, in: table))) }
+            let builtinReach = table.chains.filter(\.isBuiltin).map { ($0.name, Set(table.reach(from: $0.name))) }
             for chain in table.chains {
                 let scope: RuleReport.Scope
                 if table.name == "filter" && inputReach.contains(chain.name) {
