@@ -192,7 +192,7 @@ public struct MigrationReport: Equatable, Sendable {
             root["verification"] = ["probes": v.probes, "agreements": v.agreements, "excluded": v.excluded,
                                     "disagreements": v.disagreements.map { ["packet": $0.packet, "iptables": $0.iptables, "xdp": $0.xdp] }]
         }
-        let data = (try? JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+        let data = (try? JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
