@@ -92,6 +92,15 @@ final class CompilerTests: XCTestCase {
         XCTAssertEqual(t.sourceProtoPort[.init(source: P(address: ip("198.51.100.128"), length: 25), protoPort: g)], 2)
     }
 
+    /// hash:ip with a netmask matches the packet's address masked: each member is a prefix.
+    func testNetmaskSetMembersStandForTheirBlock() throws {
+        let s = try sets("create blocks hash:ip family inet netmask 24\nadd blocks 192.0.2.0\n")
+        let rs = try ruleset("-A INPUT -m set --match-set blocks src -j DROP")
+        let t = Compiler.compile(rs, sets: s, interface: "eth0").tables
+        XCTAssertEqual(t.decide(PacketFacts(source: ip("192.0.2.77"), destination: 1, proto: 47)).verdict, .drop)
+        XCTAssertEqual(t.decide(PacketFacts(source: ip("192.0.3.77"), destination: 1, proto: 47)).verdict, .accept)
+    }
+
     func testChainsAreInlinedWithReturnAndGoto() throws {
         let rs = try ruleset("""
             :A - [0:0]
