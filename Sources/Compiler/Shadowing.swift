@@ -26,7 +26,11 @@ enum Shadowing {
         var out = Found()
         var kernel: [(atoms: [Atom], rule: RuleRef)] = []
         for j in flat.indices {
-            defer { if flat[j].verdict == .kernel, live(j), let a = atoms[j] { kernel.append((a, flat[j].origin)) } }
+            // A shadowed KERNEL position passes nothing: an exact one before it decides all of
+            // its packets, in XDP and in iptables alike.
+            defer {
+                if flat[j].verdict == .kernel, live(j), out.shadowed[j] == nil, let a = atoms[j] { kernel.append((a, flat[j].origin)) }
+            }
             guard let b = atoms[j], live(j) else { continue }
             for i in 0..<j {
                 guard let a = atoms[i], live(i), flat[i].kernelReason == nil, flat[i].verdict != .kernel else { continue }
