@@ -1,20 +1,22 @@
 import IptParse
 
 /// A conjunction of atoms as fallback entries. A disjunction inside one atom
-/// (multiport lists) becomes one entry per alternative, all at the same position;
-/// a negated disjunction (`! --dports 1,2`) cannot be said that way and is refused.
+/// (multiport lists, the members of a small set) becomes one entry per alternative, all
+/// at the same position; a negated disjunction (`! --dports 1,2`) cannot be said that way
+/// and is refused.
 enum FallbackLowering {
     static let maxEntriesPerRule = 32
 
-    static func lower(_ atoms: [Atom], position: UInt32) throws(Unsupported) -> [CompiledTables.FallbackRule] {
+    /// `setMembers`: the prefixes of a set that may be spelled out as alternatives (small,
+    /// no nomatch members), or nil.
+    static func lower(_ atoms: [Atom], position: UInt32,
+                      setMembers: (String) -> [CompiledTables.Prefix]? = { _ in nil }) throws(UnsupportedTest) -> [CompiledTables.FallbackRule] {
         var alternatives = [CompiledTables.FallbackRule(position: position)]
         func each(_ f: (inout CompiledTables.FallbackRule) -> Void) {
             for i in alternatives.indices { f(&alternatives[i]) }
         }
-        func fork(_ ranges: [ClosedRange<UInt16>], negated: Bool, _ set: @escaping (inout CompiledTables.FallbackRule, Negatable<ClosedRange<UInt16>>) -> Void) throws(Unsupported) {
-            if negated && ranges.count > 1 {
-                throw Unsupported(reason: "a negated port list is not one range", advice: "write it as one negated range, or as separate rules")
-            }
+        func fork(_ ranges: [ClosedRange<UInt16>], negated: Bool, _ set: @escaping (inout CompiledTables.FallbackRule, Negatable<ClosedRange<UInt16>>) -> Void) throws(UnsupportedTest) {
+            if negated && ranges.count > 1 { throw .layout(.negatedPortList) }
             alternatives = alternatives.flatMap { base in
                 ranges.map { r in
                     var copy = base
@@ -22,17 +24,16 @@ enum FallbackLowering {
                     return copy
                 }
             }
-            if alternatives.count > maxEntriesPerRule {
-                throw Unsupported(reason: "the rule expands to more than \(maxEntriesPerRule) fallback entries", advice: "split it")
-            }
+            if alternatives.count > maxEntriesPerRule { throw .layout(.tooManyEntries(limit: maxEntriesPerRule)) }
         }
         var seen = Set<String>()
-        for a in atoms {
+        // A set is spelled out last, against the source test (if any) already in place.
+        let ordered = atoms.filter { if case .sourceSet = $0 { false } else { true } }
+            + atoms.filter { if case .sourceSet = $0 { true } else { false } }
+        for a in ordered {
             // Normalization merged what can be merged; two tests of one kind left here are not one entry.
-            let kind = "\(a)".prefix { $0 != "(" }
-            if !seen.insert(String(kind)).inserted {
-                throw Unsupported(reason: "two \(kind) tests in one rule cannot share one fallback entry", advice: "split the rule")
-            }
+            let kind = a.kind
+            if !seen.insert(kind).inserted { throw .layout(.repeatedTest(kind)) }
             switch a {
             case .source(let p, let n):
                 each { $0.source = Negatable(p, negated: n) }
@@ -58,10 +59,30 @@ enum FallbackLowering {
                 each { $0.length = Negatable(r, negated: n) }
             case .ttl(let t):
                 each { $0.ttl = t }
-            case .sourceSet:
-                throw Unsupported(reason: "a set match together with tests other than protocol and destination port",
-                                  advice: "move the other tests into a chain that the set rule jumps to")
+            case .sourceSet(let name, false):
+                guard let members = setMembers(name), alternatives.allSatisfy({ $0.source?.negated != true }) else {
+                    throw .layout(.setWithOtherTests)
+                }
+                // Each member within the rule's source prefix is one alternative.
+                alternatives = alternatives.flatMap { base in
+                    members.compactMap { m -> CompiledTables.FallbackRule? in
+                        var copy = base
+                        guard let p = base.source?.value else {
+                            copy.source = Negatable(m)
+                            return copy
+                        }
+                        if p.contains(m) { copy.source = Negatable(m) } else if !m.contains(p) { return nil }
+                        return copy
+                    }
+                }
+                if alternatives.count > maxEntriesPerRule { throw .layout(.tooManyEntries(limit: maxEntriesPerRule)) }
+            case .sourceSet(_, true):
+                throw .layout(.setWithOtherTests)
             }
+        }
+        // The entry holds one port range for --dport and --ports alike.
+        if alternatives.contains(where: { $0.destinationPorts != nil && $0.eitherPort != nil }) {
+            throw .layout(.portsAndEitherPorts)
         }
         return alternatives
     }

@@ -1,20 +1,47 @@
-/// Finds rules that never decide because an earlier rule matches every packet they match.
+/// Finds positions that never decide because an earlier exact ACCEPT or DROP matches every
+/// packet they match. Only exact positions shadow: a `KERNEL` position's tests are an
+/// over-approximation, so covering a later rule with them proves nothing about iptables.
+///
+/// The flat list is iptables' order only for packets no `KERNEL` position may take: a
+/// packet an earlier `KERNEL` position may match can reach the later rule in iptables by
+/// a way the list does not show (a RETURN that was not inlined, a target that continues).
+/// So a position is shadowed only when no earlier `KERNEL` position can share a packet
+/// with it (the one piece of the former "depends on unsupported" overlap check still
+/// needed, and only for the report).
 /// Quadratic, so it runs only on rulesets of a human size; whitelists belong in sets.
 enum Shadowing {
     static let maxRules = 4000
 
-    static func find(_ flat: [FlatRule], placements: [Int: RuleStatus]) -> [(RuleRef, RuleRef)] {
-        guard flat.count <= maxRules else { return [] }
+    struct Found {
+        /// Position -> the rule of the exact position that decides all of its packets first.
+        var shadowed: [Int: RuleRef] = [:]
+        /// ACCEPT/DROP position -> the rule of an earlier `KERNEL` position that takes every
+        /// packet it matches: in XDP it never decides, the kernel does.
+        var covered: [Int: RuleRef] = [:]
+    }
+
+    static func find(_ flat: [FlatRule], live: (Int) -> Bool) -> Found {
+        guard flat.count <= maxRules else { return Found() }
         let atoms = flat.map { AtomNormalization.normalize($0.atoms) }
-        var out: [(RuleRef, RuleRef)] = []
+        var out = Found()
+        var kernel: [(atoms: [Atom], rule: RuleRef)] = []
         for j in flat.indices {
-            guard let b = atoms[j], placements[j].map({ $0.severity < 6 }) ?? false else { continue }
+            // A shadowed KERNEL position passes nothing: an exact one before it decides all of
+            // its packets, in XDP and in iptables alike.
+            defer {
+                if flat[j].verdict == .kernel, live(j), out.shadowed[j] == nil, let a = atoms[j] { kernel.append((a, flat[j].origin)) }
+            }
+            guard let b = atoms[j], live(j) else { continue }
             for i in 0..<j {
-                guard let a = atoms[i], placements[i].map({ $0.severity < 6 }) ?? false else { continue }
+                guard let a = atoms[i], live(i), flat[i].kernelReason == nil, flat[i].verdict != .kernel else { continue }
                 if flat[i].origin != flat[j].origin && a.allSatisfy({ implied($0, by: b) }) {
-                    out.append((flat[j].origin, flat[i].origin))
+                    if !kernel.contains(where: { AtomNormalization.normalize($0.atoms + b) != nil }) { out.shadowed[j] = flat[i].origin }
                     break
                 }
+            }
+            if out.shadowed[j] == nil, flat[j].verdict != .kernel,
+               let k = kernel.first(where: { k in k.atoms.allSatisfy { implied($0, by: b) } }) {
+                out.covered[j] = k.rule
             }
         }
         return out

@@ -87,11 +87,14 @@ enum SourcePrefixes {
         var matches: Bool
     }
 
-    /// Members of a one-dimensional IPv4 set as prefixes with their nomatch flag.
+    /// Members of a one-dimensional IPv4 set as prefixes with their nomatch flag. A set
+    /// with `netmask N` (hash:ip, bitmap:ip) matches the packet's address masked to N, so
+    /// each member stands for its /N.
     static func members(of set: IpsetSet) -> [(CompiledTables.Prefix, Bool)] {
-        set.entries.compactMap { e -> (CompiledTables.Prefix, Bool)? in
+        let host = UInt8(min(max(set.create.netmask ?? 32, 0), 32))
+        return set.entries.compactMap { e -> (CompiledTables.Prefix, Bool)? in
             switch e.elements.first {
-            case .address(let a)?: (CompiledTables.Prefix(address: UInt32(truncatingIfNeeded: a.lo), length: 32), !e.nomatch)
+            case .address(let a)?: (CompiledTables.Prefix(address: UInt32(truncatingIfNeeded: a.lo), length: host), !e.nomatch)
             case .prefix(let a, let len)?: (CompiledTables.Prefix(address: UInt32(truncatingIfNeeded: a.lo), length: UInt8(len)), !e.nomatch)
             default: nil
             }

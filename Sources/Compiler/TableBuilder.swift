@@ -1,63 +1,105 @@
 import IptParse
 
-/// Puts each flattened rule where the XDP program will find it: a keyed table when its
-/// tests are only a source (prefix or set), a protocol and destination ports; the
-/// fallback list otherwise.
+/// Puts each position where the XDP program will find it: a keyed table when its tests
+/// are only a source (prefix or set), a protocol and destination ports; the fallback list
+/// otherwise.
+///
+/// A position whose tests cannot be laid out (a negated port list, too many alternatives,
+/// a set with other tests) becomes a `KERNEL` position over the tests that can: a subset
+/// of a conjunction holds for every packet the whole does. When the program would run out
+/// of room (fallback list, positions), the first position that does not fit becomes a
+/// `KERNEL` catch-all and nothing after it is written: every packet that gets that far
+/// goes to the kernel.
 struct TableBuilder {
     static let maxExpandedPorts = 1024
 
     let sets: [String: IpsetSet]
     var tables = CompiledTables()
-    var placements: [Int: RuleStatus] = [:]
+    /// The positions as written: verdicts and kernel reasons updated, cut at capacity.
+    var flat: [FlatRule] = []
+    /// How each position was placed; absent for positions no packet can match.
+    var placements: [Int: XDPPlacement] = [:]
+    /// Positions whose tests contradict each other.
+    var neverMatching: Set<Int> = []
+    /// The position where the capacity cut happened.
+    var cut: Int?
 
     init(sets: [String: IpsetSet]) { self.sets = sets }
 
-    mutating func build(_ flat: [FlatRule], policy: CompiledTables.Verdict) {
+    /// Where one position's entries go, before they are written.
+    enum Layout {
+        case catchAll
+        case keyed(Keyed)
+        case fallback([CompiledTables.FallbackRule])
+    }
+
+    mutating func build(_ input: [FlatRule], policy: CompiledTables.Verdict,
+                        maxFallback: Int = Int(Compiler.maxFallback), maxRules: Int = Int(Compiler.maxRules)) {
+        flat = input
         tables.policy = policy
-        tables.verdicts = flat.map(\.verdict)
         var sourceTests: [(position: UInt32, test: SourceTest)] = []
         var groupTests: [CompiledTables.ProtoPort: [(position: UInt32, test: SourceTest)]] = [:]
-        for (i, original) in flat.enumerated() {
+        var i = 0
+        while i < flat.count {
             let pos = UInt32(i)
-            guard let atoms = AtomNormalization.normalize(original.atoms) else {
-                placements[i] = .neverMatches("its tests contradict each other (after inlining the chains that lead to it)")
+            // The last position the program holds is the cut when more follow.
+            if i == maxRules - 1 && flat.count > maxRules {
+                cutHere(i, .positions(limit: maxRules))
+                break
+            }
+            guard let atoms = AtomNormalization.normalize(flat[i].atoms) else {
+                neverMatching.insert(i)
+                i += 1
                 continue
             }
-            let rule = FlatRule(atoms: atoms, verdict: original.verdict, origin: original.origin)
-            if rule.atoms.isEmpty {
+            var layout: Layout
+            do {
+                layout = try self.layout(atoms, position: pos)
+            } catch {
+                if flat[i].verdict != .kernel {
+                    flat[i].verdict = .kernel
+                    flat[i].kernelReason = .unsupportedTests([error])
+                    flat[i].isPolicy = false
+                    flat[i].rejectAsDrop = false
+                }
+                layout = approximate(atoms, position: pos)
+            }
+            if case .fallback(let entries) = layout, tables.fallback.count + entries.count > maxFallback {
+                cutHere(i, .fallback(limit: maxFallback))
+                break
+            }
+            switch layout {
+            case .catchAll:
                 tables.catchAll = min(tables.catchAll ?? pos, pos)
-                placements[i] = .keyed(table: "catch-all", entries: 1)
-                continue
-            }
-            if let k = keyed(rule.atoms) {
-                switch (k.source, k.proto) {
+                placements[i] = .keyed(.catchAll, entries: 1)
+            case .keyed(let k):
+                let source = k.source.isEmpty ? nil : sourceTest(k.source)
+                switch (source, k.proto) {
                 case (nil, let p?):
                     for pp in k.ports(p) { tables.protoPort[pp] = min(tables.protoPort[pp] ?? pos, pos) }
-                    placements[i] = .keyed(table: "protocol/port", entries: k.ports(p).count)
+                    placements[i] = .keyed(.protocolPort, entries: k.ports(p).count)
                 case (let s?, nil):
                     sourceTests.append((pos, s))
-                    placements[i] = .keyed(table: "source prefix", entries: s.entries.count)
+                    placements[i] = .keyed(.sourcePrefix, entries: s.entries.count)
                 case (let s?, let p?):
                     for pp in k.ports(p) { groupTests[pp, default: []].append((pos, s)) }
-                    placements[i] = .keyed(table: "source/protocol/port", entries: s.entries.count * k.ports(p).count)
+                    placements[i] = .keyed(.sourceProtocolPort, entries: s.entries.count * k.ports(p).count)
                 case (nil, nil):
-                    break
+                    tables.catchAll = min(tables.catchAll ?? pos, pos)
+                    placements[i] = .keyed(.catchAll, entries: 1)
                 }
-                continue
-            }
-            do {
-                let entries = try FallbackLowering.lower(rule.atoms, position: pos)
+            case .fallback(let entries):
                 tables.fallback.append(contentsOf: entries)
                 if entries.contains(where: { $0.conntrack != nil }) {
                     tables.needsConntrack = true
-                    placements[i] = .emulated("conntrack state looked up in the kernel's table (bpf_xdp_ct_lookup); \(entries.count) fallback entr\(entries.count == 1 ? "y" : "ies")")
+                    placements[i] = .conntrackLookup(fallbackEntries: entries.count)
                 } else {
                     placements[i] = .fallback(entries: entries.count)
                 }
-            } catch {
-                placements[i] = .unsupported(error.reason, advice: error.advice)
             }
+            i += 1
         }
+        tables.verdicts = flat.map(\.verdict)
         tables.source = SourcePrefixes.resolve(sourceTests)
         for (pp, tests) in groupTests {
             let resolved = SourcePrefixes.resolve(tests)
@@ -68,8 +110,44 @@ struct TableBuilder {
         }
     }
 
+    private mutating func cutHere(_ i: Int, _ why: KernelReason.Capacity) {
+        cut = i
+        flat[i].verdict = .kernel
+        flat[i].kernelReason = .capacity(why)
+        flat[i].isPolicy = false
+        flat[i].rejectAsDrop = false
+        flat.removeSubrange((i + 1)...)
+        let pos = UInt32(i)
+        tables.catchAll = min(tables.catchAll ?? pos, pos)
+        placements[i] = .keyed(.catchAll, entries: 1)
+    }
+
+    func layout(_ atoms: [Atom], position: UInt32) throws(UnsupportedTest) -> Layout {
+        if atoms.isEmpty { return .catchAll }
+        if let k = keyed(atoms) { return .keyed(k) }
+        return .fallback(try FallbackLowering.lower(atoms, position: position, setMembers: smallSet))
+    }
+
+    /// The largest prefix of tests (greedily, in order) that can be laid out. Never fails:
+    /// no test at all is a catch-all.
+    func approximate(_ atoms: [Atom], position: UInt32) -> Layout {
+        var kept: [Atom] = []
+        for a in atoms where (try? layout(kept + [a], position: position)) != nil { kept.append(a) }
+        return (try? layout(kept, position: position)) ?? .catchAll
+    }
+
+    /// The members of a set small enough to spell out in fallback entries, when it has
+    /// no nomatch members (an exception cannot be an alternative).
+    func smallSet(_ name: String) -> [CompiledTables.Prefix]? {
+        guard let set = sets[name], set.entries.count <= FallbackLowering.maxEntriesPerRule else { return nil }
+        let members = SourcePrefixes.members(of: set)
+        guard members.count == set.entries.count, members.allSatisfy(\.1) else { return nil }
+        return members.map(\.0)
+    }
+
     struct Keyed {
-        var source: SourceTest?
+        /// Source tests in order: a prefix, or a set by name (members are read when written).
+        var source: [Atom] = []
         var proto: UInt8?
         var dports: [ClosedRange<UInt16>]?
 
@@ -79,19 +157,34 @@ struct TableBuilder {
         }
     }
 
+    func sourceTest(_ atoms: [Atom]) -> SourceTest? {
+        var out: SourceTest?
+        for a in atoms {
+            let t: SourceTest
+            switch a {
+            case .source(let p, let n):
+                t = SourceTest(entries: [(p, !n)], defaultMatch: n)
+            case .sourceSet(let name, let n):
+                let members = sets[name].map { SourcePrefixes.members(of: $0).map { ($0.0, $0.1 != n) } } ?? []
+                t = SourceTest(entries: members, defaultMatch: n)
+            default:
+                continue
+            }
+            out = out.map { $0.and(t) } ?? t
+        }
+        return out
+    }
+
     /// The rule's tests as keyed-table entries, or nil when it needs the fallback.
     func keyed(_ atoms: [Atom]) -> Keyed? {
         var k = Keyed()
         for a in atoms {
             switch a {
-            case .source(let p, let n):
-                let t = SourceTest(entries: [(p, !n)], defaultMatch: n)
-                k.source = k.source.map { $0.and(t) } ?? t
-            case .sourceSet(let name, let n):
-                guard let set = sets[name] else { return nil }
-                let members = SourcePrefixes.members(of: set).map { ($0.0, $0.1 != n) }
-                let t = SourceTest(entries: members, defaultMatch: n)
-                k.source = k.source.map { $0.and(t) } ?? t
+            case .source:
+                k.source.append(a)
+            case .sourceSet(let name, _):
+                guard sets[name] != nil else { return nil }
+                k.source.append(a)
             case .proto(let p, false):
                 guard k.proto == nil, p != 0 else { return nil }
                 k.proto = p

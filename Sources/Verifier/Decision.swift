@@ -32,6 +32,7 @@ public struct Decision: Equatable, Sendable, CustomStringConvertible {
             return Decision(rule: "policy", accepted: compiled.tables.policy == .accept)
         }
         let o = compiled.origins[pos].rule
-        return Decision(rule: "\(o.chain) \(o.index)", accepted: compiled.tables.verdicts[pos] == .accept)
+        // ACCEPT and KERNEL positions both pass the packet up.
+        return Decision(rule: "\(o.chain) \(o.index)", accepted: compiled.tables.verdicts[pos] != .drop)
     }
 }

@@ -103,8 +103,10 @@ public enum Verification {
         // Rules the report does not count as exact (unsupported, or reached through one):
         // when one of them decides on either side, the probe is about that rule, not about
         // what runs in XDP. Everything else must agree.
+        // KERNEL positions before INPUT (raw/mangle/nat rules) decide "pass" on the XDP side.
         let inexact = Set(compiled.report.rules.filter { $0.ref.table == "filter" && !CompileReport.isExact($0.status) }
-            .map { "\($0.ref.chain) \($0.ref.index)" })
+            .map { "\($0.ref.chain) \($0.ref.index)" }
+            + compiled.origins.filter { $0.rule.table != "filter" }.map { "\($0.rule.chain) \($0.rule.index)" })
         // An uncompiled rule that ends the packet's walk in iptables (REJECT, a target XDP
         // lacks) but that KernelCounters cannot name as a verdict: its counter moving means
         // iptables decided with it.

@@ -24,8 +24,11 @@ struct Migrate: ParsableCommand {
     @Flag(help: "Compile REJECT as DROP, as `restore --reject-as-drop` would.")
     var rejectAsDrop = false
 
-    @Flag(help: "Report only the INPUT part as blocking-free, as `restore --input-only` would.")
+    @Flag(help: "No effect any more: every table stays in the kernel (kept for scripts that pass it).")
     var inputOnly = false
+
+    @Flag(help: "Fail unless XDP can decide filter INPUT alone, as `restore --xdp-only` would.")
+    var xdpOnly = false
 
     @Flag(help: "Prove it on packets: the kernel's iptables and the compiled XDP program decide the same probes (root).")
     var verify = false
@@ -42,8 +45,8 @@ struct Migrate: ParsableCommand {
         input.file = file
         let (ruleset, sets) = try RulesetLoading.parseWithSets(input)
         let result = Compiler.compile(ruleset, sets: sets, interface: interface,
-                                      options: CompileOptions(rejectAsDrop: rejectAsDrop, inputOnly: inputOnly))
-        var report = MigrationReport(source: file ?? "<stdin>", result: result, inputOnly: inputOnly)
+                                      options: CompileOptions(rejectAsDrop: rejectAsDrop, xdpOnly: xdpOnly))
+        var report = MigrationReport(source: file ?? "<stdin>", result: result)
         if verify {
             // What compiled is verified even when some rules did not: packets that an
             // unsupported rule (or a rule reached through one) decides on either side are

@@ -97,7 +97,7 @@ final class DifferentialTests: XCTestCase {
         guard attach.status == 0, restore.status == 0 else { return (0, 0) }
 
         let setScript = try sets.map { try IpsetParser.parse(Fixtures.text($0), file: $0.lastPathComponent) }
-        let compiled = Compiler.compile(ruleset, sets: setScript, interface: "rx0", options: CompileOptions(rejectAsDrop: true, inputOnly: true))
+        let compiled = Compiler.compile(ruleset, sets: setScript, interface: "rx0", options: CompileOptions(rejectAsDrop: true, xdpOnly: true))
         let probes = ProbeGenerator(destination: Self.receiver, seed: UInt64(url.lastPathComponent.count))
             .probes(for: compiled.tables, limit: probesWanted * 3 / 4, random: probesWanted / 4)
 
@@ -161,7 +161,7 @@ final class DifferentialTests: XCTestCase {
         var total = 0, agreed = 0, files: [String] = [], skipped: [String] = []
         for url in Fixtures.files(in: corpus, suffix: ".rules") where !url.lastPathComponent.hasSuffix(".v6.rules") {
             guard let rs = try? RestoreParser.parse(Fixtures.text(url), options: .init()) else { continue }
-            let r = Compiler.compile(rs, interface: "rx0", options: CompileOptions(rejectAsDrop: true, inputOnly: true))
+            let r = Compiler.compile(rs, interface: "rx0", options: CompileOptions(rejectAsDrop: true, xdpOnly: true))
             guard r.installable, !r.tables.verdicts.isEmpty else { skipped.append(url.lastPathComponent); continue }
             let (c, a) = try compare(ruleset: url, sets: nil, probesWanted: 120)
             total += c

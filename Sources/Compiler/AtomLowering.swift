@@ -1,0 +1,138 @@
+import IptParse
+
+/// Rule -> atoms, for one interface (`-i` is decided here, at compile time).
+///
+/// Every test that lowers becomes an atom; every test that does not is named in
+/// `unsupported` and left out. The atoms of a rule with unsupported tests therefore hold
+/// for every packet the rule matches (an over-approximation): exactly what a `KERNEL`
+/// position needs. A rule is exact when nothing was left out.
+struct AtomLowering {
+    let interface: String
+    let sets: [String: SetTrust]
+
+    /// Whether XDP may use a set's members as they were given.
+    enum SetTrust: Equatable {
+        case usable
+        case notIPv4Source
+        /// Its members change inside the kernel (timeouts, `-j SET`).
+        case dynamic(UnsupportedTest.DynamicSet)
+    }
+
+    enum Lowered: Equatable {
+        /// The rule's `-i` excludes this interface: it never sees our packets.
+        case never(inInterface: String)
+        case tests([Atom], unsupported: [UnsupportedTest])
+    }
+
+    /// `leavingOutConntrack`: nat rules run for the first packet of a connection and apply
+    /// to all of it, so their state tests say nothing about later packets.
+    func lower(_ rule: Rule, leavingOutConntrack: Bool = false) -> Lowered {
+        var out: [Atom] = []
+        var unsupported: [UnsupportedTest] = []
+        if let i = rule.inInterface {
+            let name = i.value
+            let matches = name.hasSuffix("+") ? interface.hasPrefix(String(name.dropLast())) : interface == name
+            if matches == i.negated { return .never(inInterface: (i.negated ? "! " : "") + name) }
+        }
+        if rule.outInterface != nil { unsupported.append(.outInterface) }
+        if let s = rule.source {
+            do { out.append(.source(try prefix(s.value), negated: s.negated)) } catch { unsupported.append(error) }
+        }
+        if let d = rule.destination {
+            do { out.append(.destination(try prefix(d.value), negated: d.negated)) } catch { unsupported.append(error) }
+        }
+        if let p = rule.proto { out.append(.proto(p.value, negated: p.negated)) }
+        if let f = rule.fragment { out.append(.fragment(f)) }
+        var l4Match = false
+        for m in rule.matches {
+            switch m {
+            case .tcp(let t):
+                l4Match = true
+                ports(t.sourcePort, t.destinationPort, into: &out)
+                if let f = t.flags { out.append(.tcpFlags(f.value, negated: f.negated)) }
+                if t.option != nil { unsupported.append(.tcpOption) }
+            case .udp(let u):
+                l4Match = true
+                ports(u.sourcePort, u.destinationPort, into: &out)
+            case .sctp(let u):
+                l4Match = true
+                ports(u.sourcePort, u.destinationPort, into: &out)
+                if u.chunkTypes != nil { unsupported.append(.sctpChunkTypes) }
+            case .multiport(let mp):
+                l4Match = true
+                let ranges = mp.ports.map { $0.lower...$0.upper }
+                switch mp.direction {
+                case .source: out.append(.sourcePorts(ranges, negated: mp.negated))
+                case .destination: out.append(.destinationPorts(ranges, negated: mp.negated))
+                case .either: out.append(.eitherPorts(ranges, negated: mp.negated))
+                }
+            case .icmp(let i):
+                l4Match = true
+                if !i.any || i.negated {
+                    out.append(.icmp(CompiledTables.ICMPTest(type: i.any ? 255 : i.type, codes: i.codes), negated: i.negated))
+                }
+            case .icmp6:
+                unsupported.append(.icmp6)
+            case .conntrack(let c):
+                if leavingOutConntrack { continue }
+                if !c.other.isEmpty { unsupported.append(.conntrackOptions(c.other.map(\.name))) }
+                if let s = c.states { state(s, into: &out, unsupported: &unsupported) }
+            case .state(let s):
+                if leavingOutConntrack { continue }
+                state(s, into: &out, unsupported: &unsupported)
+            case .set(let s):
+                do { out.append(try set(s)) } catch { unsupported.append(error) }
+            case .length(let l):
+                out.append(.length(l.value.lower...l.value.upper, negated: l.negated))
+            case .ttl(let t):
+                out.append(.ttl(t))
+            case .comment:
+                break
+            case .iprange:
+                unsupported.append(.iprange)
+            case .limit, .string, .mark, .mac, .pkttype, .addrtype, .hl, .opaque:
+                unsupported.append(.match(m.name))
+            }
+        }
+        // Every L4 match refuses non-first fragments in the kernel (also when one of its
+        // options was left out); a port test says so by itself in the XDP program, other
+        // L4 tests need it spelled out.
+        let hasPortTest = out.contains { if case .sourcePorts = $0 { true } else if case .destinationPorts = $0 { true } else if case .eitherPorts = $0 { true } else { false } }
+        if l4Match && !hasPortTest && !out.contains(.fragment(false)) && !out.contains(.fragment(true)) {
+            out.append(.fragment(false))
+        }
+        var named: [UnsupportedTest] = []
+        for u in unsupported where !named.contains(u) { named.append(u) }
+        return .tests(out, unsupported: named)
+    }
+
+    private func ports(_ s: Negatable<ValueRange>?, _ d: Negatable<ValueRange>?, into out: inout [Atom]) {
+        if let r = s { out.append(.sourcePorts([r.value.lower...r.value.upper], negated: r.negated)) }
+        if let r = d { out.append(.destinationPorts([r.value.lower...r.value.upper], negated: r.negated)) }
+    }
+
+    private func state(_ s: Negatable<ConntrackStates>, into out: inout [Atom], unsupported: inout [UnsupportedTest]) {
+        // SNAT/DNAT are properties of a connection's NAT binding, not states the lookup reports.
+        if !s.value.intersection([.snat, .dnat]).isEmpty {
+            unsupported.append(.conntrackNATStates)
+        } else {
+            out.append(.conntrack(s.value, negated: s.negated))
+        }
+    }
+
+    private func set(_ s: SetMatch) throws(UnsupportedTest) -> Atom {
+        guard s.other.isEmpty else { throw .setCounterOptions(set: s.name) }
+        guard s.directions == [.src] else { throw .setDirections(set: s.name, s.directions.map(\.rawValue)) }
+        switch sets[s.name] {
+        case nil: throw .unknownSet(s.name)
+        case .notIPv4Source?: throw .setNotIPv4Source(s.name)
+        case .dynamic(let why)?: throw .dynamicSet(s.name, why)
+        case .usable?: return .sourceSet(s.name, negated: s.negated)
+        }
+    }
+
+    func prefix(_ p: IPPrefix) throws(UnsupportedTest) -> CompiledTables.Prefix {
+        guard let len = p.prefixLength else { throw .nonPrefixMask(p.saveText) }
+        return CompiledTables.Prefix(address: UInt32(truncatingIfNeeded: p.bits.lo), length: UInt8(len))
+    }
+}

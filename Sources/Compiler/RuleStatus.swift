@@ -1,0 +1,207 @@
+import IptParse
+
+/// Where a rule was written: its table, chain and index, and its source location.
+public struct RuleRef: Equatable, Hashable, Sendable {
+    public var table: String
+    public var chain: String
+    /// 1-based, as `iptables -L --line-numbers` counts.
+    public var index: Int
+    public var line: Int?
+    public init(table: String, chain: String, index: Int, line: Int?) {
+        self.table = table
+        self.chain = chain
+        self.index = index
+        self.line = line
+    }
+
+    var spoken: String { "\(table)/\(chain) rule \(index)\(line.map { " (line \($0))" } ?? "")" }
+}
+
+/// Where a rule runs. The kernel holds every rule; `xdp` says XDP decides the packets
+/// the rule matches before they reach it, `kernel` says XDP passes them up for the
+/// kernel to decide. The other cases are informational: the rule never decides.
+public enum RuleStatus: Equatable, Sendable {
+    case xdp(XDPPlacement)
+    case kernel(KernelReason)
+    /// No target: it only counts packets.
+    case noEffect
+    /// An earlier rule decides every packet it matches.
+    case shadowed(by: RuleRef)
+    case neverMatches(NeverMatches)
+    /// No built-in chain of its table reaches its chain.
+    case unreachable
+
+    public enum Layer: String, Equatable, Sendable, CaseIterable { case xdp, kernel }
+
+    /// nil for rules that never decide (no effect, shadowed, never matching, unreachable).
+    public var layer: Layer? {
+        switch self {
+        case .xdp: .xdp
+        case .kernel: .kernel
+        case .noEffect, .shadowed, .neverMatches, .unreachable: nil
+        }
+    }
+}
+
+/// How XDP decides a rule's packets.
+public enum XDPPlacement: Equatable, Sendable {
+    case keyed(KeyedTable, entries: Int)
+    case fallback(entries: Int)
+    /// Fallback entries that test a conntrack state, looked up in the kernel's table
+    /// (`bpf_xdp_ct_lookup`).
+    case conntrackLookup(fallbackEntries: Int)
+    /// A jump, goto or RETURN whose tests are part of the positions it leads to.
+    case inlined(Inlined)
+    /// REJECT compiled as DROP because `--reject-as-drop` asked for it: no ICMP/RST is sent.
+    indirect case rejectAsDrop(XDPPlacement)
+
+    public enum KeyedTable: String, Equatable, Sendable {
+        case catchAll = "catch-all"
+        case protocolPort = "protocol/port"
+        case sourcePrefix = "source prefix"
+        case sourceProtocolPort = "source/protocol/port"
+    }
+
+    public enum Inlined: Equatable, Sendable {
+        case jump(String)
+        case goto(String)
+        case `return`
+    }
+}
+
+/// Why XDP passes a rule's packets to the kernel.
+public enum KernelReason: Equatable, Sendable {
+    /// Tests XDP cannot decide; its position holds the others.
+    case unsupportedTests([UnsupportedTest])
+    /// A target XDP does not perform: LOG, QUEUE, NFQUEUE, SET, ... (non-terminal or unknown).
+    case target(String)
+    /// REJECT answers with an ICMP error or a TCP reset; `--reject-as-drop` drops instead.
+    case reject
+    /// A RETURN or goto with several tests: it takes its packets out of the rest of its
+    /// chain, which no single position can say yet.
+    case multiTestReturn(target: String, tests: Int)
+    case nestedTooDeep(limit: Int)
+    case missingChain(String)
+    /// In a chain that runs before filter INPUT, with a target that may change the packet
+    /// or what INPUT sees of it (DNAT, MARK, NOTRACK, LOG, ...).
+    case beforeInput(table: String, chain: String, target: String)
+    /// The first rule that did not fit the program: a catch-all `KERNEL` position.
+    case capacity(Capacity)
+    /// After the capacity cut at that rule: everything goes to the kernel.
+    case afterCapacityCut(RuleRef)
+    /// In a chain entered only through a rule that runs in the kernel.
+    case reachedThrough(RuleRef)
+    /// An earlier rule that runs in the kernel takes every packet this one matches in XDP.
+    case coveredBy(RuleRef)
+    /// An ip6tables rule: XDP judges IPv4 packets only.
+    case otherFamily
+    /// In a chain no packet for this host passes through in XDP's place (FORWARD, OUTPUT,
+    /// POSTROUTING, and the user chains only those reach).
+    case kernelOnly(table: String, builtins: [String])
+
+    public enum Capacity: Equatable, Sendable {
+        case fallback(limit: Int)
+        case positions(limit: Int)
+    }
+}
+
+public enum NeverMatches: Equatable, Sendable {
+    /// Its `-i` excludes the interface the tables are for.
+    case interface(String)
+    /// Its tests contradict each other, after inlining the chains that lead to it.
+    case contradiction
+}
+
+extension RuleStatus {
+    /// Short name used in reports and JSON (never compared by code).
+    public var name: String {
+        switch self {
+        case .xdp(let p): p.name
+        case .kernel: "kernel"
+        case .noEffect: "no-effect"
+        case .shadowed: "shadowed"
+        case .neverMatches: "never-matches"
+        case .unreachable: "unreachable"
+        }
+    }
+
+    public var detail: String {
+        switch self {
+        case .xdp(let p): p.detail
+        case .kernel(let r): r.detail
+        case .noEffect: "no target: it only counts packets"
+        case .shadowed(let r): "every packet it matches is decided earlier by \(r.spoken)"
+        case .neverMatches(.interface(let i)): "its -i \(i) excludes this interface"
+        case .neverMatches(.contradiction): "its tests contradict each other (after inlining the chains that lead to it)"
+        case .unreachable: "no packet reaches it: no built-in chain leads to its chain, or the rules before it take every packet"
+        }
+    }
+}
+
+extension XDPPlacement {
+    public var name: String {
+        switch self {
+        case .keyed: "keyed"
+        case .fallback: "fallback"
+        case .conntrackLookup: "conntrack"
+        case .inlined: "inlined"
+        case .rejectAsDrop: "reject-as-drop"
+        }
+    }
+
+    public var detail: String {
+        switch self {
+        case .keyed(let t, let n): "\(t.rawValue) table, \(n) entr\(n == 1 ? "y" : "ies")"
+        case .fallback(let n): "fallback list, \(n) entr\(n == 1 ? "y" : "ies")"
+        case .conntrackLookup(let n):
+            "conntrack state looked up in the kernel's table (bpf_xdp_ct_lookup); \(n) fallback entr\(n == 1 ? "y" : "ies")"
+        case .inlined(.jump(let c)): "jump to \(c) inlined into the rules it leads to"
+        case .inlined(.goto(let c)): "goto \(c) inlined into the rules it leads to"
+        case .inlined(.return): "RETURN inlined into the rules after it"
+        case .rejectAsDrop(let p): "REJECT compiled as DROP (--reject-as-drop): no ICMP/RST reply is sent; \(p.detail)"
+        }
+    }
+}
+
+extension KernelReason {
+    /// Short stable id, for JSON.
+    public var id: String {
+        switch self {
+        case .unsupportedTests(let tests):
+            tests.allSatisfy { if case .dynamicSet = $0 { true } else { false } } ? "dynamic-set" : "unsupported-test"
+        case .target: "target"
+        case .reject: "reject"
+        case .multiTestReturn: "multi-test-return"
+        case .nestedTooDeep: "nested-too-deep"
+        case .missingChain: "missing-chain"
+        case .beforeInput: "before-input"
+        case .capacity: "capacity"
+        case .afterCapacityCut: "after-capacity-cut"
+        case .reachedThrough: "reached-through-kernel-rule"
+        case .coveredBy: "covered-by-kernel-rule"
+        case .otherFamily: "other-family"
+        case .kernelOnly: "kernel-only-chain"
+        }
+    }
+
+    public var detail: String {
+        switch self {
+        case .unsupportedTests(let tests): tests.map(\.description).joined(separator: "; ")
+        case .target(let name): "target \(name) is not performed in XDP"
+        case .reject: "REJECT answers with an ICMP error or a TCP reset, which XDP does not send (--reject-as-drop drops instead)"
+        case .multiTestReturn(let target, let n): "\(target) with \(n) tests cannot be inlined exactly yet"
+        case .nestedTooDeep(let n): "chains nested deeper than \(n) levels are not inlined"
+        case .missingChain(let c): "jump to chain \(c), which does not exist"
+        case .beforeInput(let t, let c, let target):
+            "\(t) \(c) runs before filter INPUT and its target \(target) acts on the packet there (it may change it or what INPUT sees of it): XDP must not drop what it may see"
+        case .capacity(.fallback(let n)): "the fallback list is full (\(n) entries): from here on everything goes to the kernel"
+        case .capacity(.positions(let n)): "the program holds \(n) positions: from here on everything goes to the kernel"
+        case .afterCapacityCut(let r): "after the capacity cut at \(r.spoken)"
+        case .reachedThrough(let r): "its chain is entered through \(r.spoken), which runs in the kernel"
+        case .otherFamily: "XDP judges IPv4 packets only and passes the others to the kernel"
+        case .coveredBy(let r): "\(r.spoken), which runs in the kernel, takes every packet it matches before XDP could decide it"
+        case .kernelOnly(let t, let b):
+            b.isEmpty ? "the \(t) table runs in the kernel only" : "in the kernel only: reached from \(t) \(b.joined(separator: "/"))"
+        }
+    }
+}

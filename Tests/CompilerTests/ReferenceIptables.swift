@@ -1,0 +1,201 @@
+import Compiler
+import IptParse
+
+/// A tiny reference of iptables' first-match semantics over the AST, written apart from the
+/// compiler (it reads `Rule` values, not atoms). Every match it cannot know for one packet
+/// (limit, string, addrtype, mark, sets whose members change in the kernel, sets it was not
+/// given) is a free choice: `outcomes` tries every sequence of choices, so it answers the
+/// set of verdicts iptables may reach for the packet.
+struct ReferenceIptables {
+    let ruleset: Ruleset
+    let interface: String
+    /// Members of the sets whose members are fixed; any other set is a free choice.
+    let staticSets: [String: [(address: UInt32, length: Int)]]
+
+    enum Outcome: Hashable {
+        case accept, drop, reject
+        /// Dropped by a DROP before filter INPUT (raw/mangle PREROUTING, mangle INPUT).
+        case droppedBeforeInput
+        /// A rule before INPUT changed the packet (DNAT, MARK, NOTRACK) or a target whose
+        /// outcome is not the ruleset's (NFQUEUE): anything may happen.
+        case anything
+    }
+
+    struct Packet {
+        var facts: PacketFacts
+        var state: ConntrackStates
+    }
+
+    /// Choices drawn in evaluation order; `outcomes` enumerates every sequence.
+    final class Chooser {
+        var prefix: [Bool] = []
+        var used = 0
+        /// Every rule (`table/chain#index`) that ended a walk with its target, over all runs.
+        var deciders: Set<String> = []
+        func choose() -> Bool {
+            defer { used += 1 }
+            if used < prefix.count { return prefix[used] }
+            prefix.append(false)
+            return false
+        }
+        /// The next sequence in depth-first order, or false when all were tried.
+        func advance() -> Bool {
+            prefix = Array(prefix.prefix(used))
+            while let last = prefix.last, last { prefix.removeLast() }
+            guard !prefix.isEmpty else { return false }
+            prefix[prefix.count - 1] = true
+            used = 0
+            return true
+        }
+    }
+
+    /// Every verdict iptables may reach, how many choice sequences were tried, and the
+    /// rules that decided in any of them.
+    func outcomes(_ p: Packet, limit: Int = 1 << 14) -> (Set<Outcome>, runs: Int, deciders: Set<String>) {
+        let chooser = Chooser()
+        var out: Set<Outcome> = []
+        var runs = 0
+        repeat {
+            chooser.used = 0
+            out.insert(run(p, chooser))
+            runs += 1
+        } while runs < limit && chooser.advance()
+        return (out, runs, chooser.deciders)
+    }
+
+    /// `acceptedByTable`: ACCEPT before INPUT ends that table's walk; the next table runs.
+    private enum ChainEnd { case verdict(Outcome), fellOff, acceptedByTable }
+
+    private func run(_ p: Packet, _ c: Chooser) -> Outcome {
+        for (table, chain) in [("raw", "PREROUTING"), ("mangle", "PREROUTING"), ("nat", "PREROUTING"), ("mangle", "INPUT")] {
+            // The nat table sees only a connection's first packet.
+            if table == "nat" && p.state != .new { continue }
+            guard let t = ruleset.table(table) else { continue }
+            if case .verdict(let v) = walk(t, chain, p, c, preInput: true) { return v }
+        }
+        guard let filter = ruleset.table("filter") else { return .accept }
+        switch walk(filter, "INPUT", p, c, preInput: false) {
+        case .verdict(let v): return v
+        case .fellOff, .acceptedByTable: return filter.chain("INPUT")?.policy == "DROP" ? .drop : .accept
+        }
+    }
+
+    private func walk(_ table: Table, _ name: String, _ p: Packet, _ c: Chooser, preInput: Bool, depth: Int = 0) -> ChainEnd {
+        guard let chain = table.chain(name), depth < 100 else { return .fellOff }
+        for (i, rule) in chain.rules.enumerated() where matches(rule, p, c) {
+            switch rule.target {
+            case .accept?, .drop?, .reject?, .queue?: c.deciders.insert("\(table.name)/\(name)#\(i + 1)")
+            default: break
+            }
+            switch rule.target {
+            case nil, .log?:
+                continue
+            case .accept?:
+                // ACCEPT before INPUT only ends that table's chain.
+                return preInput ? .acceptedByTable : .verdict(.accept)
+            case .drop?:
+                return .verdict(preInput ? .droppedBeforeInput : .drop)
+            case .reject?:
+                return .verdict(.reject)
+            case .return?:
+                return .fellOff
+            case .jump(let callee)?:
+                switch walk(table, callee, p, c, preInput: preInput, depth: depth + 1) {
+                case .fellOff: continue
+                case let end: return end
+                }
+            case .goto(let callee)?:
+                return walk(table, callee, p, c, preInput: preInput, depth: depth + 1)
+            case .queue?:
+                return .verdict(.anything)
+            case .opaque(let e)?:
+                switch e.name {
+                case "SET": continue // changes a set every later use of which is a free choice
+                case "MARK", "CONNMARK": if preInput { return .verdict(.anything) } else { continue }
+                default: return .verdict(.anything) // DNAT, NOTRACK, CT, NFQUEUE, ...
+                }
+            }
+        }
+        return .fellOff
+    }
+
+    func matches(_ r: Rule, _ p: Packet, _ c: Chooser) -> Bool {
+        let f = p.facts
+        if let i = r.inInterface {
+            let hit = i.value.hasSuffix("+") ? interface.hasPrefix(String(i.value.dropLast())) : interface == i.value
+            if hit == i.negated { return false }
+        }
+        if let s = r.source, Self.contains(s.value, f.source) == s.negated { return false }
+        if let d = r.destination, Self.contains(d.value, f.destination) == d.negated { return false }
+        if let pr = r.proto, (pr.value == f.proto) == pr.negated { return false }
+        for m in r.matches {
+            switch m {
+            case .tcp(let t):
+                guard let ports = f.ports else { return false }
+                if !Self.inRange(t.sourcePort, ports.source) || !Self.inRange(t.destinationPort, ports.destination) { return false }
+                if let fl = t.flags, ((f.tcpFlags ?? 0) & fl.value.mask == fl.value.compare) == fl.negated { return false }
+            case .udp(let u):
+                guard let ports = f.ports else { return false }
+                if !Self.inRange(u.sourcePort, ports.source) || !Self.inRange(u.destinationPort, ports.destination) { return false }
+            case .multiport(let mp):
+                guard let ports = f.ports else { return false }
+                let hit = mp.ports.contains { r in
+                    switch mp.direction {
+                    case .source: (r.lower...r.upper).contains(ports.source)
+                    case .destination: (r.lower...r.upper).contains(ports.destination)
+                    case .either: (r.lower...r.upper).contains(ports.source) || (r.lower...r.upper).contains(ports.destination)
+                    }
+                }
+                if hit == mp.negated { return false }
+            case .icmp(let i):
+                guard let h = f.icmp else { return false }
+                let hit = i.any || (h.type == i.type && i.codes.contains(h.code))
+                if hit == i.negated { return false }
+            case .conntrack(let ct):
+                if let s = ct.states, s.value.contains(p.state) == s.negated { return false }
+                if !ct.other.isEmpty && !c.choose() { return false }
+            case .state(let s):
+                if s.value.contains(p.state) == s.negated { return false }
+            case .set(let s):
+                let member: Bool
+                if s.directions == [.src], s.other.isEmpty, let members = staticSets[s.name] {
+                    member = members.contains { Self.contains($0.address, $0.length, f.source) }
+                } else {
+                    member = c.choose()
+                }
+                if member == s.negated { return false }
+            case .length(let l):
+                if (l.value.lower...l.value.upper).contains(f.totalLength) == l.negated { return false }
+            case .ttl(let t):
+                let hit: Bool
+                switch t.op {
+                case .eq: hit = f.ttl == t.value
+                case .ne: hit = f.ttl != t.value
+                case .lt: hit = f.ttl < t.value
+                case .gt: hit = f.ttl > t.value
+                }
+                if !hit { return false }
+            case .comment:
+                continue
+            default:
+                if !c.choose() { return false }
+            }
+        }
+        return true
+    }
+
+    static func inRange(_ r: Negatable<ValueRange>?, _ port: UInt16) -> Bool {
+        guard let r else { return true }
+        return (r.value.lower...r.value.upper).contains(port) != r.negated
+    }
+
+    static func contains(_ p: IPPrefix, _ a: UInt32) -> Bool {
+        let mask = UInt32(truncatingIfNeeded: p.maskBits.lo)
+        return a & mask == UInt32(truncatingIfNeeded: p.bits.lo) & mask
+    }
+
+    static func contains(_ network: UInt32, _ length: Int, _ a: UInt32) -> Bool {
+        let mask: UInt32 = length == 0 ? 0 : UInt32.max << (32 - UInt32(length))
+        return a & mask == network & mask
+    }
+}
