@@ -12,6 +12,8 @@ struct FlatRule: Equatable {
     /// Why the position is `KERNEL`; nil for ACCEPT/DROP decided exactly by `atoms`.
     var kernelReason: KernelReason?
     var rejectAsDrop = false
+    /// The jumps and gotos that led here: the kernel counts a packet on each of them too.
+    var via: [RuleRef] = []
 }
 
 /// What the walk saw of one written rule; its final status is read from this.
@@ -69,7 +71,9 @@ struct ChainFlattener {
 
     /// Walks `chainName` for packets that satisfy `context`. `topLevel`: the chain is INPUT,
     /// whose RETURN and fall-through mean "apply the policy".
-    mutating func walk(_ chainName: String, context: [Atom], topLevel: Bool, depth: Int = 0) {
+    mutating func walk(_ chainName: String, context: [Atom], topLevel: Bool, depth: Int = 0, via: [RuleRef] = []) {
+        self.via = via
+        defer { self.via = Array(via.dropLast()) }
         guard !stopped, let chain = table.chain(chainName) else { return }
         walked.insert(chainName)
         var excluded: [Atom] = []
@@ -89,7 +93,9 @@ struct ChainFlattener {
             case .tests(let atoms, let unsupported):
                 own = atoms
                 guard let target = rule.target else {
-                    events[ref, default: RuleEvents()].noEffect = true
+                    // It only counts; the kernel counts only the packets it sees, so every
+                    // packet this rule may match goes there, and its counter stays exact.
+                    emit(.kernel, context + excluded + own, ref, kernel: .countsOnly)
                     continue
                 }
                 if !unsupported.isEmpty {
@@ -125,11 +131,13 @@ struct ChainFlattener {
             case .jump(let callee)?:
                 guard canEnter(callee, conds, ref, depth: depth) else { continue }
                 events[ref, default: RuleEvents()].inlined = (.jump(callee), flat.count)
-                walk(callee, context: conds, topLevel: false, depth: depth + 1)
+                walk(callee, context: conds, topLevel: false, depth: depth + 1, via: via + [ref])
+                self.via = via
             case .goto(let callee)?:
                 guard canEnter(callee, conds, ref, depth: depth) else { continue }
                 events[ref, default: RuleEvents()].inlined = (.goto(callee), flat.count)
-                walk(callee, context: conds, topLevel: false, depth: depth + 1)
+                walk(callee, context: conds, topLevel: false, depth: depth + 1, via: via + [ref])
+                self.via = via
                 if topLevel {
                     // Falling off the end of a chain entered by goto from INPUT applies INPUT's policy.
                     emit(policy, conds, ref, isPolicy: true)
@@ -150,7 +158,8 @@ struct ChainFlattener {
     private mutating func emit(_ v: CompiledTables.Verdict, _ conds: [Atom], _ ref: RuleRef, isPolicy: Bool = false,
                                kernel: KernelReason? = nil, rejectAsDrop: Bool = false) {
         events[ref, default: RuleEvents()].positions.append(flat.count)
-        flat.append(FlatRule(atoms: conds, verdict: v, origin: ref, isPolicy: isPolicy, kernelReason: kernel, rejectAsDrop: rejectAsDrop))
+        flat.append(FlatRule(atoms: conds, verdict: v, origin: ref, isPolicy: isPolicy, kernelReason: kernel, rejectAsDrop: rejectAsDrop,
+                             via: via))
     }
 
     private mutating func enter(_ callee: String, through ref: RuleRef) {

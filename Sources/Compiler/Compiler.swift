@@ -17,6 +17,8 @@ public struct CompileOptions: Equatable, Sendable {
 public struct PositionOrigin: Equatable, Sendable {
     public var rule: RuleRef
     public var isPolicy: Bool
+    /// The jumps and gotos on the way to it (the kernel counts the packet on those too).
+    public var via: [RuleRef] = []
 }
 
 public struct CompileResult: Equatable, Sendable {
@@ -69,7 +71,7 @@ public enum Compiler {
 
         var blockers: [XDPOnlyBlocker] = statuses.kernelPositions().map { .kernelRule($0.0, $0.1) }
         if natRules > 0 { blockers.append(.natTable(rules: natRules)) }
-        let origins = builder.flat.map { PositionOrigin(rule: $0.origin, isPolicy: $0.isPolicy) }
+        let origins = builder.flat.map { PositionOrigin(rule: $0.origin, isPolicy: $0.isPolicy, via: $0.via) }
         return CompileResult(tables: builder.tables, origins: origins, report: report,
                              installable: !options.xdpOnly || blockers.isEmpty, xdpOnlyBlockers: blockers)
     }

@@ -77,6 +77,8 @@ public enum KernelReason: Equatable, Sendable {
     case target(String)
     /// REJECT answers with an ICMP error or a TCP reset; `--reject-as-drop` drops instead.
     case reject
+    /// No target: it only counts, and only the kernel can count what it matches.
+    case countsOnly
     /// A RETURN or goto with several tests: it takes its packets out of the rest of its
     /// chain, which no single position can say yet.
     case multiTestReturn(target: String, tests: Int)

@@ -72,8 +72,8 @@ extension Firewall {
     func layerCounts(_ view: KernelView, attachment: Attachment, options: CompileOptions) -> String {
         let p = program(for: view, interface: attachment.interface, options: options)
         guard let report = p.result?.report else { return "the kernel's ruleset could not be read: XDP passes everything" }
-        let c = report.layerCounts
-        return "\(c.xdp) of \(c.xdp + c.kernel) filter INPUT rules decided in XDP, \(c.kernel) in the kernel"
+        let x = report.count(.xdp, scope: .input), k = report.count(.kernel, scope: .input)
+        return "\(x) of \(x + k) filter INPUT rules decided in XDP, \(k) in the kernel"
     }
 
     /// `ebpf-iptables-save [-c] [-t TABLE]`: the kernel's own `iptables-save`, with what XDP

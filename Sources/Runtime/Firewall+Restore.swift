@@ -102,7 +102,7 @@ extension Firewall {
         if options.xdpOnly, let parsed, let (a, _) = attachment {
             let r = Compiler.compile(parsed, sets: predictedSets.sets.isEmpty ? nil : predictedSets, interface: a.interface, options: options)
             guard r.installable else {
-                let why = r.report.xdpOnlyProblems.map { "  \($0)\n" }.joined()
+                let why = r.xdpOnlyBlockers.map { "  \($0.detail)\n" }.joined()
                 return ToolResult(status: 1, stderr: "ebpf-iptables-restore: --xdp-only: filter INPUT does not compile whole, so XDP cannot decide it alone:\n\(why)nothing was applied\n")
             }
         }
@@ -149,8 +149,8 @@ extension Firewall {
         guard options.rejectAsDrop, let parsed, let (a, _) = attachment else { return "" }
         let r = Compiler.compile(parsed, sets: sets.sets.isEmpty ? nil : sets, interface: a.interface, options: options)
         return r.report.rules.compactMap { rule in
-            guard let note = rule.changedOnRequest else { return nil }
-            return "\(rule.ref.line.map { "line \($0)" } ?? "\(rule.ref.chain) \(rule.ref.index)"): note: \(note)\n"
+            guard case .xdp(.rejectAsDrop) = rule.status else { return nil }
+            return "\(rule.ref.line.map { "line \($0)" } ?? "\(rule.ref.chain) \(rule.ref.index)"): note: REJECT is dropped in XDP without a reply (--reject-as-drop)\n"
         }.joined()
     }
 

@@ -36,8 +36,9 @@ extension Firewall {
             for r in report.rules where r.ref.table == "filter" {
                 let id = ids["filter\t" + r.ref.chain].flatMap { r.ref.index <= $0.count ? $0[r.ref.index - 1] : nil }
                 let c = id.flatMap { totals[$0] } ?? RetiredCounters.Count()
-                out += String(format: "%10llu %10llu  ", c.packets, c.bytes) + r.layerName.padding(toLength: 7, withPad: " ", startingAt: 0)
-                    + " " + r.text + (r.layerReason.map { "  (\($0))" } ?? "") + "\n"
+                let layer: String = r.status.layer?.rawValue ?? "-"
+                let counts: String = String(format: "%10llu %10llu  ", c.packets, c.bytes)
+                out += counts + layer.padding(toLength: 7, withPad: " ", startingAt: 0) + " " + r.text + "  (\(r.status.detail))\n"
             }
             let pc = totals[.policy(chain: "INPUT")] ?? RetiredCounters.Count()
             out += String(format: "%10llu %10llu  ", pc.packets, pc.bytes) + "xdp     policy of INPUT\n"

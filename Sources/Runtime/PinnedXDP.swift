@@ -29,12 +29,12 @@ final class PinnedXDP: XDPLayer {
     func zeroCounters(generation: UInt32, positions: [UInt32]?) throws { try dp.zeroCounters(generation: generation, positions: positions) }
     func pendingChange() throws -> Bool {
         let f = try dp.flags
-        return f.contains(.both) || f.contains(.guarded) || f.contains(.passAll)
+        return f.contains(.transition) || f.contains(.guardSources) || f.contains(.passAll)
     }
     func summary() throws -> XDPSummary {
         let s = try dp.stats()
-        return XDPSummary(programID: dp.programID, untouched: s.passedUntouched, passedToKernel: s.passedToKernel,
-                          dropped: s.dropped, overruled: s.overruledByRoute + s.overruledByNAT, guarded: s.passedByGuard,
+        return XDPSummary(programID: dp.programID, untouched: s.untouched, passedToKernel: s.passed + s.splitPassed + s.fragmentPassed,
+                          dropped: s.dropped, overruled: s.routePassed + s.natPassed, guarded: s.guardPassed,
                           pendingChange: try pendingChange())
     }
 }

@@ -80,7 +80,7 @@ struct XdpOnlyEngine {
         let sets = try? firewall.readSets().sets
         let result = Compiler.compile(ruleset, sets: sets.flatMap { $0.sets.isEmpty ? nil : $0 }, interface: attachment.interface, options: options)
         guard result.installable else {
-            let why = result.report.xdpOnlyProblems.joined(separator: "; ")
+            let why = result.xdpOnlyBlockers.map(\.detail).joined(separator: "; ")
             throw Refusal(text: "ebpf-iptables: XDP decides filter INPUT alone (--xdp-only) and cannot decide this: \(why); nothing was applied\n", status: 1)
         }
         let kernelBefore = XdpOnlyInput.kernelPart(Ruleset(family: .ipv4, tables: [before]))
