@@ -24,7 +24,6 @@ struct Attach: ParsableCommand {
                 throw CLIError("attach \(interface): already attached to \(a.interface); detach it first")
             }
             let dp = try Dataplane.load()
-            _ = try dp.fillLocalAddresses()
             try dp.pin(at: store.paths.pinRoot)
             do {
                 try dp.attach(interface: interface, mode: mode == .generic ? .generic : .native)
