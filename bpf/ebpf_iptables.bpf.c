@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /*
- * ebpf-iptables data plane: one XDP program that judges every IPv4 packet the way the
- * filter table's INPUT chain would, from tables the Loader writes (layouts and their
- * meaning: ebpf_iptables.h).
+ * ebpf-iptables data plane: the XDP layer in front of the kernel's own iptables (which
+ * holds the whole ruleset, docs/two-layers.md). It drops early only what filter INPUT
+ * would certainly drop and passes everything else up, from tables the Loader writes
+ * (layouts and their meaning: ebpf_iptables.h).
  *
- * A packet's verdict is the rule at the lowest position among:
+ * A packet's position is the rule at the lowest position among:
  *   catch_all_pos, proto_port, src (LPM), src_proto_port (LPM), and the first matching
  *   fallback rule whose position is below the best found so far;
- * or the chain policy when none matched.
+ * or the chain policy when none matched. A DROP position is dropped once the route check
+ * (the kernel would hand the packet to INPUT) and, when the ruleset NATs, the NAT check
+ * (no NATed connection) allow it; ACCEPT and KERNEL positions pass.
  *
  * Two generations of every per-ruleset map exist; live.generation (read once per
  * packet) says which one judges it, so a restore writes the idle generation and flips
- * one word: every packet sees exactly one whole ruleset.
+ * one word: every packet sees exactly one whole ruleset. During a transition
+ * (EIPT_LIVE_BOTH) both judge it, and only what both drop is dropped.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
