@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /*
- * ebpf-iptables data plane: one XDP program that judges every IPv4 packet the way the
- * filter table's INPUT chain would, from tables the Loader writes (layouts and their
- * meaning: ebpf_iptables.h).
+ * ebpf-iptables data plane: the XDP layer in front of the kernel's own iptables (which
+ * holds the whole ruleset, docs/two-layers.md). It drops early only what filter INPUT
+ * would certainly drop and passes everything else up, from tables the Loader writes
+ * (layouts and their meaning: ebpf_iptables.h).
  *
- * A packet's verdict is the rule at the lowest position among:
+ * A packet's position is the rule at the lowest position among:
  *   catch_all_pos, proto_port, src (LPM), src_proto_port (LPM), and the first matching
  *   fallback rule whose position is below the best found so far;
- * or the chain policy when none matched.
+ * or the chain policy when none matched. A DROP position is dropped once the route check
+ * (the kernel would hand the packet to INPUT) and, when the ruleset NATs, the NAT check
+ * (no NATed connection) allow it; ACCEPT and KERNEL positions pass.
  *
  * Two generations of every per-ruleset map exist; live.generation (read once per
  * packet) says which one judges it, so a restore writes the idle generation and flips
- * one word: every packet sees exactly one whole ruleset.
+ * one word: every packet sees exactly one whole ruleset. During a transition
+ * (EIPT_LIVE_BOTH) both judge it, and only what both drop is dropped.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -108,11 +112,19 @@ struct {
 } gen_config SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, EIPT_MAX_LOCAL_ADDRS);
-	__type(key, struct eipt_local_key);
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, EIPT_MAX_GUARD);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct eipt_src_key);
 	__type(value, __u32);
-} local_addrs SEC(".maps");
+} guard_src SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EIPT_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -151,20 +163,21 @@ extern void bpf_ct_release(struct nf_conn *ct) __ksym;
 
 /* ---------------------------------------------------------------- packet facts */
 
-/* What the fallback tests look at, parsed once. Lives on the program's stack and is
- * handed to the bpf_loop callback by pointer. */
+/* What the judges and the drop checks look at, parsed once. Lives on the program's stack
+ * and is handed to the global functions and the bpf_loop callback by pointer. */
 struct eipt_pkt {
 	__u32 saddr, daddr;  /* network order */
 	__u16 sport, dport;  /* host order, valid when has_ports */
 	__u16 tot_len;
-	__u8 proto, ttl;
+	__u8 proto, ttl, tos;
 	__u8 has_ports;
 	__u8 has_tcp_flags, tcp_flags;
 	__u8 has_icmp, icmp_type, icmp_code;
 	__u8 nonfirst_frag;
 	__u8 ihl;       /* IP header length in bytes */
 	__u32 pos;      /* out: deciding position, or rule_count for the policy */
-	__u32 verdict;  /* out: enum eipt_verdict */
+	__u32 verdict;  /* out: enum eipt_verdict; 0 when the generation has no gen_config */
+	__u32 gen_flags; /* out: the judging generation's EIPT_GEN_* */
 };
 
 struct eipt_fb_ctx {
@@ -181,34 +194,32 @@ struct eipt_fb_ctx {
  * as the kernel's tcp/udp/icmp matches return false for a non-first fragment whatever
  * the inversion. The tests are folded into bit masks rather than tested one by one:
  * every early `return` on a test would be a branch the verifier follows for each state
- * the callback can be entered with, and verification time grows with their product.
+ * the function can be entered with.
  */
 #define EIPT_BIT(cond, bit) ((cond) ? (bit) : 0)
 #define EIPT_IN(v, lo, hi) ((v) >= (lo) && (v) <= (hi))
 
-static __always_inline long eipt_fallback_step(__u32 i, void *data, const int gen)
+#define EIPT_FB_NO 0
+#define EIPT_FB_MATCH 1
+#define EIPT_FB_NEED_CT 2 /* everything else holds; the rule tests the conntrack state */
+
+/*
+ * Whether fallback rule `r` matches: EIPT_FB_*. `ct_state` is 0 until looked up.
+ * A global (noinline) function, verified once on its own. Since Linux 6.7 the verifier
+ * walks a bpf_loop callback as if called any number of times, until the states at its
+ * entry repeat; with this body inlined in the callback its many branches (each EIPT_BIT
+ * is one) multiplied across those walks and a 6.18 kernel stopped at 1,000,000
+ * instructions. Behind a call the callback is a few branches.
+ */
+__attribute__((noinline)) int eipt_fb_match(struct eipt_pkt *p, struct eipt_fb_rule *r, __u32 ct_state)
 {
-	struct eipt_fb_ctx *c = data;
-	struct eipt_pkt *p = c->pkt;
-	__u32 idx = c->start + i;
-	struct eipt_fb_rule *r;
 	__u32 t, holds = 0, avail = ~0u;
 	__u8 ttl_op;
 
-	r = GEN_LOOKUP(gen, fallback, &idx);
-	if (!r)
-		return 1;
-	if (r->pos >= c->best)
-		return 1; /* sorted by pos: nothing later can win */
+	if (!p || !r)
+		return EIPT_FB_NO;
 	t = r->tests;
-	/* Cheap rejections first (most rules name a protocol or a port): one branch each,
-	 * before the full evaluation below. */
-	if ((t & ~r->neg & EIPT_T_PROTO) && p->proto != r->proto)
-		return 0;
-	if ((t & ~r->neg & EIPT_T_DPORT) && !(p->has_ports && EIPT_IN(p->dport, r->dport_lo, r->dport_hi)))
-		return 0;
 	ttl_op = r->ttl_op;
-
 	holds |= EIPT_BIT((p->saddr & r->src_mask) == r->src_addr, EIPT_T_SRC);
 	holds |= EIPT_BIT((p->daddr & r->dst_mask) == r->dst_addr, EIPT_T_DST);
 	holds |= EIPT_BIT(p->proto == r->proto, EIPT_T_PROTO);
@@ -233,24 +244,53 @@ static __always_inline long eipt_fallback_step(__u32 i, void *data, const int ge
 		avail &= ~EIPT_T_ICMP;
 
 	if (((((holds ^ r->neg) & avail) | EIPT_T_CT) & t) != t)
-		return 0;
+		return EIPT_FB_NO;
 	if (t & EIPT_T_CT) {
-		/* The conntrack kfunc needs the xdp_md context, and a bpf_loop callback gets
-		 * only our stack pointer; smuggling ctx through it would also put the kfunc's
-		 * acquire/release pair into a body the verifier re-walks for every iteration
-		 * state. So stop here, let the judge look the state up once, and resume at this
-		 * rule. Tested last, so the lookup only happens when everything else matched. */
-		if (!c->ct_state) {
-			c->need_ct = 1;
-			c->start = idx;
-			return 1;
-		}
-		int in_state = (c->ct_state & r->ct_states) != 0;
+		int in_state;
+
+		if (!ct_state)
+			return EIPT_FB_NEED_CT;
+		in_state = (ct_state & r->ct_states) != 0;
 		if (in_state == !!(r->neg & EIPT_T_CT))
-			return 0;
+			return EIPT_FB_NO;
 	}
-	c->best = r->pos;
-	return 1;
+	return EIPT_FB_MATCH;
+}
+
+static __always_inline long eipt_fallback_step(__u32 i, void *data, const int gen)
+{
+	struct eipt_fb_ctx *c = data;
+	struct eipt_pkt *p = c->pkt;
+	__u32 idx = c->start + i;
+	struct eipt_fb_rule *r;
+	__u32 t;
+	int m;
+
+	r = GEN_LOOKUP(gen, fallback, &idx);
+	if (!r)
+		return 1;
+	if (r->pos >= c->best)
+		return 1; /* sorted by pos: nothing later can win */
+	t = r->tests & ~r->neg;
+	/* Cheap rejections first (most rules name a protocol or a port), before the call. */
+	if ((t & EIPT_T_PROTO) && p->proto != r->proto)
+		return 0;
+	if ((t & EIPT_T_DPORT) && !(p->has_ports && EIPT_IN(p->dport, r->dport_lo, r->dport_hi)))
+		return 0;
+	m = eipt_fb_match(p, r, c->ct_state);
+	if (m == EIPT_FB_NEED_CT) {
+		/* The conntrack kfunc needs the xdp_md context, which a bpf_loop callback does
+		 * not get. So stop here, let the judge look the state up once, and resume at this
+		 * rule. Tested last, so the lookup only happens when everything else matched. */
+		c->need_ct = 1;
+		c->start = idx;
+		return 1;
+	}
+	if (m == EIPT_FB_MATCH) {
+		c->best = r->pos;
+		return 1;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- conntrack state */
@@ -375,16 +415,124 @@ __attribute__((noinline)) int eipt_ct_state(struct xdp_md *ctx, struct eipt_pkt 
 	return EIPT_CT_NEW;
 }
 
+/* ---------------------------------------------------------------- the drop path */
+
+/* Not in Debian 12's uapi header as a macro (an enum there, and absent before 6.3): the
+ * value is BPF_FIB_LOOKUP_SKIP_NEIGH's, BIT(2) since Linux 6.3. */
+#define EIPT_FIB_SKIP_NEIGH (1u << 2)
+#define EIPT_AF_INET 2
+#define EIPT_EINVAL 22
+
+/* conntrack status bits (enum ip_conntrack_status). IPS_SRC_NAT / IPS_DST_NAT are set only
+ * when NAT changed the tuple. The *_NAT_DONE bits are not used: they mean "NAT was
+ * decided", and a null binding (no nat rule matched) sets them too, so every connection
+ * that crossed a nat hook has them. */
+#define EIPT_IPS_SRC_NAT (1UL << 4)
+#define EIPT_IPS_DST_NAT (1UL << 5)
+
+#define EIPT_CHECK_ROUTE 1u /* ask the routing (not ALL_DESTINATIONS) */
+#define EIPT_CHECK_NAT 2u   /* EIPT_GEN_NAT_CHECK */
+
+/*
+ * The checks a judged DROP must pass before it is dropped (see the header: the route
+ * check, and the NAT check): 0 when the drop stands, else the EIPT_STAT_* of the reason
+ * it passes. Only the drop path calls it: accepted packets never pay for a lookup.
+ * A global function like eipt_ct_state, so the verifier checks it once.
+ */
+__attribute__((noinline)) int eipt_drop_overruled(struct xdp_md *ctx, struct eipt_pkt *p, __u32 checks)
+{
+	if (!p)
+		return EIPT_STAT_ROUTE_PASSED;
+	if (checks & EIPT_CHECK_ROUTE) {
+		struct bpf_fib_lookup fib = {};
+		long rc;
+
+		if ((bpf_ntohl(p->daddr) >> 28) == 0xe)
+			return EIPT_STAT_ROUTE_PASSED; /* multicast: see the header */
+		fib.family = EIPT_AF_INET;
+		fib.tos = p->tos;
+		fib.l4_protocol = p->proto;
+		if (p->has_ports) {
+			fib.sport = bpf_htons(p->sport);
+			fib.dport = bpf_htons(p->dport);
+		}
+		fib.tot_len = p->tot_len;
+		fib.ifindex = ctx->ingress_ifindex;
+		fib.ipv4_src = p->saddr;
+		fib.ipv4_dst = p->daddr;
+		rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), EIPT_FIB_SKIP_NEIGH);
+		if (rc == -EIPT_EINVAL) /* a kernel before 6.3 refuses the flag before looking */
+			rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+		switch (rc) {
+		case BPF_FIB_LKUP_RET_FWD_DISABLED:
+		case BPF_FIB_LKUP_RET_NOT_FWDED:
+		case BPF_FIB_LKUP_RET_BLACKHOLE:
+		case BPF_FIB_LKUP_RET_UNREACHABLE:
+		case BPF_FIB_LKUP_RET_PROHIBIT:
+			break; /* for INPUT, or dropped by the kernel before it */
+		default:
+			return EIPT_STAT_ROUTE_PASSED; /* forwarded, or we cannot tell */
+		}
+	}
+	if (checks & EIPT_CHECK_NAT) {
+		struct bpf_sock_tuple tup = {};
+		struct bpf_ct_opts opts = {};
+		struct nf_conn *ct;
+		unsigned long status;
+
+		/* Only TCP and UDP can be looked up; the replies of other NATed protocols are
+		 * de-NATed by address and forwarded, so everything else passes. */
+		if ((p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP) || !p->has_ports)
+			return EIPT_STAT_NAT_PASSED;
+		/* The tuple as it arrives: conntrack finds either direction of a connection. */
+		tup.ipv4.saddr = p->saddr;
+		tup.ipv4.daddr = p->daddr;
+		tup.ipv4.sport = bpf_htons(p->sport);
+		tup.ipv4.dport = bpf_htons(p->dport);
+		opts.netns_id = EIPT_CURRENT_NETNS;
+		opts.l4proto = p->proto;
+		ct = bpf_xdp_ct_lookup(ctx, &tup, sizeof(tup.ipv4), &opts, EIPT_CT_OPTS_SZ);
+		if (ct) {
+			status = ct->status;
+			bpf_ct_release(ct);
+			if (status & (EIPT_IPS_SRC_NAT | EIPT_IPS_DST_NAT))
+				return EIPT_STAT_NAT_PASSED;
+		}
+	}
+	return 0;
+}
+
 /* ---------------------------------------------------------------- the program */
 
-static __always_inline void eipt_count(const int gen, __u32 idx, __u64 packets, __u64 bytes)
+/*
+ * Count at position `idx` of generation `gen`, a run-time value here. The verifier inlines a
+ * lookup only when its call site names one constant map; clang would merge the two lookups
+ * below into one call on a selected map (a generic helper call with an indirect jump: about
+ * 12 ns a packet more here), and the empty asm in one branch keeps them apart.
+ */
+static __always_inline void eipt_count(__u32 gen, __u32 idx, __u64 packets, __u64 bytes)
 {
-	struct eipt_counter *c = GEN_LOOKUP(gen, counters, &idx);
+	struct eipt_counter *c;
 
+	if (gen) {
+		c = bpf_map_lookup_elem(&counters_1, &idx);
+	} else {
+		c = bpf_map_lookup_elem(&counters_0, &idx);
+		asm volatile("" ::: "memory");
+	}
 	if (c) { /* per-CPU: no atomics needed */
 		c->packets += packets;
 		c->bytes += bytes;
 	}
+}
+
+static __always_inline int eipt_stat(__u32 idx, int action)
+{
+	__u64 *n = bpf_map_lookup_elem(&stats, &idx);
+
+	if (n)
+		*n += 1;
+	return action;
 }
 
 static __always_inline __u32 eipt_min(__u32 best, struct eipt_pos *v)
@@ -394,7 +542,7 @@ static __always_inline __u32 eipt_min(__u32 best, struct eipt_pos *v)
 
 /*
  * Judge a parsed packet by generation `gen` (a compile-time constant after inlining, so
- * every GEN_LOOKUP folds to one constant map). Sets p->pos and p->verdict and counts.
+ * every GEN_LOOKUP folds to one constant map). Sets p->pos, p->verdict and p->gen_flags.
  */
 static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, const int gen,
 				      void *step)
@@ -408,6 +556,7 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 		return 0;
 	best = cfg->catch_all_pos;
 	tables = cfg->flags;
+	p->gen_flags = tables;
 	{
 		struct eipt_proto_port_key k = { .proto = p->proto };
 		if (p->has_ports && (tables & EIPT_GEN_PP_PORT)) {
@@ -460,7 +609,7 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 		best = eipt_min(best, v);
 	}
 
-	/* Fallback rules through bpf_loop: the verifier checks the callback once instead of
+	/* Fallback rules through bpf_loop: the verifier checks the callback instead of
 	 * unrolling up to EIPT_MAX_FALLBACK iterations of a long body. */
 	fc.pkt = p;
 	fc.best = best;
@@ -487,7 +636,6 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 		p->verdict = ri ? ri->verdict : cfg->policy;
 		p->pos = best;
 	}
-	eipt_count(gen, p->pos, 1, p->tot_len);
 	return 0;
 }
 
@@ -504,15 +652,26 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 		if (!p)                                                                         \
 			return 0;                                                               \
 		return eipt_judge(ctx, p, N, eipt_fallback_step_##N);                           \
-	}                                                                                   \
-	static __always_inline void eipt_count_##N(__u32 idx, __u64 bytes)                  \
-	{                                                                                   \
-		eipt_count(N, idx, 0, bytes);                                                   \
 	}
 
 EIPT_GENERATION_CODE(0)
 EIPT_GENERATION_CODE(1)
 
+static __always_inline void eipt_judge_by(struct xdp_md *ctx, struct eipt_pkt *p, __u32 gen)
+{
+	p->verdict = 0;
+	p->gen_flags = 0;
+	if (gen)
+		eipt_judge_1(ctx, p);
+	else
+		eipt_judge_0(ctx, p);
+}
+
+/*
+ * Order of the decisions: unjudged passes (not IPv4, malformed, EMPTY, PASS_ALL, martian
+ * source), the guard, fragments of a datagram whose first fragment was dropped, the
+ * judge(s), and on the drop path only the route and NAT checks.
+ */
 SEC("xdp")
 int eipt_xdp(struct xdp_md *ctx)
 {
@@ -523,32 +682,31 @@ int eipt_xdp(struct xdp_md *ctx)
 	struct eipt_live *lv;
 	struct eipt_pkt pkt = {};
 	struct eipt_frag_key fk = {};
-	struct eipt_frag_value fv = {};
-	__u32 zero = 0, gen, flags, ihl, frag, l4len;
+	__u32 zero = 0, gen, flags, ihl, frag, l4len, verdict, pos, gen_flags, checks;
 	void *l4;
 
 	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return XDP_PASS; /* not IPv4, VLAN-tagged included */
+		return eipt_stat(EIPT_STAT_UNTOUCHED, XDP_PASS); /* not IPv4, VLAN-tagged included */
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > data_end || ip->version != 4)
-		return XDP_PASS; /* the kernel drops malformed headers itself */
+		return eipt_stat(EIPT_STAT_UNTOUCHED, XDP_PASS); /* the kernel drops malformed headers itself */
 	ihl = ip->ihl * 4;
 	if (ihl < sizeof(*ip) || (void *)ip + ihl > data_end)
-		return XDP_PASS;
+		return eipt_stat(EIPT_STAT_UNTOUCHED, XDP_PASS);
 	pkt.ihl = ihl;
 	pkt.tot_len = bpf_ntohs(ip->tot_len);
 	if (pkt.tot_len < ihl || (void *)ip + pkt.tot_len > data_end)
-		return XDP_PASS;
+		return eipt_stat(EIPT_STAT_UNTOUCHED, XDP_PASS);
 
 	lv = bpf_map_lookup_elem(&live, &zero);
 	if (!lv)
-		return XDP_PASS;
-	/* Read once (volatile: the compiler may not load it again): everything below judges
-	 * by this one generation, whatever a restore flips meanwhile. */
+		return eipt_stat(EIPT_STAT_UNTOUCHED, XDP_PASS);
+	/* Read once each (volatile: the compiler may not load them again): everything below
+	 * judges by this one generation and these flags, whatever user space writes meanwhile. */
 	gen = *(volatile __u32 *)&lv->generation ? 1 : 0;
-	flags = lv->flags;
-	if (flags & EIPT_LIVE_EMPTY)
-		return XDP_PASS;
+	flags = *(volatile __u32 *)&lv->flags;
+	if (flags & (EIPT_LIVE_EMPTY | EIPT_LIVE_PASS_ALL))
+		return eipt_stat(EIPT_STAT_UNTOUCHED, XDP_PASS);
 
 	pkt.saddr = ip->saddr;
 	pkt.daddr = ip->daddr;
@@ -558,19 +716,21 @@ int eipt_xdp(struct xdp_md *ctx)
 		 * The rest of 0/8 does reach INPUT on this kernel (the oracle showed it). */
 		__u32 src = bpf_ntohl(ip->saddr);
 		if (src == 0 || (src >> 24) == 127 || (src >> 28) == 0xe || src == 0xffffffff)
-			return XDP_PASS;
+			return eipt_stat(EIPT_STAT_UNTOUCHED, XDP_PASS);
 	}
-	if (!(flags & EIPT_LIVE_ALL_DESTINATIONS) && ip->daddr != 0xffffffff &&
-	    (bpf_ntohl(ip->daddr) >> 28) != 0xe) {
-		struct eipt_local_key lk = { .addr = ip->daddr };
-		if (!bpf_map_lookup_elem(&local_addrs, &lk))
-			return XDP_PASS; /* not for this host: FORWARD's business */
+	if (flags & EIPT_LIVE_GUARD) {
+		struct eipt_src_key gk = { .prefixlen = 32, .addr = ip->saddr };
+		if (bpf_map_lookup_elem(&guard_src, &gk))
+			return eipt_stat(EIPT_STAT_GUARD_PASSED, XDP_PASS);
 	}
 	pkt.proto = ip->protocol;
 	pkt.ttl = ip->ttl;
+	pkt.tos = ip->tos;
 
 	/* Fragments: INPUT sees reassembled datagrams, judged by their first fragment's
-	 * headers. The first fragment's verdict is remembered for the rest. */
+	 * headers. Only a first fragment XDP dropped is remembered, and the rest of its
+	 * datagram dropped; any other non-first fragment goes up for the kernel to reassemble
+	 * (it may have come before its first fragment, which XDP has not judged yet). */
 	frag = bpf_ntohs(ip->frag_off);
 	fk.saddr = ip->saddr;
 	fk.daddr = ip->daddr;
@@ -579,13 +739,10 @@ int eipt_xdp(struct xdp_md *ctx)
 	if (frag & 0x1fff) {
 		struct eipt_frag_value *stored = bpf_map_lookup_elem(&fragments, &fk);
 		if (!stored)
-			return XDP_DROP; /* no first fragment seen: the kernel could not reassemble either */
+			return eipt_stat(EIPT_STAT_FRAGMENT_PASSED, XDP_PASS);
 		/* Bytes only: the kernel counts one packet per datagram, at its first fragment. */
-		if (gen)
-			eipt_count_1(stored->pos, pkt.tot_len - ihl);
-		else
-			eipt_count_0(stored->pos, pkt.tot_len - ihl);
-		return stored->verdict == EIPT_DROP ? XDP_DROP : XDP_PASS;
+		eipt_count(stored->generation, stored->pos, 0, pkt.tot_len - ihl);
+		return eipt_stat(EIPT_STAT_DROPPED, XDP_DROP);
 	}
 
 	/* Transport header: bounded by the IP total length (not Ethernet padding). */
@@ -617,18 +774,36 @@ int eipt_xdp(struct xdp_md *ctx)
 		break;
 	}
 
-	pkt.verdict = 0;
-	if (gen)
-		eipt_judge_1(ctx, &pkt);
-	else
-		eipt_judge_0(ctx, &pkt);
-	if (!pkt.verdict)
-		return XDP_PASS; /* gen_config missing: cannot happen once loaded */
+	eipt_judge_by(ctx, &pkt, gen);
+	verdict = pkt.verdict;
+	pos = pkt.pos;
+	gen_flags = pkt.gen_flags;
+	if (!verdict)
+		return eipt_stat(EIPT_STAT_UNTOUCHED, XDP_PASS); /* no gen_config: cannot happen once loaded */
+	if (flags & EIPT_LIVE_BOTH) {
+		/* Transition: the kernel holds either ruleset meanwhile; drop only what both drop. */
+		eipt_judge_by(ctx, &pkt, !gen);
+		if ((verdict == EIPT_DROP) != (pkt.verdict == EIPT_DROP))
+			return eipt_stat(EIPT_STAT_SPLIT_PASSED, XDP_PASS);
+		gen_flags |= pkt.gen_flags;
+	} else if (verdict == EIPT_ACCEPT && (gen_flags & EIPT_GEN_XDP_ONLY)) {
+		eipt_count(gen, pos, 1, pkt.tot_len); /* the kernel's INPUT is empty: no one else counts it */
+	}
+	if (verdict != EIPT_DROP)
+		return eipt_stat(EIPT_STAT_PASSED, XDP_PASS);
 
-	if (frag & 0x2000) { /* first fragment (MF, offset 0): remember for the rest */
-		fv.verdict = pkt.verdict;
-		fv.pos = pkt.pos;
+	checks = (flags & EIPT_LIVE_ALL_DESTINATIONS) ? 0 : EIPT_CHECK_ROUTE;
+	if (gen_flags & EIPT_GEN_NAT_CHECK)
+		checks |= EIPT_CHECK_NAT;
+	if (checks) {
+		int why = eipt_drop_overruled(ctx, &pkt, checks);
+		if (why)
+			return eipt_stat(why, XDP_PASS);
+	}
+	eipt_count(gen, pos, 1, pkt.tot_len);
+	if (frag & 0x2000) { /* first fragment (MF, offset 0): drop the rest of the datagram too */
+		struct eipt_frag_value fv = { .pos = pos, .generation = gen };
 		bpf_map_update_elem(&fragments, &fk, &fv, BPF_ANY);
 	}
-	return pkt.verdict == EIPT_DROP ? XDP_DROP : XDP_PASS;
+	return eipt_stat(EIPT_STAT_DROPPED, XDP_DROP);
 }

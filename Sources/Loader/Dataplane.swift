@@ -157,20 +157,30 @@ public struct Dataplane: ~Copyable {
 
     /// Runs the program on `packet` (an Ethernet frame) `repeat` times with
     /// BPF_PROG_TEST_RUN, in the calling thread's network namespace (which is where
-    /// conntrack lookups look). Counters and the fragment table change as for real packets.
-    public func testRun(packet: [UInt8], repeat count: UInt32 = 1) throws(LoaderError) -> TestRunResult {
+    /// conntrack and route lookups look). Counters, stats and the fragment table change as
+    /// for real packets. The frame arrives on `ingress` (an interface of that namespace),
+    /// or on loopback when nil.
+    public func testRun(packet: [UInt8], repeat count: UInt32 = 1, ingress: String? = nil) throws(LoaderError) -> TestRunResult {
         guard !packet.isEmpty else { throw LoaderError("test run: empty packet") }
+        var ctx = xdp_md()
+        if let ingress { ctx = try XDPProgramHandle.context(frame: packet, interface: ingress) }
         var out = [UInt8](repeating: 0, count: packet.count + 256)
         var opts = bpf_test_run_opts()
         opts.sz = MemoryLayout<bpf_test_run_opts>.size
         opts.repeat = Int32(clamping: max(count, 1))
         let r = packet.withUnsafeBytes { inp in
             out.withUnsafeMutableBytes { o in
-                opts.data_in = inp.baseAddress
-                opts.data_size_in = UInt32(inp.count)
-                opts.data_out = o.baseAddress
-                opts.data_size_out = UInt32(o.count)
-                return bpf_prog_test_run_opts(program.raw, &opts)
+                withUnsafeMutablePointer(to: &ctx) { c in
+                    opts.data_in = inp.baseAddress
+                    opts.data_size_in = UInt32(inp.count)
+                    opts.data_out = o.baseAddress
+                    opts.data_size_out = UInt32(o.count)
+                    if ingress != nil {
+                        opts.ctx_in = UnsafeRawPointer(c)
+                        opts.ctx_size_in = UInt32(MemoryLayout<xdp_md>.size)
+                    }
+                    return bpf_prog_test_run_opts(program.raw, &opts)
+                }
             }
         }
         guard r == 0 else { throw LoaderError.errno("test run on a \(packet.count)-byte packet", r) }

@@ -122,7 +122,7 @@ extension Dataplane {
         if needsConntrack { config.flags |= EIPT_GEN_NEEDS_CT }
         try map("gen_config").update(g, config)
         try counters.updatePerCPU(pos, [eipt_counter](repeating: eipt_counter(), count: cpus))
-        try info.update(pos, eipt_rule_info(verdict: verdict.rawValue))
+        try info.update(pos, TableEncoding.ruleInfo(verdict))
     }
 
     private func isHost(_ key: LiveKey) -> Bool {

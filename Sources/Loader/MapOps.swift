@@ -54,9 +54,8 @@ struct MapAccess {
         }
     }
 
-    /// Deletes every key of a hash or LPM map.
-    func clear<K: BitwiseCopyable>(keyType: K.Type) throws(LoaderError) {
-        // Collect first: deleting while walking get_next_key restarts the walk.
+    /// Every key of a hash or LPM map.
+    func keys<K: BitwiseCopyable>(_: K.Type) throws(LoaderError) -> [K] {
         var keys: [K] = []
         let cur = UnsafeMutablePointer<K>.allocate(capacity: 1)
         let next = UnsafeMutablePointer<K>.allocate(capacity: 1)
@@ -68,16 +67,27 @@ struct MapAccess {
             r = bpf_map_get_next_key(fd, cur, next)
         }
         guard r == -ENOENT else { throw LoaderError.errno("list keys of map \(name)", r) }
+        return keys
+    }
+
+    /// Deletes one key; a missing key is not an error.
+    func delete<K: BitwiseCopyable>(_ key: K) throws(LoaderError) {
+        var k = key
+        let r = bpf_map_delete_elem(fd, &k)
+        guard r == 0 || r == -ENOENT else { throw LoaderError.errno("delete from map \(name)", r) }
+    }
+
+    /// Deletes every key of a hash or LPM map.
+    func clear<K: BitwiseCopyable>(keyType: K.Type) throws(LoaderError) {
+        // Collect first: deleting while walking get_next_key restarts the walk.
+        let keys = try keys(K.self)
         guard !keys.isEmpty else { return }
         var opts = bpf_map_batch_opts()
         opts.sz = MemoryLayout<bpf_map_batch_opts>.size
         var n = UInt32(keys.count)
         let b = keys.withUnsafeBufferPointer { bpf_map_delete_batch(fd, $0.baseAddress, &n, &opts) }
         if b == 0 && Int(n) == keys.count { return }
-        for var k in keys {
-            let d = bpf_map_delete_elem(fd, &k)
-            guard d == 0 || d == -ENOENT else { throw LoaderError.errno("clear map \(name)", d) }
-        }
+        for k in keys { try delete(k) }
     }
 
     /// The per-CPU values of one key of a PERCPU map, summed by `combine`.
@@ -118,7 +128,6 @@ public enum MapLayout {
         "eipt_spp_host_key": MemoryLayout<eipt_spp_host_key>.size,
         "eipt_fb_rule": MemoryLayout<eipt_fb_rule>.size,
         "eipt_counter": MemoryLayout<eipt_counter>.size,
-        "eipt_local_key": MemoryLayout<eipt_local_key>.size,
         "eipt_frag_key": MemoryLayout<eipt_frag_key>.size,
         "eipt_frag_value": MemoryLayout<eipt_frag_value>.size,
     ]

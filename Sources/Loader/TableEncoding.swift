@@ -28,6 +28,21 @@ enum TableEncoding {
                           dport: (s.protoPort.port ?? 0).bigEndian, addr: s.source.address.bigEndian)
     }
 
+    /// The rule_info entry of a verdict (enum eipt_verdict).
+    static func ruleInfo(_ v: CompiledTables.Verdict) -> eipt_rule_info {
+        switch v {
+        case .accept: return eipt_rule_info(verdict: EIPT_ACCEPT.rawValue)
+        case .drop: return eipt_rule_info(verdict: EIPT_DROP.rawValue)
+        case .kernel: return eipt_rule_info(verdict: EIPT_KERNEL.rawValue)
+        }
+    }
+
+    /// gen_config.flags of a generation: conntrack, NAT check, XDP-only, table shapes.
+    static func generationFlags(_ t: CompiledTables) -> UInt32 {
+        (t.needsConntrack ? EIPT_GEN_NEEDS_CT : 0) | (t.natCheck ? EIPT_GEN_NAT_CHECK : 0)
+            | (t.xdpOnly ? EIPT_GEN_XDP_ONLY : 0) | shapeFlags(t)
+    }
+
     /// EIPT_GEN_* bits of the keyed tables that hold entries of each shape.
     static func shapeFlags(_ t: CompiledTables) -> UInt32 {
         var f: UInt32 = 0

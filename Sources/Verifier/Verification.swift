@@ -85,6 +85,9 @@ public enum Verification {
         } else if sabotage, let k = tables.protoPort.keys.first {
             tables.protoPort[k] = nil
         }
+        // Counters tell which position decided a probe; xdpOnly makes the program count the
+        // packets ACCEPT positions pass too (it counts only its drops otherwise).
+        tables.xdpOnly = true
         let dp = try Dataplane.load()
         try dp.write(tables, generation: 0)
         try dp.activate(generation: 0)

@@ -1,22 +1,64 @@
 import Compiler
 import Foundation
 import IptParse
+import Loader
 
-/// One fixtures/dataplane/*.dp file: the tables to install, then packets with the
-/// expected XDP action and counter position. The format is described at the top of
+/// One fixtures/dataplane/*.dp file: the tables to install (one generation, or two for a
+/// transition), then steps: packets with the expected XDP action, deciding position and
+/// stats field, and changes of the live controls. The format is described at the top of
 /// every fixture file.
 struct DataplaneFixture {
+    /// Which `stats` field a packet lands in (enum eipt_stat).
+    enum Stat: String, CaseIterable {
+        case untouched, passed, dropped, route, nat, guardPassed = "guard", split, fragment
+
+        func value(_ s: DataplaneStats) -> UInt64 {
+            switch self {
+            case .untouched: return s.untouched
+            case .passed: return s.passed
+            case .dropped: return s.dropped
+            case .route: return s.routePassed
+            case .nat: return s.natPassed
+            case .guardPassed: return s.guardPassed
+            case .split: return s.splitPassed
+            case .fragment: return s.fragmentPassed
+            }
+        }
+    }
+
     struct Probe {
         var line: Int
         var text: String
         var packet: TestPacket
         var expectPass: Bool
-        /// Counter expected to gain one packet: a position, `policy` (-1), or none (nil).
-        var counter: Int?
+        /// The live generation's deciding position: a position, `policy` (-1), or none (nil).
+        var position: Int?
+        var stat: Stat
+    }
+
+    /// A change of the live controls between packets.
+    enum Control: Equatable {
+        case transition
+        case guardSources([CompiledTables.Prefix])
+        case passAll
+        /// Cancel the transition, lift the guard, stop passing all.
+        case normal
+        /// Make the idle generation live (ends a transition).
+        case activateIdle
+    }
+
+    enum Step {
+        case probe(Probe)
+        case control(Control)
     }
 
     var tables = CompiledTables()
-    var probes: [Probe] = []
+    /// The idle generation's tables, for transitions.
+    var idle: CompiledTables?
+    var steps: [Step] = []
+    var probes: [Probe] {
+        steps.compactMap { if case .probe(let p) = $0 { return p } else { return nil } }
+    }
 
     struct ParseError: Error, CustomStringConvertible {
         var description: String
@@ -50,44 +92,81 @@ struct DataplaneFixture {
         return lo...hi
     }
 
+    static func verdict(_ s: Substring) -> CompiledTables.Verdict? {
+        switch s {
+        case "accept": return .accept
+        case "drop": return .drop
+        case "kernel": return .kernel
+        default: return nil
+        }
+    }
+
     static func parse(_ text: String) throws -> DataplaneFixture {
         var f = DataplaneFixture()
+        var t = CompiledTables()
+        var toIdle = false
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             let w = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard let head = w.first else { continue }
             func fail(_ why: String) -> ParseError { ParseError(description: "line \(n + 1): \(why): \(raw)") }
             switch head {
+            case "idle":
+                guard !toIdle else { throw fail("a second idle") }
+                f.tables = t
+                t = CompiledTables()
+                toIdle = true
             case "verdicts":
-                f.tables.verdicts = try w.dropFirst().map {
-                    switch $0 { case "accept": return .accept; case "drop": return .drop; default: throw fail("verdict") }
+                t.verdicts = try w.dropFirst().map {
+                    guard let v = verdict($0) else { throw fail("verdict") }
+                    return v
                 }
             case "policy":
-                guard w.count == 2 else { throw fail("policy") }
-                f.tables.policy = w[1] == "drop" ? .drop : .accept
+                guard w.count == 2, let v = verdict(w[1]) else { throw fail("policy") }
+                t.policy = v
             case "catchall":
                 guard w.count == 2, let p = UInt32(w[1]) else { throw fail("catchall") }
-                f.tables.catchAll = p
+                t.catchAll = p
             case "needsct":
-                f.tables.needsConntrack = true
+                t.needsConntrack = true
+            case "natcheck":
+                t.natCheck = true
             case "protoport":
                 guard w.count == 4, let pr = proto(w[1]), let pos = UInt32(w[3]) else { throw fail("protoport") }
-                f.tables.protoPort[.init(proto: pr, port: w[2] == "any" ? nil : UInt16(w[2]))] = pos
+                t.protoPort[.init(proto: pr, port: w[2] == "any" ? nil : UInt16(w[2]))] = pos
             case "src":
                 guard w.count == 3, let p = prefix(w[1]), let pos = UInt32(w[2]) else { throw fail("src") }
-                f.tables.source[p] = pos
+                t.source[p] = pos
             case "srcprotoport":
                 guard w.count == 5, let p = prefix(w[1]), let pr = proto(w[2]), let pos = UInt32(w[4]) else { throw fail("srcprotoport") }
-                f.tables.sourceProtoPort[.init(source: p, protoPort: .init(proto: pr, port: w[3] == "any" ? nil : UInt16(w[3])))] = pos
+                t.sourceProtoPort[.init(source: p, protoPort: .init(proto: pr, port: w[3] == "any" ? nil : UInt16(w[3])))] = pos
             case "fallback":
                 guard w.count >= 2, let pos = UInt32(w[1]) else { throw fail("fallback position") }
-                f.tables.fallback.append(try fallback(pos, Array(w.dropFirst(2)), fail))
+                t.fallback.append(try fallback(pos, Array(w.dropFirst(2)), fail))
+            case "set":
+                guard w.count >= 2 else { throw fail("set what") }
+                switch w[1] {
+                case "transition": f.steps.append(.control(.transition))
+                case "passall": f.steps.append(.control(.passAll))
+                case "normal": f.steps.append(.control(.normal))
+                case "guard":
+                    let prefixes = try w.dropFirst(2).map {
+                        guard let p = prefix($0) else { throw fail("guard prefix") }
+                        return p
+                    }
+                    f.steps.append(.control(.guardSources(prefixes)))
+                default: throw fail("unknown set")
+                }
+            case "activate":
+                guard w.count == 2, w[1] == "idle" else { throw fail("activate idle") }
+                f.steps.append(.control(.activateIdle))
             case "packet":
-                f.probes.append(try probe(Array(w.dropFirst()), line: n + 1, text: String(raw), fail))
+                f.steps.append(.probe(try probe(Array(w.dropFirst()), line: n + 1, text: String(raw), fail)))
             default:
                 throw fail("unknown keyword")
             }
         }
+        if toIdle { f.idle = t } else { f.tables = t }
         return f
     }
 
@@ -175,11 +254,21 @@ struct DataplaneFixture {
             default: throw fail("unknown packet option \(k)")
             }
         }
-        let out = w[(arrow + 1)...]
-        guard let action = out.first, action == "PASS" || action == "DROP", out.count == 2 else { throw fail("expected => PASS|DROP POS|policy|none") }
-        let c = out[out.startIndex + 1]
-        let counter: Int? = c == "none" ? nil : c == "policy" ? -1 : Int(c)
-        if c != "none" && counter == nil { throw fail("counter") }
-        return Probe(line: line, text: text, packet: p, expectPass: action == "PASS", counter: counter)
+        let out = Array(w[(arrow + 1)...])
+        guard out.count == 2 || out.count == 3, out[0] == "PASS" || out[0] == "DROP" else {
+            throw fail("expected => PASS|DROP POS|policy|none [STAT]")
+        }
+        let c = out[1]
+        let position: Int? = c == "none" ? nil : c == "policy" ? -1 : Int(c)
+        if c != "none" && position == nil { throw fail("position") }
+        let pass = out[0] == "PASS"
+        let stat: Stat
+        if out.count == 3 {
+            guard let s = Stat(rawValue: String(out[2])) else { throw fail("stat") }
+            stat = s
+        } else {
+            stat = !pass ? .dropped : position == nil ? .untouched : .passed
+        }
+        return Probe(line: line, text: text, packet: p, expectPass: pass, position: position, stat: stat)
     }
 }

@@ -4,8 +4,10 @@ import Loader
 import TestSupport
 import XCTest
 
-/// fixtures/dataplane/*.dp through BPF_PROG_TEST_RUN: every probe's XDP action and the
-/// counter it moves.
+/// fixtures/dataplane/*.dp through BPF_PROG_TEST_RUN: every probe's XDP action, the stats
+/// field it lands in, and the counter it moves. Each fixture runs twice, on a freshly loaded
+/// data plane each time: as written (counters count drops only) and with `xdpOnly` tables
+/// (counters also count what an ACCEPT position decided, outside transitions).
 final class DataplaneFixtureTests: XCTestCase {
     static var fixtureFiles: [URL] {
         Fixtures.files(in: Fixtures.fixtures.appendingPathComponent("dataplane"), suffix: ".dp")
@@ -21,31 +23,79 @@ final class DataplaneFixtureTests: XCTestCase {
 
     func testFixtures() throws {
         try Privileged.skipUnlessPrivileged()
-        let dp = try Dataplane.load()
-        try dp.setFlags(.allDestinations)
-        var generation: UInt32 = 0
         for url in Self.fixtureFiles {
-            let name = url.lastPathComponent
             let fixture = try DataplaneFixture.parse(Fixtures.text(url))
-            // Alternate generations, as restores do.
-            generation = 1 - generation
-            try dp.write(fixture.tables, generation: generation)
-            try dp.activate(generation: generation)
-            XCTAssertEqual(try dp.liveGeneration(), generation)
-            let policyIndex = fixture.tables.verdicts.count
-            for probe in fixture.probes {
-                let before = try dp.counters(generation: generation)
-                let r = try dp.testRun(packet: probe.packet.frame)
-                let after = try dp.counters(generation: generation)
+            for xdpOnly in [false, true] {
+                try run(fixture, name: url.lastPathComponent + (xdpOnly ? " (xdp-only)" : ""), xdpOnly: xdpOnly)
+            }
+        }
+    }
+
+    private func run(_ fixture: DataplaneFixture, name: String, xdpOnly: Bool) throws {
+        let dp = try Dataplane.load()
+        var tables = [fixture.tables, fixture.idle ?? CompiledTables()]
+        for i in tables.indices { tables[i].xdpOnly = xdpOnly }
+        try dp.write(tables[0], generation: 0)
+        try dp.activate(generation: 0)
+        try dp.setFlags(.allDestinations)
+        if fixture.idle != nil { try dp.write(tables[1], generation: 1) }
+        var live: UInt32 = 0
+        var inTransition = false
+
+        for step in fixture.steps {
+            switch step {
+            case .control(let c):
+                switch c {
+                case .transition:
+                    try dp.beginTransition()
+                    inTransition = true
+                case .guardSources(let prefixes): try dp.setGuard(prefixes)
+                case .passAll: try dp.setPassAll(true)
+                case .normal:
+                    try dp.cancelTransition()
+                    try dp.clearGuard()
+                    try dp.setPassAll(false)
+                    inTransition = false
+                case .activateIdle:
+                    live = 1 - live
+                    try dp.activate(generation: live)
+                    inTransition = false
+                    XCTAssertFalse(try dp.flags.contains(.transition), "\(name): activate ends the transition")
+                }
+            case .probe(let probe):
+                let t = tables[Int(live)]
                 let where_ = "\(name):\(probe.line): \(probe.text)"
+                let beforeLive = try dp.counters(generation: live)
+                let beforeIdle = try dp.counters(generation: 1 - live)
+                let beforeStats = try dp.stats()
+                let r = try dp.testRun(packet: probe.packet.frame)
+                let afterLive = try dp.counters(generation: live)
+                let afterStats = try dp.stats()
                 XCTAssertEqual(r.action, probe.expectPass ? XDPAction.pass : XDPAction.drop, where_)
-                let moved = (0..<after.count).filter { after[$0].packets != before[$0].packets }
-                let expected: [Int] = probe.counter.map { [$0 < 0 ? policyIndex : $0] } ?? []
+
+                let movedStats = DataplaneFixture.Stat.allCases.filter { $0.value(afterStats) != $0.value(beforeStats) }
+                XCTAssertEqual(movedStats, [probe.stat], "stats moved: \(where_)")
+                XCTAssertEqual(afterStats.total - beforeStats.total, 1, "stats total: \(where_)")
+
+                var expected: [Int] = []
+                if let pos = probe.position {
+                    let index = pos < 0 ? t.verdicts.count : pos
+                    guard index <= t.verdicts.count else {
+                        XCTFail("position beyond the tables: \(where_)")
+                        continue
+                    }
+                    let verdict = pos < 0 ? t.policy : t.verdicts[pos]
+                    let counted = probe.stat == .dropped
+                        || (xdpOnly && !inTransition && probe.stat == .passed && verdict == .accept)
+                    if counted { expected = [index] }
+                }
+                let moved = (0..<afterLive.count).filter { afterLive[$0].packets != beforeLive[$0].packets }
                 XCTAssertEqual(moved, expected, "counter moved: \(where_)")
                 for i in moved {
-                    XCTAssertEqual(after[i].packets - before[i].packets, 1, where_)
-                    XCTAssertEqual(after[i].bytes - before[i].bytes, UInt64(probe.packet.ipPacket.count), "bytes: \(where_)")
+                    XCTAssertEqual(afterLive[i].packets - beforeLive[i].packets, 1, where_)
+                    XCTAssertEqual(afterLive[i].bytes - beforeLive[i].bytes, UInt64(probe.packet.ipPacket.count), "bytes: \(where_)")
                 }
+                XCTAssertEqual(try dp.counters(generation: 1 - live), beforeIdle, "idle generation's counters: \(where_)")
             }
         }
     }

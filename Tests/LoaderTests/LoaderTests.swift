@@ -11,7 +11,7 @@ final class LoaderTests: XCTestCase {
         let expected = [
             "eipt_live": 8, "eipt_gen_config": 20, "eipt_rule_info": 4, "eipt_pos": 4,
             "eipt_proto_port_key": 4, "eipt_src_key": 8, "eipt_src_proto_port_key": 12,
-            "eipt_fb_rule": 52, "eipt_counter": 16, "eipt_local_key": 4, "eipt_frag_key": 12,
+            "eipt_fb_rule": 52, "eipt_counter": 16, "eipt_frag_key": 12,
             "eipt_frag_value": 8, "eipt_src_host_key": 4, "eipt_spp_host_key": 8,
         ]
         XCTAssertEqual(MapLayout.sizes, expected)
@@ -81,7 +81,7 @@ final class LoaderTests: XCTestCase {
         try dp.activate(generation: 1)
         XCTAssertEqual(try dp.testRun(packet: frame).action, XDPAction.drop)
         XCTAssertEqual(try dp.counters(generation: 1), [RuleCounter(packets: 1, bytes: UInt64(packet.ipPacket.count))])
-        XCTAssertEqual(try dp.counters(generation: 0)[0].packets, 2)
+        XCTAssertEqual(try dp.counters(generation: 0)[0].packets, 0, "accepted packets are the kernel's to count")
         try dp.activate(generation: 0)
         XCTAssertEqual(try dp.testRun(packet: frame).action, XDPAction.pass)
         // The live generation is never written in place.

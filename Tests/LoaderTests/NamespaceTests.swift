@@ -14,34 +14,70 @@ final class NamespaceTests: XCTestCase {
         return try NamedNamespace("ebpt-\(tag)-\(getpid())")
     }
 
-    /// Without ALL_DESTINATIONS only packets to this namespace's addresses are judged.
-    func testLocalAddressesFilter() throws {
-        let ns = try namespace("la")
-        // No dummy driver in this kernel: a veth pair inside the namespace holds the address.
-        try ns.ip("link add ebptl0 type veth peer name ebptl1")
-        try ns.ip("addr add 198.18.3.1/24 dev ebptl0")
-        try ns.ip("link set ebptl0 up")
+    /// The route check of the drop path, one test run per destination arriving on a veth:
+    /// with forwarding off on that device every drop stands (the kernel delivers local
+    /// destinations and drops the rest); with it on, only destinations the kernel would not
+    /// forward are dropped (local, broadcast, no route, blackhole/unreachable/prohibit).
+    /// Multicast always passes. Accepted packets never reach the check.
+    func testRouteCheckAnswers() throws {
+        let ns = try namespace("rt")
+        try ns.ip("link set lo up")
+        try ns.ip("link add ebptr0 type veth peer name ebptr1")
+        try ns.ip("link add ebptr2 type veth peer name ebptr3")
+        try ns.ip("addr add 198.18.3.1/24 dev ebptr0")
+        try ns.ip("addr add 198.18.5.1/24 dev ebptr2")
+        for dev in ["ebptr0", "ebptr1", "ebptr2", "ebptr3"] { try ns.ip("link set \(dev) up") }
+        try ns.ip("route add 198.18.6.0/24 via 198.18.5.2")
+        try ns.ip("route add blackhole 198.18.7.0/24")
+        try ns.ip("route add unreachable 198.18.8.0/24")
+        try ns.ip("route add prohibit 198.18.9.0/24")
         try Privileged.inNamespace(ns.name) {
             let dp = try Dataplane.load()
             var t = CompiledTables()
+            t.verdicts = [.accept]
+            t.protoPort[.init(proto: 17, port: 53)] = 0
             t.policy = .drop
             try dp.write(t, generation: 0)
             try dp.activate(generation: 0)
-            XCTAssertGreaterThanOrEqual(try dp.fillLocalAddresses(), 2) // address + broadcast
             var p = TestPacket()
-            p.src = 0xC633_6401
-            for (dst, action, why) in [(0xC612_0301 as UInt32, XDPAction.drop, "local"),
-                                       (0xC612_03FF, XDPAction.drop, "subnet broadcast"),
-                                       (0xFFFF_FFFF, XDPAction.drop, "limited broadcast"),
-                                       (0xE000_00FB, XDPAction.drop, "multicast"),
-                                       (0xC612_0302, XDPAction.pass, "not local: FORWARD's")] {
+            (p.src, p.sport, p.dport) = (0xC612_0302, 4000, 9)
+
+            func check(_ dst: UInt32, _ want: UInt32, _ why: String, dport: UInt16 = 9) throws {
                 p.dst = dst
-                XCTAssertEqual(try dp.testRun(packet: p.frame).action, action, why)
+                p.dport = dport
+                let before = try dp.stats(), counted = try dp.counters(generation: 0)[1].packets
+                XCTAssertEqual(try dp.testRun(packet: p.frame, ingress: "ebptr0").action, want, why)
+                let after = try dp.stats()
+                let judgedDrop = dport != 53
+                XCTAssertEqual(after.dropped - before.dropped, want == XDPAction.drop ? 1 : 0, "stats dropped: \(why)")
+                XCTAssertEqual(after.routePassed - before.routePassed, judgedDrop && want == XDPAction.pass ? 1 : 0, "stats route: \(why)")
+                XCTAssertEqual(after.passed - before.passed, judgedDrop ? 0 : 1, "stats passed: \(why)")
+                XCTAssertEqual(try dp.counters(generation: 0)[1].packets - counted, want == XDPAction.drop ? 1 : 0, "policy counter: \(why)")
             }
-            XCTAssertEqual(try dp.counters(generation: 0), [RuleCounter(packets: 4, bytes: 4 * 28)])
+            let drop = XDPAction.drop, pass = XDPAction.pass
+            try ns.exec("sysctl -qw net.ipv4.ip_forward=0")
+            for (dst, want, why) in [(0xC612_0301 as UInt32, drop, "off: local"), (0xC612_03FF, drop, "off: subnet broadcast"),
+                                     (0xC612_0501, drop, "off: another interface's address"),
+                                     (0xC612_0605, drop, "off: routed elsewhere (the kernel drops it)"),
+                                     (0xFFFF_FFFF, drop, "off: limited broadcast"), (0xE000_00FB, pass, "off: multicast")] {
+                try check(dst, want, why)
+            }
+            try ns.exec("sysctl -qw net.ipv4.ip_forward=1")
+            for (dst, want, why) in [(0xC612_0301 as UInt32, drop, "on: local"), (0xC612_03FF, drop, "on: subnet broadcast"),
+                                     (0xC612_0501, drop, "on: another interface's address"),
+                                     (0xC612_0605, pass, "on: routed via 198.18.5.2"), (0xC612_0502, pass, "on: connected on ebptr2"),
+                                     (0xC612_0705, drop, "on: blackhole"), (0xC612_0805, drop, "on: unreachable"),
+                                     (0xC612_0905, drop, "on: prohibit"), (0xCB00_7101, drop, "on: no route at all"),
+                                     (0xFFFF_FFFF, drop, "on: limited broadcast"), (0xE000_00FB, pass, "on: multicast")] {
+                try check(dst, want, why)
+            }
+            try check(0xC612_0605, pass, "on: accepted, no route check", dport: 53)
+            // Forwarding off on the ingress device alone is what counts.
+            try ns.exec("sysctl -qw net.ipv4.conf.ebptr0.forwarding=0")
+            try check(0xC612_0605, drop, "on elsewhere, off on ebptr0: routed")
+            try ns.exec("sysctl -qw net.ipv4.conf.ebptr0.forwarding=1")
             try dp.setFlags(.allDestinations)
-            p.dst = 0xC612_0302
-            XCTAssertEqual(try dp.testRun(packet: p.frame).action, XDPAction.drop, "ALL_DESTINATIONS")
+            try check(0xC612_0605, drop, "ALL_DESTINATIONS: no route check")
         }
     }
 
@@ -94,6 +130,7 @@ final class NamespaceTests: XCTestCase {
             t.verdicts = [.accept, .accept, .drop, .drop]
             t.policy = .accept
             t.needsConntrack = true
+            t.xdpOnly = true // count the ACCEPT positions too: the counters tell the state
             let states: [ConntrackStates] = [.established, .related, .new, .invalid]
             for (pos, s) in states.enumerated() {
                 var r = CompiledTables.FallbackRule(position: UInt32(pos))
@@ -102,7 +139,7 @@ final class NamespaceTests: XCTestCase {
             }
             try dp.write(t, generation: 0)
             try dp.activate(generation: 0)
-            try dp.fillLocalAddresses()
+            try dp.setFlags(.allDestinations)
 
             /// Which state the program saw: the position whose counter moved.
             func state(_ p: TestPacket) throws -> String {
@@ -154,36 +191,4 @@ final class NamespaceTests: XCTestCase {
             }
         }
     }
-}
-
-/// A bound UDP socket in the calling thread's namespace.
-final class UDPSocket {
-    let fd: Int32
-
-    init(address: UInt32, port: UInt16) throws {
-        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw NSError(domain: "socket", code: Int(errno)) }
-        var sa = UDPSocket.makeAddress(address, port)
-        let r = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard r == 0 else { close(fd); throw NSError(domain: "bind", code: Int(errno)) }
-    }
-
-    func send(to address: UInt32, port: UInt16) throws {
-        var sa = UDPSocket.makeAddress(address, port)
-        let payload: [UInt8] = [1, 2, 3, 4]
-        let n = withUnsafePointer(to: &sa) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, payload, payload.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard n == payload.count else { throw NSError(domain: "sendto", code: Int(errno)) }
-    }
-
-    static func makeAddress(_ address: UInt32, _ port: UInt16) -> sockaddr_in {
-        var sa = sockaddr_in()
-        sa.sin_family = sa_family_t(AF_INET)
-        sa.sin_port = port.bigEndian
-        sa.sin_addr.s_addr = address.bigEndian
-        return sa
-    }
-
-    deinit { close(fd) }
 }

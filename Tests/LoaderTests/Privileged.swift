@@ -28,7 +28,7 @@ enum Privileged {
     /// Runs `body` with the calling thread inside network namespace `name` (setns is per
     /// thread, and BPF_PROG_TEST_RUN, conntrack lookups, sockets and netlink all use the
     /// calling thread's namespace), then moves the thread back. Spawns no process inside.
-    static func inNamespace<T>(_ name: String, _ body: () throws -> T) throws -> T {
+    static func inNamespace<T: ~Copyable>(_ name: String, _ body: () throws -> T) throws -> T {
         let home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
         guard home >= 0 else { throw XCTSkip("cannot open /proc/thread-self/ns/net") }
         defer { close(home) }
