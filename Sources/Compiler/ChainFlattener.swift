@@ -55,6 +55,9 @@ struct ChainFlattener {
     /// enter); the report does, so as not to call a rule there shadowed or contradictory
     /// when iptables may bring it packets by that way.
     var enteredThrough: [String: RuleRef] = [:]
+    /// The jumps and gotos that led to the chain being walked (each walk restores its own
+    /// after a nested one returns).
+    var via: [RuleRef] = []
     /// The walk stopped because the positions reached what the program holds.
     var stopped = false
 
@@ -73,7 +76,6 @@ struct ChainFlattener {
     /// whose RETURN and fall-through mean "apply the policy".
     mutating func walk(_ chainName: String, context: [Atom], topLevel: Bool, depth: Int = 0, via: [RuleRef] = []) {
         self.via = via
-        defer { self.via = Array(via.dropLast()) }
         guard !stopped, let chain = table.chain(chainName) else { return }
         walked.insert(chainName)
         var excluded: [Atom] = []

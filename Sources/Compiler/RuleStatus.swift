@@ -173,6 +173,7 @@ extension KernelReason {
             tests.allSatisfy { if case .dynamicSet = $0 { true } else { false } } ? "dynamic-set" : "unsupported-test"
         case .target: "target"
         case .reject: "reject"
+        case .countsOnly: "counts-only"
         case .multiTestReturn: "multi-test-return"
         case .nestedTooDeep: "nested-too-deep"
         case .missingChain: "missing-chain"
@@ -191,6 +192,7 @@ extension KernelReason {
         case .unsupportedTests(let tests): tests.map(\.description).joined(separator: "; ")
         case .target(let name): "target \(name) is not performed in XDP"
         case .reject: "REJECT answers with an ICMP error or a TCP reset, which XDP does not send (--reject-as-drop drops instead)"
+        case .countsOnly: "no target: it only counts, and only the kernel counts what it matches"
         case .multiTestReturn(let target, let n): "\(target) with \(n) tests cannot be inlined exactly yet"
         case .nestedTooDeep(let n): "chains nested deeper than \(n) levels are not inlined"
         case .missingChain(let c): "jump to chain \(c), which does not exist"

@@ -106,7 +106,11 @@ public final class Firewall {
                 if let predicted, predicted.tables == actual.tables {
                     try retireAndActivate(xdp: xdp, generation: idle, program: actual)
                 } else {
+                    // Not what we predicted: pass everything, end the transition (both
+                    // generations judge during one, so neither may be rewritten), then install
+                    // what the kernel holds.
                     if !passAll { try xdp.setPassAll(true); passAll = true }
+                    if predicted != nil, live != nil { try xdp.cancelTransition() }
                     try xdp.write(actual.tables, generation: idle)
                     try retireAndActivate(xdp: xdp, generation: idle, program: actual)
                     if predicted != nil && result.ok {

@@ -54,6 +54,9 @@ public struct XDPProgram: Sendable {
             if let list = rules[o.rule.table + "\t" + o.rule.chain], o.rule.index >= 1, o.rule.index <= list.count {
                 ids.append(list[o.rule.index - 1])
             }
+            for v in o.via {
+                if let list = rules[v.table + "\t" + v.chain], v.index >= 1, v.index <= list.count { ids.append(list[v.index - 1]) }
+            }
             if o.isPolicy { ids.append(.policy(chain: "INPUT")) }
             positions.append(ids)
         }

@@ -40,8 +40,11 @@ struct Restore: ParsableCommand {
     func run() throws {
         let (text, name) = try RulesetLoading.read(input.file)
         var setFiles: [(name: String, text: String)] = []
-        for f in input.ipsetFiles { setFiles.append(try RulesetLoading.read(f)) }
-        var req = RestoreRequest(family: input.family, text: text, source: name, setFiles: setFiles.map { (name: $0.1, text: $0.0) })
+        for f in input.ipsetFiles {
+            let (t, n) = try RulesetLoading.read(f)
+            setFiles.append((name: n, text: t))
+        }
+        var req = RestoreRequest(family: input.family, text: text, source: name, setFiles: setFiles)
         req.noflush = noflush
         req.counters = counters
         req.test = test

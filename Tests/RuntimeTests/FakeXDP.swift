@@ -18,6 +18,9 @@ final class FakeXDP: XDPLayer {
     /// Throws on the n-th write, to interrupt a change half-way.
     var failOnWrite: Int? = nil
     private var writes = 0
+    /// Throws on the n-th activation (counted from when it is set).
+    var failOnActivate: Int? = nil { didSet { activations = 0 } }
+    private var activations = 0
 
     func liveGeneration() throws -> UInt32? { empty ? nil : live }
 
@@ -30,7 +33,11 @@ final class FakeXDP: XDPLayer {
         onChange()
     }
     func beginTransition() throws { both = true; onChange() }
-    func activate(generation: UInt32) throws { live = generation; empty = false; both = false; onChange() }
+    func activate(generation: UInt32) throws {
+        activations += 1
+        if let n = failOnActivate, activations == n { throw RuntimeError.dataplane("injected failure") }
+        live = generation; empty = false; both = false; onChange()
+    }
     func cancelTransition() throws { both = false; onChange() }
     func setGuard(_ prefixes: [CompiledTables.Prefix]) throws { guardPrefixes = prefixes; guarded = true; onChange() }
     func clearGuard() throws { guarded = false; guardPrefixes = []; onChange() }

@@ -123,13 +123,13 @@ final class TwoLayerEditTests: XCTestCase {
 
     func testInterruptedChangeIsSafeAndRecovered() throws {
         let w = try restored()
-        w.xdp.failOnWrite = 2 // the write after the kernel changed
-        w.kernel.refuse = { _ in false }
-        XCTAssertThrowsError(try w.firewall.ipset(["add", "peers", "10.1.2.3", "-exist"], stdin: nil) ) { _ in }
-        // Whatever happened, XDP is in a state that drops nothing the kernel accepts.
+        // The kernel took the change, then the data plane failed: XDP must be left passing.
+        w.xdp.failOnActivate = 1
+        XCTAssertThrowsError(try w.firewall.iptables(["-I", "INPUT", "1", "-s", "10.1.2.3", "-j", "DROP"], family: .ipv4))
+        XCTAssertTrue(w.xdp.passAll, "after a failure half-way, XDP passes everything")
         w.check("after the failure")
         XCTAssertEqual(w.violations, [])
-        w.xdp.failOnWrite = nil
+        w.xdp.failOnActivate = nil
         try run(w, "-A INPUT -p tcp -m tcp --dport 8443 -j ACCEPT")
         XCTAssertTrue(w.firewall.store.read(w.firewall.store.paths.eventsFile)?.contains("interrupted") ?? false)
     }
