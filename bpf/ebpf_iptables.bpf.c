@@ -186,6 +186,7 @@ struct eipt_fb_ctx {
 	__u32 start;    /* first fallback index of this bpf_loop round */
 	__u32 ct_state; /* 0: not looked up yet */
 	__u32 need_ct;  /* set by the callback: stopped at `start` for a conntrack lookup */
+	__u32 uncertain; /* set by the callback: `best` tests a state the program cannot tell */
 };
 
 /*
@@ -202,6 +203,7 @@ struct eipt_fb_ctx {
 #define EIPT_FB_NO 0
 #define EIPT_FB_MATCH 1
 #define EIPT_FB_NEED_CT 2 /* everything else holds; the rule tests the conntrack state */
+#define EIPT_FB_MAYBE 3   /* everything else holds; the state it tests is uncertain */
 
 /*
  * Whether fallback rule `r` matches: EIPT_FB_*. `ct_state` is 0 until looked up.
@@ -250,6 +252,8 @@ __attribute__((noinline)) int eipt_fb_match(struct eipt_pkt *p, struct eipt_fb_r
 
 		if (!ct_state)
 			return EIPT_FB_NEED_CT;
+		if (ct_state == EIPT_CT_UNCERTAIN)
+			return EIPT_FB_MAYBE;
 		in_state = (ct_state & r->ct_states) != 0;
 		if (in_state == !!(r->neg & EIPT_T_CT))
 			return EIPT_FB_NO;
@@ -286,8 +290,10 @@ static __always_inline long eipt_fallback_step(__u32 i, void *data, const int ge
 		c->start = idx;
 		return 1;
 	}
-	if (m == EIPT_FB_MATCH) {
+	if (m == EIPT_FB_MATCH || m == EIPT_FB_MAYBE) {
+		/* A rule that may match holds its place: the kernel decides from here. */
 		c->best = r->pos;
+		c->uncertain = m == EIPT_FB_MAYBE;
 		return 1;
 	}
 	return 0;
@@ -360,10 +366,10 @@ __attribute__((noinline)) int eipt_ct_state(struct xdp_md *ctx, struct eipt_pkt 
 	__u32 s, ihl;
 
 	if (!p)
-		return EIPT_CT_NEW;
+		return EIPT_CT_UNCERTAIN;
 	ihl = p->ihl;
 	if (ihl < 20 || ihl > 60)
-		return EIPT_CT_NEW;
+		return EIPT_CT_UNCERTAIN;
 	l4 = data + sizeof(struct ethhdr) + ihl;
 
 	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) {
@@ -390,8 +396,10 @@ __attribute__((noinline)) int eipt_ct_state(struct xdp_md *ctx, struct eipt_pkt 
 			ihl = in->ihl * 4;
 			if (ihl < sizeof(*in) || ihl > 60)
 				return EIPT_CT_INVALID;
+			/* RELATED to a flow the kfunc cannot look up (an ICMP query, GRE, ...), or
+			 * INVALID: the kernel knows, we do not. */
 			if (in->protocol != IPPROTO_TCP && in->protocol != IPPROTO_UDP)
-				return EIPT_CT_INVALID;
+				return EIPT_CT_UNCERTAIN;
 			ports = (void *)in + ihl;
 			if ((void *)(ports + 2) > data_end)
 				return EIPT_CT_INVALID;
@@ -400,19 +408,20 @@ __attribute__((noinline)) int eipt_ct_state(struct xdp_md *ctx, struct eipt_pkt 
 			return s ? s : EIPT_CT_INVALID;
 		}
 		/*
-		 * A reply (echo, timestamp, info, mask). The kfunc cannot look ICMP flows up, so
-		 * we cannot tell a reply to this host's own request (ESTABLISHED in the kernel)
-		 * from an unsolicited one (INVALID). We say INVALID: the stricter reading, and
-		 * what backscatter from spoofed floods is. Replies to pings this host sent are
-		 * the documented deviation.
+		 * Queries (echo, timestamp, info, mask) and their replies. The kfunc cannot look
+		 * ICMP flows up: a request is NEW, or ESTABLISHED once this host answered an
+		 * earlier one with the same id (ping repeats its id); a reply is ESTABLISHED when
+		 * it answers this host's own request, else INVALID. We cannot tell: uncertain.
+		 * Other types never open a flow in the kernel (icmp_new()): INVALID.
 		 */
-		if (t == 0 || t == 14 || t == 16 || t == 18)
-			return EIPT_CT_INVALID;
-		if (t == 8 || t == 13 || t == 15 || t == 17)
-			return EIPT_CT_NEW;
+		if (t == 0 || t == 14 || t == 16 || t == 18 || t == 8 || t == 13 || t == 15 || t == 17)
+			return EIPT_CT_UNCERTAIN;
 		return EIPT_CT_INVALID;
 	}
-	return EIPT_CT_NEW;
+	if (p->proto == IPPROTO_ICMP)
+		return EIPT_CT_INVALID; /* shorter than an ICMP header: conntrack refuses it */
+	/* GRE, ESP, SCTP, ...: NEW, or ESTABLISHED once a reply was seen; the kfunc cannot say. */
+	return EIPT_CT_UNCERTAIN;
 }
 
 /* ---------------------------------------------------------------- the drop path */
@@ -634,6 +643,8 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 	} else {
 		struct eipt_rule_info *ri = GEN_LOOKUP(gen, rule_info, &best);
 		p->verdict = ri ? ri->verdict : cfg->policy;
+		if (fc.uncertain)
+			p->verdict = EIPT_KERNEL;
 		p->pos = best;
 	}
 	return 0;

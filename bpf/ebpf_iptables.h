@@ -45,6 +45,11 @@ enum eipt_ct_state {
 	EIPT_CT_RELATED = 1 << 2,
 	EIPT_CT_ESTABLISHED = 1 << 3,
 	EIPT_CT_UNTRACKED = 1 << 4,
+	/* Not a state: the program cannot tell this packet's state (ICMP queries and replies,
+	 * ICMP errors quoting neither TCP nor UDP, protocols other than TCP/UDP/ICMP: the
+	 * kfunc looks up TCP and UDP only). A rule testing the state may match: its position
+	 * then passes the packet to the kernel. */
+	EIPT_CT_UNCERTAIN = 1 << 7,
 };
 
 /* live: ARRAY, 1 entry. Which generation packets are judged by; flipped last by a restore.

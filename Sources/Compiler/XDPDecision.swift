@@ -89,17 +89,21 @@ extension CompiledTables {
         // stops at the first entry at or beyond the best position.
         let sorted = fallback.enumerated().sorted { ($0.element.position, $0.offset) < ($1.element.position, $1.offset) }
         let state = conntrack ?? Self.stateWithoutEntry(p)
+        var uncertain = false
         for (_, rule) in sorted {
             if rule.position >= best { break }
             if rule.matches(p, conntrack: state) {
                 best = rule.position
+                // A state test the program cannot answer: the rule may match, so its
+                // position holds and the kernel decides.
+                uncertain = rule.conntrack != nil && state == nil
                 break
             }
         }
         if best == UInt32.max || best >= Compiler.maxRules || Int(best) >= verdicts.count {
             return Decision(position: nil, verdict: policy)
         }
-        return Decision(position: best, verdict: verdicts[Int(best)])
+        return Decision(position: best, verdict: uncertain ? .kernel : verdicts[Int(best)])
     }
 
     /// The value an LPM lookup returns: the longest stored prefix containing `address`.
@@ -112,8 +116,9 @@ extension CompiledTables {
         return nil
     }
 
-    /// `eipt_ct_state` for a packet without a conntrack entry.
-    static func stateWithoutEntry(_ p: PacketFacts) -> ConntrackStates {
+    /// `eipt_ct_state` for a packet without a conntrack entry; nil where the program cannot
+    /// tell (EIPT_CT_UNCERTAIN): ICMP queries and replies, other protocols.
+    static func stateWithoutEntry(_ p: PacketFacts) -> ConntrackStates? {
         switch p.proto {
         case 6, 17:
             guard p.ports != nil else { return p.proto == 6 && !p.nonFirstFragment ? .invalid : .new }
@@ -124,12 +129,12 @@ extension CompiledTables {
             }
             return .new
         case 1:
-            guard let icmp = p.icmp else { return .new }
-            // Errors quote a connection there is no entry for; replies answer a request
-            // the program cannot look up: both INVALID. Requests open a flow.
-            return [8, 13, 15, 17].contains(icmp.type) ? .new : .invalid
+            guard let icmp = p.icmp else { return .invalid }
+            // Errors quote a connection there is no entry for (INVALID; one quoting neither
+            // TCP nor UDP is not modelled here). Queries and replies: uncertain.
+            return [0, 8, 13, 14, 15, 16, 17, 18].contains(icmp.type) ? nil : .invalid
         default:
-            return .new
+            return nil
         }
     }
 }
@@ -137,7 +142,9 @@ extension CompiledTables {
 extension CompiledTables.FallbackRule {
     /// `eipt_fallback_step`: every present test holds (a negated one must not), and a port,
     /// TCP-flag or ICMP test is false, negated or not, when the packet lacks that header.
-    func matches(_ p: PacketFacts, conntrack: ConntrackStates) -> Bool {
+    /// `conntrack` nil: the state is uncertain, and the state test is taken to hold (the
+    /// caller turns such a match into a kernel decision).
+    func matches(_ p: PacketFacts, conntrack: ConntrackStates?) -> Bool {
         func test(_ present: Bool, available: Bool = true, negated: Bool, _ holds: @autoclosure () -> Bool) -> Bool {
             !present || (available && holds() != negated)
         }
@@ -161,8 +168,8 @@ extension CompiledTables.FallbackRule {
               test(fragment != nil, negated: fragment == false, p.nonFirstFragment),
               test(length != nil, negated: length?.negated ?? false, length?.value.contains(p.totalLength) ?? false),
               ttlHolds(p.ttl),
-              test(self.conntrack != nil, negated: self.conntrack?.negated ?? false,
-                   !(self.conntrack?.value.intersection(conntrack).isEmpty ?? true))
+              conntrack == nil || test(self.conntrack != nil, negated: self.conntrack?.negated ?? false,
+                                       !(self.conntrack?.value.intersection(conntrack ?? []).isEmpty ?? true))
         else { return false }
         return true
     }

@@ -87,7 +87,10 @@ final class DecideTests: XCTestCase {
         XCTAssertEqual(t.decide(tcp(80, flags: 0x12)).position, 1, "a SYN-ACK without entry is INVALID")
         XCTAssertEqual(t.decide(tcp(80, flags: 0x18)).position, nil, "ACK|PSH can open a connection (loose tracking)")
         let echoReply = PacketFacts(source: host, destination: 1, proto: 1, icmp: .init(type: 0, code: 0))
-        XCTAssertEqual(t.decide(echoReply).position, 1, "a reply the program cannot look up is INVALID")
+        XCTAssertEqual(t.decide(echoReply), .init(position: 0, verdict: .kernel),
+                       "a reply the program cannot look up: the first state test may match, the kernel decides")
+        let gre = PacketFacts(source: host, destination: 1, proto: 47)
+        XCTAssertEqual(t.decide(gre), .init(position: 0, verdict: .kernel), "GRE's state is the kernel's to tell")
     }
 
     func testFragmentLengthAndTTL() {

@@ -76,7 +76,7 @@ struct RandomRulesets {
             case 55..<67 where !later.isEmpty: return ("-j \(pick(later))", false)
             case 67..<73 where !later.isEmpty: return ("-g \(pick(later))", true)
             case 73..<79 where !exact || rejectAsDrop: return ("-j REJECT", false)
-            case 79..<83: return ("", false)
+            case 79..<83 where !exact: return ("", false) // counts only: the kernel must see it
             case 83..<89 where !exact: return ("-j LOG --log-prefix x", false)
             case 89..<92 where !exact: return ("-j SET --add-set dyn src", false)
             case 92..<96 where !exact: return ("-j MARK --set-xmark 0x1/0xffffffff", false)
