@@ -76,14 +76,16 @@ extension Firewall {
             }
             kernelText = SavePrinter.save(XdpOnlyInput.kernelPart(parsed), counters: req.counters)
         }
-        let setsScript: String
+        let sets: SetsInstall
         do {
-            setsScript = try SetsInstall.script(fileSets, kernel: beforeSets.sets, inUse: { self.setInUse($0) })
+            sets = try SetsInstall(fileSets, kernel: beforeSets.sets, kernelText: beforeSets.text, inUse: { self.setInUse($0) })
         } catch {
             return ToolResult(status: 1, stderr: "ebpf-iptables-restore: \(error); nothing was applied\n")
         }
-        // The dry run: the kernel's own verdict on exactly what we are about to apply.
-        let dry = kernel.dryRun(req.family, sets: SetsInstall.headers(beforeSets.text) + setsScript,
+        // The dry run: the kernel's own verdict on the rules, with the sets as they will be
+        // (their members were read by our parser, which reads them as ipset does; a member
+        // the kernel refuses fails the fill below, before anything is swapped in).
+        let dry = kernel.dryRun(req.family, sets: sets.headers,
                                 base: req.noflush ? (options.xdpOnly ? nil : before.text) : nil,
                                 text: kernelText, noflush: req.noflush && !options.xdpOnly)
         guard dry.ok else {
@@ -110,11 +112,36 @@ extension Firewall {
         notes += rejectNotes(parsed, sets: predictedSets, attachment: attachment, options: options)
 
         let apply: () -> ToolResult = {
-            if !setsScript.isEmpty {
-                let s = self.kernel.ipset(["restore"], stdin: setsScript)
-                if !s.ok { return s }
+            guard !sets.isEmpty else {
+                return self.kernel.restore(req.family, kernelText, noflush: req.noflush && !options.xdpOnly, counters: req.counters)
             }
-            return self.kernel.restore(req.family, kernelText, noflush: req.noflush && !options.xdpOnly, counters: req.counters)
+            // Leftovers of a restore killed half-way would make the fill fail.
+            for s in beforeSets.sets?.sets ?? [] where SetsInstall.isTemporary(s.name) { _ = self.kernel.ipset(["destroy", s.name], stdin: nil) }
+            let filled = self.kernel.ipset(["restore"], stdin: sets.fill)
+            guard filled.ok else {
+                for t in sets.temporary { _ = self.kernel.ipset(["destroy", t], stdin: nil) }
+                return ToolResult(status: filled.status, stdout: filled.stdout,
+                                  stderr: sets.inFileNames(filled.stderr) + "ebpf-iptables-restore: the kernel refused the --ipset sets; nothing was applied\n")
+            }
+            var done: [SetsInstall.Step] = []
+            for step in sets.steps {
+                for argv in step.commit {
+                    let r = self.kernel.ipset(argv, stdin: nil)
+                    guard r.ok else {
+                        // Undo what went in, newest first; the rest never left its temporary name.
+                        for d in done.reversed() { for u in d.rollback { _ = self.kernel.ipset(u, stdin: nil) } }
+                        for t in sets.temporary { _ = self.kernel.ipset(["destroy", t], stdin: nil) }
+                        return ToolResult(status: r.status, stdout: r.stdout, stderr: r.stderr + "ebpf-iptables-restore: nothing was applied\n")
+                    }
+                }
+                done.append(step)
+            }
+            let r = self.kernel.restore(req.family, kernelText, noflush: req.noflush && !options.xdpOnly, counters: req.counters)
+            // Refused after all (the dry run said yes): the old members go back.
+            if !r.ok { for d in done.reversed() { for u in d.rollback { _ = self.kernel.ipset(u, stdin: nil) } } }
+            for d in done { for c in d.cleanup { _ = self.kernel.ipset(c, stdin: nil) } }
+            for t in sets.temporary where !r.ok { _ = self.kernel.ipset(["destroy", t], stdin: nil) }
+            return r
         }
         guard let (a, xdp) = attachment else {
             let r = apply()
