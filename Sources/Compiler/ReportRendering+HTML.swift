@@ -74,9 +74,9 @@ extension MigrationReport {
             s += p.total == 0 ? "the kernel dropped none of the \(v.probes) probes"
                 : "XDP drops \(p.inXDP) of the \(p.total) probes the kernel drops (\(v.probes) probes)"
             s += HTML.shareBar(p, label: "probes the kernel drops")
-            let agree = v.disagreements.isEmpty ? "<span class=\"good\">every probe decided as by the kernel alone</span>"
-                : "<span class=\"bad\">\(v.disagreements.count) probe\(v.disagreements.count == 1 ? "" : "s") decided differently</span>"
-            s += "<div class=\"note\">--verify: \(agree)</div></div></div>\n"
+            let agree = v.disagreements.isEmpty ? "<span class=\"good\">all \(v.probes) probes agree</span>"
+                : "<span class=\"bad\">\(v.disagreements.count) of \(v.probes) probes disagree</span>"
+            s += "<div class=\"note\">--verify, both layers against the kernel alone: \(agree)</div></div></div>\n"
         }
         s += "<div class=\"xdponly \(result.qualifiesForXdpOnly ? "yes" : "no")\">\(HTML.escape(xdpOnlyLine))"
         let blockers = result.xdpOnlyBlockers
