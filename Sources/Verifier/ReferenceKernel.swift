@@ -25,7 +25,7 @@ final class ReferenceKernel {
     """
 
     /// How long a frame may take to show up in the reference namespace's counters.
-    static let arrivalDeadline: TimeInterval = 1.0
+    static let arrivalDeadline: TimeInterval = 3.0
 
     init(tag: String, interface: String, ruleset: Ruleset, setsText: String?) throws {
         generator = "ebpt-vgen-\(tag)"
