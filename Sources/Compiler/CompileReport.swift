@@ -23,14 +23,6 @@ public struct CompileReport: Equatable, Sendable {
     public var rules: [RuleReport]
     public var notes: [String]
 
-    /// Whether packets decided by this rule are decided exactly as in iptables: false for
-    /// rules that run in the kernel. `migrate --verify` compares only packets both sides
-    /// decide with exact rules (or the policy).
-    public static func isExact(_ s: RuleStatus) -> Bool {
-        if case .kernel = s { return false }
-        return true
-    }
-
     /// Rules before filter INPUT that hold a `KERNEL` position: every packet they may see goes up.
     public var beforeInputKernelRules: Int {
         rules.filter { if case .kernel(.beforeInput) = $0.status { true } else { false } }.count

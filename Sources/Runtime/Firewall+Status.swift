@@ -22,26 +22,32 @@ extension Firewall {
             }
             let p = program(for: view, interface: a.interface, options: options)
             out += layerCounts(view, attachment: a, options: options) + "\n"
+            // The ruleset XDP was compiled from: the kernel's, with our INPUT under --xdp-only.
+            var shown = view.ruleset
+            if options.xdpOnly, let k = shown, let input = XdpOnlyInput(store: store).chain() { shown = XdpOnlyInput.merged(k, input: input) }
+            // migrate's report of the same compile: the share line, and where INPUT's policy decides.
+            let report = p.result.flatMap { result in shown.map { MigrationReport(source: "", ruleset: $0, result: result) } }
+            if let report { out += report.ruleShareLine + "\n" }
             out += "packets: \(s.dropped) dropped in XDP, \(s.passedToKernel) passed to the kernel after judging, \(s.untouched) passed untouched, \(s.overruled) drops overruled (forwarded or NATed), \(s.guarded) passed during changes\n"
             if let events = store.read(store.paths.eventsFile) {
                 let lines = events.split(separator: "\n")
                 out += "events: \(lines.count) (last: \(lines.last ?? ""))\n"
             }
-            guard verbose, let report = p.result?.report, let live = try xdp.liveGeneration() else { return ToolResult(status: 0, stdout: out) }
+            guard verbose, let report, let live = try xdp.liveGeneration() else { return ToolResult(status: 0, stdout: out) }
             let totals = RetiredCounters(store: store).totals(live: try xdp.counters(generation: live))
-            var shown = view.ruleset
-            if options.xdpOnly, let k = shown, let input = XdpOnlyInput(store: store).chain() { shown = XdpOnlyInput.merged(k, input: input) }
             let ids = shown.map { RuleIdentity.all(in: $0) } ?? [:]
+            // Where each rule runs in migrate's words: the layer, then how (xdp) or why (kernel).
             out += "  xdp pkts  xdp bytes  layer   rule\n"
-            for r in report.rules where r.ref.table == "filter" {
+            for r in report.result.report.rules where r.ref.table == "filter" {
                 let id = ids["filter\t" + r.ref.chain].flatMap { r.ref.index <= $0.count ? $0[r.ref.index - 1] : nil }
                 let c = id.flatMap { totals[$0] } ?? RetiredCounters.Count()
-                let layer: String = r.status.layer?.rawValue ?? "-"
                 let counts: String = String(format: "%10llu %10llu  ", c.packets, c.bytes)
-                out += counts + layer.padding(toLength: 7, withPad: " ", startingAt: 0) + " " + r.text + "  (\(r.status.detail))\n"
+                out += counts + r.status.layerName.padding(toLength: 7, withPad: " ", startingAt: 0) + " " + r.text
+                    + "  (\(r.status.qualifier): \(r.status.detail))\n"
             }
             let pc = totals[.policy(chain: "INPUT")] ?? RetiredCounters.Count()
-            out += String(format: "%10llu %10llu  ", pc.packets, pc.bytes) + "xdp     policy of INPUT\n"
+            let policyLayer = report.inputPolicyLayer?.rawValue ?? "none"
+            out += String(format: "%10llu %10llu  ", pc.packets, pc.bytes) + policyLayer.padding(toLength: 7, withPad: " ", startingAt: 0) + " policy of INPUT\n"
             return ToolResult(status: 0, stdout: out)
         }
     }

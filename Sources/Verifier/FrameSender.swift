@@ -65,34 +65,3 @@ public final class FrameSender: @unchecked Sendable {
         return line
     }
 }
-
-/// Packet counters of a namespace's filter table, read from `iptables-save -c`:
-/// per (chain, 1-based rule index) and per built-in chain policy.
-public struct KernelCounters: Equatable, Sendable {
-    public var rules: [String: [UInt64]] = [:]
-    public var policies: [String: UInt64] = [:]
-
-    public static func read(namespace: String) -> KernelCounters {
-        parse(Shell.run(["ip", "netns", "exec", namespace, "iptables-save", "-c", "-t", "filter"]).stdout)
-    }
-
-    public static func parse(_ text: String) -> KernelCounters {
-        var c = KernelCounters()
-        var inFilter = false
-        for line in text.split(separator: "\n") {
-            if line.hasPrefix("*") { inFilter = line == "*filter"; continue }
-            guard inFilter else { continue }
-            if line.hasPrefix(":") {
-                let f = line.dropFirst().split(separator: " ")
-                if f.count >= 3, f[1] != "-", let p = UInt64(f[2].dropFirst().split(separator: ":").first ?? "") {
-                    c.policies[String(f[0])] = p
-                }
-            } else if line.hasPrefix("[") {
-                let f = line.split(separator: " ")
-                guard f.count >= 3, let p = UInt64(f[0].dropFirst().split(separator: ":").first ?? "") else { continue }
-                c.rules[String(f[2]), default: []].append(p)
-            }
-        }
-        return c
-    }
-}

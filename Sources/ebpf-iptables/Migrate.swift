@@ -30,7 +30,7 @@ struct Migrate: ParsableCommand {
     @Flag(help: "Fail unless XDP can decide filter INPUT alone, as `restore --xdp-only` would.")
     var xdpOnly = false
 
-    @Flag(help: "Prove it on packets: the kernel's iptables and the compiled XDP program decide the same probes (root).")
+    @Flag(help: "Prove it on packets: XDP and the kernel together decide generated probes as the kernel's iptables alone does (root).")
     var verify = false
 
     @Option(help: "Probe packets for --verify.")
@@ -46,11 +46,10 @@ struct Migrate: ParsableCommand {
         let (ruleset, sets) = try RulesetLoading.parseWithSets(input)
         let result = Compiler.compile(ruleset, sets: sets, interface: interface,
                                       options: CompileOptions(rejectAsDrop: rejectAsDrop, xdpOnly: xdpOnly))
-        var report = MigrationReport(source: file ?? "<stdin>", result: result)
+        var report = MigrationReport(source: file ?? "<stdin>", ruleset: ruleset, result: result)
         if verify {
-            // What compiled is verified even when some rules did not: packets that an
-            // unsupported rule (or a rule reached through one) decides on either side are
-            // counted as excluded; every other packet must be decided alike.
+            // The two layers together, whatever runs where: every probe must be decided as the
+            // kernel alone decides it (XDP may only drop what the kernel drops, by the same rule).
             guard result.tables.fallback.count <= Int(Compiler.maxFallback) else {
                 FileHandle.standardOutput.write(Data(report.text().utf8))
                 Diagnostics.fail("migrate --verify: the fallback list is longer than the XDP program holds; nothing to verify")
