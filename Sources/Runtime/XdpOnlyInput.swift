@@ -19,6 +19,16 @@ struct XdpOnlyInput {
     func save(_ input: Chain) throws {
         var t = Table(name: "filter")
         t.chains = t.chains.map { $0.name == "INPUT" ? input : $0 }
+        // The user chains INPUT jumps to, declared empty, so the text parses on its own
+        // (their rules are the kernel's).
+        var declared: Set<String> = []
+        for r in input.rules {
+            switch r.target {
+            case .jump(let c)?, .goto(let c)?:
+                if declared.insert(c).inserted { t.chains.append(Chain(name: c)) }
+            default: break
+            }
+        }
         try store.write(SavePrinter.save(Ruleset(family: .ipv4, tables: [t])), to: store.paths.xdpOnlyInputFile)
     }
 
