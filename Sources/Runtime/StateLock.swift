@@ -54,7 +54,9 @@ public struct StateLock: Sendable {
             let e = errno
             guard e == EWOULDBLOCK || e == EINTR else { throw RuntimeError.io("lock \(path)", e) }
             let waited = ContinuousClock.now - start
-            if waited >= wait { throw RuntimeError.lockBusy(holder: Self.holder(fd: fd), waited: waited) }
+            // The message names the setting it gave up by (EBPF_IPTABLES_LOCK_WAIT), not the
+            // few milliseconds of the last nap beyond it.
+            if waited >= wait { throw RuntimeError.lockBusy(holder: Self.holder(fd: fd), waited: wait) }
             let nap = min(pause, wait - waited)
             let ms = nap.components.seconds * 1000 + nap.components.attoseconds / 1_000_000_000_000_000
             usleep(useconds_t(max(ms, 1) * 1000))
