@@ -49,6 +49,8 @@ struct Restore: ParsableCommand {
         req.counters = counters
         req.test = test
         req.options = CompileOptions(rejectAsDrop: rejectAsDrop, xdpOnly: xdpOnly)
-        try CLI.finish(try CLI.firewall().restore(req))
+        // Through CLI.status: a busy lock is exit 4 with our message, as for every other command.
+        let status = CLI.status { try CLI.firewall().restore(req) }
+        if status != 0 { throw ExitCode(status) }
     }
 }

@@ -18,6 +18,7 @@ struct Save: ParsableCommand {
     var table: String?
 
     func run() throws {
-        try CLI.finish(try CLI.firewall().save(family: ipv6 ? .ipv6 : .ipv4, counters: counters, table: table))
+        let status = CLI.status { try CLI.firewall().save(family: ipv6 ? .ipv6 : .ipv4, counters: counters, table: table) }
+        if status != 0 { throw ExitCode(status) }
     }
 }
