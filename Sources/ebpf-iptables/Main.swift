@@ -36,7 +36,7 @@ enum Main {
         }
         let subcommands = EbpfIptables.configuration.subcommands.map { $0._commandName }
         if let first = args.first, subcommands.contains(first) || ["--help", "-h", "help", "--version"].contains(first) || args.isEmpty {
-            EbpfIptables.main(args)
+            EbpfIptables.main(first == "restore" ? Restore.waitOptionsValued(args) : args)
         } else {
             exit(IptablesArgv.run(args, family: .ipv4))
         }
