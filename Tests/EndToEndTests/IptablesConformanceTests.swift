@@ -91,6 +91,70 @@ final class IptablesConformanceTests: XCTestCase {
         print("plain names: \(matched)/\(lines.count) commands matched the kernel's iptables and ipset")
     }
 
+    /// iptables-restore's and iptables-save's own options, as tools pass them (kube-proxy:
+    /// `iptables-restore -w 5 -W 100000 --noflush --counters`; scripts: a bare `-w`), through
+    /// ebpf-iptables-restore and ebpf-iptables-save with XDP attached: the same output,
+    /// messages, status and resulting ruleset as the real tools'.
+    func testRestoreAndSaveTakeTheKernelToolsOptions() throws {
+        let ref = try NetworkNamespace(prefix: "ebpt-rsopt-ref")
+        let fw = try FirewallUnderTest(prefix: "ebpt-rsopt")
+        let file = fw.work.appendingPathComponent("rules").path
+        try """
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD DROP [0:0]
+            :OUTPUT ACCEPT [0:0]
+            [3:180] -A INPUT -s 198.18.9.0/24 -j DROP
+            [1:60] -A INPUT -p udp -m udp --dport 5060 -j ACCEPT
+            COMMIT
+            *nat
+            :PREROUTING ACCEPT [0:0]
+            :INPUT ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            :POSTROUTING ACCEPT [0:0]
+            -A POSTROUTING -o fw0 -j MASQUERADE
+            COMMIT
+
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let quoted = FirewallUnderTest.quote(file)
+        let restores = ["", "-w", "-w 5", "-w 5 -W 100000 --noflush --counters", "--wait=2", "-W", "-w -W --noflush",
+                        "-n", "--noflush -c", "-c", "-T nat", "--table=filter", "-M /bin/true", "-t", "--test -T filter"]
+        // Usage errors are ArgumentParser's words and status (64), not getopt's (1): both refuse
+        // and apply nothing.
+        let refused = ["-w5", "-T", "--bogus"]
+        let saves = ["", "-c", "-t nat", "-M /bin/true -t filter", "--counters --table=filter", "-t nosuch"]
+        var matched = 0, total = 0
+        func compare(_ tool: String, _ options: String, stdin: Bool) {
+            let line = "\(tool) \(options)" + (stdin ? " < \(quoted)" : "")
+            let r = ref.run(["sh", "-c", line]), o = fw.oursShell("ebpf-" + line)
+            let strip = FirewallUnderTest.withoutComments
+            let same = r.status == o.status && strip(r.stdout) == strip(o.stdout) && r.stderr == o.stderr
+                && strip(ref.run(["iptables-save", "-c"]).stdout) == strip(fw.kernel(["iptables-save", "-c"]).stdout)
+            total += 1
+            if same { matched += 1 } else {
+                XCTFail("\(line): status \(r.status) vs ours \(o.status)\n--- kernel\n\(r.stdout)\(r.stderr)--- ours\n\(o.stdout)\(o.stderr)")
+            }
+        }
+        for options in restores {
+            // Each from the same start: an empty ruleset in both.
+            ref.run(["iptables-restore"], stdin: "*filter\nCOMMIT\n*nat\nCOMMIT\n")
+            fw.ours("ebpf-iptables-restore", [], stdin: "*filter\nCOMMIT\n*nat\nCOMMIT\n")
+            compare("iptables-restore", options, stdin: true)
+        }
+        for options in saves { compare("iptables-save", options, stdin: false) }
+        for options in refused {
+            let line = "iptables-restore \(options) < \(quoted)"
+            let r = ref.run(["sh", "-c", line]), o = fw.oursShell("ebpf-" + line)
+            XCTAssertNotEqual(r.status, 0, line)
+            XCTAssertNotEqual(o.status, 0, line)
+            XCTAssertTrue(o.stderr.hasPrefix("Error: "), "\(line): \(o.stderr)")
+            XCTAssertEqual(FirewallUnderTest.withoutComments(fw.kernel(["iptables-save"]).stdout),
+                           FirewallUnderTest.withoutComments(ref.run(["iptables-save"]).stdout), "\(line) applied something")
+        }
+        XCTAssertEqual(fw.events, "")
+        print("restore and save options: \(matched)/\(total) invocations matched the kernel's tools")
+    }
+
     func run(_ url: URL, into tally: inout Tally) throws {
         let name = url.lastPathComponent
         let ref = try NetworkNamespace(prefix: "ebpt-conf-ref")
