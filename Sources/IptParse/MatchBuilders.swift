@@ -58,7 +58,8 @@ extension CommandLineParser {
             }
             return .mac(Negatable(bytes, negated: g.negated))
         case "limit":
-            var m = LimitMatch(average: LimitMatch.scale * 60 / 3)
+            // libxt_limit's defaults: 3/hour, burst 5.
+            var m = LimitMatch(average: LimitMatch.scale * 3600 / 3)
             for g in e.given {
                 if g.negated { throw fail("bad-negation", "'--\(g.option.name)' cannot be negated", g.word) }
                 if g.option.name == "limit" {
@@ -67,7 +68,8 @@ extension CommandLineParser {
                     guard let b = UInt32(g.args[0].text), b <= 10000 else {
                         throw fail("bad-number", "expected a burst from 0 to 10000, got '\(g.args[0].text)'", g.args[0])
                     }
-                    m.burst = b
+                    // iptables-nft stores a burst of 0 as nft's default and reads it back as 5.
+                    m.burst = b == 0 ? 5 : b
                 }
             }
             return .limit(m)

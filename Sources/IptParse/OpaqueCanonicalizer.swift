@@ -50,6 +50,13 @@ enum OpaqueCanonicalizer {
             }
         case "time":
             opts = try TimeMatchCanonicalizer.canonical(opts, e: e, parser: parser)
+        case "u32":
+            for (i, o) in opts.enumerated() {
+                guard let c = U32MatchCanonicalizer.canonical(o.args[0]) else {
+                    throw parser.fail("bad-u32", "u32: cannot read '\(o.args[0])'", e.word)
+                }
+                opts[i].args = [c]
+            }
         case "connmark":
             for (i, o) in opts.enumerated() where o.name == "mark" {
                 let (v, m) = try parser.valueMask(Word(o.args[0], column: e.word.column))

@@ -134,7 +134,7 @@ public enum RulePrinter {
     }
 
     /// Options whose values may hold spaces are written with iptables' quoting.
-    static let quotedOptions: Set<String> = ["nflog-prefix", "comment"]
+    static let quotedOptions: Set<String> = ["nflog-prefix", "comment", "u32"]
 
     static func options(_ opts: [ExtensionOption]) -> String {
         var s = ""

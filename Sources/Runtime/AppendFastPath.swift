@@ -56,6 +56,18 @@ struct AppendFastPath {
         let after = try firewall.readRules(.ipv4)
         let expected = KernelText.normalized(SavePrinter.save(predicted))
         if after.text == before.rulesText && !r.ok && !loosens { return r }
+        // The kernel may store a rule XDP does not decide in its own words (iptables-nft reads
+        // `-m limit` back as `--limit 3/hour`, `! --connlimit-above` as `--connlimit-upto`):
+        // when what it holds compiles to the tables just appended, XDP is exact and only the
+        // text (the rule's identity for counters) is the kernel's.
+        if r.ok, after.text != expected, let actual = after.ruleset,
+           Compiler.compile(actual, sets: headers, interface: attachment.interface, options: options).tables == a.tables {
+            try firewall.store.write(after.text, to: firewall.store.paths.kernelRulesFile)
+            if let id = RuleIdentity.all(in: actual)["filter\tINPUT"]?.last {
+                RetiredCounters(store: firewall.store).appendLivePosition([id])
+            }
+            return r
+        }
         if after.text != expected || !r.ok {
             // The kernel did something else (or refused after XDP went first): install what it holds.
             if r.ok { firewall.store.event("prediction mismatch on -A: installed what the kernel holds") }

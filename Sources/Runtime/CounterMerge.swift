@@ -72,12 +72,13 @@ struct CounterMerge {
 
     /// `iptables -L -v [-x] [--line-numbers] [CHAIN [N]]` text of `table`. The kernel's
     /// exact numbers come from `kernel` (its `-c` ruleset), since -L may have rounded them.
-    func list(_ text: String, table: String, kernel: Table, exact: Bool, lineNumbers: Bool, first: Int? = nil) -> String {
-        var chain = "", n = (first ?? 1) - 1
+    /// `first`: the chain and number of a single rule (`-L CHAIN N` prints no chain header).
+    func list(_ text: String, table: String, kernel: Table, exact: Bool, lineNumbers: Bool, first: (chain: String, rule: Int)? = nil) -> String {
+        var chain = first?.chain ?? "", n = (first?.rule ?? 1) - 1
         return Self.mapLines(text) { l in
             if l.hasPrefix("Chain ") {
                 chain = Self.word(l.dropFirst(6), 0)
-                n = (first ?? 1) - 1
+                n = (first?.rule ?? 1) - 1
                 guard let c = extra(.policy(table: table, chain: chain)), let kc = kernel.chain(chain),
                       let r = l.range(of: #"\(policy \S+ .*\)$"#, options: .regularExpression) else { return l }
                 let policy = kc.policy ?? "ACCEPT"

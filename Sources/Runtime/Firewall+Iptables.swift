@@ -1,6 +1,7 @@
 import Compiler
 import Foundation
 import IptParse
+import Loader
 
 extension Firewall {
     /// `ebpf-iptables ARGV` (`ebpf-ip6tables` with `.ipv6`): iptables' own command line. The
@@ -41,7 +42,8 @@ extension Firewall {
                                      xdp: RetiredCounters(store: store).totals(live: try xdp.counters(generation: live)))
             let kernelTable = try RestoreParser.parse(saved.stdout, options: .init(file: "<iptables-save>")).table(c.table) ?? Table(name: c.table)
             out.stdout = c.kind == .list
-                ? merge.list(r.stdout, table: c.table, kernel: kernelTable, exact: c.exact, lineNumbers: c.lineNumbers, first: c.ruleNumber)
+                ? merge.list(r.stdout, table: c.table, kernel: kernelTable, exact: c.exact, lineNumbers: c.lineNumbers,
+                             first: c.ruleNumber.flatMap { n in c.chain.map { ($0, n) } })
                 : merge.listRules(r.stdout, table: c.table, first: c.ruleNumber)
         default:
             break
@@ -65,8 +67,17 @@ extension Firewall {
             return c.chain == nil || parts[1] == Substring(c.chain ?? "")
         }
         counters.zero(where: hit)
-        let positions = counters.livePositions().enumerated().filter { $0.element.contains(where: hit) }.map { UInt32($0.offset) }
-        if !positions.isEmpty { try xdp.zeroCounters(generation: live, positions: positions) }
+        let livePositions = counters.livePositions()
+        let positions = livePositions.enumerated().filter { $0.element.contains(where: hit) }.map { $0.offset }
+        guard !positions.isEmpty else { return }
+        // A position counts for several rules (the jumps that led to it): what it counted
+        // stays with the rules -Z does not name (`-Z sip` leaves INPUT's jump to sip alone),
+        // folded into their retired totals before the position is zeroed.
+        let counted = try xdp.counters(generation: live)
+        let zeroed = Set(positions)
+        let kept = counted.enumerated().map { zeroed.contains($0.offset) ? $0.element : RuleCounter(packets: 0, bytes: 0) }
+        counters.retire(kept, positions: livePositions.map { $0.filter { !hit($0) } })
+        try xdp.zeroCounters(generation: live, positions: positions.map { UInt32($0) })
     }
 
     /// A command that changes rules: predicted with our engine, applied by the kernel's

@@ -34,7 +34,13 @@ struct MemberFastPath {
         try xdp.setGuard([prefix])
         defer { try? xdp.clearGuard() }
         let r = firewall.kernel.ipset(argv, stdin: nil)
-        guard r.ok else { return r }
+        guard r.ok else {
+            // A prefix in a hash:ip set is one element per address: the kernel adds (deletes)
+            // them in order, stops at the first it cannot (already added, not added, full) and
+            // keeps those before it. Read back what it holds, still under the guard.
+            if prefix.length < 32 { try wholeUnderGuard() }
+            return r
+        }
         // The member as `ipset save` spells it (the kernel's own normal form).
         let script = "\(IpsetPrinter.createLine(create))\n\(inv.command.rawValue) \(inv.args.dropFirst().joined(separator: " "))\n"
         let parsed = try? IpsetParser.parse(script.replacingOccurrences(of: "\ndel ", with: "\nadd "), file: "<argv>")

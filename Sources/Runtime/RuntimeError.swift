@@ -22,7 +22,7 @@ public enum RuntimeError: Error, Equatable, CustomStringConvertible {
         case .io(let what, let e): "\(what): \(String(cString: strerror(e))) (errno \(e))"
         case .lockBusy(let holder, let waited):
             if let h = holder {
-                "the state lock is held by pid \(h.pid) (\(h.command)) for \(max(0, Int64(time(nil)) - h.since)) s\(h.pid > 0 && !StateLock.alive(h.pid) ? ", a process that no longer exists" : ""); gave up after \(Self.seconds(waited)) s (EBPF_IPTABLES_LOCK_WAIT)"
+                "the state lock is held by pid \(h.pid) (\(h.command))\(h.since.map { " for \(max(0, Int64(time(nil)) - $0)) s" } ?? "")\(h.pid > 0 && !StateLock.alive(h.pid) ? ", a process that no longer exists" : ""); gave up after \(Self.seconds(waited)) s (EBPF_IPTABLES_LOCK_WAIT)"
             } else {
                 "the state lock is held by another command; gave up after \(Self.seconds(waited)) s (EBPF_IPTABLES_LOCK_WAIT)"
             }

@@ -4,12 +4,13 @@ import Foundation
 /// that gives up, so the message can name the process that is stuck.
 public struct LockHolder: Equatable, Sendable {
     public var pid: Int32
-    public var since: Int64 // seconds since the epoch
+    /// Seconds since the epoch; nil for a holder that is not one of us (it wrote nothing).
+    public var since: Int64?
     public var command: String
 
-    var line: String { "\(pid) \(since) \(command)\n" }
+    var line: String { "\(pid) \(since ?? 0) \(command)\n" }
 
-    init(pid: Int32, since: Int64, command: String) {
+    init(pid: Int32, since: Int64?, command: String) {
         self.pid = pid
         self.since = since
         self.command = command
@@ -53,7 +54,9 @@ public struct StateLock: Sendable {
             let e = errno
             guard e == EWOULDBLOCK || e == EINTR else { throw RuntimeError.io("lock \(path)", e) }
             let waited = ContinuousClock.now - start
-            if waited >= wait { throw RuntimeError.lockBusy(holder: Self.holder(fd: fd), waited: waited) }
+            // The message names the setting it gave up by (EBPF_IPTABLES_LOCK_WAIT), not the
+            // few milliseconds of the last nap beyond it.
+            if waited >= wait { throw RuntimeError.lockBusy(holder: Self.holder(fd: fd), waited: wait) }
             let nap = min(pause, wait - waited)
             let ms = nap.components.seconds * 1000 + nap.components.attoseconds / 1_000_000_000_000_000
             usleep(useconds_t(max(ms, 1) * 1000))
@@ -70,12 +73,39 @@ public struct StateLock: Sendable {
         _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
     }
 
+    /// Who holds the lock on `fd`'s file. The file says who took it last among us; the kernel
+    /// (/proc/locks) says who holds it now. They differ when the holder is not one of us
+    /// (`flock(1)`, a backup script) or when the last of us left the file behind: then the
+    /// kernel's holder is named, with its command line.
     static func holder(fd: Int32) -> LockHolder? {
         var buf = [UInt8](repeating: 0, count: 4096)
         let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { return nil }
-        let text = String(decoding: buf[0..<n], as: UTF8.self)
-        return text.split(separator: "\n").first.flatMap { LockHolder(line: $0) }
+        let recorded = n > 0 ? String(decoding: buf[0..<n], as: UTF8.self).split(separator: "\n").first.flatMap { LockHolder(line: $0) } : nil
+        guard let pid = kernelHolder(fd: fd) else { return recorded }
+        if let recorded, recorded.pid == pid { return recorded }
+        return LockHolder(pid: pid, since: nil, command: commandLine(pid) ?? "?")
+    }
+
+    /// The pid /proc/locks gives for the flock on `fd`'s file (device and inode), if any.
+    static func kernelHolder(fd: Int32) -> Int32? {
+        var st = stat()
+        guard fstat(fd, &st) == 0, let locks = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return nil }
+        let dev = UInt64(st.st_dev)
+        let major = (dev >> 8) & 0xfff | (dev >> 32) & ~UInt64(0xfff)
+        let minor = dev & 0xff | (dev >> 12) & ~UInt64(0xff)
+        let id = String(format: "%02llx:%02llx:%llu", major, minor, UInt64(st.st_ino))
+        for line in locks.split(separator: "\n") {
+            // "1: FLOCK  ADVISORY  WRITE 4818 fe:00:16237290 0 EOF"; waiters read "1: -> FLOCK ...".
+            let f = line.split(separator: " ")
+            guard f.count >= 6, f[1] == "FLOCK", f[5] == Substring(id), let pid = Int32(f[4]), pid > 0 else { continue }
+            return pid
+        }
+        return nil
+    }
+
+    static func commandLine(_ pid: Int32) -> String? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return nil }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
     }
 
     static func alive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 || errno == EPERM }

@@ -32,10 +32,4 @@ enum CLI {
             return 1
         }
     }
-
-    /// For ArgumentParser commands: emit and exit with the tool's status.
-    static func finish(_ r: ToolResult) throws {
-        emit(r)
-        if r.status != 0 { throw ExitCode(r.status) }
-    }
 }

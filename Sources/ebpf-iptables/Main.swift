@@ -19,6 +19,9 @@ enum Main {
         case "ebpf-ip6tables-save", "ip6tables-save": args = ["save", "-6"] + args
         case "ebpf-ip6tables", "ip6tables": exit(IptablesArgv.run(args, family: .ipv6))
         case "ebpf-ipset", "ipset": exit(IpsetCLI.run(args))
+        // Under the plain name every word is iptables' own: `iptables --version` must say
+        // what the kernel's iptables says (Docker and kube-proxy read it to pick a backend).
+        case "iptables": exit(IptablesArgv.run(args, family: .ipv4))
         default: break
         }
         // ipset's argv must reach its parser untouched (`ebpf-iptables ipset -exist add S x`).
@@ -26,13 +29,14 @@ enum Main {
         // iptables' own argv starts with an option: straight to it. Asking ArgumentParser for
         // the subcommand names costs a first round of Swift runtime type lookups, several
         // milliseconds of every live `-A`.
+        // `-6` stays in argv: iptables refuses it as iptables does (ebpf-ip6tables is IPv6), and
+        // a `-6` that is an option's value (`--comment -6`) must not switch families.
         if let first = args.first, first.hasPrefix("-"), !["--help", "-h", "--version"].contains(first) {
-            let v6 = args.contains("-6") || args.contains("--ipv6")
-            exit(IptablesArgv.run(args.filter { $0 != "-6" && $0 != "--ipv6" }, family: v6 ? .ipv6 : .ipv4))
+            exit(IptablesArgv.run(args, family: .ipv4))
         }
         let subcommands = EbpfIptables.configuration.subcommands.map { $0._commandName }
         if let first = args.first, subcommands.contains(first) || ["--help", "-h", "help", "--version"].contains(first) || args.isEmpty {
-            EbpfIptables.main(args)
+            EbpfIptables.main(first == "restore" ? Restore.waitOptionsValued(args) : args)
         } else {
             exit(IptablesArgv.run(args, family: .ipv4))
         }

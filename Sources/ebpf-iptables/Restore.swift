@@ -34,11 +34,21 @@ struct Restore: ParsableCommand {
     @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Accepted, as iptables-restore.")
     var verbose = false
 
-    @Option(name: [.customShort("w"), .customLong("wait")], help: "Accepted, as iptables-restore (every command waits for the state lock, bounded).")
+    @Option(name: [.customShort("w"), .customLong("wait")], help: "Accepted with or without seconds, as iptables-restore (every command waits for the state lock, bounded).")
     var wait: String?
 
+    @Option(name: [.customShort("W"), .customLong("wait-interval")], help: "Accepted with or without microseconds, as iptables-restore.")
+    var waitInterval: String?
+
+    @Option(name: [.customShort("M"), .customLong("modprobe")], help: "Accepted, as iptables-restore (the kernel's tools load what they need).")
+    var modprobe: String?
+
+    @Option(name: [.customShort("T"), .customLong("table")], help: "Restore only this table of the input, as iptables-restore -T.")
+    var table: String?
+
     func run() throws {
-        let (text, name) = try RulesetLoading.read(input.file)
+        var (text, name) = try RulesetLoading.read(input.file)
+        if let table { text = Self.only(table: table, of: text) }
         var setFiles: [(name: String, text: String)] = []
         for f in input.ipsetFiles {
             let (t, n) = try RulesetLoading.read(f)
@@ -49,6 +59,40 @@ struct Restore: ParsableCommand {
         req.counters = counters
         req.test = test
         req.options = CompileOptions(rejectAsDrop: rejectAsDrop, xdpOnly: xdpOnly)
-        try CLI.finish(try CLI.firewall().restore(req))
+        // Through CLI.status: a busy lock is exit 4 with our message, as for every other command.
+        let status = CLI.status { try CLI.firewall().restore(req) }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+extension Restore {
+    /// `-T TABLE`: the other tables' lines become blank lines, so diagnostics keep the
+    /// input's line numbers.
+    static func only(table: String, of text: String) -> String {
+        var keep = false
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> Substring in
+            let word = line.trimmingCharacters(in: .whitespaces)
+            if word.hasPrefix("*") { keep = word.dropFirst() == Substring(table) }
+            defer { if word == "COMMIT" { keep = false } }
+            return keep ? line : ""
+        }.joined(separator: "\n")
+    }
+
+    /// iptables-restore takes `-w`/`--wait` and `-W`/`--wait-interval` with or without a
+    /// value in the next word (xtables-restore ignores both); ArgumentParser wants a value,
+    /// so those without one get an empty one here.
+    static func waitOptionsValued(_ args: [String]) -> [String] {
+        var out: [String] = []
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            out.append(a)
+            if ["-w", "--wait", "-W", "--wait-interval"].contains(a) {
+                let next = i + 1 < args.count ? args[i + 1] : nil
+                if next == nil || next?.hasPrefix("-") == true || next?.hasPrefix("!") == true { out.append("") }
+            }
+            i += 1
+        }
+        return out
     }
 }

@@ -17,7 +17,11 @@ struct Save: ParsableCommand {
     @Option(name: [.customShort("t"), .customLong("table")], help: "Only this table.")
     var table: String?
 
+    @Option(name: [.customShort("M"), .customLong("modprobe")], help: "Accepted, as iptables-save (the kernel's tools load what they need).")
+    var modprobe: String?
+
     func run() throws {
-        try CLI.finish(try CLI.firewall().save(family: ipv6 ? .ipv6 : .ipv4, counters: counters, table: table))
+        let status = CLI.status { try CLI.firewall().save(family: ipv6 ? .ipv6 : .ipv4, counters: counters, table: table) }
+        if status != 0 { throw ExitCode(status) }
     }
 }

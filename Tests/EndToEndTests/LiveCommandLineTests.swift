@@ -4,7 +4,9 @@ import XCTest
 
 /// The command line on an attached program: edits reach XDP at once (a ping that passed is
 /// dropped after `-I`), and `-L -v`, `-S -v` and `save -c` show the data plane's counters
-/// on the rule that decided. Two namespaces joined by a veth; our own bpffs mount.
+/// added to the kernel's, on the rule that decided and on the jump that led there.
+/// Two namespaces joined by a veth; our own bpffs mount. (CounterRenderingTests compares
+/// the same renderings with a reference namespace's.)
 final class LiveCommandLineTests: XCTestCase {
     override func setUpWithError() throws {
         if let why = NetworkNamespace.unavailableReason {
@@ -56,7 +58,10 @@ final class LiveCommandLineTests: XCTestCase {
         XCTAssertTrue(ours(["-S", "pingers", "-v"]).stdout.contains("-A pingers -s 198.18.0.1/32 -p icmp -c 2 168 -j DROP\n"))
         let save = ours(["save", "-c"]).stdout
         XCTAssertTrue(save.contains("[2:168] -A pingers -s 198.18.0.1/32 -p icmp -j DROP\n"), save)
-        XCTAssertTrue(save.contains("[0:0] -A INPUT -p icmp -j pingers\n"), "a jump rule decides nothing: \(save)")
-        print("live command line: edits reached XDP; counters 2/168 on the deciding rule")
+        // As in the kernel alone: the jump counts every echo request that went through it, the
+        // two the kernel accepted behind it and the two XDP dropped behind it.
+        XCTAssertTrue(save.contains("[4:336] -A INPUT -p icmp -j pingers\n"), save)
+        XCTAssertTrue(save.contains("[2:168] -A pingers -s 198.18.0.1/32 -p icmp -m icmp --icmp-type 8 -j ACCEPT\n"), save)
+        print("live command line: edits reached XDP; counters 2/168 on the deciding rule, 4/336 on the jump to it")
     }
 }
