@@ -16,7 +16,10 @@ extension Firewall {
         return try locked("ebpf-ipset \(argv.joined(separator: " "))") {
             guard let (a, xdp) = try attached() else { return kernel.ipset(argv, stdin: stdin) }
             let options = store.compileOptions
-            if let fast = try MemberFastPath(firewall: self, xdp: xdp, attachment: a, options: options).run(inv, argv: argv) {
+            // After an interrupted change (kill -9) the whole path below reconciles first; the
+            // fast path would edit the live generation while the transition it left still runs.
+            if try !xdp.pendingChange(),
+               let fast = try MemberFastPath(firewall: self, xdp: xdp, attachment: a, options: options).run(inv, argv: argv) {
                 return fast
             }
             let before = try readView()

@@ -149,6 +149,13 @@ public final class Firewall {
         let prog = program(for: view, interface: attachment.interface, options: options)
         let live = try xdp.liveGeneration()
         let idle: UInt32 = live.map { 1 - $0 } ?? 0
+        if live != nil, try xdp.pendingChange() {
+            // A change killed half-way can leave a transition on: both generations judge
+            // packets then and neither may be written (the data plane refuses). Pass
+            // everything, end the transition, then write.
+            try xdp.setPassAll(true)
+            try xdp.cancelTransition()
+        }
         try xdp.write(prog.tables, generation: idle)
         try retireAndActivate(xdp: xdp, generation: idle, program: prog)
         try xdp.setPassAll(false)
