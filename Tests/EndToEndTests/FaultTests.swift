@@ -1,0 +1,165 @@
+import ChildProcess
+import Foundation
+import Loader
+import TestSupport
+import XCTest
+
+/// Faults: a command killed half-way through a large change, and pins gone (a reboot).
+final class FaultTests: XCTestCase {
+    override func setUpWithError() throws {
+        if let why = NetworkNamespace.unavailableReason {
+            print("skipping fault tests: \(why)")
+            throw XCTSkip(why)
+        }
+        for tool in ["nft", "python3"] where !Run.has(tool) { throw XCTSkip("'\(tool)' is not installed") }
+    }
+
+    static let members: UInt32 = 100_000
+    static let firstMember = LiveUpdateTests.a("198.19.0.1")
+
+    static let rules = """
+        *filter
+        :INPUT DROP [0:0]
+        :FORWARD ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A INPUT -s 198.18.201.0/24 -j DROP
+        -A INPUT -s 198.18.10.0/24 -j ACCEPT
+        -A INPUT -m set --match-set big src -j ACCEPT
+        COMMIT
+
+        """
+
+    /// Members of `big` as the kernel holds them now.
+    func kernelMembers(_ r: Receiver) -> Set<UInt32> {
+        Set(r.run(["ipset", "save", "big"]).stdout.split(separator: "\n").compactMap { line -> UInt32? in
+            let w = line.split(separator: " ")
+            return w.count == 3 && w[0] == "add" ? LiveUpdateTests.a(String(w[2])) : nil
+        })
+    }
+
+    func entries(_ r: Receiver) -> Int {
+        let out = r.run(["ipset", "list", "-terse", "big"]).stdout
+        return out.split(separator: "\n").first { $0.hasPrefix("Number of entries: ") }.flatMap { Int($0.dropFirst(19)) } ?? -1
+    }
+
+    /// `ebpf-ipset restore` of 100,000 members is SIGKILLed while XDP is in its transition and
+    /// the kernel's set is half filled. Traffic flows all along: from then on XDP drops no
+    /// packet the kernel accepts (each member delivered exactly when the kernel's set holds
+    /// it); `status` says a change was interrupted; the next command (a one-member
+    /// `ebpf-ipset add`, the fast path) recovers, says so in events.log, and XDP drops again
+    /// itself what the kernel does not hold.
+    func testAKilledLargeSetRestoreLeavesXDPSafeAndTheNextCommandRecovers() throws {
+        let lab = try FirewallLab()
+        defer { lab.close() }
+        let fw = try lab.addReceiver("fw")
+        let path = lab.root + "/big.rules"
+        try Data(Self.rules.utf8).write(to: URL(fileURLWithPath: path))
+        for (args, tool, input) in [(["attach", "rx0"], "ebpf-iptables", nil),
+                                    (["create", "big", "hash:ip", "family", "inet", "hashsize", "65536", "maxelem", "1000000"], "ebpf-ipset", nil),
+                                    ([path], "ebpf-iptables-restore", nil)] as [([String], String, String?)] {
+            let r = fw.ours(args, tool: tool, stdin: input)
+            XCTAssertEqual(r.status, 0, "\(tool) \(args): \(r.stderr)")
+            guard r.status == 0 else { return }
+        }
+        var big = ""
+        for i in 0..<Self.members { big += "add big \(Probe.dotted(Self.firstMember + i))\n" }
+
+        let classes = [TrafficStream.Class(name: "S", first: LiveUpdateTests.a("198.18.10.1")),
+                       TrafficStream.Class(name: "X", first: LiveUpdateTests.a("198.18.201.1")),
+                       TrafficStream.Class(name: "U", first: LiveUpdateTests.a("198.18.200.1")),
+                       TrafficStream.Class(name: "member", first: Self.firstMember, count: Self.members)]
+        let stream = try TrafficStream(classes: classes, gen: lab.gen, interfaces: [fw.genSide], receivers: [fw.ns], rate: 4000, maxSeconds: 120)
+        usleep(200_000)
+        let started = monotonicNow()
+        // As an operator runs it (`ebpf-ipset restore < FILE`); each exec keeps the pid we kill.
+        let file = lab.root + "/big.ipset"
+        try Data(big.utf8).write(to: URL(fileURLWithPath: file))
+        var restore = try ChildProcess.spawn(.init("sh", arguments: ["-c", "exec ip netns exec \(fw.ns.name) \(lab.bin)/ebpf-ipset restore < \(file)"],
+                                                   environment: .inheritAdding(fw.environment), deadline: .seconds(300)))
+        // Half-way: XDP in its transition (or passing everything) and the kernel's set filling.
+        let xdp = try fw.xdp()
+        var state = "never in a transition"
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            if try restore.checkExit() != nil { state = "finished before it could be killed"; break }
+            let f = try xdp.flags
+            if f.contains(.transition) || f.contains(.passAll) || f.contains(.guardSources) {
+                let n = entries(fw)
+                if n > 0 && n < Int(Self.members) {
+                    kill(restore.pid, SIGKILL)
+                    state = "killed with \(n) members in the kernel's set, flags \(String(f.rawValue, radix: 16))"
+                    break
+                }
+            }
+            _ = try restore.checkExit(waitingUpTo: .milliseconds(2))
+        }
+        let killed = monotonicNow()
+        _ = try? restore.wait(deadline: .seconds(10))
+        XCTAssertTrue(state.hasPrefix("killed"), "ebpf-ipset restore: \(state)")
+        // The kernel's ipset child reads to the end of what it was given, then stops.
+        var last = -1, stable = 0
+        while stable < 3 && Date() < deadline {
+            let n = entries(fw)
+            stable = n == last ? stable + 1 : 0
+            last = n
+            usleep(100_000)
+        }
+        let settled = monotonicNow()
+        let held = kernelMembers(fw)
+        XCTAssertTrue(try xdp.flags.rawValue & (LiveFlags.transition.rawValue | LiveFlags.passAll.rawValue | LiveFlags.guardSources.rawValue) != 0,
+                      "after the kill XDP must still be in its safe state")
+        let status = fw.ours(["status"])
+        XCTAssertTrue(status.stdout.contains("a change was interrupted"), status.stdout)
+        usleep(500_000)
+
+        // The next command: one member, on the fast path.
+        let extra = Self.firstMember + Self.members + 1
+        let nextStart = monotonicNow()
+        let next = fw.ours(["add", "big", Probe.dotted(extra)], tool: "ebpf-ipset")
+        let recovered = monotonicNow()
+        XCTAssertEqual(next.status, 0, next.stderr)
+        XCTAssertTrue(fw.events.contains { $0.contains("recovered from an interrupted change") }, "events: \(fw.events)")
+        XCTAssertEqual(try xdp.flags.rawValue & (LiveFlags.transition.rawValue | LiveFlags.passAll.rawValue | LiveFlags.guardSources.rawValue), 0,
+                       "the next command must leave no change pending")
+        usleep(500_000)
+        let record = try stream.stop()
+
+        // Each packet against the kernel's set of its moment.
+        var lost = 0, leaked = 0, memberChecked = 0, samples: [String] = []
+        for (seq, t) in record.sent.enumerated() {
+            let c = seq % classes.count
+            let got = record.received[0].contains(seq)
+            let expected: Bool?
+            switch classes[c].name {
+            case "S": expected = true
+            case "X", "U": expected = false
+            default:
+                let m = Self.firstMember + UInt32(seq / classes.count) % Self.members
+                expected = t < started ? false : t < settled ? nil : (t >= nextStart && t < recovered) ? nil : held.contains(m)
+                if expected != nil && t >= settled { memberChecked += 1 }
+            }
+            guard let expected, expected != got else { continue }
+            if expected { lost += 1 } else { leaked += 1 }
+            if samples.count < 10 { samples.append("\(classes[c].name) #\(seq) \(String(format: "%.3f", t - started)) s after the restore started, expected \(expected)") }
+        }
+        print("kill -9: \(state) \(String(format: "%.0f", (killed - started) * 1000)) ms after it started; the kernel settled with \(held.count) members; "
+              + "\(record.sent.count) datagrams, \(memberChecked) from members after the kernel settled; \(lost) lost, \(leaked) let through; "
+              + "recovered by the next command in \(String(format: "%.0f", (recovered - nextStart) * 1000)) ms")
+        XCTAssertEqual(record.socketDrops[0], 0)
+        XCTAssertEqual(lost, 0, "XDP dropped what the kernel accepts: \(samples)")
+        XCTAssertEqual(leaked, 0, "delivered what the kernel drops: \(samples)")
+        XCTAssertGreaterThan(memberChecked, 500)
+
+        // After the recovery XDP itself drops a member the kernel does not hold.
+        if let absent = (0..<Self.members).lazy.map({ Self.firstMember + $0 }).first(where: { !held.contains($0) }) {
+            let sender = try ProbeSender(namespace: lab.gen.name, interfaces: [fw.genSide])
+            let before = try xdp.stats().dropped
+            var p = Probe(source: absent, destination: FirewallLab.address, proto: 17)
+            p.sourcePort = 31000
+            try sender.send(p.frame(sourceMAC: [2, 0, 0, 0, 0, 1], destinationMAC: FirewallLab.mac, ipID: 1))
+            let until = Date().addingTimeInterval(1)
+            while try xdp.stats().dropped == before, Date() < until { usleep(1000) }
+            XCTAssertGreaterThan(try xdp.stats().dropped, before, "after recovery XDP drops \(Probe.dotted(absent)) (not in the kernel's set) itself")
+        }
+    }
+}
