@@ -34,7 +34,7 @@ public final class Firewall {
     func attached() throws -> (Attachment, XDPLayer)? {
         guard let a = store.attachment else { return nil }
         guard let xdp = try host.open(interface: a.interface) else {
-            store.event("attachment to \(a.interface) found without its program (pins gone or detached): forgotten")
+            store.event("attachment to \(a.interface) found without its program (pins gone or detached): forgotten; a program of ours left there without its pins is detached")
             store.clearAttachment()
             return nil
         }
