@@ -163,3 +163,65 @@ final class FaultTests: XCTestCase {
         }
     }
 }
+
+extension FaultTests {
+    /// The pins are removed with the state kept: what a reboot does (`reboot`: the program is
+    /// gone from the interface too), or an `rm -rf` of the pin root alone (the program stays
+    /// attached, judging by tables nothing can reach any more). Either way commands fall back
+    /// to the kernel layer alone and nothing is dropped that the kernel accepts, `status` says
+    /// not attached, and `attach` works again and compiles the kernel's ruleset, edits made
+    /// meanwhile included.
+    func pinsRemoved(reboot: Bool) throws {
+        let lab = try FirewallLab()
+        defer { lab.close() }
+        let fw = try lab.addReceiver("fw")
+        try fw.instrument(countingSources: ["198.18.50.1", "198.18.51.1", "198.18.10.1"].map(LiveUpdateTests.a))
+        let rules = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -s 198.18.10.0/24 -j ACCEPT\nCOMMIT\n"
+        let path = lab.root + "/pins.rules"
+        try Data(rules.utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(fw.ours(["attach", "rx0"]).status, 0)
+        XCTAssertEqual(fw.ours([path], tool: "ebpf-iptables-restore").status, 0)
+        let sender = try ProbeSender(namespace: lab.gen.name, interfaces: [fw.genSide])
+        var port: UInt16 = 40000
+        func delivered(_ source: String) throws -> Bool {
+            let before = fw.snapshot()
+            var p = Probe(source: LiveUpdateTests.a(source), destination: FirewallLab.address, proto: 17)
+            port += 1
+            p.sourcePort = port
+            try sender.send(p.frame(sourceMAC: [2, 0, 0, 0, 0, 1], destinationMAC: FirewallLab.mac, ipID: port))
+            let until = Date().addingTimeInterval(0.3)
+            while Date() < until {
+                if let c = fw.snapshot().delta(from: before).nft[Receiver.counterName(LiveUpdateTests.a(source))], c.packets > 0 { return true }
+                usleep(2000)
+            }
+            return false
+        }
+        XCTAssertTrue(try delivered("198.18.10.1"))
+        XCTAssertFalse(try delivered("198.18.50.1"))
+
+        fw.closeDataplane()
+        if reboot { XCTAssertEqual(fw.run(["ip", "link", "set", "dev", "rx0", "xdp", "off"]).status, 0) }
+        XCTAssertEqual(Run.run(["rm", "-rf", fw.pins]).status, 0)
+
+        let edit = fw.ours(["-I", "INPUT", "1", "-s", "198.18.50.1", "-j", "ACCEPT"])
+        XCTAssertEqual(edit.status, 0, edit.stderr)
+        XCTAssertTrue(fw.run(["iptables-save"]).stdout.contains("-A INPUT -s 198.18.50.1/32 -j ACCEPT"))
+        XCTAssertTrue(try delivered("198.18.50.1"), "with the pins gone, what the kernel accepts must get through")
+        let status = fw.ours(["status"])
+        XCTAssertTrue(status.stdout.hasPrefix("not attached"), status.stdout + status.stderr)
+        XCTAssertTrue(fw.events.contains { $0.contains("without its program") }, "\(fw.events)")
+
+        let attach = fw.ours(["attach", "rx0"])
+        XCTAssertEqual(attach.status, 0, "attach after the pins were removed: \(attach.stderr)")
+        XCTAssertTrue(try delivered("198.18.50.1"), "the rule added meanwhile is in XDP's tables")
+        let dropped = try fw.xdp().stats().dropped
+        XCTAssertFalse(try delivered("198.18.51.1"))
+        XCTAssertEqual(try fw.xdp().stats().dropped, dropped + 1, "XDP drops again itself what the kernel drops")
+        print("pins removed (\(reboot ? "reboot: program detached too" : "rm -rf alone: program still attached")): "
+              + "an edit went to the kernel alone, status said not attached, attach worked again: \(attach.stdout.trimmingCharacters(in: .newlines))")
+    }
+
+    func testPinsGoneAfterARebootFallBackToTheKernelAndAttachAgain() throws { try pinsRemoved(reboot: true) }
+
+    func testPinsRemovedWhileAttachedFallBackToTheKernelAndAttachAgain() throws { try pinsRemoved(reboot: false) }
+}
