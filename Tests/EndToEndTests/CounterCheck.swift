@@ -29,8 +29,9 @@ struct CounterCheck {
 
         var line: String {
             if let skipped { return "counters not compared (\(skipped))" }
+            func list(_ l: [String]) -> String { l.isEmpty ? "none" : l.joined(separator: ", ") }
             return "counters: \(moved) moved, \(equal) equal to the kernel alone's (\(deciding) deciding filter rules among them); "
-                + "lower by XDP's drops as designed: \(beforeInput.count) before filter INPUT, \(passThrough.count) jumps/RETURNs passed through"
+                + "lower by XDP's drops as designed: before filter INPUT \(list(beforeInput)); jumps/RETURNs passed through \(list(passThrough))"
         }
     }
 

@@ -20,6 +20,8 @@ struct DifferentialRun {
         /// Scored probes the kernel alone did not deliver, and how many of those XDP dropped itself.
         var kernelDrops = 0
         var xdpDrops = 0
+        /// Kernel drops by a REJECT rule: XDP leaves those to the kernel (it cannot send the reply).
+        var rejects = 0
         var seconds = 0.0
         var fidelity: [String] = []
         var counters = CounterCheck.Summary()
@@ -127,6 +129,7 @@ struct DifferentialRun {
             }
             result.scored += 1
             if !k.delivered { result.kernelDrops += 1 }
+            if let r = k.rule, case .reject? = path.target(r) { result.rejects += 1 }
             if o.byXDP { result.xdpDrops += 1 }
             if k.agrees(with: o) {
                 result.agreed += 1

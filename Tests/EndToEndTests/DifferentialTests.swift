@@ -33,14 +33,14 @@ final class DifferentialTests: XCTestCase {
         for r in results where r.kernelAccepts {
             let unscorable = r.unscorable > 0 ? ", \(r.unscorable) unscorable (the two kernels differed)" : ""
             print("differential \(r.name): \(r.probes) probes, \(r.agreed)/\(r.scored) agree\(unscorable); "
-                  + "kernel drops \(r.kernelDrops), XDP dropped \(r.xdpDrops) itself (XDP share \(r.share)); "
+                  + "kernel drops \(r.kernelDrops) (\(r.rejects) by REJECT), XDP dropped \(r.xdpDrops) itself (XDP share \(r.share)); "
                   + "\(r.counters.line); \(String(format: "%.1f", r.seconds)) s")
         }
         let ran = results.filter(\.kernelAccepts)
         let sum = { (f: (DifferentialRun.Result) -> Int) in ran.reduce(0) { $0 + f($1) } }
-        let kd = sum(\.kernelDrops), xd = sum(\.xdpDrops)
+        let kd = sum(\.kernelDrops), xd = sum(\.xdpDrops), rj = sum(\.rejects)
         print("differential \(label) total: \(ran.count) rulesets, \(sum(\.probes)) probes, \(sum(\.agreed))/\(sum(\.scored)) agree, "
-              + "\(sum(\.unscorable)) unscorable, \(sum { $0.disagreements.count }) disagreements; kernel drops \(kd), XDP dropped \(xd) "
+              + "\(sum(\.unscorable)) unscorable, \(sum { $0.disagreements.count }) disagreements; kernel drops \(kd) (\(rj) by REJECT), XDP dropped \(xd) "
               + "(XDP share \(kd == 0 ? "-" : String(format: "%.0f%%", 100 * Double(xd) / Double(kd)))); "
               + "\(String(format: "%.0f", results.reduce(0) { $0 + $1.seconds })) s")
     }
