@@ -37,29 +37,46 @@ struct DifferentialRun {
     /// For the test that proves a wrong XDP is noticed: changes `two` before the probes.
     var sabotage: ((Receiver, CompileResult) throws -> Void)? = nil
 
+    /// The namespaces of one run, once the ruleset is in.
+    struct Installed {
+        let lab: FirewallLab
+        let ref: Receiver
+        let two: Receiver
+        let ref2: Receiver?
+        /// Destinations the rules test, made local in every receiver.
+        let extra: [UInt32]
+        var receivers: [Receiver] { [ref, two] + (ref2.map { [$0] } ?? []) }
+    }
+
     func run() throws -> Result {
         let started = Date()
         var result = Result(name: subject.name)
         let lab = try FirewallLab(interface: subject.interface)
         defer { lab.close() }
+        if let installed = try install(lab, &result) {
+            try probe(installed, &result)
+        }
+        result.seconds = Date().timeIntervalSince(started)
+        return result
+    }
+
+    /// The ruleset into `ref` (and `ref2`) with the kernel's tools, and into `two` with ours
+    /// after `attach`; then the fidelity of `two`. nil when the kernel refuses the ruleset or
+    /// ours does not restore it (a problem then).
+    func install(_ lab: FirewallLab, _ result: inout Result) throws -> Installed? {
         let extra = subject.destinations()
         let ref = try lab.addReceiver("ref", extraAddresses: extra)
         let two = try lab.addReceiver("two", extraAddresses: extra)
         let ref2 = subject.hasNondeterministicMatches ? try lab.addReceiver("ref2", extraAddresses: extra) : nil
-        let receivers = [ref, two] + (ref2.map { [$0] } ?? [])
-        for r in receivers { try r.instrument() }
+        let installed = Installed(lab: lab, ref: ref, two: two, ref2: ref2, extra: extra)
+        for r in installed.receivers { try r.instrument() }
 
-        // The kernel alone.
         let sets = subject.setCommands
         for r in [ref] + (ref2.map { [$0] } ?? []) {
             if let s = sets.restore { try check(r.run(["ipset", "restore"], stdin: s), "\(r.role): ipset restore") }
             for c in sets.create { try check(r.run(["ipset"] + c), "\(r.role): ipset \(c.joined(separator: " "))") }
         }
-        let kernel = ref.run(["iptables-restore"], stdin: subject.text)
-        guard kernel.status == 0 else {
-            result.seconds = Date().timeIntervalSince(started)
-            return result
-        }
+        guard ref.run(["iptables-restore"], stdin: subject.text).status == 0 else { return nil }
         result.kernelAccepts = true
         if let ref2 { try check(ref2.run(["iptables-restore"], stdin: subject.text), "ref2: iptables-restore") }
 
@@ -70,22 +87,25 @@ struct DifferentialRun {
         let restore = two.ours([subject.url.path], tool: "ebpf-iptables-restore")
         guard restore.status == 0 else {
             result.problems.append("ebpf-iptables-restore (no flags) refused what iptables-restore takes: \(restore.stderr)")
-            return result
+            return nil
         }
         result.oursRestores = true
         if !two.events.isEmpty { result.problems.append("events after the restore: \(two.events)") }
-
         result.fidelity = Fidelity.compare(ref: ref, two: two)
         result.problems += result.fidelity
+        return installed
+    }
 
+    /// Every probe into every receiver, each judged and compared; then the counters.
+    func probe(_ n: Installed, _ result: inout Result) throws {
+        let (ref, two, ref2) = (n.ref, n.two, n.ref2)
         // XDP as the firewall compiled it: from what the kernel of `two` holds.
-        let saved = two.run(["iptables-save"]).stdout
-        guard let held = try? RestoreParser.parse(saved, options: .init(file: "<iptables-save>")) else {
+        guard let held = try? RestoreParser.parse(two.run(["iptables-save"]).stdout, options: .init(file: "<iptables-save>")) else {
             result.problems.append("our parser cannot read the kernel's iptables-save (XDP then passes everything)")
-            return result
+            return
         }
         let setsHeld = (try? IpsetParser.parse(two.run(["ipset", "save"]).stdout, file: "<ipset save>")).flatMap { $0.sets.isEmpty ? nil : $0 }
-        let compiled = Compiler.compile(held, sets: setsHeld, interface: lab.interface)
+        let compiled = Compiler.compile(held, sets: setsHeld, interface: n.lab.interface)
         let names = PositionNames(result: compiled)
         let xdp = try two.xdp()
         if try xdp.counters().count != compiled.tables.verdicts.count + 1 {
@@ -93,18 +113,21 @@ struct DifferentialRun {
         }
         try sabotage?(two, compiled)
 
-        let probes = makeProbes(compiled.tables, extra: extra)
+        let probes = makeProbes(compiled.tables, extra: n.extra)
         result.probes = probes.count
         let path = InputPath(held)
         let judge = ProbeJudge(path: path)
-        let sender = try ProbeSender(namespace: lab.gen.name, interfaces: receivers.map(\.genSide))
+        let receivers = n.receivers
+        let sender = try ProbeSender(namespace: n.lab.gen.name, interfaces: receivers.map(\.genSide))
         let dataplanes: [DataplaneHandle?] = receivers.map { $0 === two ? xdp : nil }
         let positionNames: [PositionNames?] = receivers.map { $0 === two ? names : nil }
-        let flush = "ip netns exec \(ref.ns.name) conntrack -F; ip netns exec \(two.ns.name) conntrack -F"
-            + (ref2.map { "; ip netns exec \($0.ns.name) conntrack -F" } ?? "")
+        let flush = receivers.map { "ip netns exec \($0.ns.name) conntrack -F" }.joined(separator: "; ")
+        func merged() -> NetfilterSnapshot {
+            NetfilterSnapshot(rules: NetfilterSnapshot.iptablesCounters(two.ours(["-c"], tool: "ebpf-iptables-save").stdout))
+        }
 
         var counterCheck = CounterCheck(names: names)
-        counterCheck.start(ref: ref.snapshot(), two: NetfilterSnapshot(rules: NetfilterSnapshot.iptablesCounters(two.ours(["-c"], tool: "ebpf-iptables-save").stdout)))
+        counterCheck.start(ref: ref.snapshot(), two: merged())
         var before = try receivers.map { r in
             ProbeJudge.Before(snapshot: r.snapshot(), stats: r === two ? try xdp.stats() : nil, counters: r === two ? try xdp.counters() : nil)
         }
@@ -134,22 +157,17 @@ struct DifferentialRun {
             if k.agrees(with: o) {
                 result.agreed += 1
             } else {
-                let line = "\(p): kernel alone: \(k); both layers: \(o)"
-                result.disagreements.append(line)
+                result.disagreements.append("\(p): kernel alone: \(k); both layers: \(o)")
             }
             counterCheck.record(ref: after[0].moved, decidedBy: k.rule, xdpPosition: after[1].xdpPosition, ipBytes: UInt64(frame.count - 14))
         }
         if result.unscorable == 0 {
-            let refEnd = ref.snapshot()
-            let twoEnd = NetfilterSnapshot(rules: NetfilterSnapshot.iptablesCounters(two.ours(["-c"], tool: "ebpf-iptables-save").stdout))
-            result.counters = counterCheck.finish(ref: refEnd, two: twoEnd, path: path)
+            result.counters = counterCheck.finish(ref: ref.snapshot(), two: merged(), path: path)
             result.problems += result.counters.problems.map { "counters: \($0)" }
         } else {
             result.counters.skipped = "\(result.unscorable) probes met the kernel's own variation: its counters need not agree"
         }
         if !two.events.isEmpty { result.problems.append("events after the probes: \(two.events)") }
-        result.seconds = Date().timeIntervalSince(started)
-        return result
     }
 
     /// The probe generator's probes from the compiled tables (each entry, fallback rule and
