@@ -42,27 +42,60 @@ final class FaultTests: XCTestCase {
         return out.split(separator: "\n").first { $0.hasPrefix("Number of entries: ") }.flatMap { Int($0.dropFirst(19)) } ?? -1
     }
 
-    /// `ebpf-ipset restore` of 100,000 members is SIGKILLed while XDP is in its transition and
-    /// the kernel's set is half filled. Traffic flows all along: from then on XDP drops no
-    /// packet the kernel accepts (each member delivered exactly when the kernel's set holds
-    /// it); `status` says a change was interrupted; the next command (a one-member
-    /// `ebpf-ipset add`, the fast path) recovers, says so in events.log, and XDP drops again
-    /// itself what the kernel does not hold.
+    /// A large change SIGKILLed half-way, and the command after it.
+    struct KillScenario {
+        var label: String
+        /// What is installed first (after attach): a set `big`, and rules.
+        var sets: String
+        var rules: String
+        /// The command killed, as an operator runs it (its words; `{big}` is the members' file,
+        /// `{rules}` the second rules file).
+        var killed: String
+        /// Rules the killed command installs (after the set); nil: it changes the set only.
+        var newRules: String?
+        var next: (tool: String, args: [String])
+    }
+
+    static let bigHeader = "create big hash:ip family inet hashsize 65536 maxelem 1000000\n"
+
+    /// `ebpf-ipset restore` of 100,000 members into a set the rules use; the next command is a
+    /// one-member `ebpf-ipset add` (the fast path must not run over the interrupted change).
     func testAKilledLargeSetRestoreLeavesXDPSafeAndTheNextCommandRecovers() throws {
+        try killed(KillScenario(label: "ebpf-ipset restore (100,000 members)", sets: Self.bigHeader, rules: Self.rules,
+                                killed: "ebpf-ipset -exist restore < {big}", newRules: nil,
+                                next: ("ebpf-ipset", ["add", "big", Probe.dotted(Self.firstMember + Self.members + 1)])))
+    }
+
+    /// `ebpf-iptables-restore --ipset FILE` of a ruleset whose set has 100,000 members (the set
+    /// goes in first, then the rules); the next command is an `ebpf-iptables -A`.
+    func testAKilledRestoreWithALargeSetLeavesXDPSafeAndTheNextCommandRecovers() throws {
+        let before = Self.rules.replacingOccurrences(of: "-A INPUT -m set --match-set big src -j ACCEPT\n", with: "")
+        try killed(KillScenario(label: "ebpf-iptables-restore --ipset (100,000 members)", sets: "", rules: before,
+                                killed: "ebpf-iptables-restore --ipset {big} {rules}", newRules: Self.rules,
+                                next: ("ebpf-iptables", ["-A", "INPUT", "-s", "198.18.99.1", "-j", "DROP"])))
+    }
+
+    /// The command is SIGKILLed while XDP is in its transition and the kernel's set is half
+    /// filled. Traffic flows all along: from then on XDP drops no packet the kernel accepts
+    /// (each member delivered exactly when the kernel's ruleset and set accept it); `status`
+    /// says a change was interrupted; the next command recovers, says so in events.log, and
+    /// XDP drops again itself what the kernel drops.
+    func killed(_ k: KillScenario) throws {
         let lab = try FirewallLab()
         defer { lab.close() }
         let fw = try lab.addReceiver("fw")
-        let path = lab.root + "/big.rules"
-        try Data(Self.rules.utf8).write(to: URL(fileURLWithPath: path))
-        for (args, tool, input) in [(["attach", "rx0"], "ebpf-iptables", nil),
-                                    (["create", "big", "hash:ip", "family", "inet", "hashsize", "65536", "maxelem", "1000000"], "ebpf-ipset", nil),
-                                    ([path], "ebpf-iptables-restore", nil)] as [([String], String, String?)] {
+        let path = lab.root + "/first.rules", rulesPath = lab.root + "/second.rules", file = lab.root + "/big.ipset"
+        try Data(k.rules.utf8).write(to: URL(fileURLWithPath: path))
+        try Data((k.newRules ?? "").utf8).write(to: URL(fileURLWithPath: rulesPath))
+        var big = Self.bigHeader
+        for i in 0..<Self.members { big += "add big \(Probe.dotted(Self.firstMember + i))\n" }
+        try Data(big.utf8).write(to: URL(fileURLWithPath: file))
+        for (args, tool, input) in [(["attach", "rx0"], "ebpf-iptables", nil), (["restore"], "ebpf-ipset", k.sets),
+                                    ([path], "ebpf-iptables-restore", nil)] as [([String], String, String?)] where input != "" {
             let r = fw.ours(args, tool: tool, stdin: input)
             XCTAssertEqual(r.status, 0, "\(tool) \(args): \(r.stderr)")
             guard r.status == 0 else { return }
         }
-        var big = ""
-        for i in 0..<Self.members { big += "add big \(Probe.dotted(Self.firstMember + i))\n" }
 
         let classes = [TrafficStream.Class(name: "S", first: LiveUpdateTests.a("198.18.10.1")),
                        TrafficStream.Class(name: "X", first: LiveUpdateTests.a("198.18.201.1")),
@@ -71,10 +104,9 @@ final class FaultTests: XCTestCase {
         let stream = try TrafficStream(classes: classes, gen: lab.gen, interfaces: [fw.genSide], receivers: [fw.ns], rate: 4000, maxSeconds: 120)
         usleep(200_000)
         let started = monotonicNow()
-        // As an operator runs it (`ebpf-ipset restore < FILE`); each exec keeps the pid we kill.
-        let file = lab.root + "/big.ipset"
-        try Data(big.utf8).write(to: URL(fileURLWithPath: file))
-        var restore = try ChildProcess.spawn(.init("sh", arguments: ["-c", "exec ip netns exec \(fw.ns.name) \(lab.bin)/ebpf-ipset restore < \(file)"],
+        // As an operator runs it; each exec keeps the pid we kill.
+        let command = lab.bin + "/" + k.killed.replacingOccurrences(of: "{big}", with: file).replacingOccurrences(of: "{rules}", with: rulesPath)
+        var restore = try ChildProcess.spawn(.init("sh", arguments: ["-c", "exec ip netns exec \(fw.ns.name) \(command)"],
                                                    environment: .inheritAdding(fw.environment), deadline: .seconds(300)))
         // Half-way: XDP in its transition (or passing everything) and the kernel's set filling.
         let xdp = try fw.xdp()
@@ -95,7 +127,7 @@ final class FaultTests: XCTestCase {
         }
         let killed = monotonicNow()
         _ = try? restore.wait(deadline: .seconds(10))
-        XCTAssertTrue(state.hasPrefix("killed"), "ebpf-ipset restore: \(state)")
+        XCTAssertTrue(state.hasPrefix("killed"), "\(k.label): \(state)")
         // The kernel's ipset child reads to the end of what it was given, then stops.
         var last = -1, stable = 0
         while stable < 3 && Date() < deadline {
@@ -105,17 +137,16 @@ final class FaultTests: XCTestCase {
             usleep(100_000)
         }
         let settled = monotonicNow()
-        let held = kernelMembers(fw)
+        // What the kernel accepts now: the members its set holds, if its rules use the set.
+        let held = fw.run(["iptables-save"]).stdout.contains("--match-set big src") ? kernelMembers(fw) : []
         XCTAssertTrue(try xdp.flags.rawValue & (LiveFlags.transition.rawValue | LiveFlags.passAll.rawValue | LiveFlags.guardSources.rawValue) != 0,
                       "after the kill XDP must still be in its safe state")
         let status = fw.ours(["status"])
         XCTAssertTrue(status.stdout.contains("a change was interrupted"), status.stdout)
         usleep(500_000)
 
-        // The next command: one member, on the fast path.
-        let extra = Self.firstMember + Self.members + 1
         let nextStart = monotonicNow()
-        let next = fw.ours(["add", "big", Probe.dotted(extra)], tool: "ebpf-ipset")
+        let next = fw.ours(k.next.args, tool: k.next.tool)
         let recovered = monotonicNow()
         XCTAssertEqual(next.status, 0, next.stderr)
         XCTAssertTrue(fw.events.contains { $0.contains("recovered from an interrupted change") }, "events: \(fw.events)")
@@ -142,13 +173,14 @@ final class FaultTests: XCTestCase {
             if expected { lost += 1 } else { leaked += 1 }
             if samples.count < 10 { samples.append("\(classes[c].name) #\(seq) \(String(format: "%.3f", t - started)) s after the restore started, expected \(expected)") }
         }
-        print("kill -9: \(state) \(String(format: "%.0f", (killed - started) * 1000)) ms after it started; the kernel settled with \(held.count) members; "
+        print("kill -9 of \(k.label): \(state) \(String(format: "%.0f", (killed - started) * 1000)) ms after it started; the kernel settled accepting \(held.count) members; "
               + "\(record.sent.count) datagrams, \(memberChecked) from members after the kernel settled; \(lost) lost, \(leaked) let through; "
               + "recovered by the next command in \(String(format: "%.0f", (recovered - nextStart) * 1000)) ms")
         XCTAssertEqual(record.socketDrops[0], 0)
         XCTAssertEqual(lost, 0, "XDP dropped what the kernel accepts: \(samples)")
         XCTAssertEqual(leaked, 0, "delivered what the kernel drops: \(samples)")
         XCTAssertGreaterThan(memberChecked, 500)
+        XCTAssertFalse(fw.ours(["status"]).stdout.contains("warning: a change was interrupted"), "status after the recovery")
 
         // After the recovery XDP itself drops a member the kernel does not hold.
         if let absent = (0..<Self.members).lazy.map({ Self.firstMember + $0 }).first(where: { !held.contains($0) }) {
