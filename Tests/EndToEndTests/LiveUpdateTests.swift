@@ -249,8 +249,13 @@ extension LiveUpdateTests {
         for (label, tool, args, source, delivered) in steps {
             let before = try next(source)
             XCTAssertEqual(before.delivered, !delivered, "\(label): before the edit \(Probe.dotted(source)) must get the old verdict")
+            let generation = try fw.xdp().liveGeneration()
             let r = fw.ours(args, tool: tool)
             XCTAssertEqual(r.status, 0, "\(label): \(r.stderr)")
+            // One member and one appended rule take the fast paths: the live generation stays.
+            if ["ebpf-ipset add", "ebpf-ipset del", "-A"].contains(label) {
+                XCTAssertEqual(try fw.xdp().liveGeneration(), generation, "\(label) rewrote the generation instead of its entries")
+            }
             let after = try next(source)
             XCTAssertEqual(after.delivered, delivered, "\(label): the very next packet from \(Probe.dotted(source)) after the edit")
             if !delivered { XCTAssertTrue(after.inXDP, "\(label): the next packet must be dropped by XDP itself") }
@@ -264,7 +269,8 @@ extension LiveUpdateTests {
     /// While an `-I` makes every position move and the generation holding a 50,000-member
     /// whitelist is rewritten, traffic from whitelisted sources and from unknown ones flows:
     /// nothing whitelisted is lost and nothing unknown gets through (both layers; the kernel
-    /// alone beside it checks the expectation).
+    /// alone beside it checks the expectation). Then one member is added and one deleted on
+    /// the fast path (the generation is not rewritten): each flips at its command.
     func testALargeInsertUnderTrafficMisjudgesNothing() throws {
         let members = 50_000
         let lab = try FirewallLab()
@@ -293,35 +299,54 @@ extension LiveUpdateTests {
             XCTAssertEqual(r.status, 0, "\(tool) \(args): \(r.stderr)")
             guard r.status == 0 else { return }
         }
+        // Besides the whitelist: a newcomer added and a leaver deleted, one member each (the fast path).
         let classes = [TrafficStream.Class(name: "whitelisted", first: first, count: UInt32(members)),
-                       TrafficStream.Class(name: "unknown", first: Self.a("198.18.200.1"), count: 250)]
+                       TrafficStream.Class(name: "unknown", first: Self.a("198.18.200.1"), count: 250),
+                       TrafficStream.Class(name: "newcomer", first: Self.a("198.18.202.1")),
+                       TrafficStream.Class(name: "leaver", first: Self.a("198.18.203.1"))]
+        XCTAssertEqual(ref.run(["ipset", "add", "wl", "198.18.203.1"]).status, 0)
+        XCTAssertEqual(fw.ours(["add", "wl", "198.18.203.1"], tool: "ebpf-ipset").status, 0)
         let stream = try TrafficStream(classes: classes, gen: lab.gen, interfaces: [ref.genSide, fw.genSide], receivers: [ref.ns, fw.ns],
                                        rate: 2000, maxSeconds: 120)
-        var timelines = [ref, fw].map { _ in StreamTimeline(names: classes.map(\.name), initial: [true, false]) }
+        var timelines = [ref, fw].map { _ in StreamTimeline(names: classes.map(\.name), initial: [true, false, false, true]) }
         usleep(300_000)
-        for (label, args) in [("-I (every position moves)", ["-I", "INPUT", "1", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]),
-                              ("-D (back again)", ["-D", "INPUT", "1"])] {
+        let edits: [(String, String, [String], [Bool])] = [
+            ("-I (every position moves)", "iptables", ["-I", "INPUT", "1", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"], [true, false, false, true]),
+            ("-D (back again)", "iptables", ["-D", "INPUT", "1"], [true, false, false, true]),
+            ("ebpf-ipset add (one member)", "ipset", ["add", "wl", "198.18.202.1"], [true, false, true, true]),
+            ("ebpf-ipset del (one member)", "ipset", ["del", "wl", "198.18.203.1"], [true, false, true, false]),
+        ]
+        var rewrites: [String] = []
+        for (label, kernelTool, args, after) in edits {
             var t0 = monotonicNow()
-            XCTAssertEqual(ref.run(["iptables"] + args).status, 0)
-            timelines[0].steps.append(.init(label: label, start: t0, end: monotonicNow(), after: [true, false]))
+            XCTAssertEqual(ref.run([kernelTool] + args).status, 0)
+            timelines[0].steps.append(.init(label: label, start: t0, end: monotonicNow(), after: after))
+            let generation = try fw.xdp().liveGeneration()
             t0 = monotonicNow()
-            let r = fw.ours(args)
-            timelines[1].steps.append(.init(label: label, start: t0, end: monotonicNow(), after: [true, false]))
+            let r = fw.ours(args, tool: kernelTool == "ipset" ? "ebpf-ipset" : "ebpf-iptables")
+            timelines[1].steps.append(.init(label: label, start: t0, end: monotonicNow(), after: after))
             XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
+            if try fw.xdp().liveGeneration() != generation { rewrites.append(label) }
             usleep(300_000)
         }
+        // A member edit touches the member's entries only; a rule edit rewrites the generation.
+        XCTAssertEqual(rewrites, ["-I (every position moves)", "-D (back again)"])
         let record = try stream.stop()
         for (i, who) in ["kernel alone", "both layers"].enumerated() {
             let o = timelines[i].check(sent: record.sent, received: record.received[i])
-            let during = o.reports.map { "\($0.label) \(String(format: "%.0f", $0.milliseconds)) ms: whitelisted \($0.keptDelivered), unknown \($0.keptDropped)" }
-            print("large insert, \(who): \(record.sent.count) datagrams, \(o.certainDelivered) whitelisted, \(o.certainDropped) unknown; "
-                  + "\(o.lostCount) whitelisted lost, \(o.leakedCount) unknown let through; while the edits ran (arrived/sent): "
+            let during = o.reports.map { r in
+                "\(r.label) \(String(format: "%.0f", r.milliseconds)) ms: kept delivered \(r.keptDelivered), kept dropped \(r.keptDropped)"
+                    + r.changed.map { "; \($0.name) before \($0.before) after \($0.after)" }.joined()
+            }
+            print("large whitelist, \(who): \(record.sent.count) datagrams, \(o.certainDelivered) to deliver, \(o.certainDropped) to drop; "
+                  + "\(o.lostCount) lost, \(o.leakedCount) let through; while the edits ran (arrived/sent): "
                   + during.joined(separator: "; "))
             XCTAssertEqual(record.socketDrops[i], 0, "\(who): the receiving socket lost datagrams")
-            XCTAssertEqual(o.lost, [], "\(who): whitelisted packets lost")
-            XCTAssertEqual(o.leaked, [], "\(who): unknown packets let through")
+            XCTAssertEqual(o.lost, [], "\(who): packets lost that the kernel accepts")
+            XCTAssertEqual(o.leaked, [], "\(who): packets let through that the kernel drops")
             // The kernel's own -I takes a few milliseconds; ours rewrites the whitelist's generation.
-            if i == 1 { for r in o.reports { XCTAssertGreaterThan(r.keptDelivered.sent, 20, "\(who): too little traffic while \(r.label) ran") } }
+            if i == 1 { for r in o.reports.prefix(2) { XCTAssertGreaterThan(r.keptDelivered.sent, 20, "\(who): too little traffic while \(r.label) ran") } }
+            for r in o.reports { for c in r.changed { XCTAssertGreaterThan(c.after.sent, 50, "\(who): too little \(c.name) traffic after \(r.label)") } }
         }
         XCTAssertEqual(fw.events, [])
     }
@@ -333,13 +358,24 @@ extension LiveUpdateTests {
     /// the next ebpf-iptables command finds the kernel changed and recompiles (events.log).
     /// The stream must show exactly that: packets lost between the two commands, none after.
     func testAnEditBehindTheFirewallsBackIsNoticed() throws {
+        try behindOurBack(next: ("ebpf-iptables", ["-A", "INPUT", "-s", "198.18.99.1", "-j", "DROP"]))
+    }
+
+    /// The same with a one-member `ebpf-ipset add` (the fast path) as the next command.
+    func testAnEditBehindTheFirewallsBackIsRecoveredByAMemberAdd() throws {
+        try behindOurBack(next: ("ebpf-ipset", ["add", "wl", "198.18.99.2"]))
+    }
+
+    func behindOurBack(next: (tool: String, args: [String])) throws {
         let lab = try FirewallLab()
         defer { lab.close() }
         let fw = try lab.addReceiver("fw")
-        let rules = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -s 198.18.10.0/24 -j ACCEPT\nCOMMIT\n"
+        let rules = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -s 198.18.10.0/24 -j ACCEPT\n"
+            + "-A INPUT -m set --match-set wl src -j ACCEPT\nCOMMIT\n"
         let path = lab.root + "/behind.rules"
         try Data(rules.utf8).write(to: URL(fileURLWithPath: path))
         XCTAssertEqual(fw.ours(["attach", "rx0"]).status, 0)
+        XCTAssertEqual(fw.ours(["create", "wl", "hash:ip"], tool: "ebpf-ipset").status, 0)
         XCTAssertEqual(fw.ours([path], tool: "ebpf-iptables-restore").status, 0)
         let classes = [TrafficStream.Class(name: "S", first: Self.a("198.18.10.1")), TrafficStream.Class(name: "U", first: Self.a("198.18.200.1"))]
         let stream = try TrafficStream(classes: classes, gen: lab.gen, interfaces: [fw.genSide], receivers: [fw.ns], rate: 1000, maxSeconds: 60)
@@ -350,18 +386,18 @@ extension LiveUpdateTests {
         timeline.steps.append(.init(label: "iptables -I (behind our back)", start: t0, end: monotonicNow(), after: [true, true]))
         usleep(300_000)
         t0 = monotonicNow()
-        XCTAssertEqual(fw.ours(["-A", "INPUT", "-s", "198.18.99.1", "-j", "DROP"]).status, 0)
+        XCTAssertEqual(fw.ours(next.args, tool: next.tool).status, 0)
         let recovered = monotonicNow()
-        timeline.steps.append(.init(label: "ebpf-iptables -A", start: t0, end: recovered, after: [true, true]))
+        timeline.steps.append(.init(label: next.tool, start: t0, end: recovered, after: [true, true]))
         usleep(300_000)
         let record = try stream.stop()
         let o = timeline.check(sent: record.sent, received: record.received[0])
         let lostAfterRecovery = record.sent.enumerated().filter { $0.offset % 2 == 1 && $0.element >= recovered && !record.received[0].contains($0.offset) }
         print("behind our back: \(o.lostCount) U datagrams lost while XDP did not know the kernel's new ACCEPT "
-              + "(the oracle noticed), \(lostAfterRecovery.count) after the next ebpf-iptables command")
+              + "(the oracle noticed), \(lostAfterRecovery.count) after the next command (\(next.tool) \(next.args.joined(separator: " ")))")
         XCTAssertGreaterThan(o.lostCount, 10, "the stream oracle did not notice XDP dropping what the kernel accepts")
         XCTAssertTrue(o.lost.allSatisfy { $0.hasPrefix("U ") && $0.contains("after iptables -I (behind our back)") }, "\(o.lost)")
-        XCTAssertEqual(lostAfterRecovery.count, 0, "the next ebpf-iptables command must recompile XDP from the kernel")
+        XCTAssertEqual(lostAfterRecovery.count, 0, "the next command (\(next.tool)) must recompile XDP from the kernel")
         XCTAssertTrue(fw.events.contains { $0.contains("changed outside ebpf-iptables") }, "\(fw.events)")
     }
 }
