@@ -61,6 +61,23 @@ extension Dataplane {
         }
     }
 
+    /// The program attached to `interface` when it is an ebpf-iptables program (by its name),
+    /// whoever loaded it; nil when nothing or another program is attached there.
+    public static func attachedDataplane(interface: String) throws(LoaderError) -> XDPAttachment? {
+        guard let a = try attached(interface: interface) else { return nil }
+        let fd = bpf_prog_get_fd_by_id(a.programID)
+        guard fd >= 0 else { throw LoaderError.errno("open xdp program id \(a.programID) of \(interface)", fd) }
+        let owned = OwnedFD(fd)
+        var info = bpf_prog_info()
+        var len = UInt32(MemoryLayout<bpf_prog_info>.size)
+        let r = bpf_obj_get_info_by_fd(owned.raw, &info, &len)
+        guard r == 0 else { throw LoaderError.errno("read info of xdp program id \(a.programID)", r) }
+        let name = withUnsafeBytes(of: info.name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        return name == DataplaneNames.program ? a : nil
+    }
+
     static func interfaceIndex(_ name: String, context: String) throws(LoaderError) -> Int32 {
         let i = if_nametoindex(name)
         guard i != 0 else { throw LoaderError.lastErrno(context) }

@@ -16,7 +16,11 @@ extension Firewall {
         return try locked("ebpf-ipset \(argv.joined(separator: " "))") {
             guard let (a, xdp) = try attached() else { return kernel.ipset(argv, stdin: stdin) }
             let options = store.compileOptions
-            if let fast = try MemberFastPath(firewall: self, xdp: xdp, attachment: a, options: options).run(inv, argv: argv) {
+            // After an interrupted change (kill -9), or rules changed behind our back (plain
+            // iptables), the whole path below reconciles first: the fast path edits the live
+            // generation as it is, compiled from rules the kernel may no longer hold.
+            if try !xdp.pendingChange(), !rulesChangedBehindOurBack(),
+               let fast = try MemberFastPath(firewall: self, xdp: xdp, attachment: a, options: options).run(inv, argv: argv) {
                 return fast
             }
             let before = try readView()
@@ -41,5 +45,13 @@ extension Firewall {
                                               readBack: { try self.readView() }, change: { self.kernel.ipset(argv, stdin: stdin) })
             return r
         }
+    }
+
+    /// Whether the kernel's rules differ from those XDP was compiled from (cheap: the rules
+    /// only; sets changed with plain ipset between two of our commands are not seen here).
+    func rulesChangedBehindOurBack() -> Bool {
+        let r = kernel.save(.ipv4, counters: false)
+        guard r.ok else { return true }
+        return KernelText.normalized(r.stdout) != store.read(store.paths.kernelRulesFile)
     }
 }

@@ -34,7 +34,7 @@ public final class Firewall {
     func attached() throws -> (Attachment, XDPLayer)? {
         guard let a = store.attachment else { return nil }
         guard let xdp = try host.open(interface: a.interface) else {
-            store.event("attachment to \(a.interface) found without its program (pins gone or detached): forgotten")
+            store.event("attachment to \(a.interface) found without its program (pins gone or detached): forgotten; a program of ours left there without its pins is detached")
             store.clearAttachment()
             return nil
         }
@@ -149,6 +149,13 @@ public final class Firewall {
         let prog = program(for: view, interface: attachment.interface, options: options)
         let live = try xdp.liveGeneration()
         let idle: UInt32 = live.map { 1 - $0 } ?? 0
+        if live != nil, try xdp.pendingChange() {
+            // A change killed half-way can leave a transition on: both generations judge
+            // packets then and neither may be written (the data plane refuses). Pass
+            // everything, end the transition, then write.
+            try xdp.setPassAll(true)
+            try xdp.cancelTransition()
+        }
         try xdp.write(prog.tables, generation: idle)
         try retireAndActivate(xdp: xdp, generation: idle, program: prog)
         try xdp.setPassAll(false)

@@ -46,14 +46,22 @@ public struct PinnedXDPHost: XDPHost {
     public init(pinRoot: String) { self.pinRoot = pinRoot }
 
     public func open(interface: String) throws -> XDPLayer? {
-        guard let dp = try? Dataplane.open(pinnedAt: pinRoot) else { return nil }
+        guard let dp = try? Dataplane.open(pinnedAt: pinRoot) else {
+            // The pins are gone (`rm -rf` of the pin root; a reboot takes the program off too).
+            // A program of ours still attached would go on dropping by tables nothing can
+            // reach or change any more, whatever the kernel's ruleset becomes: take it off.
+            try? takeOffOrphan(interface: interface)
+            return nil
+        }
         // Attached elsewhere or detached by hand: not ours to drive any more.
         guard let a = try? Dataplane.attached(interface: interface), a.programID == dp.programID else { return nil }
         return PinnedXDP(dp)
     }
 
     public func attach(interface: String, mode: String) throws -> XDPLayer {
-        // Pins left over from an attach whose program is gone (a detach by hand).
+        // A program of ours nothing drives (its pins gone, or the state that named it), and
+        // pins left over from an attach whose program is gone (a detach by hand).
+        try takeOffOrphan(interface: interface)
         try? Dataplane.unpin(at: pinRoot)
         let dp = try Dataplane.load()
         try dp.pin(at: pinRoot)
@@ -64,6 +72,13 @@ public struct PinnedXDPHost: XDPHost {
             throw error
         }
         return PinnedXDP(dp)
+    }
+
+    /// Detaches an ebpf-iptables program from `interface` unless it is the one our pins hold.
+    func takeOffOrphan(interface: String) throws {
+        guard let a = try Dataplane.attachedDataplane(interface: interface) else { return }
+        if let dp = try? Dataplane.open(pinnedAt: pinRoot), dp.programID == a.programID { return }
+        try Dataplane.detach(interface: interface)
     }
 
     public func detach(interface: String) throws {

@@ -73,7 +73,8 @@ public struct XDPSummary: Equatable, Sendable {
 /// Loads, attaches, finds and removes the XDP layer.
 public protocol XDPHost {
     /// The data plane a previous command pinned, or nil when its pins are gone (a reboot
-    /// empties bpffs) or the program is no longer attached to `interface`.
+    /// empties bpffs) or the program is no longer attached to `interface`. A program of ours
+    /// left attached without its pins is taken off (nothing could keep it in step).
     func open(interface: String) throws -> XDPLayer?
     /// Loads the program, pins it and attaches it; everything passes until a generation is
     /// activated.
