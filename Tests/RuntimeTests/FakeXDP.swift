@@ -27,7 +27,9 @@ final class FakeXDP: XDPLayer {
     func write(_ tables: CompiledTables, generation: UInt32) throws {
         writes += 1
         if let n = failOnWrite, writes == n { throw RuntimeError.dataplane("injected failure") }
-        precondition(empty || passAll || (generation != live && !both), "a generation was rewritten while it judged packets")
+        // As the Loader: during a transition both generations judge packets, so neither may be written.
+        if both { throw RuntimeError.dataplane("write generation \(generation): a transition is under way") }
+        precondition(empty || passAll || generation != live, "the live generation was rewritten while it judged packets")
         generations[Int(generation)] = tables
         counts[Int(generation)] = Array(repeating: RuleCounter(packets: 0, bytes: 0), count: tables.verdicts.count + 1)
         onChange()

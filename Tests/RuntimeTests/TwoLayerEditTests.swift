@@ -134,6 +134,20 @@ final class TwoLayerEditTests: XCTestCase {
         XCTAssertTrue(w.firewall.store.read(w.firewall.store.paths.eventsFile)?.contains("interrupted") ?? false)
     }
 
+    func testATransitionLeftByAKilledCommandIsEnded() throws {
+        let w = try restored()
+        // kill -9 between beginTransition and activate: the transition stays on.
+        w.xdp.generations[Int(1 - w.xdp.live)] = w.xdp.generations[Int(w.xdp.live)]
+        w.xdp.both = true
+        try run(w, "-I INPUT 1 -s 10.1.2.3 -j ACCEPT")
+        XCTAssertFalse(w.xdp.both)
+        XCTAssertTrue(w.firewall.store.read(w.firewall.store.paths.eventsFile)?.contains("interrupted") ?? false)
+        XCTAssertEqual(w.violations, [])
+        let r = try w.firewall.ipset(["add", "peers", "10.9.9.9"], stdin: nil)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(w.exact())
+    }
+
     func testCountersSurviveAGenerationRewriteAndZero() throws {
         let w = try restored()
         let banned = PacketFacts(source: World.address("198.51.100.7"), destination: World.address("198.18.0.1"), proto: 17,
