@@ -173,7 +173,17 @@ public final class Firewall {
     /// a transition, guarded or passing everything — safe, but not what runs. And the kernel
     /// may have been changed behind our back (plain `iptables`). Either way XDP is
     /// recompiled from what the kernel holds now.
-    func reconcile(xdp: XDPLayer, attachment: Attachment, options: CompileOptions, view: KernelView) throws {
+    func reconcile(xdp: XDPLayer, attachment: Attachment, options: CompileOptions, view given: KernelView) throws {
+        var view = given
+        // A restore --ipset killed half-way leaves its temporary sets behind: nothing uses them.
+        let leftovers = (view.sets?.sets ?? []).map(\.name).filter(SetsInstall.isTemporary)
+        if !leftovers.isEmpty {
+            for name in leftovers { _ = kernel.ipset(["destroy", name], stdin: nil) }
+            let sets = try readSets()
+            view.setsText = sets.text
+            view.sets = sets.sets
+            store.event("removed the temporary sets of an interrupted restore: \(leftovers.joined(separator: " "))")
+        }
         let unfinished = try xdp.pendingChange()
         let cachedRules = store.read(store.paths.kernelRulesFile)
         let drift = cachedRules != view.rulesText || !SetsMirror(store: store).matches(view.setsText)

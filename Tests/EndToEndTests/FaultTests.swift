@@ -37,9 +37,16 @@ final class FaultTests: XCTestCase {
         })
     }
 
-    func entries(_ r: Receiver) -> Int {
-        let out = r.run(["ipset", "list", "-terse", "big"]).stdout
+    func entries(_ r: Receiver, set: String = "big") -> Int {
+        let out = r.run(["ipset", "list", "-terse", set]).stdout
         return out.split(separator: "\n").first { $0.hasPrefix("Number of entries: ") }.flatMap { Int($0.dropFirst(19)) } ?? -1
+    }
+
+    /// Members filled so far: in `big` itself (ipset's own restore fills it in place), or in
+    /// the temporary set ebpf-iptables-restore --ipset fills before swapping it in.
+    func filling(_ r: Receiver) -> Int {
+        let n = entries(r)
+        return n > 0 && n < Int(Self.members) ? n : max(entries(r, set: "ebpf-iptables-tmp-0"), 0)
     }
 
     /// A large change SIGKILLed half-way, and the command after it.
@@ -116,10 +123,10 @@ final class FaultTests: XCTestCase {
             if try restore.checkExit() != nil { state = "finished before it could be killed"; break }
             let f = try xdp.flags
             if f.contains(.transition) || f.contains(.passAll) || f.contains(.guardSources) {
-                let n = entries(fw)
+                let n = filling(fw)
                 if n > 0 && n < Int(Self.members) {
                     kill(restore.pid, SIGKILL)
-                    state = "killed with \(n) members in the kernel's set, flags \(String(f.rawValue, radix: 16))"
+                    state = "killed with \(n) members filled, flags \(String(f.rawValue, radix: 16))"
                     break
                 }
             }
