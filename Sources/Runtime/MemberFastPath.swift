@@ -42,7 +42,7 @@ struct MemberFastPath {
             return r
         }
         // The member as `ipset save` spells it (the kernel's own normal form).
-        let script = "\(IpsetPrinter.createLine(create))\n\(inv.command.rawValue) \(inv.args.dropFirst().joined(separator: " "))\n"
+        let script = "\(IpsetPrinter.createLine(create))\n\(inv.command.rawValue) \(setName) \(inv.args.dropFirst().joined(separator: " "))\n"
         let parsed = try? IpsetParser.parse(script.replacingOccurrences(of: "\ndel ", with: "\nadd "), file: "<argv>")
         guard let entry = parsed?.sets.first?.entries.first, parsed?.sets.first?.entries.count == 1 else {
             try wholeUnderGuard()
