@@ -260,10 +260,11 @@ def write_plot(run, comps, plot):
                 if d is not None:
                     f.write("%d %f\n" % (s, d))
             f.write("\n\n")
-    left = ",\\\n  ".join("'%s' index %d using 1:2:3:4 with yerrorlines lw 2 title '%s'" % (data, i, NAMES[c])
+    # The same line type (colour, point) for a competitor in both panels.
+    left = ",\\\n  ".join("'%s' index %d using 1:2:3:4 with yerrorlines lt %d lw 2 title '%s'" % (data, i, i + 1, NAMES[c])
                            for i, c in enumerate(comps))
-    right = ",\\\n  ".join("'%s' index %d using 1:2 with linespoints lw 2 title '%s'" % (data, len(comps) + i, NAMES[c])
-                            for i, c in enumerate(flat))
+    right = ",\\\n  ".join("'%s' index %d using 1:2 with linespoints lt %d lw 2 title '%s'"
+                            % (data, len(comps) + i, comps.index(c) + 1, NAMES[c]) for i, c in enumerate(flat))
     script = """set terminal png size 1500,650 noenhanced
 set output '%s'
 set multiplot layout 1,2 title 'SIP flood frame written to a tap: CPU ns per packet against whitelist size (median of the repetitions)'
