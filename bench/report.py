@@ -234,6 +234,17 @@ def accept_section(out, run):
         out.append("| %s | %.2f | %.2f | %.2f | %s | %s | %s | %s |" % (fmt(s), b / a, c / a, b / c, fmt(b - a), hook, ours, fmt(b - c)))
         summary[s] = (a, ap, b, c)
     out.append("")
+    wide = []
+    for c, label in keys:
+        for s in run.accept_sizes:
+            if (c, s) in run.accept:
+                lo, _, hi = spread(run.accept[(c, s)])
+                if hi - lo > 300:
+                    wide.append("%s at %s: %s–%s" % (label, fmt(s), fmt(lo), fmt(hi)))
+    if wide:
+        out.append("Some repetitions were disturbed by other work on the machine (%s ns): where a row's spread is that "
+                   "wide, its median can move by ~100 ns, and differences of that size between rows are noise.\n"
+                   % "; ".join(wide))
     return summary
 
 
