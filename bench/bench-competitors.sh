@@ -1,40 +1,63 @@
-# Sourced by scripts/bench: each competitor's set-up, live-frame measurement and check.
-# Every competitor runs the same shape of ruleset (a SIP whitelist on udp/5060, then drop)
-# in a firewall namespace of its own, so that no two of them see each other's rules.
+# Sourced by scripts/bench: each competitor's set-up, measurement and checks. Every
+# competitor runs the same shape of ruleset (a SIP whitelist on udp/5060, then drop) in a
+# firewall namespace of its own, so that no two of them see each other's rules.
 #
 #   floor              a bare XDP program that drops everything (the least XDP can cost)
-#   ebpf               ebpf-iptables: set.rules + wl.ipset restored from save text
-#   ipt-nft-set        iptables-nft, one `-m set` rule over a hash:ip set
-#   ipt-legacy-set     iptables-legacy, the same
+#   ebpf               ebpf-iptables, two layers: attach, then ebpf-iptables-restore of
+#                      set.rules + wl.ipset; the kernel holds the whole ruleset too, XDP in
+#                      front drops what it certainly drops and passes the rest up
+#   ebpf-xdp-only      ebpf-iptables --xdp-only: XDP alone decides filter INPUT (the kernel's
+#                      INPUT is left empty, policy ACCEPT): the thesis's layout
+#   ipt-nft-set        iptables-nft, one `-m set` rule over a hash:ip set, no XDP program
+#   ipt-nft-pass       the same with a bare XDP_PASS program attached (what any XDP program
+#                      on the device costs an accepted packet, set apart from ebpf's own)
+#   ipt-legacy-set     iptables-legacy + ipset
 #   nft-set            nftables with a native set
 #   xdp-filter         xdp-tools' xdp-filter, deny policy, the members as source addresses
 #                      (it cannot AND an address with a port: udp/5060 is not checked)
 #   ipt-nft-linear     iptables-nft with one rule per member
 #   ipt-legacy-linear  iptables-legacy, the same
-competitors=(floor ebpf ipt-nft-set ipt-legacy-set nft-set xdp-filter ipt-nft-linear ipt-legacy-linear)
+# and one variant measured in ebpf's namespace:
+#   ebpf-fwd           ebpf with IPv4 forwarding on for the ingress device: the drop path's
+#                      route check then asks bpf_fib_lookup (off, it reads the flag only)
+competitors=(floor ebpf ebpf-xdp-only ipt-nft-set ipt-nft-pass ipt-legacy-set nft-set xdp-filter ipt-nft-linear ipt-legacy-linear)
+# The accepted packet (a whitelisted source to udp/5060) is measured for these.
+acceptors=(ipt-nft-set ipt-nft-pass ebpf ebpf-xdp-only)
+
+# in_list WORD LIST...: whether WORD is one of LIST.
+in_list() { local w=$1 x; shift; for x; do [ "$x" = "$w" ] && return 0; done; return 1; }
 
 # can_hold NAME SIZE: whether the competitor is measured at that whitelist size.
 can_hold() {
     case $1 in
         xdp-filter) [ "$2" -le 10000 ] ;;          # its filter_ipv4 map has 10,000 entries
-        ipt-*-linear) [ "$2" -le 10000 ] ;;        # 10,000 linear rules already cost ~0.25 ms/packet
+        ipt-*-linear) [ "$2" -le 10000 ] ;;        # 10,000 linear rules already cost ~0.3 ms/packet
+        ipt-nft-pass) in_list "$2" "${accept_sizes[@]}" ;;
         *) true ;;
     esac
 }
 
-# setup NAME SIZE: the competitor's ruleset for SIZE members (files in $work/files/SIZE
-# from bench/whitelist.py) in its firewall namespace (made by mkfw).
+# setup NAME SIZE IFACE: the competitor's ruleset for SIZE members (files in
+# $work/files/SIZE from bench/whitelist.py) in its firewall namespace, XDP on IFACE.
 setup() {
-    local name=$1 size=$2 f="$work/files/$2"
+    local name=$1 size=$2 dev=$3 f="$work/files/$2"
     local ns="$prefix-$1"
+    [ "${4:-}" ] && ns=$4
     # Called as an `if` condition, where errexit is off: every step is chained with &&.
     case $name in
-        floor) ;;
+        floor)
+            ip -n "$ns" link set dev "$dev" xdpdrv obj "$obj/xdp_drop.bpf.o" sec xdp ;;
         ebpf)
-            nsx "$ns" "$cli" attach fw0 >/dev/null &&
+            nsx "$ns" "$cli" attach "$dev" >/dev/null &&
                 nsx "$ns" "$cli" restore --ipset "$f/wl.ipset" "$f/set.rules" >/dev/null ;;
+        ebpf-xdp-only)
+            nsx "$ns" "$cli" attach "$dev" >/dev/null &&
+                nsx "$ns" "$cli" restore --xdp-only --ipset "$f/wl.ipset" "$f/set.rules" >/dev/null ;;
         ipt-nft-set)
             nsx "$ns" ipset restore <"$f/wl.ipset" && nsx "$ns" iptables-nft-restore <"$f/set.rules" ;;
+        ipt-nft-pass)
+            nsx "$ns" ipset restore <"$f/wl.ipset" && nsx "$ns" iptables-nft-restore <"$f/set.rules" &&
+                ip -n "$ns" link set dev "$dev" xdpdrv obj "$obj/xdp_pass.bpf.o" sec xdp ;;
         ipt-legacy-set)
             nsx "$ns" ipset restore <"$f/wl.ipset" && nsx "$ns" iptables-legacy-restore <"$f/set.rules" ;;
         nft-set)
@@ -46,8 +69,8 @@ setup() {
             if [ -f $lock ] && ! kill -0 "$(cat $lock)" 2>/dev/null; then rm -f $lock; fi
             # It pins to the first bpffs it finds: give it a private one at /sys/fs/bpf (gone with
             # this `ip netns exec`; the attached program lives on until the namespace goes).
-            ip netns exec "$ns" sh -c 'mount -t bpf bpf /sys/fs/bpf && xdp-filter load fw0 --policy deny --features ipv4 --mode native' &&
-                nsx "$ns" "$bench" fill-xdp-filter --interface fw0 --members "$size" ;;
+            ip netns exec "$ns" sh -c "mount -t bpf bpf /sys/fs/bpf && xdp-filter load $dev --policy deny --features ipv4 --mode native" &&
+                nsx "$ns" "$bench" fill-xdp-filter --interface "$dev" --members "$size" ;;
         ipt-nft-linear)
             nsx "$ns" iptables-nft-restore <"$f/linear.rules" ;;
         ipt-legacy-linear)
@@ -55,36 +78,46 @@ setup() {
     esac
 }
 
-# teardown NAME: removes the namespace (its veth, and with it any attached XDP program).
-teardown() { rmfw "$1"; }
-
-# live NAME MISS: ns/packet (and packets) of one live-frame run, a flood frame from MISS.
-live() {
-    local name=$1 miss=$2 ns="$prefix-$1" k=${slots[$1]}
-    local args=(live-cost --interface fw0 --source "$miss" --destination "198.18.$k.2")
-    case $name in
-        floor) args+=(--object "$obj/xdp_drop.bpf.o" --program xdp_drop --expect drop) ;;
-        ebpf | xdp-filter) args+=(--expect drop) ;; # the program attached to fw0 decides
-        *) args+=(--object "$obj/xdp_pass.bpf.o" --program xdp_pass --expect pass) ;;
-    esac
+# cost NAME SOURCE flood|accept: ns/packet (and frame counts) of one run of frames written
+# to the competitor's tap, from SOURCE to udp/5060 of its address. The verdict of the XDP
+# program on the tap and the socket's count are checked inside (tap-cost fails otherwise).
+cost() {
+    local name=$1 src=$2 mode=$3 ns="$prefix-$1"
+    [ "$name" = ebpf-fwd ] && ns="$prefix-ebpf"
+    local args=(tap-cost --interface tap0 --source "$src" --destination "$(tap_address "$ns")")
+    if [ "$mode" = flood ]; then
+        args+=(--deliver none)
+        case $name in
+            floor | ebpf | ebpf-fwd | ebpf-xdp-only | xdp-filter) args+=(--expect drop) ;; # the program decides
+            ipt-nft-pass) args+=(--expect pass) ;;                                        # netfilter decides
+        esac
+    else
+        args+=(--deliver all)
+        case $name in ebpf | ebpf-xdp-only | ipt-nft-pass) args+=(--expect pass) ;; esac
+    fi
     nsx "$ns" "$bench" "${args[@]}"
 }
 
-# dropped NAME: packets counted by the competitor's final drop rule (netfilter ones only),
-# the check that live frames really reached the ruleset and were not lost before it.
-dropped() {
-    local ns="$prefix-$1"
-    case $1 in
-        ipt-nft-*) nsx "$ns" iptables-nft-save -c | awk '/-A INPUT -j DROP/ {gsub(/[\[\]]/, "", $1); split($1, c, ":"); print c[1]}' ;;
-        ipt-legacy-*) nsx "$ns" iptables-legacy-save -c | awk '/-A INPUT -j DROP/ {gsub(/[\[\]]/, "", $1); split($1, c, ":"); print c[1]}' ;;
-        nft-set) nsx "$ns" nft list chain inet bench input | awk '/counter packets/ {for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1)}' ;;
-        *) echo "-" ;;
-    esac
+# save_count SAVE-COMMAND NS PATTERN: packets of the rule iptables-save -c prints matching
+# PATTERN, "-" when there is no such rule.
+save_count() {
+    nsx "$2" "$1" -c | awk -v p="$3" '$0 ~ p { gsub(/[\[\]]/, "", $1); split($1, c, ":"); n = c[1]; found = 1 }
+        END { print (found ? n : "-") }'
 }
 
-# e2e_attach NAME: the end-to-end receiver as deployed: the bare drop attached natively for
-# the floor; ebpf-iptables and xdp-filter are already attached; netfilter has no XDP.
-e2e_attach() {
-    [ "$1" = floor ] && ip -n "$prefix-floor" link set dev fw0 xdpdrv obj "$obj/xdp_drop.bpf.o" sec xdp
-    true
+# counters NAME: what the competitor's own counters say after the frames:
+# `kernel_drop kernel_accept xdp_dropped xdp_passed` ("-" where there is no such counter).
+# kernel_* are the kernel's rules (the final DROP, the set's ACCEPT); xdp_* ebpf-iptables'
+# global statistics (dropped in XDP; passed up after judging).
+counters() {
+    local ns="$prefix-$1" kd=- ka=- xd=- xp=-
+    case $1 in
+        ipt-nft-*) kd=$(save_count iptables-nft-save "$ns" "-A INPUT -j DROP"); ka=$(save_count iptables-nft-save "$ns" "match-set wl src") ;;
+        ipt-legacy-*) kd=$(save_count iptables-legacy-save "$ns" "-A INPUT -j DROP"); ka=$(save_count iptables-legacy-save "$ns" "match-set wl src") ;;
+        nft-set) kd=$(nsx "$ns" nft list chain inet bench input | awk '/counter packets/ {for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1)}') ;;
+        ebpf*)
+            kd=$(save_count iptables-nft-save "$ns" "-A INPUT -j DROP"); ka=$(save_count iptables-nft-save "$ns" "match-set wl src")
+            read -r xd xp < <(nsx "$ns" "$cli" status | awk '/^packets:/ { print $2, $6 }') ;;
+    esac
+    echo "$kd $ka ${xd:--} ${xp:--}"
 }

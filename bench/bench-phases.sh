@@ -12,84 +12,131 @@ rotated() {
     for ((i = 0; i < n; i++)); do echo "${items[$(((i + rep) % n))]}"; done
 }
 
-# 1 + 2: live-frame cost per packet for every competitor and size, and the end-to-end
-# NET_RX figures at $e2e_size.
+# setup_all SIZE IFACE NAMESPACE-OF NAMES...: sets up each competitor (ebpf-iptables ones
+# in the background, while the rest load one after the other: iptables, ipset and libxdp
+# take locks that parallel runs trip over) and prints the names that set up.
+setup_all() {
+    local size=$1 dev=$2 nsof=$3; shift 3
+    local c ok=() pids=() names=()
+    for c in "$@"; do
+        local ns; ns=$($nsof "$c")
+        case $c in
+            ebpf*)
+                setup "$c" "$size" "$dev" "$ns" >"$work/setup-$c.log" 2>&1 &
+                pids+=($!); names+=("$c") ;;
+            *)
+                if setup "$c" "$size" "$dev" "$ns" >"$work/setup-$c.log" 2>&1; then ok+=("$c")
+                else note "size $size: $c set-up failed: $(tail -1 "$work/setup-$c.log")"; fi ;;
+        esac
+    done
+    local i
+    for i in "${!pids[@]}"; do
+        if wait "${pids[$i]}"; then ok+=("${names[$i]}")
+        else note "size $size: ${names[$i]} set-up failed: $(tail -1 "$work/setup-${names[$i]}.log")"; fi
+    done
+    echo "${ok[@]}"
+}
+cost_ns() { echo "$prefix-$1"; }
+e2e_ns() { echo "$prefix-e2e-$1"; }
+
+# 1: cost per packet of frames written to each competitor's tap: the SIP flood (a source
+# outside the whitelist, dropped) at every size, and the accepted packet (a member, to the
+# socket on udp/5060) at $accept_sizes. Then the counters' check and the XDP profile.
 phase_cost_per_packet() {
-    printf 'rep\tsize\tcompetitor\tns_per_packet\tpackets\n' >"$raw/live.tsv"
-    printf 'size\tcompetitor\tdropped_by_final_rule\n' >"$raw/checks.tsv"
-    printf 'size\tcompetitor\tprogram_ns\tthread_ns\tverified_insns\txlated_insns\tjited_bytes\tmaps\n' >"$raw/profile.tsv"
-    printf 'rep\tcompetitor\tmode\tsent\tseconds\tnetrx_ns\tnapi_packets\tidle_pct\n' >"$raw/e2e.tsv"
+    printf 'rep\tsize\tcompetitor\tmode\tns_per_packet\tpackets\twritten\tdelivered\n' >"$raw/cost.tsv"
+    printf 'size\tcompetitor\tflood_written\taccept_written\tdelivered\tkernel_drop\tkernel_accept\txdp_dropped\txdp_passed\n' >"$raw/checks.tsv"
+    printf 'rep\tsize\tcompetitor\tprogram_ns\tthread_ns\tverified_insns\txlated_insns\tjited_bytes\tmaps\n' >"$raw/profile.tsv"
     local size
     for size in "${sizes[@]}"; do
         mkdir -p "$work/files/$size"
-        local miss c
+        local miss hit c
         miss=$(python3 bench/whitelist.py "$size" "$work/files/$size")
+        hit=$(python3 bench/whitelist.py --member "$size")
         local active=()
         for c in "${competitors[@]}"; do can_hold "$c" "$size" && active+=("$c"); done
         log "size $size: setting up ${active[*]}"
-        for c in "${active[@]}"; do mkfw "$c"; done
-        # ebpf-iptables loads in the background while the rest load one after the other
-        # (iptables, ipset and libxdp take locks that parallel runs trip over).
-        local ok=() ebpf_pid=""
-        for c in "${active[@]}"; do
-            if [ "$c" = ebpf ]; then
-                setup ebpf "$size" >"$work/setup-ebpf.log" 2>&1 &
-                ebpf_pid=$!
-            elif setup "$c" "$size" >"$work/setup-$c.log" 2>&1; then
-                ok+=("$c")
-            else
-                note "size $size: $c set-up failed: $(tail -1 "$work/setup-$c.log")"
-            fi
+        for c in "${active[@]}"; do mktap "$c"; done
+        local ok
+        read -r -a ok <<<"$(setup_all "$size" tap0 cost_ns "${active[@]}")"
+        # What is measured: the flood for everyone (and ebpf again with forwarding on), the
+        # accepted packet for the acceptors at the accept sizes.
+        local items=()
+        for c in "${ok[@]}"; do
+            items+=("$c:flood")
+            [ "$c" = ebpf ] && items+=("ebpf-fwd:flood")
+            if in_list "$size" "${accept_sizes[@]}" && in_list "$c" "${acceptors[@]}"; then items+=("$c:accept"); fi
         done
-        if [ -n "$ebpf_pid" ]; then
-            if wait "$ebpf_pid"; then ok+=(ebpf); else note "size $size: ebpf set-up failed: $(tail -1 "$work/setup-ebpf.log")"; fi
-        fi
-        log "size $size: measuring ${#ok[@]} competitors, $reps repetitions"
-        local rep out
-        for ((rep = 1; rep <= reps; rep++)); do
-            for c in $(rotated "$rep" "${ok[@]}"); do
-                if out=$(live "$c" "$miss" 2>"$work/live.err"); then
-                    printf '%s\t%s\t%s\t%s\n' "$rep" "$size" "$c" "${out// /$'\t'}" >>"$raw/live.tsv"
+        log "size $size: measuring ${#items[@]} paths, $cost_reps repetitions"
+        declare -A flood=() accept=() delivered=()
+        local rep item out
+        for ((rep = 1; rep <= cost_reps; rep++)); do
+            for item in $(rotated "$rep" "${items[@]}"); do
+                c=${item%%:*}; local mode=${item#*:} src=$miss home=${item%%:*}
+                [ "$mode" = accept ] && src=$hit
+                [ "$c" = ebpf-fwd ] && { home=ebpf; ip netns exec "$prefix-ebpf" sysctl -qw net.ipv4.conf.tap0.forwarding=1; }
+                if out=$(cost "$c" "$src" "$mode" 2>"$work/cost.err"); then
+                    printf '%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$c" "$mode" "${out// /$'\t'}" >>"$raw/cost.tsv"
+                    read -r _ _ w d <<<"$out"
+                    if [ "$mode" = flood ]; then flood[$home]=$(( ${flood[$home]:-0} + w )); else accept[$home]=$(( ${accept[$home]:-0} + w )); fi
+                    delivered[$home]=$(( ${delivered[$home]:-0} + d ))
                 else
-                    note "size $size: $c live-frame run failed: $(tail -1 "$work/live.err")"
+                    note "size $size: $c $mode run failed: $(tail -1 "$work/cost.err")"
                 fi
+                [ "$c" = ebpf-fwd ] && ip netns exec "$prefix-ebpf" sysctl -qw net.ipv4.conf.tap0.forwarding=0
             done
         done
-        for c in "${ok[@]}"; do printf '%s\t%s\t%s\n' "$size" "$c" "$(dropped "$c")" >>"$raw/checks.tsv"; done
         for c in "${ok[@]}"; do
-            case $c in floor | ebpf | xdp-filter) profile "$c" "$size" "$miss" ;; esac
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$c" "${flood[$c]:-0}" "${accept[$c]:-0}" "${delivered[$c]:-0}" \
+                "$(counters "$c" | tr ' ' '\t')" >>"$raw/checks.tsv"
         done
-        [ "$size" = "$e2e_size" ] && phase_end_to_end "$miss" "${ok[@]}"
-        for c in "${active[@]}"; do teardown "$c"; done
+        unset flood accept delivered
+        # The XDP programs' own time, after the checks (these frames are not counted there).
+        local profiled=()
+        for c in "${ok[@]}"; do
+            case $c in floor | ebpf-xdp-only | xdp-filter) profiled+=("$c") ;; ebpf) profiled+=(ebpf ebpf-fwd) ;; esac
+        done
+        for ((rep = 1; rep <= reps; rep++)); do
+            for c in $(rotated "$rep" "${profiled[@]}"); do profile "$c" "$size" "$miss" "$rep"; done
+        done
+        for c in "${active[@]}"; do rmfw "$c"; done
     done
 }
 
-# profile NAME SIZE MISS: the XDP program's own run time per packet (BPF run-time
+# profile NAME SIZE MISS REP: the XDP program's own run time per packet (BPF run-time
 # statistics, held for a fraction of a second) against the thread's, and its size.
 profile() {
-    local c=$1 size=$2 miss=$3 k=${slots[$1]} out
-    local args=(profile --interface fw0 --source "$miss" --destination "198.18.$k.2")
-    [ "$c" = floor ] && args+=(--object "$obj/xdp_drop.bpf.o" --program xdp_drop)
-    if out=$(nsx "$prefix-$c" "$bench" "${args[@]}" 2>"$work/profile.err"); then
-        echo "$out" | awk -v s="$size" -v c="$c" '{ v[$1] = $2 }
-            END { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s, c, v["program_ns"], v["thread_ns"], v["verified_insns"], v["xlated_insns"], v["jited_bytes"], v["maps"] }' >>"$raw/profile.tsv"
+    local c=$1 size=$2 miss=$3 rep=$4 ns="$prefix-$1" out
+    [ "$c" = ebpf-fwd ] && { ns="$prefix-ebpf"; ip netns exec "$ns" sysctl -qw net.ipv4.conf.tap0.forwarding=1; }
+    if out=$(nsx "$ns" "$bench" profile --interface tap0 --source "$miss" --destination "$(tap_address "$ns")" 2>"$work/profile.err"); then
+        echo "$out" | awk -v r="$rep" -v s="$size" -v c="$c" '{ v[$1] = $2 }
+            END { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r, s, c, v["program_ns"], v["thread_ns"], v["verified_insns"], v["xlated_insns"], v["jited_bytes"], v["maps"] }' >>"$raw/profile.tsv"
     else
         note "size $size: profiling $c failed: $(tail -1 "$work/profile.err")"
     fi
+    [ "$c" = ebpf-fwd ] && ip netns exec "$ns" sysctl -qw net.ipv4.conf.tap0.forwarding=0
+    return 0
 }
 
-# 2: end to end. The generator sends flood frames through g<k> at 40,000 packets/s (fixed)
-# and as fast as one thread can (saturation); NET_RX time and NAPI packets come from the
-# softirq meter, machine-wide (the idle share is recorded alongside).
+# 2: end to end at $e2e_size members, each competitor in a namespace wired to the generator
+# by a veth. The generator sends flood frames through g<k> at 40,000 packets/s (fixed) and as
+# fast as one thread can (saturation); NET_RX time and NAPI packets come from the softirq
+# meter, machine-wide (the idle share is recorded alongside).
 phase_end_to_end() {
-    local miss=$1; shift
-    local comps=("$@") c rep mode
-    log "end to end at $e2e_size members: ${comps[*]}"
-    for c in "${comps[@]}"; do e2e_attach "$c" || note "end to end: attaching $c failed"; done
+    printf 'rep\tcompetitor\tmode\tsent\tseconds\tnetrx_ns\tnapi_packets\tidle_pct\n' >"$raw/e2e.tsv"
+    local size=$e2e_size f="$work/files/$e2e_size" c
+    mkdir -p "$f"
+    local miss; miss=$(python3 bench/whitelist.py "$size" "$f")
+    local comps=()
+    for c in "${competitors[@]}"; do can_hold "$c" "$size" && [ "$c" != ipt-nft-pass ] && comps+=("$c"); done
+    for c in "${comps[@]}"; do mkfw "e2e-$c"; done
+    local ok
+    read -r -a ok <<<"$(setup_all "$size" fw0 e2e_ns "${comps[@]}")"
+    log "end to end at $size members: ${ok[*]}"
+    local rep mode
     for ((rep = 1; rep <= reps; rep++)); do
-        for c in $(rotated "$rep" "${comps[@]}"); do
-            local k=${slots[$c]} mac
-            mac=$(ip netns exec "$prefix-$c" cat /sys/class/net/fw0/address)
+        for c in $(rotated "$rep" "${ok[@]}"); do
+            local k=${slots[e2e-$c]} mac
+            mac=$(ip netns exec "$prefix-e2e-$c" cat /sys/class/net/fw0/address)
             for mode in fixed saturation; do
                 local rate=40000 count=40000 max=2
                 [ $mode = saturation ] && { rate=0; count=150000; max=1.5; }
@@ -107,6 +154,7 @@ phase_end_to_end() {
             done
         done
     done
+    for c in "${comps[@]}"; do rmfw "e2e-$c"; done
 }
 
 # 3: the thesis's SIP flood table. SIPp (uac scenario, no responder) sends INVITEs from the
@@ -150,6 +198,13 @@ phase_sipp() {
             done
         done
     done
+    # Every ebpf-iptables configuration must have dropped the flood in XDP, not in the kernel.
+    printf 'phase\tconfig\tdropped\n' >"$raw/sipp-checks.tsv"
+    for r in 0-reject 2-reject 4-reject 1-drop; do
+        local dropped
+        dropped=$(nsx "$prefix-sip-ebpf-$r" "$cli" status 2>/dev/null | awk '/^packets:/ { print $2 }')
+        printf 'sipp\tebpf-%s\t%s\n' "$r" "${dropped:-0}" >>"$raw/sipp-checks.tsv"
+    done
     for r in 0-reject 2-reject 4-reject 1-drop; do for c in ipt ebpf; do rmfw "sip-$c-$r"; done; done
 }
 
@@ -157,12 +212,17 @@ phase_sipp() {
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # 4: control plane. Restore of N members into a fresh namespace: ebpf-iptables restore
-# (set + rules, one command) against ipset restore + iptables-restore (nft); then one live
-# add into the 100,000-member set: `ebpf-iptables ipset add`, the full `ebpf-iptables ipset
-# restore` it replaces while that command is missing, and `ipset add`.
+# (set + rules, one command, XDP attached: a dry run in a throwaway namespace, the kernel's
+# ipset restore and iptables-restore, the read-back, XDP) against ipset restore +
+# iptables-restore (nft) alone. One more ebpf-iptables restore per size runs with the kernel
+# tools behind timing wrappers (EBPF_IPTABLES_TOOLS_PATH), which split it into the tools'
+# share and ours; restore-split times our own steps (parse, compile, XDP write) alone.
 phase_control_plane() {
     printf 'rep\twhat\tmembers\tms\n' >"$raw/control.tsv"
+    printf 'members\ttool\tstart\tend\tstatus\targs\n' >"$raw/control-tools.tsv"
+    printf 'members\tstep\tseconds\n' >"$raw/control-split.tsv"
     local rep n t0 t1 c
+    make_tool_timers "$work/tooltimers"
     for n in "${cp_sizes[@]}"; do
         mkdir -p "$work/files/$n"
         [ -f "$work/files/$n/wl.ipset" ] || python3 bench/whitelist.py "$n" "$work/files/$n" >/dev/null
@@ -185,40 +245,28 @@ phase_control_plane() {
                         t1=$(now_ms); printf '%s\tipset-restore\t%s\t%s\n' "$rep" "$n" $((t1 - t0)) >>"$raw/control.tsv"
                     else note "control plane: ipset + iptables-restore of $n failed"; fi
                 fi
-                [ "$n" = 100000 ] && live_add "$c" "$ns" "$rep" "$f"
                 rmfw "cp-$c-$n-$rep"
             done
-            # The user-space share of the largest restore: the same files, no kernel.
-            if [ "$n" = 1000000 ]; then
-                t0=$(now_ms)
-                if "$cli" restore --test --ipset "$f/wl.ipset" "$f/set.rules" >/dev/null 2>&1; then
-                    t1=$(now_ms); printf '%s\tebpf-parse-compile\t%s\t%s\n' "$rep" "$n" $((t1 - t0)) >>"$raw/control.tsv"
-                fi
-            fi
         done
     done
-}
-
-# live_add ebpf|iptables NS REP FILES: one new member added to the running set.
-live_add() {
-    local c=$1 ns=$2 rep=$3 f=$4 t0 t1
-    local ip="10.255.0.$rep" # not a member: the whitelist's addresses are index * odd mod 2^24
-    if [ "$c" = iptables ]; then
+    for n in "${cp_sizes[@]}"; do
+        local f="$work/files/$n"
+        # The same restore with every kernel tool timed.
+        mkfw "cp-split-$n"
+        local ns=$fwns log="$work/tools-$n.log"
+        : >"$log"
+        nsx "$ns" "$cli" attach fw0 >/dev/null
         t0=$(now_ms)
-        nsx "$ns" ipset add wl "$ip" && t1=$(now_ms) && printf '%s\tipset-add\t1\t%s\n' "$rep" $((t1 - t0)) >>"$raw/control.tsv"
-        return 0
-    fi
-    t0=$(now_ms)
-    if nsx "$ns" "$cli" ipset add wl "$ip" >/dev/null 2>"$work/add.err"; then
-        t1=$(now_ms); printf '%s\tebpf-add\t1\t%s\n' "$rep" $((t1 - t0)) >>"$raw/control.tsv"
-    else
-        printf '%s\tebpf-add\t1\tNA\n' "$rep" >>"$raw/control.tsv"
-        [ "$rep" = 1 ] && note "control plane: 'ebpf-iptables ipset add' not available: $(head -1 "$work/add.err")"
-    fi
-    # The other way to change a set: reload it whole, plus the line (-exist: the set exists).
-    { cat "$f/wl.ipset"; echo "add wl 10.255.1.$rep"; } >"$work/add.ipset"
-    t0=$(now_ms)
-    if nsx "$ns" "$cli" ipset -exist restore <"$work/add.ipset" >/dev/null 2>"$work/add.err"; then
-        t1=$(now_ms); printf '%s\tebpf-add-by-restore\t1\t%s\n' "$rep" $((t1 - t0)) >>"$raw/control.tsv"
-    else note "control plane: ebpf-iptables ipset restore (add) failed: $(head -3 "$work/add.err" | tr '\n' ' ')"; fi
+        if nsx "$ns" env EBPF_IPTABLES_TOOLS_PATH="$work/tooltimers:/usr/sbin:/sbin:/usr/bin:/bin" BENCH_TOOL_LOG="$log" \
+            "$cli" restore --ipset "$f/wl.ipset" "$f/set.rules" >/dev/null 2>"$work/cp.err"; then
+            t1=$(now_ms); printf 'split\tebpf-restore-timed\t%s\t%s\n' "$n" $((t1 - t0)) >>"$raw/control.tsv"
+            awk -F'\t' -v n="$n" '{ printf "%s\t%s\t%s\t%s\t%s\t%s\n", n, $1, $2, $3, $4, $5 }' "$log" >>"$raw/control-tools.tsv"
+        else note "control plane: the timed ebpf-iptables restore of $n failed: $(tail -1 "$work/cp.err")"; fi
+        rmfw "cp-split-$n"
+        # Our own steps alone, in one process, no kernel tools.
+        local out
+        if out=$("$bench" restore-split --ipset "$f/wl.ipset" --rules "$f/set.rules" 2>"$work/cp.err"); then
+            echo "$out" | awk -v n="$n" '{ printf "%s\t%s\t%s\n", n, $1, $2 }' >>"$raw/control-split.tsv"
+        else note "control plane: restore-split of $n failed: $(tail -1 "$work/cp.err")"; fi
+    done
 }

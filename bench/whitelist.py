@@ -10,6 +10,9 @@ whitelist.py N DIR writes, for N members of 10.0.0.0/8:
   set.nft        nftables: the same with a native set
 and prints the address of a non-member (the flood's source).
 
+whitelist.py --member N prints the address of one member of that whitelist (the accepted
+packet's source), writing nothing.
+
 whitelist.py sip DIR writes the rulesets of the thesis's SIP flood table: sip.ipset with
 four disjoint 10,000-member whitelists wl1..wl4, and sip-K-reject.rules (K = 0, 2, 4
 whitelists accepted on udp/5060, then REJECT) and sip-1-drop.rules (one, then DROP).
@@ -40,6 +43,9 @@ def sip(d):
 
 
 def main():
+    if sys.argv[1] == "--member":
+        print(address(int(sys.argv[2]) // 2))
+        return
     if sys.argv[1] == "sip":
         sip(sys.argv[2])
         return

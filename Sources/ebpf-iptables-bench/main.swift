@@ -3,22 +3,24 @@ import Foundation
 // ebpf-iptables-bench                       XDP cost and load times for the issue 3 whitelist
 // ebpf-iptables-bench --sizes 10,1000       the same for other set sizes (first is the baseline)
 // ebpf-iptables-bench write-whitelist N DIR  DIR/whitelist.rules and DIR/whitelist.ipset, N members
-// ebpf-iptables-bench live-cost|send|netrx|profile|fill-xdp-filter ...   the steps scripts/bench runs (see each file)
+// ebpf-iptables-bench tap-cost|send|netrx|profile|restore-split|fill-xdp-filter ...   the steps scripts/bench runs (see each file)
 // Needs root (BPF) for the benchmark. Prints numbers; fails only when a verdict is wrong.
 
-let usage = "usage: ebpf-iptables-bench [--sizes N,N,...] | write-whitelist N DIR | live-cost ... | send ... | netrx ... | fill-xdp-filter ..."
+let usage = "usage: ebpf-iptables-bench [--sizes N,N,...] | write-whitelist N DIR | tap-cost ... | profile ... | restore-split ... | send ... | netrx ... | fill-xdp-filter ..."
 var arguments = Array(CommandLine.arguments.dropFirst())
 
 do {
     let rest = Array(arguments.dropFirst())
-    if arguments.first == "live-cost" {
-        try LiveCostCommand(rest).run()
+    if arguments.first == "tap-cost" {
+        try TapCostCommand(rest).run()
     } else if arguments.first == "send" {
         try SendCommand(rest).run()
     } else if arguments.first == "netrx" {
         try NetRxCommand(rest).run()
     } else if arguments.first == "profile" {
         try ProfileCommand(rest).run()
+    } else if arguments.first == "restore-split" {
+        try RestoreSplitCommand(rest).run()
     } else if arguments.first == "fill-xdp-filter" {
         try FillXdpFilterCommand(rest).run()
     } else if arguments.first == "write-whitelist" {

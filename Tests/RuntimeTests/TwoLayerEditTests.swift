@@ -88,6 +88,20 @@ final class TwoLayerEditTests: XCTestCase {
         print("set edits: \(w.checked) instants checked, 0 violations")
     }
 
+    func testOneMemberEditRunsTheKernelToolAloneWithoutAReadBack() throws {
+        let w = try restored()
+        for cmd in ["add peers 192.0.2.2", "del peers 192.0.2.2", "add banned 203.0.113.7", "del banned 203.0.113.7"] {
+            let before = w.kernel.log.count
+            let r = try w.firewall.ipset(cmd.split(separator: " ").map(String.init), stdin: nil)
+            XCTAssertEqual(r.status, 0, "\(cmd): \(r.stderr)")
+            // The member's own entries are written; reading the whole set back (`ipset save`)
+            // and recompiling would make every edit grow with the set.
+            XCTAssertEqual(Array(w.kernel.log[before...]), ["ipset " + cmd], "\(cmd): the fast path, not a whole recompile")
+            XCTAssertTrue(w.exact(), "after \(cmd)")
+        }
+        XCTAssertEqual(w.violations, [])
+    }
+
     func testAppendGoesFirstOnlyWhenItLoosens() throws {
         let w = try restored()
         var order: [String] = []
