@@ -13,16 +13,23 @@ struct AppendFastPath {
     let attachment: Attachment
     let options: CompileOptions
 
-    /// nil: not an append this path can prove exact; the caller takes the whole path.
-    func run(_ line: IptablesCommandLine, before: KernelView, after predicted: Ruleset) throws -> ToolResult? {
+    /// Whether `line` is an append this path may take (checked before anything is read).
+    static func applies(_ line: IptablesCommandLine) -> Bool {
         guard let c = line.command, c.kind == .append, c.table == "filter", c.chain == "INPUT", c.rules.count == 1,
-              !options.xdpOnly, let old = before.ruleset, let rule = c.rules.first,
-              try xdp.liveGeneration() != nil, !rule.matches.contains(where: { if case .set = $0 { true } else { false } }),
-              !Self.mayHaveHoles(old, sets: before.sets)
+              let rule = c.rules.first else { return false }
+        return !rule.matches.contains(where: { if case .set = $0 { true } else { false } })
+    }
+
+    /// nil: not an append this path can prove exact; the caller takes the whole path.
+    /// `before`: the kernel's rules (as XDP was compiled from them); `headers`: the sets'
+    /// definitions without members — where an appended rule's entries go does not depend
+    /// on any member, so no set is read back, whatever its size; `holes`: whether some set
+    /// has `nomatch` members.
+    func run(_ line: IptablesCommandLine, before: (text: String, ruleset: Ruleset?), headers: IpsetScript?, holes: Bool,
+             after predicted: Ruleset) throws -> ToolResult? {
+        guard Self.applies(line), !options.xdpOnly, let old = before.ruleset, try xdp.liveGeneration() != nil,
+              !holes, !Self.mayHaveHoles(old, sets: nil)
         else { return nil }
-        // Set members do not decide where an appended rule's entries go: compile with the
-        // definitions only, whatever the size of the sets.
-        let headers = before.sets.map { IpsetScript(sets: $0.sets.map { IpsetSet(create: $0.create) }) }
         let b = Compiler.compile(old, sets: headers, interface: attachment.interface, options: options)
         let a = Compiler.compile(predicted, sets: headers, interface: attachment.interface, options: options)
         guard a.tables.verdicts.count == b.tables.verdicts.count + 1, Array(a.tables.verdicts.dropLast()) == b.tables.verdicts,
@@ -55,7 +62,7 @@ struct AppendFastPath {
         }
         let after = try firewall.readRules(.ipv4)
         let expected = KernelText.normalized(SavePrinter.save(predicted))
-        if after.text == before.rulesText && !r.ok && !loosens { return r }
+        if after.text == before.text && !r.ok && !loosens { return r }
         // The kernel may store a rule XDP does not decide in its own words (iptables-nft reads
         // `-m limit` back as `--limit 3/hour`, `! --connlimit-above` as `--connlimit-upto`):
         // when what it holds compiles to the tables just appended, XDP is exact and only the
@@ -72,7 +79,8 @@ struct AppendFastPath {
             // The kernel did something else (or refused after XDP went first): install what it holds.
             if r.ok { firewall.store.event("prediction mismatch on -A: installed what the kernel holds") }
             try xdp.setPassAll(true)
-            let view = KernelView(rulesText: after.text, ruleset: after.ruleset, setsText: before.setsText, sets: before.sets)
+            let sets = try firewall.readSets()
+            let view = KernelView(rulesText: after.text, ruleset: after.ruleset, setsText: sets.text, sets: sets.sets)
             try firewall.installWhole(xdp: xdp, attachment: attachment, options: options, view: view)
             return r
         }

@@ -83,13 +83,23 @@ extension Firewall {
     /// A command that changes rules: predicted with our engine, applied by the kernel's
     /// iptables, XDP in transition between the two (or on the fast path of one appended rule).
     func edit(_ line: IptablesCommandLine, xdp: XDPLayer, attachment a: Attachment, options: CompileOptions) throws -> ToolResult {
+        // One rule appended to INPUT reads the kernel's rules only: the sets' definitions come
+        // from our copy, so a 100,000-member set is not read back and parsed for it. Whatever
+        // does not look exactly as XDP was compiled from (a pending change, rules changed
+        // behind our back) takes the whole path below, which reconciles first.
+        if AppendFastPath.applies(line), !options.xdpOnly, try !xdp.pendingChange() {
+            let rules = try readRules(.ipv4)
+            let mirror = SetsMirror(store: store)
+            if rules.text == store.read(store.paths.kernelRulesFile), let predicted = line.predict(rules.ruleset),
+               let headers = try? mirror.headers(),
+               let fast = try AppendFastPath(firewall: self, xdp: xdp, attachment: a, options: options)
+                .run(line, before: rules, headers: headers, holes: mirror.mentions("nomatch"), after: predicted) {
+                return fast
+            }
+        }
         let before = try readView()
         try reconcile(xdp: xdp, attachment: a, options: options, view: before)
         let predictedRules = line.predict(before.ruleset)
-        if let predictedRules, let fast = try AppendFastPath(firewall: self, xdp: xdp, attachment: a, options: options)
-            .run(line, before: before, after: predictedRules) {
-            return fast
-        }
         let predicted = predictedRules.map { rules in
             program(for: KernelView(rulesText: "", ruleset: rules, setsText: before.setsText, sets: before.sets),
                     interface: a.interface, options: options)

@@ -25,6 +25,29 @@ struct SetsMirror {
         return text
     }
 
+    /// Whether `word` occurs anywhere in the copy (snapshot or journal): one mapped pass.
+    func mentions(_ word: String) -> Bool {
+        let needle = Array(word.utf8)
+        for path in [snapshotPath, journalPath] {
+            guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else { continue }
+            let found = data.withUnsafeBytes { raw -> Bool in
+                // memmem is a GNU extension Swift's Glibc module does not show: memchr for the
+                // first byte, memcmp for the rest.
+                guard let base = raw.baseAddress, let first = needle.first, raw.count >= needle.count else { return false }
+                var i = 0
+                while i + needle.count <= raw.count {
+                    guard let p = memchr(base + i, Int32(first), raw.count - needle.count + 1 - i) else { return false }
+                    let at = base.distance(to: UnsafeRawPointer(p))
+                    if memcmp(base + at, needle, needle.count) == 0 { return true }
+                    i = at + 1
+                }
+                return false
+            }
+            if found { return true }
+        }
+        return false
+    }
+
     /// After a new snapshot was written.
     func dropJournal() {
         try? FileManager.default.removeItem(atPath: journalPath)

@@ -102,6 +102,16 @@ final class TwoLayerEditTests: XCTestCase {
         XCTAssertEqual(w.violations, [])
     }
 
+    func testAppendReadsNoSetBack() throws {
+        let w = try restored()
+        let before = w.kernel.log.count
+        try run(w, "-A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT")
+        // The sets' definitions come from our copy: `ipset save` of a large set would make
+        // every append grow with the set.
+        XCTAssertEqual(Array(w.kernel.log[before...]), ["iptables -A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT"])
+        XCTAssertEqual(w.violations, [])
+    }
+
     func testAppendGoesFirstOnlyWhenItLoosens() throws {
         let w = try restored()
         var order: [String] = []
