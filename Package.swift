@@ -10,6 +10,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Text -> typed AST and diagnostics. Pure Swift, no C.
@@ -30,10 +34,24 @@ let package = Package(
         // The running firewall: both layers, edit ordering, journals, counters. Unit-tested
         // through fakes of the two layers; the executable only parses and prints.
         .target(name: "Runtime", dependencies: ["IptParse", "Compiler", "Loader", "ChildProcess"]),
+        // The node agent (docs/agent.md): one FirewallService owns the running firewall for
+        // `serve`; the Unix control socket, persistence and machine events live here.
+        .target(name: "Agent", dependencies: [
+            "Runtime", "Loader", "IptParse", "Compiler", "Verifier", "ChildProcess",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The agent's REST API over HTTPS and /metrics, on top of Agent.
+        .target(name: "AgentHTTP", dependencies: [
+            "Agent", "Runtime", "IptParse",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(
             name: "ebpf-iptables",
             dependencies: [
-                "IptParse", "Compiler", "Loader", "Verifier", "Runtime",
+                "IptParse", "Compiler", "Loader", "Verifier", "Runtime", "Agent", "AgentHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "ebpf-iptables-bench", dependencies: ["IptParse", "Compiler", "Loader", "Verifier", "ChildProcess"]),
@@ -48,5 +66,8 @@ let package = Package(
         .testTarget(name: "LoaderTests", dependencies: ["Loader", "Compiler", "IptParse", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Compiler", "IptParse", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["IptParse", "Compiler", "Loader", "TestSupport"]),
+        // The agent: unit tests of the service and its protocol, and the daemon started in a
+        // namespace and driven over its Unix socket and HTTPS (curl as the client).
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Runtime", "IptParse", "TestSupport"]),
     ]
 )

@@ -1,6 +1,6 @@
 import IptParse
 
-public struct CompileOptions: Equatable, Sendable {
+public struct CompileOptions: Equatable, Sendable, Codable {
     /// `--reject-as-drop`: compile REJECT as DROP; the report says so for each rule.
     public var rejectAsDrop: Bool
     /// `--xdp-only`: the kernel's filter INPUT is left empty and XDP decides alone, which

@@ -1,5 +1,5 @@
 /// The address family a ruleset is written for: iptables or ip6tables.
-public enum Family: String, Equatable, Sendable, Hashable {
+public enum Family: String, Equatable, Sendable, Hashable, Codable {
     case ipv4, ipv6
 
     var byteCount: Int { self == .ipv4 ? 4 : 16 }

@@ -2,14 +2,25 @@ import Compiler
 import Foundation
 import IptParse
 
-/// What `ebpf-iptables-restore` was asked to do.
-public struct RestoreRequest: Sendable {
+/// One `--ipset FILE`: its name (for diagnostics) and its text.
+public struct SetFile: Equatable, Sendable, Codable {
+    public var name: String
+    public var text: String
+    public init(name: String, text: String) {
+        self.name = name
+        self.text = text
+    }
+}
+
+/// What `ebpf-iptables-restore` was asked to do. Codable: the agent receives it over its
+/// control socket and its REST API.
+public struct RestoreRequest: Equatable, Sendable, Codable {
     public var family: Family
     public var text: String
     /// The file name diagnostics name (`<stdin>` for standard input).
     public var source: String
     /// `--ipset FILE`: (name, text) of each set file, applied before the rules.
-    public var setFiles: [(name: String, text: String)]
+    public var setFiles: [SetFile]
     public var noflush = false
     public var counters = false
     public var test = false
@@ -19,7 +30,7 @@ public struct RestoreRequest: Sendable {
         self.family = family
         self.text = text
         self.source = source
-        self.setFiles = setFiles
+        self.setFiles = setFiles.map { SetFile(name: $0.name, text: $0.text) }
     }
 }
 

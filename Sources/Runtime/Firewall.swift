@@ -9,7 +9,12 @@ import Loader
 ///
 /// Every public operation takes the state lock for its whole length and returns what the
 /// tool it stands in for would print, and its exit status; the CLI only prints that.
-public final class Firewall {
+///
+/// Sendable without the compiler's proof: its stored properties never change after init,
+/// and every operation runs under the state lock, an flock(2) on a descriptor opened per
+/// call, which excludes other threads of this process (the agent) as it excludes other
+/// processes (a CLI running alone).
+public final class Firewall: @unchecked Sendable {
     public let store: StateStore
     let kernel: KernelLayer
     let host: XDPHost

@@ -2,7 +2,7 @@ import IptParse
 
 /// What a kernel tool printed and how it ended: passed through to our own stdout, stderr and
 /// exit status when we stand in for that tool.
-public struct ToolResult: Equatable, Sendable {
+public struct ToolResult: Equatable, Sendable, Codable {
     public var status: Int32
     public var stdout: String
     public var stderr: String

@@ -6,17 +6,24 @@ import Foundation
 public struct Paths: Sendable, Equatable {
     public var pinRoot: String
     public var stateDir: String
+    /// The ruleset kept across reboots (docs/agent.md): survives what bpffs does not.
+    public var configDir: String
 
-    public init(pinRoot: String, stateDir: String) {
+    public init(pinRoot: String, stateDir: String, configDir: String = "/etc/ebpf-iptables") {
         self.pinRoot = pinRoot
         self.stateDir = stateDir
+        self.configDir = configDir
     }
 
-    /// `EBPF_IPTABLES_BPFFS` and `EBPF_IPTABLES_STATE`, else the defaults.
+    /// `EBPF_IPTABLES_BPFFS`, `EBPF_IPTABLES_STATE` and `EBPF_IPTABLES_CONFIG`, else the defaults.
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Paths {
         Paths(pinRoot: env["EBPF_IPTABLES_BPFFS"] ?? "/sys/fs/bpf/ebpf-iptables",
-              stateDir: env["EBPF_IPTABLES_STATE"] ?? "/var/lib/ebpf-iptables")
+              stateDir: env["EBPF_IPTABLES_STATE"] ?? "/var/lib/ebpf-iptables",
+              configDir: env["EBPF_IPTABLES_CONFIG"] ?? "/etc/ebpf-iptables")
     }
+
+    /// The agent's control socket: the CLI forwards its commands there when it answers.
+    public var agentSocket: String { stateDir + "/agent.sock" }
 
     /// What `attach` recorded (interface and mode).
     public var attachmentFile: String { stateDir + "/attachment.json" }
