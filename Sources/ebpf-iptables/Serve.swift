@@ -1,0 +1,101 @@
+import Agent
+import AgentHTTP
+import ArgumentParser
+import Dispatch
+import Foundation
+import Loader
+import Logging
+import Runtime
+
+/// `ebpf-iptables serve`: the node agent (docs/agent.md). Restores the saved ruleset, then
+/// serves the control socket the CLI forwards to and, with `--listen`, the REST API.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the node agent: persistence, the control socket, the REST API over HTTPS, metrics.")
+
+    @Option(help: "Serve the REST API over HTTPS on ADDR:PORT.")
+    var listen: String?
+
+    @Option(help: "The server's certificate chain (PEM), with --listen.")
+    var cert: String?
+
+    @Option(help: "The server's private key (PEM), with --listen.")
+    var key: String?
+
+    @Option(help: "Bearer tokens, one per line, with --listen.")
+    var tokens: String?
+
+    @Option(name: .customLong("client-ca"), help: "Require client certificates signed by this CA (PEM): mutual TLS.")
+    var clientCA: String?
+
+    @Option(help: "The control socket (default: agent.sock in the state directory).")
+    var socket: String?
+
+    func validate() throws {
+        if listen != nil {
+            for (name, value) in [("--cert", cert), ("--key", key), ("--tokens", tokens)] where value == nil {
+                throw ValidationError("--listen needs \(name)")
+            }
+            guard Self.hostPort(listen ?? "") != nil else { throw ValidationError("--listen: expected ADDR:PORT, got '\(listen ?? "")'") }
+        } else if cert != nil || key != nil || tokens != nil || clientCA != nil {
+            throw ValidationError("--cert, --key, --tokens and --client-ca go with --listen")
+        }
+    }
+
+    /// `ADDR:PORT`, `[v6]:PORT`.
+    static func hostPort(_ s: String) -> (String, Int)? {
+        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(s[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    func configuration(paths: Paths) -> ServeConfiguration {
+        var https: HTTPSConfiguration? = nil
+        if let listen, let (host, port) = Self.hostPort(listen), let cert, let key, let tokens {
+            https = HTTPSConfiguration(host: host, port: port, certificateFile: cert, keyFile: key, tokensFile: tokens, clientCAFile: clientCA)
+        }
+        return ServeConfiguration(controlSocket: socket ?? paths.agentSocket, configDir: paths.configDir, https: https)
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "ebpf-iptables")
+        logger.logLevel = .info
+        let paths = Paths.fromEnvironment()
+        let config = configuration(paths: paths)
+        let v = Libbpf.version
+        let service = FirewallService(firewall: CLI.firewall(), paths: paths, logger: logger, libbpf: "\(v.major).\(v.minor)")
+        let persistence = Persistence(directory: config.configDir)
+        do {
+            let restored = try persistence.restoreAtStart(service)
+            if !restored.isEmpty { logger.info("\(restored)") }
+        } catch {
+            // The firewall the kernel holds now stays; the agent still starts so that it can be repaired.
+            logger.error("restore at start failed: \(error)")
+        }
+        persistence.follow(service)
+        let watcher = LinkWatcher(service: service)
+        do { try watcher.start() } catch { logger.error("link watcher: \(error)") }
+        if let https = config.https {
+            Task {
+                do {
+                    try await RESTServer.run(https, service: service, logger: logger)
+                } catch {
+                    logger.critical("REST API on \(https.host):\(https.port): \(error)")
+                    Foundation.exit(1)
+                }
+            }
+        }
+        let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .main)
+        signal(SIGTERM, SIG_IGN)
+        term.setEventHandler {
+            logger.info("stopping (SIGTERM)")
+            watcher.stop()
+            Foundation.exit(0)
+        }
+        term.resume()
+        logger.info("serving (state \(paths.stateDir), config \(config.configDir))")
+        dispatchMain()
+    }
+}
