@@ -31,15 +31,21 @@ enum Main {
         // milliseconds of every live `-A`.
         // `-6` stays in argv: iptables refuses it as iptables does (ebpf-ip6tables is IPv6), and
         // a `-6` that is an option's value (`--comment -6`) must not switch families.
-        if let first = args.first, first.hasPrefix("-"), !["--help", "-h", "--version"].contains(first) {
+        if let first = args.first, first.hasPrefix("-"), !["--help", "-h", "--version"].contains(first), !parserOwn(first) {
             exit(IptablesArgv.run(args, family: .ipv4))
         }
         let subcommands = EbpfIptables.configuration.subcommands.map { $0._commandName }
-        if let first = args.first, subcommands.contains(first) || ["--help", "-h", "help", "--version"].contains(first) || args.isEmpty {
+        if let first = args.first, subcommands.contains(first) || ["--help", "-h", "help", "--version"].contains(first) || parserOwn(first) || args.isEmpty {
             EbpfIptables.main(first == "restore" ? Restore.waitOptionsValued(args) : args)
         } else {
             exit(IptablesArgv.run(args, family: .ipv4))
         }
+    }
+
+    /// ArgumentParser's own words, never iptables': the completion scripts and the manual
+    /// pages of the package (scripts/package) come from them.
+    static func parserOwn(_ word: String) -> Bool {
+        word == "--experimental-dump-help" || word == "---completion" || word.hasPrefix("--generate-completion-script")
     }
 }
 
