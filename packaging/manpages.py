@@ -133,8 +133,13 @@ def header(title, version, date):
             '.TH "%s" "%s" "%s" "%s %s" "System Administration"' % (title.upper(), SECTION, date, TOOL, version)]
 
 
+def shown(root):
+    """The subcommands worth a page: `help` is the parser's own and says what --help says."""
+    return [s for s in root.get("subcommands") or [] if s.get("shouldDisplay", True) and s["commandName"] != "help"]
+
+
 def main_page(root, version, date):
-    subs = [s for s in root.get("subcommands") or [] if s.get("shouldDisplay", True)]
+    subs = shown(root)
     out = header(TOOL, version, date)
     out += [".SH NAME", "%s \\- %s" % (esc(TOOL), esc(root.get("abstract") or ""))]
     out += [".SH SYNOPSIS", ".B ebpf\\-iptables", "\\fIsubcommand\\fR [\\fIoptions\\fR]", ".br",
@@ -179,7 +184,7 @@ def see_also(subs, skip=None):
 
 
 def sub_page(root, s, version, date):
-    subs = [x["commandName"] for x in root.get("subcommands") or [] if x.get("shouldDisplay", True)]
+    subs = [x["commandName"] for x in shown(root)]
     title = "%s-%s" % (TOOL, s["commandName"])
     out = header(title, version, date)
     out += [".SH NAME", "%s \\- %s" % (esc(title), esc(s.get("abstract") or ""))]
@@ -212,9 +217,8 @@ def main():
     root = info["command"]
     os.makedirs(args.outdir, exist_ok=True)
     written = {TOOL: main_page(root, args.version, args.date)}
-    for s in root.get("subcommands") or []:
-        if s.get("shouldDisplay", True):
-            written["%s-%s" % (TOOL, s["commandName"])] = sub_page(root, s, args.version, args.date)
+    for s in shown(root):
+        written["%s-%s" % (TOOL, s["commandName"])] = sub_page(root, s, args.version, args.date)
     for name, text in written.items():
         with open(os.path.join(args.outdir, name + "." + SECTION), "w") as f:
             f.write(text)
