@@ -17,14 +17,21 @@ final class PackageTests: XCTestCase {
     static let names = ["ebpf-iptables-restore", "ebpf-iptables-save", "ebpf-ip6tables",
                         "ebpf-ip6tables-restore", "ebpf-ip6tables-save", "ebpf-ipset"]
 
+    /// Where scripts/package puts the .deb for this run.
+    static let output = FileManager.default.temporaryDirectory.appendingPathComponent("ebpt-deb-\(getpid())")
+
+    override class func tearDown() {
+        try? FileManager.default.removeItem(at: output)
+        super.tearDown()
+    }
+
     func deb() throws -> String {
         for tool in ["dpkg-deb", "dpkg-shlibdeps", "python3", "strip"] where !Run.has(tool) {
             throw XCTSkip("'\(tool)' is not installed: scripts/package needs dpkg-dev, python3, binutils")
         }
         if Self.built == nil {
-            let out = FileManager.default.temporaryDirectory.appendingPathComponent("ebpt-deb-\(getpid())").path
             // gzip: xz takes a minute over the 50 MB debug binary, and the format is not what is tested.
-            let r = Run.run([Fixtures.packageRoot.appendingPathComponent("scripts/package").path, "--binary", Run.binary, "--output", out],
+            let r = Run.run([Fixtures.packageRoot.appendingPathComponent("scripts/package").path, "--binary", Run.binary, "--output", Self.output.path],
                             env: ["DEB_COMPRESS": "gzip"], deadline: .seconds(600))
             let path = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
             Self.built = r.status == 0 && path.hasSuffix(".deb") ? .success(path) : .failure(Failure("scripts/package exited \(r.status): \(r.stderr)"))
@@ -201,7 +208,8 @@ final class PackageTests: XCTestCase {
             }
             Run.run(["umount", bpffs.path])
             try? FileManager.default.removeItem(at: work)
-            _ = ns
+            // XCTest keeps this block (and so `ns`) until the process ends: delete it here.
+            Run.run(["ip", "netns", "del", ns.name])
         }
 
         // Install.
@@ -311,9 +319,9 @@ final class PackageTests: XCTestCase {
         XCTAssertFalse(xdpAttached(ns, veth), "XDP still on \(veth) after remove: \(ns.run(["ip", "-d", "link", "show", veth]).stdout)")
         XCTAssertEqual(Self.files(under: bpffs), kernelsOwn, "pins left after remove")
         XCTAssertFalse(Self.exists(paths["EBPF_IPTABLES_BPFFS", default: ""]), "the pin root is left after remove")
-        XCTAssertFalse(ns.run(["nft", "list", "tables"]).stdout.contains("ebpf_iptables"), "our nft table left")
+        XCTAssertFalse(ns.run(["nft", "list", "tables"]).stdout.contains("ebpf_iptables"), "our nft table (conntrack for XDP, when a ruleset needs it) left")
         XCTAssertTrue(ns.run(["iptables-save"]).stdout.contains("-A INPUT -s 198.18.9.9/32 -j DROP"), "the kernel layer keeps the ruleset")
-        XCTAssertFalse(Self.exists(paths["EBPF_IPTABLES_STATE", default: ""] + "/attachment.json"))
+        XCTAssertFalse(Self.exists(paths["EBPF_IPTABLES_STATE", default: ""] + "/attachment.json"), "attachment.json left after remove")
         for path in listed where !Self.isDirectory(path) && path != defaults {
             XCTAssertFalse(Self.exists(path), "\(path) left after remove")
         }
