@@ -17,6 +17,23 @@ final class PackageTests: XCTestCase {
     static let names = ["ebpf-iptables-restore", "ebpf-iptables-save", "ebpf-ip6tables",
                         "ebpf-ip6tables-restore", "ebpf-ip6tables-save", "ebpf-ipset"]
 
+    /// The lean client (ebpf-iptables-client), when it is built beside the binary: scripts/package
+    /// then puts both binaries in /usr/lib/ebpf-iptables and the names of live edits lead to it.
+    static var client: String? {
+        let path = URL(fileURLWithPath: Run.binary).deletingLastPathComponent().appendingPathComponent("ebpf-iptables-client").path
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }
+
+    /// Where the full binary is installed.
+    static var installedBinary: String { client == nil ? "/usr/sbin/ebpf-iptables" : "/usr/lib/ebpf-iptables/ebpf-iptables" }
+
+    /// What each name in /usr/sbin links to (nil: the binary itself is there).
+    static func link(of name: String) -> String? {
+        guard client != nil else { return name == "ebpf-iptables" ? nil : "ebpf-iptables" }
+        return ["ebpf-iptables", "ebpf-ipset", "ebpf-ip6tables"].contains(name)
+            ? "../lib/ebpf-iptables/ebpf-iptables-client" : "../lib/ebpf-iptables/ebpf-iptables"
+    }
+
     /// Where scripts/package puts the .deb for this run.
     static let output = FileManager.default.temporaryDirectory.appendingPathComponent("ebpt-deb-\(getpid())")
 
@@ -47,10 +64,14 @@ final class PackageTests: XCTestCase {
         let byPath = Dictionary(entries.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         for e in entries { XCTAssertEqual(e.owner, "root/root", e.path) }
 
-        let tool = try XCTUnwrap(byPath["/usr/sbin/ebpf-iptables"], "the binary")
+        let tool = try XCTUnwrap(byPath[Self.installedBinary], "the binary")
         XCTAssertEqual(tool.mode, "-rwxr-xr-x")
-        for name in Self.names {
-            XCTAssertEqual(byPath["/usr/sbin/" + name]?.link, "ebpf-iptables", name)
+        if Self.client != nil {
+            XCTAssertEqual(byPath["/usr/lib/ebpf-iptables/ebpf-iptables-client"]?.mode, "-rwxr-xr-x", "the lean client")
+        }
+        for name in ["ebpf-iptables"] + Self.names {
+            XCTAssertEqual(byPath["/usr/sbin/" + name]?.link, Self.link(of: name), name)
+            XCTAssertNotNil(byPath["/usr/sbin/" + name], name)
         }
         // The kernel's tools keep their names: nothing of ours stands in for them by default.
         for plain in ["iptables", "ip6tables", "iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore", "ipset"] {
@@ -88,7 +109,7 @@ final class PackageTests: XCTestCase {
         XCTAssertEqual(field("Architecture"), Run.run(["dpkg", "--print-architecture"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         let depends = Set(field("Depends").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init) ?? "" })
         for p in ["iptables", "ipset", "nftables", "iproute2"] { XCTAssertTrue(depends.contains(p), "Depends lacks \(p): \(depends)") }
-        let linked = Self.packagesOfLinkedLibraries(Run.binary)
+        let linked = Self.packagesOfLinkedLibraries(Run.binary).union(Self.client.map(Self.packagesOfLinkedLibraries) ?? [])
         XCTAssertTrue(linked.contains("libbpf1"), "ldd: \(linked)")
         for p in linked { XCTAssertTrue(depends.contains(p), "the binary links a library of \(p); Depends: \(depends.sorted())") }
 
@@ -115,7 +136,7 @@ final class PackageTests: XCTestCase {
             let unitText = Fixtures.text(URL(fileURLWithPath: unit))
             XCTAssertTrue(unitText.contains("ExecStart=/usr/sbin/ebpf-iptables serve"), unitText)
             let copy = root.appendingPathComponent("ebpf-iptables.service").path
-            try unitText.replacingOccurrences(of: "/usr/sbin/ebpf-iptables", with: root.path + "/usr/sbin/ebpf-iptables")
+            try unitText.replacingOccurrences(of: "/usr/sbin/ebpf-iptables", with: root.path + Self.installedBinary)
                 .replacingOccurrences(of: "Documentation=", with: "#Documentation=")
                 .write(toFile: copy, atomically: true, encoding: .utf8)
             let v = Run.run(["systemd-analyze", "verify", copy], deadline: .seconds(60))
@@ -217,10 +238,10 @@ final class PackageTests: XCTestCase {
         XCTAssertEqual(install.status, 0, install.stderr)
         XCTAssertEqual(Self.packageStatus(), "install ok installed")
         let listed = Run.run(["dpkg", "-L", "ebpf-iptables"]).stdout.split(separator: "\n").map(String.init)
-        XCTAssertTrue(listed.contains("/usr/sbin/ebpf-iptables"), "\(listed)")
+        XCTAssertTrue(listed.contains(Self.installedBinary), "\(listed)")
         for path in listed { XCTAssertTrue(Self.exists(path), "dpkg -L lists \(path), which is not there") }
-        for name in Self.names {
-            XCTAssertEqual(try? FileManager.default.destinationOfSymbolicLink(atPath: "/usr/sbin/" + name), "ebpf-iptables")
+        for name in ["ebpf-iptables"] + Self.names {
+            XCTAssertEqual(try? FileManager.default.destinationOfSymbolicLink(atPath: "/usr/sbin/" + name), Self.link(of: name), name)
         }
         let version = Run.run(["/usr/sbin/ebpf-iptables", "--version"])
         XCTAssertEqual(version.status, 0, version.stderr)
