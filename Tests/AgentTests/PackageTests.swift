@@ -19,9 +19,12 @@ final class PackageTests: XCTestCase {
 
     /// The lean client (ebpf-iptables-client), when it is built beside the binary: scripts/package
     /// then puts both binaries in /usr/lib/ebpf-iptables and the names of live edits lead to it.
+    /// (Only when Package.swift declares it, as scripts/package decides: a client another branch
+    /// left in .build is not this tree's.)
     static var client: String? {
         let path = URL(fileURLWithPath: Run.binary).deletingLastPathComponent().appendingPathComponent("ebpf-iptables-client").path
-        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+        let declared = Fixtures.text(Fixtures.packageRoot.appendingPathComponent("Package.swift")).contains("\"ebpf-iptables-client\"")
+        return declared && FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
     /// Where the full binary is installed.
