@@ -262,6 +262,9 @@ final class PackageTests: XCTestCase {
         let defaults = "/etc/default/ebpf-iptables"
         var text = Fixtures.text(URL(fileURLWithPath: defaults))
         for (k, v) in paths.sorted(by: { $0.key < $1.key }) { text += "\(k)=\"\(v)\"\n" }
+        // serve's options as the operator gives them: split into words by systemd ($VAR unbraced).
+        let socket = paths["EBPF_IPTABLES_STATE", default: ""] + "/agent.sock"
+        text += "EBPF_IPTABLES_SERVE_ARGS=\"--socket \(socket)\"\n"
         try text.write(toFile: defaults, atomically: true, encoding: .utf8)
         let savedRuleset = "/etc/ebpf-iptables/rules.v4"
         try "# PackageTests: stays on remove, goes on purge\n".write(toFile: savedRuleset, atomically: true, encoding: .utf8)
@@ -276,7 +279,7 @@ final class PackageTests: XCTestCase {
         for (k, v) in paths { XCTAssertEqual(environment[k], v, "\(k) from \(defaults)") }
         let execStart = try XCTUnwrap(unit.service["ExecStart"]?.last)
         let argv = SystemdUnit.expand(execStart, environment: environment)
-        XCTAssertEqual(Array(argv.prefix(2)), ["/usr/sbin/ebpf-iptables", "serve"])
+        XCTAssertEqual(argv, ["/usr/sbin/ebpf-iptables", "serve", "--socket", socket])
         let bounding = (unit.service["CapabilityBoundingSet"] ?? []).flatMap { $0.split(separator: " ") }
             .map { "+" + $0.lowercased().replacingOccurrences(of: "cap_", with: "") }
         XCTAssertTrue(bounding.contains("+bpf") && bounding.contains("+net_admin"), "\(bounding)")
@@ -285,6 +288,10 @@ final class PackageTests: XCTestCase {
         let log = work.appendingPathComponent("serve.log")
         var launcher = ["ip", "netns", "exec", ns.name, "setpriv", "--bounding-set=-all," + bounding.joined(separator: ",")]
         if unit.service["NoNewPrivileges"] == ["yes"] { launcher.append("--no-new-privs") }
+        // systemd's working directory and the unit's UMask; each step execs, so the pid we
+        // signal is the service's main process, as systemd's is.
+        let umask = unit.service["UMask"]?.last ?? "0022"
+        launcher += ["sh", "-c", "cd / && umask \(umask) && exec \"$@\"", "sh"]
         agent = try ServiceProcess(argv: launcher + argv, environment: environment, log: log)
 
         // Ready: READY=1 once serve sends it; the control socket answers by then.
