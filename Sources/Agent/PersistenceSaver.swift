@@ -112,7 +112,8 @@ final class PersistenceSaver: @unchecked Sendable {
         guard r.ok else {
             throw PersistenceError("\(family == .ipv6 ? "ip6tables-save" : "iptables-save") exited \(r.status): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        return r.stdout
+        // Without the dated comment lines and chain counters: the same ruleset is the same file.
+        return KernelText.normalized(r.stdout)
     }
 
     func saveSets() throws {
