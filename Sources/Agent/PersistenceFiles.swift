@@ -85,9 +85,14 @@ public struct PersistedFiles: Sendable {
         syncDirectory()
     }
 
-    /// Appends `line` to `path` (created when missing with `header` first), then
-    /// fdatasyncs: an acknowledged edit survives a kill -9 and a power cut.
-    func append(_ line: String, to path: String, header: String) throws(PersistenceError) {
+    /// Appends `line` to `path` (created when missing with `header` first). Once write(2)
+    /// returned, the line is the kernel's: it survives a kill -9 of the agent and a clean
+    /// reboot (which flushes the page cache). `sync`: also fdatasync, so that it survives a
+    /// power cut too; on this machine's loaded disk that cost a median of 0.3 to 4 ms and a
+    /// 99th percentile of 7 ms (PersistenceFollowTests), against 11 µs without it, beside
+    /// the kernel's own `ipset add` at 3 ms: the agent leaves the line to the file system's
+    /// own commit (ext4: 5 s). Whole files are always fsynced before their rename.
+    func append(_ line: String, to path: String, header: String, sync: Bool = false) throws(PersistenceError) {
         try ensureDirectory()
         var created = false
         var fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
@@ -99,8 +104,10 @@ public struct PersistedFiles: Sendable {
         }
         defer { close(fd) }
         try Self.writeAll(fd, Array(((created ? header + "\n" : "") + line + "\n").utf8), context: path)
-        guard fdatasync(fd) == 0 else { throw .errno("fdatasync \(path)") }
-        if created { syncDirectory() }
+        if sync {
+            guard fdatasync(fd) == 0 else { throw .errno("fdatasync \(path)") }
+            if created { syncDirectory() }
+        }
     }
 
     /// The first line of a file (the sets' token), read without the rest.
