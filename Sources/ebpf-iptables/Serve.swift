@@ -65,7 +65,10 @@ struct Serve: ParsableCommand {
         let paths = Paths.fromEnvironment()
         let config = configuration(paths: paths)
         let v = Libbpf.version
-        let service = FirewallService(firewall: CLI.firewall(), paths: paths, logger: logger, libbpf: "\(v.major).\(v.minor)")
+        // The agent's kernel layer saves process starts on the edits' success path (AgentKernel).
+        let kernel = AgentKernel(base: SystemKernel(runner: ChildProcessRunner()))
+        let firewall = Firewall(paths: paths, kernel: kernel, host: PinnedXDPHost(pinRoot: paths.pinRoot))
+        let service = FirewallService(firewall: firewall, paths: paths, logger: logger, libbpf: "\(v.major).\(v.minor)")
         // One owner per firewall: a second agent on the same socket stops before restoring anything.
         if let fd = AgentClient.connect(config.controlSocket) {
             close(fd)
@@ -117,7 +120,7 @@ struct Serve: ParsableCommand {
                 control.stop()
                 watcher.stop()
                 service.performSyncBarrier()
-                logger.info("stopped")
+                logger.info("stopped (kernel layer: \(kernel.netlinkEdits) ipset edits over netlink, \(kernel.cachedSaves) iptables-save answered from the last read)")
                 Foundation.exit(0)
             }
             source.resume()
