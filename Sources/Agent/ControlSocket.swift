@@ -71,13 +71,15 @@ public final class ControlSocket: @unchecked Sendable {
 
     private func acceptLoop(_ fd: Int32) {
         while true {
-            let c = accept4(fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+            let c = accept(fd, nil, nil)
             if c < 0 {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 stateLock.lock(); let done = stopped; stateLock.unlock()
                 if !done { service.logger.error("control socket: accept: \(String(cString: strerror(errno)))") }
                 return
             }
+            // Not inherited by the kernel tools the request runs.
+            _ = fcntl(c, F_SETFD, FD_CLOEXEC)
             DispatchQueue.global().async { [self] in
                 serve(connection: c)
                 close(c)

@@ -112,11 +112,13 @@ public enum KernelNetlink {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let seq = UInt32(truncatingIfNeeded: time(nil))
         m.finish(seq: seq)
-        var kernel = sockaddr_nl()
-        kernel.nl_family = sa_family_t(AF_NETLINK)
-        let sent = withUnsafePointer(to: &kernel) { k in
-            k.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                m.bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, m.bytes.count, 0, sa, socklen_t(MemoryLayout<sockaddr_nl>.size)) }
+        // sockaddr_nl (not in Glibc's module): family, padding, pid 0 (the kernel), groups 0.
+        var kernel = [UInt8](repeating: 0, count: 12)
+        kernel[0] = UInt8(AF_NETLINK & 0xff)
+        kernel[1] = UInt8(AF_NETLINK >> 8)
+        let sent = kernel.withUnsafeBytes { k in
+            m.bytes.withUnsafeBytes {
+                sendto(fd, $0.baseAddress, m.bytes.count, 0, k.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(k.count))
             }
         }
         guard sent == m.bytes.count else { throw Failure.system("send", errno) }

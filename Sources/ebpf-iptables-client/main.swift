@@ -15,13 +15,13 @@ import Musl
 
 let args = CommandLine.arguments
 let argv0 = args.first.map { String($0.split(separator: "/", omittingEmptySubsequences: false).last ?? "") } ?? ""
-var words = Array(args.dropFirst())
+let words = Array(args.dropFirst())
 
 func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 
 /// The full binary, beside this one (symlinks resolved), with our argv untouched: its
 /// argv[0] still picks the tool.
-func execFull() -> Never {
+func execFull(_ args: [String]) -> Never {
     var buf = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/self/exe", &buf, buf.count - 1)
     var dir = "."
@@ -39,7 +39,7 @@ func execFull() -> Never {
 }
 
 /// The request as FirewallRequest's Codable form, or nil when this one is the full binary's.
-func request() -> String? {
+func request(_ argv0: String, _ words: [String]) -> String? {
     func ipset(_ a: [String]) -> String? {
         // `ipset restore` from standard input: read it here, as the full binary would.
         let restore = a.contains { $0 == "restore" || $0 == "-R" } && !a.contains { $0 == "-file" || $0 == "-f" }
@@ -74,12 +74,12 @@ func request() -> String? {
     }
 }
 
-if let v = env("EBPF_IPTABLES_NO_AGENT"), !v.isEmpty, v != "0" { execFull() }
-guard let body = request() else { execFull() }
+if let v = env("EBPF_IPTABLES_NO_AGENT"), !v.isEmpty, v != "0" { execFull(args) }
+guard let body = request(argv0, words) else { execFull(args) }
 let stateDir = env("EBPF_IPTABLES_STATE") ?? "/var/lib/ebpf-iptables"
 let pinRoot = env("EBPF_IPTABLES_BPFFS") ?? "/sys/fs/bpf/ebpf-iptables"
 let socketPath = stateDir + "/agent.sock"
-guard let fd = Wire.connect(socketPath) else { execFull() }
+guard let fd = Wire.connect(socketPath) else { execFull(args) }
 var cwdBuf = [CChar](repeating: 0, count: 4096)
 let cwd = getcwd(&cwdBuf, cwdBuf.count) != nil ? String(cString: cwdBuf) : "/"
 let message = "{\"request\":\(body),\"stateDir\":\(JSON.quote(stateDir)),\"pinRoot\":\(JSON.quote(pinRoot)),\"cwd\":\(JSON.quote(cwd))}"
@@ -106,4 +106,4 @@ if case .object(let f)? = top["failure"], case .string(let text)? = f["message"]
     fail(text, Int32(status))
 }
 // "runLocally", or anything this client does not know: the full binary decides.
-execFull()
+execFull(args)
