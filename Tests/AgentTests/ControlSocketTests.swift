@@ -1,5 +1,6 @@
-import Agent
+@testable import Agent
 import Foundation
+import IptParse
 import Logging
 import Runtime
 import XCTest
@@ -51,15 +52,16 @@ final class ControlSocketTests: XCTestCase {
     func testFramesRoundTripOverASocketPair() throws {
         var fds: [Int32] = [0, 0]
         XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds), 0)
-        defer { close(fds[0]); close(fds[1]) }
+        defer { close(fds[1]) }
         let big = [UInt8](repeating: 0x41, count: 300_000)
         // Larger than a socket buffer: the writer must not block the reader's thread.
-        let writer = Thread { try? ControlFrame.write(big, to: fds[0]); try? ControlFrame.write([], to: fds[0]); close(fds[0]) }
+        let w = fds[0], r = fds[1]
+        let writer = Thread { try? ControlFrame.write(big, to: w); try? ControlFrame.write([], to: w); close(w) }
         writer.start()
-        XCTAssertEqual(try ControlFrame.read(from: fds[1]), big)
-        XCTAssertEqual(try ControlFrame.read(from: fds[1]), [])
+        XCTAssertEqual(try ControlFrame.read(from: r), big)
+        XCTAssertEqual(try ControlFrame.read(from: r), [])
         // Then the peer closed: no further request.
-        XCTAssertNil(try ControlFrame.read(from: fds[1]))
+        XCTAssertNil(try ControlFrame.read(from: r))
         fds[0] = -1
     }
 
