@@ -18,7 +18,7 @@ final class ConcurrencyTests: XCTestCase {
         XCTAssertEqual(try lab.startAgent(), "READY=1", lab.agentLog)
         defer { lab.stopAgent(); lab.closeNotify() }
 
-        let processes = 6, edits = 8
+        let processes = 8, edits = 12
         func member(_ p: Int, _ i: Int) -> String { "198.18.\(10 + p).\(i + 1)" }
         func rule(_ p: Int, _ i: Int) -> String { "-A INPUT -s 198.18.\(30 + p).\(i + 1)/32 -p tcp -m tcp --dport 22 -j DROP" }
         var running: [(Process, Pipe)] = []
