@@ -12,7 +12,14 @@ final class ConcurrencyTests: XCTestCase {
     }
 
     func testConcurrentEditsThroughTheAgentAndAloneLoseNothing() throws {
-        let lab = try AgentLab(prefix: "fwc")
+        let lab = try AgentLab(prefix: "fwn")
+        // Half the processes use the lean client (forwarding itself, or execing the full binary
+        // when told to work alone), half the full binary.
+        let leanBin = lab.work.appendingPathComponent("lean").path
+        try FileManager.default.createDirectory(atPath: leanBin, withIntermediateDirectories: true)
+        for name in ["ebpf-iptables", "ebpf-ipset"] {
+            try FileManager.default.createSymbolicLink(atPath: leanBin + "/" + name, withDestinationPath: AgentLab.leanClientBinary)
+        }
         XCTAssertEqual(lab.ours("ebpf-iptables", ["attach", lab.interface, "--mode", "generic"]).status, 0)
         XCTAssertEqual(lab.oursShell("ebpf-ipset create wl hash:ip && ebpf-iptables -A INPUT -m set --match-set wl src -j ACCEPT").status, 0)
         XCTAssertEqual(try lab.startAgent(), "READY=1", lab.agentLog)
@@ -23,7 +30,8 @@ final class ConcurrencyTests: XCTestCase {
         func rule(_ p: Int, _ i: Int) -> String { "-A INPUT -s 198.18.\(30 + p).\(i + 1)/32 -p tcp -m tcp --dport 22 -j DROP" }
         var running: [(Process, Pipe)] = []
         for p in 0..<processes {
-            var script = "set -e; cd \(lab.work.appendingPathComponent("cwd").path); PATH=\(lab.bin):$PATH; "
+            let bin = (p / 2) % 2 == 1 ? leanBin : lab.bin
+            var script = "set -e; cd \(lab.work.appendingPathComponent("cwd").path); PATH=\(bin):$PATH; "
             for i in 0..<edits {
                 script += "ebpf-ipset add wl \(member(p, i)); "
                 script += "ebpf-iptables -A INPUT -s 198.18.\(30 + p).\(i + 1) -p tcp --dport 22 -j DROP; "
@@ -70,6 +78,8 @@ final class ConcurrencyTests: XCTestCase {
         let log = lab.agentLog
         XCTAssertTrue(log.contains("request ipset add wl \(member(0, 3)): exit 0"), log)
         XCTAssertFalse(log.contains("request ipset add wl \(member(1, 3))"), log)
+        XCTAssertTrue(log.contains("request ipset add wl \(member(2, 3)): exit 0"), log)
+        XCTAssertFalse(log.contains("request ipset add wl \(member(3, 3))"), log)
 
         // No drift: XDP decides every rule of the kernel's INPUT, nothing warns, and the
         // firewall's own copy of the kernel's rules (what XDP was compiled from) is what the

@@ -16,7 +16,9 @@ final class AgentLab {
     private(set) var agent: Process?
     private var notifyFD: Int32 = -1
 
-    init(prefix: String) throws {
+    /// `leanClient`: `ebpf-iptables` and `ebpf-ipset` are the lean client (ebpf-iptables-client),
+    /// which forwards edits itself and execs the full binary for the rest.
+    init(prefix: String, leanClient: Bool = false) throws {
         ns = try NetworkNamespace(prefix: prefix)
         peer = try NetworkNamespace(prefix: prefix + "-p")
         work = FileManager.default.temporaryDirectory.appendingPathComponent(ns.name)
@@ -25,7 +27,9 @@ final class AgentLab {
             try FileManager.default.createDirectory(at: work.appendingPathComponent(sub), withIntermediateDirectories: true)
         }
         for name in ["ebpf-iptables", "ebpf-iptables-save", "ebpf-iptables-restore", "ebpf-ipset"] {
-            try FileManager.default.createSymbolicLink(atPath: work.appendingPathComponent("bin/" + name).path, withDestinationPath: Run.binary)
+            let lean = leanClient && ["ebpf-iptables", "ebpf-ipset"].contains(name)
+            try FileManager.default.createSymbolicLink(atPath: work.appendingPathComponent("bin/" + name).path,
+                                                       withDestinationPath: lean ? Self.leanClientBinary : Run.binary)
         }
         env = ["EBPF_IPTABLES_STATE": work.appendingPathComponent("state").path,
                "EBPF_IPTABLES_BPFFS": work.appendingPathComponent("bpffs/pins").path,
@@ -49,6 +53,11 @@ final class AgentLab {
         }
         if mounted { Run.run(["umount", work.appendingPathComponent("bpffs").path]) }
         try? FileManager.default.removeItem(at: work)
+    }
+
+    /// The lean client, built beside the full binary.
+    static var leanClientBinary: String {
+        URL(fileURLWithPath: Run.binary).deletingLastPathComponent().appendingPathComponent("ebpf-iptables-client").path
     }
 
     var stateDir: String { env["EBPF_IPTABLES_STATE", default: ""] }
@@ -155,7 +164,20 @@ final class ForwardingTests: XCTestCase {
     }
 
     func testForwardedAnswersEqualInProcessAnswers() throws {
-        let viaAgent = try AgentLab(prefix: "fwa")
+        try compareForwardedWithInProcess(leanClient: false)
+    }
+
+    /// The same table with the lean client in front: what it forwards itself (iptables' and
+    /// ipset's argv) and what it hands to the full binary (restore, save, status) answer the same.
+    func testTheLeanClientsAnswersEqualInProcessAnswers() throws {
+        guard FileManager.default.isExecutableFile(atPath: AgentLab.leanClientBinary) else {
+            return XCTFail("\(AgentLab.leanClientBinary) not built (swift build builds every product)")
+        }
+        try compareForwardedWithInProcess(leanClient: true)
+    }
+
+    func compareForwardedWithInProcess(leanClient: Bool) throws {
+        let viaAgent = try AgentLab(prefix: leanClient ? "fwc" : "fwa", leanClient: leanClient)
         let alone = try AgentLab(prefix: "fwl")
         for lab in [viaAgent, alone] {
             let r = lab.ours("ebpf-iptables", ["attach", lab.interface, "--mode", "generic"], env: ["EBPF_IPTABLES_NO_AGENT": "1"])
