@@ -3,12 +3,13 @@ import IptParse
 import Loader
 import Runtime
 
-/// The kernel layer as the agent runs it: the system's own tools (`SystemKernel`), minus two
+/// The kernel layer as the agent runs it: the system's own tools (`SystemKernel`), minus
 /// process starts on an edit's success path, which a resident process can afford to avoid
 /// (docs/agent.md, "Latency"):
 /// - `iptables-save` without counters is answered from the text read last time while
 ///   nftables' generation id (one netlink round trip) says no ruleset change happened since;
 ///   any change, ours or behind our back, bumps it.
+/// - `iptables -A CHAIN …` goes to a long-lived `iptables-restore --noflush` (RestoreSession).
 /// - `ipset [-exist] add|del SET a.b.c.d` goes to the kernel over netlink as the ipset tool
 ///   sends it. Anything else, and every refusal, runs the real `ipset`: its messages and
 ///   exit statuses stay its own (a refused netlink edit changed nothing).
@@ -16,12 +17,47 @@ public final class AgentKernel: KernelLayer, @unchecked Sendable {
     let base: KernelLayer
     private let lock = NSLock()
     private var saved: [String: (generation: UInt32, text: String)] = [:]
-    /// Counts for the log and tests: edits done over netlink, saves answered from the cache.
-    public private(set) var netlinkEdits = 0, cachedSaves = 0
+    private var session: RestoreSession?
+    let useRestoreSession: Bool
+    /// Counts for the log and tests: edits done over netlink, saves answered from the cache,
+    /// appends through the long-lived iptables-restore.
+    public private(set) var netlinkEdits = 0, cachedSaves = 0, restoreAppends = 0
 
-    public init(base: KernelLayer) { self.base = base }
+    /// `restoreSession`: appends go through a long-lived iptables-restore (RestoreSession).
+    public init(base: KernelLayer, restoreSession: Bool = true) {
+        self.base = base
+        self.useRestoreSession = restoreSession
+    }
 
-    public func iptables(_ family: Family, _ argv: [String]) -> ToolResult { base.iptables(family, argv) }
+    /// Ends the long-lived iptables-restore (at the agent's stop).
+    public func stop() {
+        lock.lock(); let s = session; session = nil; lock.unlock()
+        s?.stop()
+    }
+
+    /// `iptables -A CHAIN …` (IPv4, filter) through a long-lived iptables-restore, when the
+    /// argv is one it reads the same way (RestoreSession.line); a refusal runs the real tool,
+    /// which then says why in its own words (nothing was committed).
+    public func iptables(_ family: Family, _ argv: [String]) -> ToolResult {
+        if family == .ipv4, useRestoreSession, let line = RestoreSession.line(for: argv) {
+            lock.lock()
+            if session == nil { session = RestoreSession() }
+            let s = session
+            lock.unlock()
+            if let s {
+                switch s.run(line: line) {
+                case .committed(let stderr):
+                    lock.lock(); restoreAppends += 1; lock.unlock()
+                    return ToolResult(status: 0, stderr: stderr)
+                case .refused:
+                    break
+                case .unknown(let why):
+                    return ToolResult(status: 4, stderr: "ebpf-iptables: \(why); the rule may or may not have been appended\n")
+                }
+            }
+        }
+        return base.iptables(family, argv)
+    }
 
     public func restore(_ family: Family, _ text: String, noflush: Bool, counters: Bool) -> ToolResult {
         base.restore(family, text, noflush: noflush, counters: counters)

@@ -63,7 +63,9 @@ public enum ControlFrame {
         bytes += payload
         var off = 0
         while off < bytes.count {
-            let w = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, bytes.count - off) }
+            // send with MSG_NOSIGNAL: a peer gone is EPIPE here, never SIGPIPE for the process.
+            var w = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
+            if w < 0 && errno == ENOTSOCK { w = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, bytes.count - off) } }
             if w < 0 {
                 if errno == EINTR { continue }
                 throw ControlSocketError.system("control socket: write", errno)

@@ -60,6 +60,9 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        // A client that hangs up before its answer, or a kernel tool that exits before reading
+        // its input, must be an error to handle, not the end of the agent.
+        signal(SIGPIPE, SIG_IGN)
         var logger = Logger(label: "ebpf-iptables")
         logger.logLevel = .info
         let paths = Paths.fromEnvironment()
@@ -120,7 +123,8 @@ struct Serve: ParsableCommand {
                 control.stop()
                 watcher.stop()
                 service.performSyncBarrier()
-                logger.info("stopped (kernel layer: \(kernel.netlinkEdits) ipset edits over netlink, \(kernel.cachedSaves) iptables-save answered from the last read)")
+                kernel.stop()
+                logger.info("stopped (kernel layer: \(kernel.netlinkEdits) ipset edits over netlink, \(kernel.cachedSaves) iptables-save answered from the last read, \(kernel.restoreAppends) appends through iptables-restore)")
                 Foundation.exit(0)
             }
             source.resume()

@@ -36,4 +36,33 @@ final class ControlSocketKernelTests: XCTestCase {
         XCTAssertEqual(lines[5], "")
         XCTAssertEqual(AgentKernel.redated("*filter\nCOMMIT\n"), "*filter\nCOMMIT\n")
     }
+
+    func testOnlyPlainAppendsGoThroughTheLongLivedRestore() {
+        XCTAssertEqual(RestoreSession.line(for: ["-A", "INPUT", "-s", "198.18.0.1", "-p", "tcp", "--dport", "22", "-j", "DROP"]),
+                       "-A INPUT -s 198.18.0.1 -p tcp --dport 22 -j DROP")
+        XCTAssertEqual(RestoreSession.line(for: ["-A", "INPUT", "-m", "set", "--match-set", "wl", "src", "-j", "ACCEPT"]),
+                       "-A INPUT -m set --match-set wl src -j ACCEPT")
+        for argv in [["-I", "INPUT", "-j", "DROP"], ["-A", "INPUT"], ["-A", "-j", "DROP"], ["-t", "nat", "-A", "POSTROUTING", "-j", "MASQUERADE"],
+                     ["-A", "INPUT", "-t", "raw", "-j", "DROP"], ["-A", "INPUT", "-j", "DROP", "-w"], ["-A", "INPUT", "-j", "DROP", "--wait", "5"],
+                     ["-A", "INPUT", "-m", "comment", "--comment", "two words", "-j", "DROP"], ["-A", "INPUT", "-m", "comment", "--comment", "\"q\"", "-j", "DROP"],
+                     ["-A", "INPUT", "-m", "comment", "--comment", "#x", "-j", "DROP"], ["-A", "INPUT", "-j", ""], ["-A", "INPUT", "-v", "-j", "DROP"],
+                     ["-A", "INPUT", "--jump=DROP"], ["-A", "INPUT", "-j", "DROP", "-A", "INPUT", "-j", "ACCEPT"], ["-A", "INPUT", "-6", "-j", "DROP"]] {
+            XCTAssertNil(RestoreSession.line(for: argv), "\(argv)")
+        }
+    }
+
+    func testACommitIsOursOnlyWithOurChildsPid() {
+        // nlmsghdr (16) + nfgenmsg (4) + NFTA_GEN_ID + NFTA_GEN_PROC_PID (big-endian).
+        func newGen(pid: UInt32, type: UInt16 = 10 << 8 | 15) -> [UInt8] {
+            var m: [UInt8] = [36, 0, 0, 0, UInt8(type & 0xff), UInt8(type >> 8), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+            m += [8, 0, 1, 0, 0, 0, 0, 7]
+            m += [8, 0, 2, 0, UInt8(pid >> 24), UInt8(pid >> 16 & 0xff), UInt8(pid >> 8 & 0xff), UInt8(pid & 0xff)]
+            return m
+        }
+        XCTAssertTrue(RestoreSession.newGen(in: newGen(pid: 4242), pid: 4242))
+        XCTAssertFalse(RestoreSession.newGen(in: newGen(pid: 4243), pid: 4242))
+        XCTAssertFalse(RestoreSession.newGen(in: newGen(pid: 4242, type: 10 << 8 | 6), pid: 4242), "a NEWRULE is not the commit")
+        XCTAssertTrue(RestoreSession.newGen(in: newGen(pid: 1) + newGen(pid: 4242), pid: 4242), "ours after another's")
+        XCTAssertFalse(RestoreSession.newGen(in: Array(newGen(pid: 4242).prefix(30)), pid: 4242), "truncated")
+    }
 }

@@ -300,6 +300,8 @@ final class ForwardingTests: XCTestCase {
         // The one-address edits went over netlink (same answers as the tool: above).
         let stopped = viaAgent.agentLog.split(separator: "\n").last { $0.contains("stopped (kernel layer: ") } ?? ""
         XCTAssertNotNil(stopped.range(of: "kernel layer: [1-9][0-9]* ipset edits over netlink", options: .regularExpression), viaAgent.agentLog)
+        XCTAssertNotNil(stopped.range(of: "[1-9][0-9]* iptables-save answered from the last read", options: .regularExpression), viaAgent.agentLog)
+        XCTAssertNotNil(stopped.range(of: "[1-9][0-9]* appends through iptables-restore", options: .regularExpression), viaAgent.agentLog)
         XCTAssertFalse(FileManager.default.fileExists(atPath: viaAgent.socketPath))
         let after = viaAgent.oursShell("ebpf-ipset add wl 198.18.5.77")
         XCTAssertEqual(after.status, 0, after.stderr)
