@@ -25,7 +25,8 @@ final class RestoreSession {
 
     init?(environment: [String: String] = ProcessInfo.processInfo.environment) {
         let dirs = (environment["EBPF_IPTABLES_TOOLS_PATH"] ?? "/usr/sbin:/sbin:/usr/bin:/bin").split(separator: ":")
-        guard let p = dirs.map({ $0 + "/iptables-restore" }).first(where: { access($0, X_OK) == 0 }),
+        let candidates: [String] = dirs.map { String($0) + "/iptables-restore" }
+        guard let p = candidates.first(where: { access($0, X_OK) == 0 }),
               Self.isELF(p) else { return nil }
         path = p
     }
