@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ebpf-iptables", targets: ["ebpf-iptables"]),
+        .executable(name: "ebpf-iptables-client", targets: ["ebpf-iptables-client"]),
         .library(name: "IptParse", targets: ["IptParse"]),
     ],
     dependencies: [
@@ -56,6 +57,10 @@ let package = Package(
                 "IptParse", "Compiler", "Loader", "Verifier", "Runtime", "Agent", "AgentHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The lean front of the multi-call names for live edits: forwards iptables' and ipset's
+        // argv to the agent with nothing but the Swift runtime and Glibc (no Foundation), and
+        // execs the full binary for everything else or when no agent answers (docs/agent.md).
+        .executableTarget(name: "ebpf-iptables-client"),
         .executableTarget(name: "ebpf-iptables-bench", dependencies: ["IptParse", "Compiler", "Loader", "Verifier", "ChildProcess"]),
         // ChildProcessTests' helper: runs one child with our runner or with Foundation's
         // Process (in a namespace whose lo is down), or times many runs of either.

@@ -1,3 +1,4 @@
+import Agent
 import ArgumentParser
 import Foundation
 import Loader
@@ -14,6 +15,22 @@ enum CLI {
     static func emit(_ r: ToolResult) {
         if !r.stdout.isEmpty { FileHandle.standardOutput.write(Data(r.stdout.utf8)) }
         if !r.stderr.isEmpty { FileHandle.standardError.write(Data(r.stderr.utf8)) }
+    }
+
+    /// Runs `request` through the agent when one answers on the control socket (its answer
+    /// printed byte for byte, with its exit status), else in-process: the same answer either way.
+    static func run(_ request: FirewallRequest) -> Int32 {
+        switch AgentClient.forward(request, paths: Paths.fromEnvironment()) {
+        case .result(let r)?:
+            emit(r)
+            return r.status
+        case .failure(let message, let status)?:
+            Diagnostics.fail("ebpf-iptables: \(message)")
+            return status
+        case .runLocally?, nil:
+            let v = Libbpf.version
+            return Self.status { try firewall().perform(request, libbpf: "\(v.major).\(v.minor)") }
+        }
     }
 
     /// Runs one firewall operation and returns the exit status to use.

@@ -16,7 +16,7 @@ struct Attach: ParsableCommand {
     var mode: Mode = .native
 
     func run() throws {
-        let status = CLI.status { try CLI.firewall().attach(interface: interface, mode: mode.rawValue) }
+        let status = CLI.run(.attach(interface: interface, mode: mode.rawValue))
         if status != 0 { throw ExitCode(status) }
     }
 }
@@ -29,7 +29,7 @@ struct Detach: ParsableCommand {
     var interface: String
 
     func run() throws {
-        let status = CLI.status { try CLI.firewall().detach(interface: interface) }
+        let status = CLI.run(.detach(interface: interface))
         if status != 0 { throw ExitCode(status) }
     }
 }
@@ -42,8 +42,7 @@ struct Status: ParsableCommand {
     var verbose = false
 
     func run() throws {
-        let v = Libbpf.version
-        let status = CLI.status { try CLI.firewall().status(verbose: verbose, libbpf: "\(v.major).\(v.minor)") }
+        let status = CLI.run(.status(verbose: verbose))
         if status != 0 { throw ExitCode(status) }
     }
 }

@@ -23,6 +23,6 @@ enum IpsetCLI {
         var stdin: String? = nil
         let isRestore = argv.contains { $0 == "restore" || $0 == "-R" } && !argv.contains { $0 == "-file" || $0 == "-f" }
         if isRestore { stdin = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
-        return CLI.status { try CLI.firewall().ipset(argv, stdin: stdin) }
+        return CLI.run(.ipset(argv: argv, stdin: stdin))
     }
 }

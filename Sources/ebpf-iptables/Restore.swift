@@ -60,7 +60,7 @@ struct Restore: ParsableCommand {
         req.test = test
         req.options = CompileOptions(rejectAsDrop: rejectAsDrop, xdpOnly: xdpOnly)
         // Through CLI.status: a busy lock is exit 4 with our message, as for every other command.
-        let status = CLI.status { try CLI.firewall().restore(req) }
+        let status = CLI.run(.restore(req))
         if status != 0 { throw ExitCode(status) }
     }
 }

@@ -38,7 +38,7 @@ struct Save: ParsableCommand {
                 throw ExitCode(1)
             }
         }
-        let status = CLI.status { try CLI.firewall().save(family: ipv6 ? .ipv6 : .ipv4, counters: counters, table: table) }
+        let status = CLI.run(.save(family: ipv6 ? .ipv6 : .ipv4, counters: counters, table: table))
         if status != 0 { throw ExitCode(status) }
     }
 }

@@ -60,12 +60,24 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        // A client that hangs up before its answer, or a kernel tool that exits before reading
+        // its input, must be an error to handle, not the end of the agent.
+        signal(SIGPIPE, SIG_IGN)
         var logger = Logger(label: "ebpf-iptables")
         logger.logLevel = .info
         let paths = Paths.fromEnvironment()
         let config = configuration(paths: paths)
         let v = Libbpf.version
-        let service = FirewallService(firewall: CLI.firewall(), paths: paths, logger: logger, libbpf: "\(v.major).\(v.minor)")
+        // The agent's kernel layer saves process starts on the edits' success path (AgentKernel).
+        let kernel = AgentKernel(base: SystemKernel(runner: ChildProcessRunner()))
+        let firewall = Firewall(paths: paths, kernel: kernel, host: PinnedXDPHost(pinRoot: paths.pinRoot))
+        let service = FirewallService(firewall: firewall, paths: paths, logger: logger, libbpf: "\(v.major).\(v.minor)")
+        // One owner per firewall: a second agent on the same socket stops before restoring anything.
+        if let fd = AgentClient.connect(config.controlSocket) {
+            close(fd)
+            logger.critical("control socket: \(ControlSocketError.alreadyServed(config.controlSocket))")
+            throw ExitCode(1)
+        }
         let persistence = Persistence(directory: config.configDir)
         do {
             let restored = try persistence.restoreAtStart(service)
@@ -77,25 +89,49 @@ struct Serve: ParsableCommand {
         persistence.follow(service)
         let watcher = LinkWatcher(service: service)
         do { try watcher.start() } catch { logger.error("link watcher: \(error)") }
+        // The control socket lives in the state directory, which a fresh machine lacks.
+        let socketDir = (config.controlSocket as NSString).deletingLastPathComponent
+        if !socketDir.isEmpty { try? FileManager.default.createDirectory(atPath: socketDir, withIntermediateDirectories: true) }
+        let control = ControlSocket(path: config.controlSocket, service: service)
+        do {
+            try control.start()
+        } catch {
+            logger.critical("control socket: \(error)")
+            throw ExitCode(1)
+        }
         if let https = config.https {
             Task {
                 do {
                     try await RESTServer.run(https, service: service, logger: logger)
                 } catch {
                     logger.critical("REST API on \(https.host):\(https.port): \(error)")
+                    control.stop()
                     Foundation.exit(1)
                 }
             }
         }
+        let notify = ServiceNotify()
         let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .main)
+        let int = DispatchSource.makeSignalSource(signal: SIGINT, queue: .main)
         signal(SIGTERM, SIG_IGN)
-        term.setEventHandler {
-            logger.info("stopping (SIGTERM)")
-            watcher.stop()
-            Foundation.exit(0)
+        signal(SIGINT, SIG_IGN)
+        for (source, name) in [(term, "SIGTERM"), (int, "SIGINT")] {
+            source.setEventHandler {
+                logger.info("stopping (\(name))")
+                notify.send("STOPPING=1")
+                // No new request starts; one running finishes under the state lock first.
+                control.stop()
+                watcher.stop()
+                service.performSyncBarrier()
+                kernel.stop()
+                logger.info("stopped (kernel layer: \(kernel.netlinkEdits) ipset edits over netlink, \(kernel.cachedSaves) iptables-save answered from the last read, \(kernel.restoreAppends) appends through iptables-restore)")
+                Foundation.exit(0)
+            }
+            source.resume()
         }
-        term.resume()
-        logger.info("serving (state \(paths.stateDir), config \(config.configDir))")
+        // Ready only now: the saved ruleset is back and the control socket answers.
+        let told = notify.send("READY=1")
+        logger.info("serving (state \(paths.stateDir), config \(config.configDir), socket \(config.controlSocket)\(told ? ", READY=1 sent" : ""))")
         dispatchMain()
     }
 }
