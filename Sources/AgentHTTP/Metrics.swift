@@ -30,10 +30,10 @@ public final class Metrics: Sendable {
         }
     }
 
-    static let editsName = MetricNameDescriptor(namespace: "ebpf_iptables", metricName: "edits", unitName: "total",
-                                                helpText: "Changes through the agent (API or forwarded CLI), by kind (iptables, ipset, restore, attach, detach) and outcome (ok, refused by the tool, error of ours).")
-    static let latencyName = MetricNameDescriptor(namespace: "ebpf_iptables", metricName: "edit_duration", unitName: "seconds",
-                                                  helpText: "How long a change took in the agent, both layers, lock included, by kind.")
+    static var editsName: MetricNameDescriptor { MetricNameDescriptor(namespace: "ebpf_iptables", metricName: "edits", unitName: "total",
+                                                helpText: "Changes through the agent (API or forwarded CLI), by kind (iptables, ipset, restore, attach, detach) and outcome (ok, refused by the tool, error of ours).") }
+    static var latencyName: MetricNameDescriptor { MetricNameDescriptor(namespace: "ebpf_iptables", metricName: "edit_duration", unitName: "seconds",
+                                                  helpText: "How long a change took in the agent, both layers, lock included, by kind.") }
 
     /// The kind of change `request` is, or nil for a question (list, save, status).
     static func editKind(_ request: FirewallRequest) -> String? {
@@ -92,7 +92,7 @@ public final class Metrics: Sendable {
         }
         let attached = r.makeGauge(descriptor: MetricNameDescriptor(namespace: "ebpf_iptables", metricName: "xdp_attached", unitName: "",
                                                                      helpText: "1 when the XDP program is attached, 0 when the kernel's iptables decides alone."))
-        attached.set(rules.xdp == nil ? 0 : 1)
+        attached.set(Int64(rules.xdp == nil ? 0 : 1))
         let drops = r.makeCounter(descriptor: MetricNameDescriptor(namespace: "ebpf_iptables", metricName: "xdp_dropped_packets", unitName: "total",
                                                                    helpText: "Packets the XDP program dropped (all rules and policy)."))
         let packetsBy = MetricNameDescriptor(namespace: "ebpf_iptables", metricName: "xdp_packets", unitName: "total",
@@ -127,7 +127,7 @@ public final class Metrics: Sendable {
             .trimmingCharacters(in: .whitespacesAndNewlines) == "1"
         r.makeGauge(descriptor: MetricNameDescriptor(namespace: "ebpf_iptables", metricName: "bpf_stats_enabled", unitName: "",
                                                      helpText: "1 when kernel.bpf_stats_enabled is on: the program's run time is counted."))
-            .set(enabled ? 1 : 0)
+            .set(Int64(enabled ? 1 : 0))
         guard let xdp, let profile = try? XDPProgramHandle.attached(to: xdp.interface).profile() else { return }
         r.makeCounter(descriptor: MetricNameDescriptor(namespace: "ebpf_iptables", metricName: "xdp_program_run_time", unitName: "seconds_total",
                                                        helpText: "Time the XDP program ran (bpf prog run_time_ns), while kernel.bpf_stats_enabled is 1."))

@@ -187,7 +187,7 @@ struct RESTAPI: Sendable {
 
     func testMember(_ req: Request, _ ctx: BasicRequestContext) async throws -> Response {
         let name = try setName(ctx)
-        guard let member = req.uri.queryParameters.get("member").map(String.init) else {
+        guard let member = req.uri.queryParameters.get("member").map({ String($0) }) else {
             throw APIError.badField("member", "missing query parameter 'member'")
         }
         try checkWord(member, field: "member")
@@ -303,9 +303,11 @@ struct RESTAPI: Sendable {
             do { script = try IpsetParser.parse(ipsets, file: "ipsets") } catch { throw Self.parseError(error, field: "ipsets") }
         }
         let names = script.map { Set($0.sets.map(\.create.name)) }
+        var check: (@Sendable (String) -> Bool)? = nil
+        if let names { check = { names.contains($0) } }
         let ruleset: Ruleset
         do {
-            ruleset = try RestoreParser.parse(rules, options: .init(family: .ipv4, file: "rules", setExists: names.map { n in { n.contains($0) } }))
+            ruleset = try RestoreParser.parse(rules, options: .init(family: .ipv4, file: "rules", setExists: check))
         } catch { throw Self.parseError(error, field: "rules") }
         let result = Compiler.compile(ruleset, sets: script, interface: interface, options: options)
         let report = MigrationReport(source: source, ruleset: ruleset, result: result)
