@@ -94,6 +94,6 @@ struct Exposition {
 
     /// The one sample of `name` whose labels include `labels`; nil when none.
     func value(_ name: String, _ labels: [String: String]) -> Double? {
-        samples.first { $0.name == name && labels.allSatisfy { k, v in $0.labels[k] == v } }?.value
+        samples.first { s in s.name == name && labels.allSatisfy { k, v in s.labels[k] == v } }?.value
     }
 }

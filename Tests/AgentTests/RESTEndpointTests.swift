@@ -369,6 +369,7 @@ final class RESTEndpointTests: XCTestCase {
         for c in 0..<clients { for i in 0..<perClient { expected.append("-A INPUT -s 198.18.\(10 + c).\(i + 1)/32 -j DROP") } }
         for c in 0..<cliWorkers { for i in 0..<perCLI { expected.append("-A INPUT -s 198.18.\(50 + c).\(i + 1)/32 -j DROP") } }
         let failures = Failures()
+        let agent: AgentUnderTest = self.agent
         DispatchQueue.concurrentPerform(iterations: clients + cliWorkers) { w in
             if w < clients {
                 for i in 0..<perClient {

@@ -10,7 +10,7 @@ import XCTest
 /// rogue CA signed. Everything goes with `close()` (also called on deinit): the daemon
 /// (SIGTERM, then SIGKILL), the attachment, the bpffs mount, the files; the namespaces go
 /// with their values.
-final class AgentUnderTest {
+final class AgentUnderTest: @unchecked Sendable {
     let ns: NetworkNamespace
     let peer: NetworkNamespace
     let work: String
@@ -119,7 +119,7 @@ final class AgentUnderTest {
         var e = ProcessInfo.processInfo.environment
         for (k, v) in env { e[k] = v }
         p.environment = e
-        FileManager.default.createFile(atPath: work + "/serve.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: work + "/serve.log", contents: nil)
         let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: work + "/serve.log"))
         p.standardOutput = logHandle
         p.standardError = logHandle
@@ -210,7 +210,7 @@ final class AgentUnderTest {
         case .token(let t): args += ["-H", "Authorization: \(t)"]
         case .none: break
         }
-        if let body { args += ["-H", "Content-Type: application/json", "--data-binary", "@-"] }
+        if body != nil { args += ["-H", "Content-Type: application/json", "--data-binary", "@-"] }
         args.append("https://127.0.0.1:\(port)\(path)")
         // Headers and status on stdout, the body on fd 3 (a file), kept apart.
         let bodyFile = work + "/body-\(UUID().uuidString)"
