@@ -22,7 +22,7 @@ final class MetricsEndpointTests: XCTestCase {
         let rule = "-A INPUT -s 198.18.0.1/32 -p icmp -j DROP"
         XCTAssertEqual(m.value("ebpf_iptables_rule_packets_total", ["table": "filter", "chain": "INPUT", "number": "1", "rule": rule, "layer": "xdp"]), 3, r.body)
         XCTAssertEqual(m.value("ebpf_iptables_rule_packets_total", ["table": "filter", "chain": "INPUT", "number": "1", "rule": rule, "layer": "kernel"]), 0)
-        XCTAssertEqual(m.value("ebpf_iptables_rule_bytes_total", ["number": "1", "layer": "xdp"]), 3 * 98, "three 98-byte echo requests (IP length)")
+        XCTAssertEqual(m.value("ebpf_iptables_rule_bytes_total", ["number": "1", "layer": "xdp"]), 3 * 84, "three echo requests of 84 bytes (IP total length, as iptables counts: 20 + 8 + 56)")
         XCTAssertEqual(m.value("ebpf_iptables_rule_packets_total", ["number": "2", "layer": "xdp"]), 0)
         XCTAssertEqual(m.value("ebpf_iptables_xdp_dropped_packets_total", [:]), 3)
         XCTAssertEqual(m.value("ebpf_iptables_xdp_attached", [:]), 1)
