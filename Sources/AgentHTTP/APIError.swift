@@ -81,6 +81,8 @@ enum JSONResponse {
 /// 404, a method the route lacks: 405, a body too large: 413), and anything else, which
 /// is a fault of ours (500, logged).
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: RouteTable
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -88,6 +90,13 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return e.response()
         } catch let e as AuthFailure {
             return try e.response(from: request, context: context)
+        } catch let e as HTTPError where e.status == .notFound && !routes.methods(for: request.uri.path).isEmpty {
+            // The path is one of ours, the method is not: 405 with the methods it has.
+            let allowed = routes.methods(for: request.uri.path)
+            var r = APIError(.methodNotAllowed, "method-not-allowed",
+                             "\(request.method) is not allowed on \(request.uri.path) (allowed: \(allowed.joined(separator: ", ")))").response()
+            r.headers[.allow] = allowed.joined(separator: ", ")
+            return r
         } catch let e as HTTPError {
             let name = e.status == .notFound ? "not-found" : e.status == .methodNotAllowed ? "method-not-allowed" : "bad-request"
             let message = e.status == .notFound ? "no such route: \(request.method) \(request.uri.path)" : (e.body ?? e.status.reasonPhrase)
@@ -98,5 +107,26 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.error("internal error on \(request.method) \(request.uri.path): \(error)")
             return APIError(.internalServerError, "internal", "\(error)").response()
         }
+    }
+}
+
+/// The routes' templates, filled once the router has them, for 405 answers.
+final class RouteTable: @unchecked Sendable {
+    private let lock = NSLock()
+    private var templates: [(method: String, segments: [Substring])] = []
+
+    func fill(_ routes: [(method: String, path: String)]) {
+        lock.lock(); defer { lock.unlock() }
+        templates = routes.map { ($0.method, $0.path.split(separator: "/")) }
+    }
+
+    /// The methods some route has for `path`, sorted.
+    func methods(for path: String) -> [String] {
+        let parts = path.split(separator: "/")
+        lock.lock(); defer { lock.unlock() }
+        let hits = templates.filter { t in
+            t.segments.count == parts.count && zip(t.segments, parts).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+        }
+        return Set(hits.map(\.method)).sorted()
     }
 }

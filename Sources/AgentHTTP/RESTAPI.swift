@@ -363,10 +363,18 @@ struct RESTAPI: Sendable {
     func tableChain(_ ctx: BasicRequestContext) throws -> (String, String) {
         let table = try checkedTable(ctx.parameters.get("table") ?? "")
         let chain = ctx.parameters.get("chain") ?? ""
-        guard !chain.isEmpty, chain.count <= 28, !chain.hasPrefix("-"), chain.allSatisfy({ !$0.isWhitespace && !$0.isNewline && $0 != "!" }) else {
-            throw APIError.badField("chain", "bad chain name '\(chain)'")
+        guard Self.isName(chain, maxLength: 28, extra: "") else {
+            throw APIError.badField("chain", "bad chain name '\(chain)': 1 to 28 of letters, digits, '_', '.', '-' (not first)")
         }
         return (table, chain)
+    }
+
+    /// The names this API takes for chains and sets (docs/openapi.yaml, the path parameters).
+    static func isName(_ s: String, maxLength: Int, extra: String) -> Bool {
+        guard !s.isEmpty, s.count <= maxLength, !s.hasPrefix("-") else { return false }
+        return s.unicodeScalars.allSatisfy { c in
+            (c.isASCII && (CharacterSet.alphanumerics.contains(c))) || "_.-".unicodeScalars.contains(c) || extra.unicodeScalars.contains(c)
+        }
     }
 
     func ruleNumber(_ ctx: BasicRequestContext) throws -> Int {
@@ -396,8 +404,9 @@ struct RESTAPI: Sendable {
     }
 
     func checkSetName(_ name: String, field: String) throws {
-        guard !name.isEmpty, name.utf8.count <= 31 else { throw APIError.badField(field, "a set name has 1 to 31 bytes, got '\(name)'") }
-        try checkWord(name, field: field)
+        guard Self.isName(name, maxLength: 31, extra: ":") else {
+            throw APIError.badField(field, "bad set name '\(name)': 1 to 31 of letters, digits, '_', '.', ':', '-' (not first)")
+        }
     }
 
     /// One word of ipset's: no blanks or control characters (they would split it, or start a

@@ -39,10 +39,12 @@ public enum RESTServer {
     /// bearer-token check. Public for the test that keeps docs/openapi.yaml true.
     public static func makeRouter(service: FirewallService, tokens: BearerTokens, metrics: Metrics?) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: ErrorMiddleware())
+        let table = RouteTable()
+        router.add(middleware: ErrorMiddleware(routes: table))
         router.add(middleware: RequestLog())
         router.add(middleware: BearerAuth(tokens: tokens))
         RESTAPI(service: service, metrics: metrics).register(on: router)
+        table.fill(router.routes.map { (method: $0.method.rawValue, path: $0.path.description) })
         return router
     }
 

@@ -18,7 +18,8 @@ final class OpenAPISchemathesisTests: XCTestCase {
         XCTAssertEqual(agent.request("POST", "/v1/sets", body: #"{"name":"s1","type":"hash:ip"}"#).status, 201)
         XCTAssertEqual(agent.request("POST", "/v1/rules/filter/INPUT", body: #"{"rule":"-s 198.18.0.1 -p icmp -j DROP"}"#).status, 201)
         let report = agent.work + "/schemathesis.ndjson"
-        let r = agent.ns.run(["env", "HOME=" + agent.work, "schemathesis", "run", OpenAPIDocument.path,
+        // In the test's directory: schemathesis and hypothesis keep caches in the working directory.
+        let r = agent.ns.run(["sh", "-c", "cd \"$0\" && exec env HOME=\"$0\" \"$@\"", agent.work, "schemathesis", "run", OpenAPIDocument.path,
                               "--url", "https://127.0.0.1:\(agent.port)",
                               "--header", "Authorization: Bearer \(agent.fullToken)",
                               "--tls-verify", agent.tls + "/ca.pem",
@@ -28,6 +29,7 @@ final class OpenAPISchemathesisTests: XCTestCase {
                               "--generation-database", "none", "--no-color",
                               "--report", "ndjson", "--report-ndjson-path", report])
         let cases = Self.generatedCases(r.stdout)
+        print(r.stdout.split(separator: "\n").suffix(40).joined(separator: "\n"))
         print("schemathesis: \(cases.map(String.init) ?? "?") generated cases against docs/openapi.yaml; exit \(r.status)")
         XCTAssertEqual(r.status, 0, "schemathesis found failures:\n\(r.stdout.suffix(20000))\n\(r.stderr.suffix(4000))")
         XCTAssertGreaterThan(cases ?? 0, 100, r.stdout.suffix(3000).description)

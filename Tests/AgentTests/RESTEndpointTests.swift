@@ -68,6 +68,13 @@ final class RESTEndpointTests: XCTestCase {
         let unknown = agent.request("GET", "/v1/nothing-here")
         XCTAssertEqual(unknown.status, 404, unknown.body)
         XCTAssertEqual(unknown.json?["error"] as? String, "not-found")
+        // A route of ours with a method it does not have: 405 and the methods it has.
+        let wrong = agent.request("DELETE", "/v1/status")
+        XCTAssertEqual(wrong.status, 405, wrong.body)
+        XCTAssertTrue(wrong.headers.lowercased().contains("allow: get"), wrong.headers)
+        let wrongSet = agent.request("PATCH", "/v1/sets/s1/members")
+        XCTAssertEqual(wrongSet.status, 405, wrongSet.body)
+        XCTAssertTrue(wrongSet.headers.contains("GET, POST, PUT"), wrongSet.headers)
     }
 
     func testRuleEditsChangeVerdicts() throws {
