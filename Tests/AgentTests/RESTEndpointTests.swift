@@ -400,8 +400,25 @@ final class RESTEndpointTests: XCTestCase {
         XCTAssertFalse((status.json?["text"] as? String ?? "warning").contains("warning"), status.body)
         let list = agent.request("GET", "/v1/rules?table=filter")
         XCTAssertEqual(Set(Self.rules(list.json, table: "filter", chain: "INPUT").compactMap { $0["rule"] as? String }), Set(expected))
-        // The peer (198.18.0.1) is in none of the ranges: it passes; one rule for it, then it does not.
+        // The peer (198.18.0.1) is in none of the ranges: it passes.
         XCTAssertTrue(agent.pingFromPeer())
+        // XDP holds the rules of every writer: an echo from a source of each (an address added
+        // on the peer) is dropped by XDP for exactly that rule (its xdp counter moves; the
+        // reply could not come back anyway: the firewall has no route to those sources).
+        let sampled = ["198.18.10.1", "198.18.13.8", "198.18.50.1", "198.18.51.8"]
+        for source in sampled {
+            XCTAssertEqual(agent.peer.run(["ip", "addr", "add", source + "/32", "dev", "gen0"]).status, 0)
+            _ = agent.peer.run(["ping", "-c", "1", "-W", "1", "-I", source, AgentUnderTest.address])
+        }
+        let counted = Self.rules(agent.request("GET", "/v1/rules?table=filter").json, table: "filter", chain: "INPUT")
+        for row in counted {
+            let text = row["rule"] as? String ?? ""
+            let dropped = (row["xdp"] as? [String: Any])?["packets"] as? Int
+            let source = sampled.first { text.contains("-s \($0)/32 ") }
+            XCTAssertEqual(dropped, source == nil ? 0 : 1, "XDP's drops for \(text)")
+        }
+        XCTAssertEqual(counted.count, expected.count)
+        XCTAssertEqual(counted.compactMap { ($0["xdp"] as? [String: Any])?["packets"] as? Int }.reduce(0, +), sampled.count)
         XCTAssertEqual(agent.request("POST", "/v1/rules/filter/INPUT", body: #"{"rule":"-s 198.18.0.1 -j DROP"}"#).status, 201)
         XCTAssertFalse(agent.pingFromPeer())
     }
