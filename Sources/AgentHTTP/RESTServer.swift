@@ -11,6 +11,9 @@ public enum RESTServer {
     /// cannot be read, or the address cannot be bound.
     public static func run(_ config: HTTPSConfiguration, service: FirewallService, logger: Logger) async throws {
         let tokens = try BearerTokens.load(config.tokensFile)
+        if let mode = (try? FileManager.default.attributesOfItem(atPath: config.tokensFile))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            logger.warning("tokens file \(config.tokensFile) is readable by others (mode \(String(mode, radix: 8))): chmod 600 it")
+        }
         let tls = try tlsConfiguration(config)
         let router = makeRouter(service: service, tokens: tokens, metrics: Metrics(service: service))
         let app = Application(router: router, server: try .tls(.http1(), tlsConfiguration: tls),

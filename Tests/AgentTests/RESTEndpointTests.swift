@@ -444,6 +444,28 @@ final class RESTEndpointTests: XCTestCase {
         XCTAssertNotEqual(plain.status, 0, "curl trusted a certificate no system CA signed")
     }
 
+    /// The state lock held by someone else past the daemon's wait: 503 with iptables' own
+    /// status for a busy lock (4), nothing applied; once released, the same edit goes through.
+    func testBusyStateLockIs503() throws {
+        agent.close()
+        agent = try AgentUnderTest(prefix: "rest-busy", daemonEnv: ["EBPF_IPTABLES_LOCK_WAIT": "0.5"])
+        let before = agent.kernelRules()
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = ["flock", "-x", agent.work + "/state/lock", "sleep", "3"]
+        try holder.run()
+        defer { if holder.isRunning { holder.terminate() }; holder.waitUntilExit() }
+        usleep(300_000)
+        var r = call("POST", "/v1/rules/filter/INPUT", template: "/v1/rules/{table}/{chain}", body: ["rule": "-s 198.18.0.1 -j DROP"])
+        XCTAssertEqual(r.status, 503, r.body)
+        XCTAssertEqual(r.json?["error"] as? String, "busy")
+        XCTAssertEqual(r.json?["exitStatus"] as? Int, 4)
+        XCTAssertEqual(agent.kernelRules(), before)
+        holder.waitUntilExit()
+        r = call("POST", "/v1/rules/filter/INPUT", template: "/v1/rules/{table}/{chain}", body: ["rule": "-s 198.18.0.1 -j DROP"])
+        XCTAssertEqual(r.status, 201, r.body)
+    }
+
     static func rules(_ json: [String: Any]?, table: String, chain: String) -> [[String: Any]] {
         let tables = json?["tables"] as? [[String: Any]] ?? []
         let chains = tables.first { $0["name"] as? String == table }?["chains"] as? [[String: Any]] ?? []

@@ -35,8 +35,12 @@ final class AgentUnderTest: @unchecked Sendable {
         return nil
     }
 
-    init(prefix: String, mutualTLS: Bool = false, attach: Bool = true) throws {
+    /// Added to the daemon's environment only.
+    let daemonEnv: [String: String]
+
+    init(prefix: String, mutualTLS: Bool = false, attach: Bool = true, daemonEnv: [String: String] = [:]) throws {
         self.mutualTLS = mutualTLS
+        self.daemonEnv = daemonEnv
         ns = try NetworkNamespace(prefix: prefix)
         peer = try NetworkNamespace(prefix: prefix + "-p")
         work = FileManager.default.temporaryDirectory.appendingPathComponent(ns.name).path
@@ -117,7 +121,7 @@ final class AgentUnderTest: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["ip", "netns", "exec", ns.name] + args
         var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
+        for (k, v) in env.merging(daemonEnv, uniquingKeysWith: { $1 }) { e[k] = v }
         p.environment = e
         _ = FileManager.default.createFile(atPath: work + "/serve.log", contents: nil)
         let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: work + "/serve.log"))
