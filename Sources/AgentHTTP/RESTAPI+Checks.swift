@@ -111,7 +111,13 @@ extension RESTAPI {
     }
 
     /// The user chains of `table`: `-j NAME` jumps to one of them, anything else is a target.
-    func userChains(_ family: Family, _ table: String) async throws -> Set<String> {
+    /// Read only when the rule jumps to a name that is not a verdict (`-j ACCEPT`, the common
+    /// case, needs no chain list: verdicts cannot be chain names).
+    func userChains(_ family: Family, _ table: String, for rule: String) async throws -> Set<String> {
+        let words = rule.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        let jumps = words.indices.filter { ["-j", "--jump", "-g", "--goto"].contains(words[$0]) && $0 + 1 < words.count }
+        let joined = words.contains { $0.hasPrefix("--jump=") || $0.hasPrefix("--goto=") || $0.hasPrefix("--j") && $0.contains("=") }
+        if !joined, jumps.allSatisfy({ ["ACCEPT", "DROP", "RETURN", "QUEUE"].contains(words[$0 + 1]) }) { return [] }
         let r = try await run(.save(family: family, counters: false, table: table))
         guard r.ok else { return [] }
         var out: Set<String> = []

@@ -21,7 +21,7 @@ extension RESTAPI {
         let family = body.family ?? .ipv4
         let argv = try RuleText.argv(verb: body.position == nil ? .append : .insert, table: table, chain: chain,
                                      number: body.position, rule: body.rule, family: family,
-                                     userChains: try await userChains(family, table))
+                                     userChains: try await userChains(family, table, for: body.rule))
         return try await edit(argv, family: family, created: true)
     }
 
@@ -30,7 +30,7 @@ extension RESTAPI {
         let body = try await JSONBody.decode(DeleteRuleBody.self, from: req, fields: DeleteRuleBody.fields)
         let family = body.family ?? .ipv4
         let argv = try RuleText.argv(verb: .delete, table: table, chain: chain, number: nil, rule: body.rule,
-                                     family: family, userChains: try await userChains(family, table))
+                                     family: family, userChains: try await userChains(family, table, for: body.rule))
         return try await edit(argv, family: family)
     }
 
@@ -40,7 +40,7 @@ extension RESTAPI {
         let body = try await JSONBody.decode(ReplaceBody.self, from: req, fields: ReplaceBody.fields)
         let family = body.family ?? .ipv4
         let argv = try RuleText.argv(verb: .replace, table: table, chain: chain, number: number, rule: body.rule,
-                                     family: family, userChains: try await userChains(family, table))
+                                     family: family, userChains: try await userChains(family, table, for: body.rule))
         return try await edit(argv, family: family)
     }
 

@@ -331,6 +331,11 @@ final class RESTEndpointTests: XCTestCase {
         XCTAssertEqual(r.status, 200, r.body)
         XCTAssertTrue(agent.kernel(["iptables", "-S"]).stdout.contains("-A sip -p icmp -m set --match-set web src -j DROP"))
         XCTAssertFalse(agent.pingFromPeer(), "the restored ruleset drops the peer's echo")
+        // A rule that jumps to the restored user chain: -j NAME is read as iptables reads it.
+        r = call("POST", "/v1/rules/filter/INPUT", template: "/v1/rules/{table}/{chain}", body: ["rule": "-p udp -j sip"])
+        XCTAssertEqual(r.status, 201, r.body)
+        r = call("POST", "/v1/rules/filter/INPUT/delete", template: "/v1/rules/{table}/{chain}/delete", body: ["rule": "-p udp -j sip"])
+        XCTAssertEqual(r.status, 200, r.body)
 
         // The report of what runs, and of a ruleset given in the body: migrate --format json.
         r = call("GET", "/v1/migration")
