@@ -45,8 +45,9 @@ let package = Package(
         ]),
         // The agent's REST API over HTTPS and /metrics, on top of Agent.
         .target(name: "AgentHTTP", dependencies: [
-            "Agent", "Runtime", "IptParse",
+            "Agent", "Runtime", "IptParse", "Compiler", "Loader",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
@@ -75,6 +76,6 @@ let package = Package(
         .testTarget(name: "EndToEndTests", dependencies: ["IptParse", "Compiler", "Loader", "TestSupport"]),
         // The agent: unit tests of the service and its protocol, and the daemon started in a
         // namespace and driven over its Unix socket and HTTPS (curl as the client).
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Runtime", "IptParse", "TestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentHTTP", "Runtime", "IptParse", "TestSupport"]),
     ]
 )
