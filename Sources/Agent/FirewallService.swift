@@ -12,7 +12,7 @@ public final class FirewallService: @unchecked Sendable {
     public let paths: Paths
     public let logger: Logger
     let libbpf: String
-    private let queue = DispatchQueue(label: "ebpf-iptables.firewall")
+    let queue = DispatchQueue(label: "ebpf-iptables.firewall")
     private let observersLock = NSLock()
     private var observers: [@Sendable (Completed) -> Void] = []
 

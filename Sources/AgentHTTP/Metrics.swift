@@ -56,8 +56,7 @@ public final class Metrics: Sendable {
     func scrape(_ service: FirewallService) async throws -> String {
         var out = registry.emitToString()
         let now = PrometheusCollectorRegistry()
-        let rulesResult = try await service.perform(.rules(family: .ipv4, table: nil))
-        let rules = try JSONDecoder().decode(LayeredRules.self, from: Data(rulesResult.stdout.utf8))
+        let rules = try await service.read { try $0.layeredRules(family: .ipv4, table: nil) }
         Self.rules(rules, into: now)
         let sets = try await service.perform(.ipset(argv: ["list", "-terse"], stdin: nil))
         if sets.ok { Self.sets(sets.stdout, into: now) }

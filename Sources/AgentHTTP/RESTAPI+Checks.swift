@@ -9,8 +9,18 @@ import Runtime
 /// what a request names (tables, chains, sets, words) before anything runs.
 extension RESTAPI {
     func run(_ request: FirewallRequest) async throws -> ToolResult {
+        try await busyAs503 { try await service.perform(request) }
+    }
+
+    /// Every rule with its counters per layer, read on the service's queue under the lock.
+    func layeredRules(family: Family, table: String?) async throws -> LayeredRules {
+        try await busyAs503 { try await service.read { try $0.layeredRules(family: family, table: table) } }
+    }
+
+    /// A state lock that stayed busy is 503 (iptables' own status for it, 4, in the body).
+    func busyAs503<T>(_ body: () async throws -> T) async throws -> T {
         do {
-            return try await service.perform(request)
+            return try await body()
         } catch let e as RuntimeError {
             if case .lockBusy = e {
                 var a = APIError(.serviceUnavailable, "busy", "\(e)")

@@ -10,8 +10,8 @@ extension RESTAPI {
     func listRules(_ req: Request) async throws -> Response {
         let family = try familyQuery(req)
         let table = try req.uri.queryParameters.get("table").map { try checkedTable(String($0)) }
-        let r = try await run(.rules(family: family, table: table))
-        return JSONResponse.raw(Data(r.stdout.utf8))
+        let rules = try await layeredRules(family: family, table: table)
+        return JSONResponse.make(rules)
     }
 
     func addRule(_ req: Request, _ ctx: BasicRequestContext) async throws -> Response {

@@ -100,13 +100,3 @@ extension Firewall {
         }
     }
 }
-
-extension Firewall {
-    /// `layeredRules` as a tool result (JSON on stdout), for `FirewallRequest.rules`.
-    func layeredRulesResult(family: Family, table: String?) throws -> ToolResult {
-        let rules = try layeredRules(family: family, table: table)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return ToolResult(status: 0, stdout: String(decoding: try encoder.encode(rules), as: UTF8.self))
-    }
-}

@@ -14,9 +14,6 @@ public enum FirewallRequest: Equatable, Sendable, Codable {
     /// `iptables-save [-c] [-t TABLE]`, with XDP's drops added to the counters.
     case save(family: Family, counters: Bool, table: String?)
     case status(verbose: Bool)
-    /// Every rule with its counters per layer (`LayeredRules` as JSON on stdout): the REST
-    /// API's rule list and /metrics.
-    case rules(family: Family, table: String?)
     case attach(interface: String, mode: String)
     case detach(interface: String)
 }
@@ -30,7 +27,6 @@ extension Firewall {
         case let .restore(req): return try restore(req)
         case let .save(family, counters, table): return try save(family: family, counters: counters, table: table)
         case let .status(verbose): return try status(verbose: verbose, libbpf: libbpf)
-        case let .rules(family, table): return try layeredRulesResult(family: family, table: table)
         case let .attach(interface, mode): return try attach(interface: interface, mode: mode)
         case let .detach(interface): return try detach(interface: interface)
         }

@@ -129,6 +129,21 @@ final class RESTEndpointTests: XCTestCase {
         r = call("PUT", "/v1/chains/filter/FORWARD/policy", template: "/v1/chains/{table}/{chain}/policy", body: ["policy": "ACCEPT"])
         XCTAssertEqual(r.status, 200, r.body)
         XCTAssertTrue(agent.kernel(["iptables", "-S", "FORWARD"]).stdout.hasPrefix("-P FORWARD ACCEPT"))
+        // IPv6: the kernel's ip6tables alone (XDP is IPv4), same endpoints with family=ipv6.
+        r = call("POST", "/v1/rules/filter/INPUT", template: "/v1/rules/{table}/{chain}", body: ["rule": "-s 2001:db8::7 -j DROP", "family": "ipv6"])
+        XCTAssertEqual(r.status, 201, r.body)
+        XCTAssertEqual(r.json?["command"] as? [String], ["ip6tables", "-t", "filter", "-A", "INPUT", "-s", "2001:db8::7", "-j", "DROP"])
+        XCTAssertTrue(agent.kernel(["ip6tables", "-S", "INPUT"]).stdout.contains("-A INPUT -s 2001:db8::7/128 -j DROP"))
+        r = call("GET", "/v1/rules?family=ipv6&table=filter")
+        XCTAssertEqual(Self.rules(r.json, table: "filter", chain: "INPUT").first?["rule"] as? String, "-A INPUT -s 2001:db8::7/128 -j DROP", r.body)
+        XCTAssertNil(r.json?["xdp"], "XDP does not run IPv6")
+        r = call("DELETE", "/v1/rules/filter/INPUT/1?family=ipv6", template: "/v1/rules/{table}/{chain}/{number}")
+        XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertEqual(agent.kernel(["ip6tables", "-S", "INPUT"]).stdout, "-P INPUT ACCEPT\n")
+        r = call("GET", "/v1/rules?family=ipv7")
+        XCTAssertEqual(r.status, 400, r.body)
+        XCTAssertEqual(r.json?["field"] as? String, "family")
+
         // The daemon's status agrees with the kernel (no drift, no change left unfinished).
         r = call("GET", "/v1/status?verbose=true")
         XCTAssertEqual(r.status, 200, r.body)

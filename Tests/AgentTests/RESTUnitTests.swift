@@ -20,6 +20,12 @@ final class RESTUnitTests: XCTestCase {
         XCTAssertThrowsError(try BearerTokens(text: "ok\na b c\n")) { e in
             XCTAssertEqual((e as? BearerTokens.FormatError)?.line, 2)
         }
+        // A file with no token would lock everyone out: serve refuses to start with it.
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("rest-tokens-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        try "# nobody\n\n".write(toFile: empty, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try BearerTokens.load(empty))
+        XCTAssertThrowsError(try BearerTokens.load(empty + ".missing"))
         XCTAssertTrue(BearerTokens.constantTimeEqual(Array("abc".utf8), Array("abc".utf8)))
         XCTAssertFalse(BearerTokens.constantTimeEqual(Array("abc".utf8), Array("abd".utf8)))
         XCTAssertFalse(BearerTokens.constantTimeEqual(Array("abc".utf8), Array("abc\0".utf8)))
