@@ -51,17 +51,23 @@ public struct Persistence: Sendable {
         let saver = saver(firewall, logger: logger)
         try files.withLock {
             try saver.saveEverything()
-            if let a = firewall.store.attachment {
-                let record = PersistedAttachment(interface: a.interface, mode: a.mode, options: firewall.store.compileOptions)
-                try files.commit([(files.attachment, record.json), (PersistedFiles.lastGood(files.attachment), record.json)])
-            } else if let record = PersistedAttachment.decode(files.read(files.attachment)), Self.interfaceExists(record.interface) {
-                // Detached while the interface is there: nothing to put back at start. (An
-                // interface that is gone keeps its record: the program goes back on when it returns.)
-                try files.remove(files.attachment)
-                try files.remove(PersistedFiles.lastGood(files.attachment))
-            }
+            try recordAttachment(firewall, removeIfDetached: true)
         }
         return summary()
+    }
+
+    /// `attachment.json` from what is attached now. Without an attachment the record goes
+    /// only when asked and when its interface is there (detached); an interface that is gone
+    /// keeps its record: the program goes back on when it returns.
+    func recordAttachment(_ firewall: Firewall, removeIfDetached: Bool) throws {
+        if let a = firewall.store.attachment {
+            let record = PersistedAttachment(interface: a.interface, mode: a.mode, options: firewall.store.compileOptions)
+            guard files.read(files.attachment) != record.json else { return }
+            try files.commit([(files.attachment, record.json), (PersistedFiles.lastGood(files.attachment), record.json)])
+        } else if removeIfDetached, let record = PersistedAttachment.decode(files.read(files.attachment)), Self.interfaceExists(record.interface) {
+            try files.remove(files.attachment)
+            try files.remove(PersistedFiles.lastGood(files.attachment))
+        }
     }
 
     /// What the files hold, one line.

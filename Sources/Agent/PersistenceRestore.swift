@@ -31,7 +31,13 @@ extension Persistence {
         defer { if let boot { try? Data(boot.utf8).write(to: URL(fileURLWithPath: bootFile), options: .atomic) } }
         return try files.withLock {
             let saved = SavedRuleset(files)
-            guard saved.hasAnything else { return "restore at start: nothing saved in \(directory)" }
+            guard saved.hasAnything else {
+                // Nothing to bring back, nothing to clobber: the files start from what runs.
+                try saver(fw, logger: log).saveEverything()
+                try recordAttachment(fw, removeIfDetached: false)
+                filesCurrent.set()
+                return "restore at start: nothing saved in \(directory) yet; saved what runs"
+            }
             // An attachment whose pins are gone is forgotten here (Firewall.attached).
             _ = try service.performNow(.status(verbose: false))
             let kernel = try KernelHolds(fw)
@@ -59,7 +65,15 @@ extension Persistence {
                         log.warning("restore at start: cannot attach to \(a.interface): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines)); the kernel layer decides alone until it is there")
                     }
                 }
+                if lastBoot == nil {
+                    // The agent's first start here: whether the machine rebooted is unknown, and
+                    // the kernel may hold what another service loaded first. The saved files
+                    // are the operator's: left as they are until the first change.
+                    what += "; the saved files are left as they are (first start of the agent here)"
+                    return what
+                }
                 try saver.saveEverything()
+                try recordAttachment(fw, removeIfDetached: false)
                 what += "; the saved files now hold what runs"
             }
             filesCurrent.set()

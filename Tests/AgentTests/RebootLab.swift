@@ -43,7 +43,7 @@ final class RebootLab {
 
     private func mountBpffs() throws {
         let m = Run.run(["mount", "-t", "bpf", "bpf", bpffs])
-        guard m.status == 0 else { throw LabFailure("mount bpffs at \(bpffs): \(m.stderr)") }
+        guard m.status == 0 else { throw RebootLabFailure("mount bpffs at \(bpffs): \(m.stderr)") }
         mounted = true
     }
 
@@ -59,7 +59,7 @@ final class RebootLab {
         ] + ["all", "default", "rx0"].map { ["ip", "netns", "exec", fw.name, "sysctl", "-qw", "net.ipv4.conf.\($0).rp_filter=0"] }
         for s in steps {
             let r = Run.run(s)
-            guard r.status == 0 else { throw LabFailure("\(s.joined(separator: " ")): \(r.stderr)") }
+            guard r.status == 0 else { throw RebootLabFailure("\(s.joined(separator: " ")): \(r.stderr)") }
         }
     }
 
@@ -92,7 +92,7 @@ final class RebootLab {
         let env = environment.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let r = Run.run(["sh", "-c", "env \(env) ip netns exec \(fw.name) \(bin)/ebpf-iptables serve >>\(log) 2>&1 & echo $!"])
         guard r.status == 0, let pid = Int32(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw LabFailure("start serve: \(r.stderr)")
+            throw RebootLabFailure("start serve: \(r.stderr)")
         }
         servePID = pid
     }
@@ -121,7 +121,7 @@ final class RebootLab {
         let from = logSize
         try startServe()
         guard waitForLog("serving (", from: from, seconds: seconds) else {
-            throw LabFailure("serve did not become ready in \(seconds) s; log:\n\(logText(from: from))")
+            throw RebootLabFailure("serve did not become ready in \(seconds) s; log:\n\(logText(from: from))")
         }
     }
 
@@ -182,7 +182,7 @@ final class RebootLab {
     }
 }
 
-struct LabFailure: Error, CustomStringConvertible {
+struct RebootLabFailure: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
 }
