@@ -8,8 +8,10 @@ import NIOSSL
 /// The REST API over HTTPS and `/metrics` (docs/openapi.yaml).
 public enum RESTServer {
     /// Serves until the task is cancelled. Throws when the certificate, key, CA or tokens
-    /// cannot be read, or the address cannot be bound.
-    public static func run(_ config: HTTPSConfiguration, service: FirewallService, logger: Logger) async throws {
+    /// cannot be read, or the address cannot be bound. `listening` is called once the
+    /// address is bound (the agent reports itself ready only then).
+    public static func run(_ config: HTTPSConfiguration, service: FirewallService, logger: Logger,
+                           listening: @escaping @Sendable () -> Void = {}) async throws {
         let tokens = try BearerTokens.load(config.tokensFile)
         if let mode = (try? FileManager.default.attributesOfItem(atPath: config.tokensFile))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
             logger.warning("tokens file \(config.tokensFile) is readable by others (mode \(String(mode, radix: 8))): chmod 600 it")
@@ -20,6 +22,7 @@ public enum RESTServer {
                               configuration: .init(address: .hostname(config.host, port: config.port), serverName: "ebpf-iptables"),
                               onServerRunning: { _ in
                                   logger.info("REST API listening on https://\(config.host):\(config.port)\(config.clientCAFile == nil ? "" : " (client certificates required)"), \(tokens.entries.count) token(s)")
+                                  listening()
                               },
                               logger: logger)
         try await app.runService(gracefulShutdownSignals: [])

@@ -66,7 +66,10 @@ func request(_ argv0: String, _ words: [String]) -> String? {
     case "iptables": return iptables(words, "ipv4")
     case "ebpf-iptables":
         if words.first == "ipset" { return ipset(Array(words.dropFirst())) }
-        if let first = words.first, first.hasPrefix("-"), !["--help", "-h", "--version"].contains(first) {
+        // The same words as Main.parserOwn: ArgumentParser's own (completions, manual pages)
+        // go to the full binary, never to the agent as iptables argv.
+        if let first = words.first, first.hasPrefix("-"), !["--help", "-h", "--version"].contains(first),
+           first != "--experimental-dump-help", first != "---completion", !first.hasPrefix("--generate-completion-script") {
             return iptables(words, "ipv4")
         }
         return nil

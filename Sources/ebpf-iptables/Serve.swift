@@ -99,10 +99,13 @@ struct Serve: ParsableCommand {
             logger.critical("control socket: \(error)")
             throw ExitCode(1)
         }
+        // With --listen, ready means the HTTPS address is bound too: a unit ordered after
+        // ours may call the API at once.
+        let bound = DispatchSemaphore(value: 0)
         if let https = config.https {
             Task {
                 do {
-                    try await RESTServer.run(https, service: service, logger: logger)
+                    try await RESTServer.run(https, service: service, logger: logger, listening: { bound.signal() })
                 } catch {
                     logger.critical("REST API on \(https.host):\(https.port): \(error)")
                     control.stop()
@@ -129,7 +132,9 @@ struct Serve: ParsableCommand {
             }
             source.resume()
         }
-        // Ready only now: the saved ruleset is back and the control socket answers.
+        // Ready only now: the saved ruleset is back, the control socket answers, and the
+        // HTTPS address is bound (a bind that fails exits 1 above, never READY=1).
+        if config.https != nil { bound.wait() }
         let told = notify.send("READY=1")
         logger.info("serving (state \(paths.stateDir), config \(config.configDir), socket \(config.controlSocket)\(told ? ", READY=1 sent" : ""))")
         dispatchMain()
