@@ -18,7 +18,6 @@ public final class AgentKernel: KernelLayer, @unchecked Sendable {
     private let lock = NSLock()
     private var saved: [String: (generation: UInt32, text: String)] = [:]
     private var session: RestoreSession?
-    private var monitor: RuleMonitor?
     let useRestoreSession: Bool
     /// Counts for the log and tests: edits done over netlink, saves answered from the cache,
     /// appends through the long-lived iptables-restore.
@@ -28,15 +27,12 @@ public final class AgentKernel: KernelLayer, @unchecked Sendable {
     public init(base: KernelLayer, restoreSession: Bool = true) {
         self.base = base
         self.useRestoreSession = restoreSession
-        // Started now so that it listens before the first append commits.
-        if restoreSession { monitor = RuleMonitor() }
     }
 
     /// Ends the long-lived iptables-restore (at the agent's stop).
     public func stop() {
-        lock.lock(); let s = session; session = nil; let m = monitor; monitor = nil; lock.unlock()
+        lock.lock(); let s = session; session = nil; lock.unlock()
         s?.stop()
-        m?.stop()
     }
 
     /// `iptables -A CHAIN …` (IPv4, filter) through a long-lived iptables-restore, when the
@@ -52,7 +48,6 @@ public final class AgentKernel: KernelLayer, @unchecked Sendable {
                 switch s.run(line: line) {
                 case .committed(let stderr):
                     lock.lock(); restoreAppends += 1; lock.unlock()
-                    keepSaveAfterAppend(child: s.childPID)
                     return ToolResult(status: 0, stderr: stderr)
                 case .refused:
                     break
@@ -62,20 +57,6 @@ public final class AgentKernel: KernelLayer, @unchecked Sendable {
             }
         }
         return base.iptables(family, argv)
-    }
-
-    /// After our child's commit: the kept `iptables-save` text of the generation before, plus
-    /// the one rule the kernel stored as xtables-monitor printed it, is the text of the new
-    /// generation (RuleMonitor); kept for it, so the read-back starts no process. Kept only
-    /// when the new generation is the next one (nobody else committed in between) and its
-    /// transaction is ours and holds that one rule.
-    func keepSaveAfterAppend(child: pid_t) {
-        let key = "\(Family.ipv4.rawValue)\t"
-        lock.lock(); let m = monitor; let prev = saved[key]; lock.unlock()
-        guard let m, let prev, child > 0,
-              let events = m.transaction(generation: prev.generation &+ 1, pid: child, timeout: 0.25), events.count == 1,
-              let text = RuleMonitor.appended(events[0], to: prev.text) else { return }
-        lock.lock(); saved[key] = (prev.generation &+ 1, text); lock.unlock()
     }
 
     public func restore(_ family: Family, _ text: String, noflush: Bool, counters: Bool) -> ToolResult {

@@ -10,8 +10,6 @@ import Loader
 final class RestoreSession {
     private let path: String
     private var pid: pid_t = 0
-    /// The child committing our lines (its pid is in the NEWGEN of each commit).
-    var childPID: pid_t { pid }
     private var input: Int32 = -1
     private var errors: Int32 = -1
 
