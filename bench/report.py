@@ -572,6 +572,32 @@ def edits_section(out, raw):
                 extra = "+%.1f ms" % (med[(key, sizes[-1])] - med[(k2, sizes[-1])])
         out.append("| %s | " % label + " | ".join(cell(by.get((key, n), []), 1) for n in sizes) + " | %s |" % extra)
     out.append("")
+    agent = [("pair-kernel-add", "`ipset add` (kernel), paired run by run with the next row"),
+             ("pair-lean-add", "`ebpf-ipset add` through the agent, lean client (paired)"),
+             ("lean-add", "`ebpf-ipset add` through the agent, lean client"),
+             ("agent-add", "`ebpf-ipset add` through the agent, full CLI"),
+             ("agent-work-add", "  of which the agent's own work (its log)"),
+             ("lean-del", "`ebpf-ipset del` through the agent, lean client"),
+             ("agent-work-del", "  of which the agent's own work (its log)"),
+             ("pair-kernel-A", "`iptables -A` (kernel), paired run by run with the next row"),
+             ("pair-lean-A", "`ebpf-iptables -A` through the agent, lean client (paired)"),
+             ("lean-A", "`ebpf-iptables -A` through the agent, lean client"),
+             ("agent-A", "`ebpf-iptables -A` through the agent, full CLI"),
+             ("agent-work-A", "  of which the agent's own work (its log)")]
+    if any((k, n) in by for k, _ in agent for n in sizes):
+        def p99(v):
+            v = sorted(v)
+            return v[min(len(v) - 1, max(0, -(-len(v) * 99 // 100) - 1))]
+        out.append("With the agent running (`ebpf-iptables serve`; the CLI forwards over the control socket). "
+                   "*paired* rows alternate the kernel tool and ours run by run, so both see the same load. "
+                   "Milliseconds: median / p99 (min):\n")
+        out.append("| command | " + " | ".join(fmt(n) + " members" for n in sizes) + " |")
+        out.append("|---|" + "---:|" * len(sizes))
+        for key, label in agent:
+            cells = ["%.1f / %.1f (%.1f)" % (statistics.median(by[(key, n)]), p99(by[(key, n)]), min(by[(key, n)]))
+                     if by.get((key, n)) else "" for n in sizes]
+            out.append("| %s | " % label + " | ".join(cells) + " |")
+        out.append("")
     tools = rows(raw, "edits-tools.tsv")
     if tools:
         out.append("Where an edit's time goes: one more run of each of ours with every kernel tool behind a timing "

@@ -145,6 +145,18 @@ public struct Dataplane: ~Copyable {
         return try Dataplane(program: program, maps: MapSet(owning: fds), verifierStats: "")
     }
 
+    /// The id of the program pinned under `root`, or nil when there is none: two system
+    /// calls, to tell whether a data plane opened earlier is still the pinned one.
+    public static func pinnedProgramID(at root: String = Dataplane.defaultPinRoot) -> UInt32? {
+        let p = bpf_obj_get("\(root)/\(DataplaneNames.program)")
+        guard p >= 0 else { return nil }
+        defer { close(p) }
+        var info = bpf_prog_info()
+        var len = UInt32(MemoryLayout<bpf_prog_info>.size)
+        guard bpf_obj_get_info_by_fd(p, &info, &len) == 0 else { return nil }
+        return info.id
+    }
+
     /// Removes every pin under `root` and the directory; missing pins are not an error.
     /// The program lives on while attached or open elsewhere.
     public static func unpin(at root: String = Dataplane.defaultPinRoot) throws(LoaderError) {

@@ -97,13 +97,16 @@ struct SetsMirror {
         return out
     }
 
+    /// Appends with write(2) only, no fsync: the line survives a kill -9 (the page cache
+    /// outlives the process). A power cut may lose it, but a power cut also empties what it
+    /// mirrors (the kernel's sets, the pinned program): the next start attaches and
+    /// installs whole, which replaces this copy with what the kernel then holds.
     func append(_ line: String) throws {
         let data = Data((line + "\n").utf8)
         if let h = FileHandle(forWritingAtPath: journalPath) {
             defer { try? h.close() }
             try h.seekToEnd()
             try h.write(contentsOf: data)
-            try h.synchronize()
         } else {
             try data.write(to: URL(fileURLWithPath: journalPath), options: .atomic)
         }
@@ -111,9 +114,18 @@ struct SetsMirror {
 
     /// The sets' `create` lines only (types and options, no members): cheap to parse
     /// whatever the number of members.
+    /// Kept in memory (the agent runs many commands) while the snapshot file is the one
+    /// read: same inode, size, modification and change times. The snapshot is only ever
+    /// replaced whole (a new file renamed over it), which gives it a new inode.
     func headers() throws -> IpsetScript {
-        try IpsetParser.parse(scan(lookingFor: nil).creates, file: snapshotPath)
+        let key = SnapshotIdentity(path: snapshotPath)
+        if let key, let kept = SetsMirror.keptHeaders.value(for: key) { return kept }
+        let parsed = try IpsetParser.parse(scan(lookingFor: nil).creates, file: snapshotPath)
+        if let key { SetsMirror.keptHeaders.keep(parsed, for: key) }
+        return parsed
     }
+
+    static let keptHeaders = KeptHeaders()
 
     /// Whether `member` (in `ipset save` spelling) is in `set`: the journal's last word on
     /// it, else the snapshot's line.
@@ -172,5 +184,42 @@ struct SetsMirror {
             }
         }
         return (creates, found, members)
+    }
+}
+
+
+/// What tells one snapshot file from another without reading it.
+struct SnapshotIdentity: Equatable {
+    let path: String
+    let device: UInt64, inode: UInt64, size: Int64
+    let modified: timespec, changed: timespec
+
+    init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        self.path = path
+        device = UInt64(st.st_dev); inode = UInt64(st.st_ino); size = Int64(st.st_size)
+        modified = st.st_mtim; changed = st.st_ctim
+    }
+
+    static func == (a: SnapshotIdentity, b: SnapshotIdentity) -> Bool {
+        a.path == b.path && a.device == b.device && a.inode == b.inode && a.size == b.size
+            && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+            && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
+    }
+}
+
+/// The last snapshot's parsed `create` lines, per process (one entry: one state directory
+/// per agent; another path simply replaces it).
+final class KeptHeaders: @unchecked Sendable {
+    private let lock = NSLock()
+    private var kept: (SnapshotIdentity, IpsetScript)?
+
+    func value(for key: SnapshotIdentity) -> IpsetScript? {
+        lock.withLock { kept.flatMap { $0.0 == key ? $0.1 : nil } }
+    }
+
+    func keep(_ script: IpsetScript, for key: SnapshotIdentity) {
+        lock.withLock { kept = (key, script) }
     }
 }

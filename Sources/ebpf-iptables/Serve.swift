@@ -70,7 +70,8 @@ struct Serve: ParsableCommand {
         let v = Libbpf.version
         // The agent's kernel layer saves process starts on the edits' success path (AgentKernel).
         let kernel = AgentKernel(base: SystemKernel(runner: ChildProcessRunner()))
-        let firewall = Firewall(paths: paths, kernel: kernel, host: PinnedXDPHost(pinRoot: paths.pinRoot))
+        // The data plane stays open across requests, checked before each (KeptXDPHost).
+        let firewall = Firewall(paths: paths, kernel: kernel, host: KeptXDPHost(pinRoot: paths.pinRoot))
         let service = FirewallService(firewall: firewall, paths: paths, logger: logger, libbpf: "\(v.major).\(v.minor)")
         // One owner per firewall: a second agent on the same socket stops before restoring anything.
         if let fd = AgentClient.connect(config.controlSocket) {
