@@ -132,24 +132,13 @@ struct MemberFastPath {
     /// `a.b.c.d` or `a.b.c.d/n` (nil for anything else: ranges, IPv6, names, port forms).
     static func prefix(_ s: String) -> CompiledTables.Prefix? {
         let parts = s.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let a = dotted(parts[0]) else { return nil }
+        guard parts.count <= 2, let a = DottedQuad.parse(parts[0]) else { return nil }
         var len: UInt8 = 32
         if parts.count == 2 {
             guard let l = UInt8(parts[1]), l <= 32, String(l) == parts[1] else { return nil }
             len = l
         }
         return CompiledTables.Prefix(address: a, length: len)
-    }
-
-    static func dotted(_ s: Substring) -> UInt32? {
-        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var v: UInt32 = 0
-        for p in parts {
-            guard let b = UInt8(p), String(b) == p else { return nil }
-            v = v << 8 | UInt32(b)
-        }
-        return v
     }
 }
 
