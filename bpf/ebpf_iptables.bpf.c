@@ -78,6 +78,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 		__type(value, struct eipt_fb_rule);                                         \
 	} fallback_##N SEC(".maps");                                                    \
 	struct {                                                                        \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                           \
+		__uint(max_entries, EIPT_MAX_EXT);                                          \
+		__type(key, __u32);                                                         \
+		__type(value, struct eipt_ext);                                             \
+	} ext_##N SEC(".maps");                                                         \
+	struct {                                                                        \
 		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                    \
 		__uint(max_entries, EIPT_MAX_RULES + 1);                                    \
 		__type(key, __u32);                                                         \
@@ -186,6 +192,7 @@ struct eipt_fb_ctx {
 	__u32 start;    /* first fallback index of this bpf_loop round */
 	__u32 ct_state; /* 0: not looked up yet */
 	__u32 need_ct;  /* set by the callback: stopped at `start` for a conntrack lookup */
+	__u32 need_ext; /* set by the callback: stopped at `start`, whose fixed tests hold, for its ext tests */
 	__u32 uncertain; /* set by the callback: `best` tests a state the program cannot tell */
 };
 
@@ -290,6 +297,14 @@ static __always_inline long eipt_fallback_step(__u32 i, void *data, const int ge
 		c->start = idx;
 		return 1;
 	}
+	if ((m == EIPT_FB_MATCH || m == EIPT_FB_MAYBE) && r->ext_count) {
+		/* Extension tests need the context (packet bytes, helpers): stop here, let the
+		 * judge evaluate them, and go on after this rule if they do not hold. */
+		c->need_ext = 1;
+		c->start = idx;
+		c->uncertain = m == EIPT_FB_MAYBE;
+		return 1;
+	}
 	if (m == EIPT_FB_MATCH || m == EIPT_FB_MAYBE) {
 		/* A rule that may match holds its place: the kernel decides from here. */
 		c->best = r->pos;
@@ -297,6 +312,61 @@ static __always_inline long eipt_fallback_step(__u32 i, void *data, const int ge
 		return 1;
 	}
 	return 0;
+}
+
+/* ---------------------------------------------------------------- extension tests */
+
+/* One function per kind, each in its own header (bpf/ext_*.h): answers EIPT_EXT_*. */
+#include "ext_mac.h"
+
+/*
+ * Whether extension test `e` holds for the packet. A global function: verified once,
+ * whatever the number of rules and kinds. An unknown kind (an object older than the
+ * tables) may match: its rule's position goes to the kernel.
+ */
+__attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
+{
+	if (!p || !e)
+		return EIPT_EXT_MAYBE;
+	switch (e->kind) {
+	case EIPT_EXT_MAC:
+		return eipt_ext_mac(ctx, e);
+	default:
+		return EIPT_EXT_MAYBE;
+	}
+}
+
+/* Tests one rule may hold (a rule with more goes to the kernel: the compiler never writes one). */
+#define EIPT_MAX_EXT_PER_RULE 8
+
+/* The extension tests of fallback rule `idx` of generation `gen`, in order: EIPT_EXT_NO at
+ * the first that does not hold, MAYBE at the first that cannot tell, else YES. */
+static __always_inline int eipt_ext_rule(struct xdp_md *ctx, struct eipt_pkt *p, __u32 idx, const int gen)
+{
+	struct eipt_fb_rule *r = GEN_LOOKUP(gen, fallback, &idx);
+	__u32 first, count, i;
+
+	if (!r)
+		return EIPT_EXT_MAYBE;
+	first = r->ext_first;
+	count = r->ext_count;
+	if (count > EIPT_MAX_EXT_PER_RULE)
+		return EIPT_EXT_MAYBE;
+	for (i = 0; i < EIPT_MAX_EXT_PER_RULE; i++) {
+		__u32 k = first + i;
+		struct eipt_ext *e;
+		int a;
+
+		if (i >= count)
+			break;
+		e = GEN_LOOKUP(gen, ext, &k);
+		if (!e)
+			return EIPT_EXT_MAYBE;
+		a = eipt_ext_holds(ctx, p, e);
+		if (a != EIPT_EXT_YES)
+			return a == EIPT_EXT_NO ? EIPT_EXT_NO : EIPT_EXT_MAYBE;
+	}
+	return EIPT_EXT_YES;
 }
 
 /* ---------------------------------------------------------------- conntrack state */
@@ -595,12 +665,14 @@ static __always_inline __u32 eipt_min(__u32 best, struct eipt_pos *v)
  * Judge a parsed packet by generation `gen` (a compile-time constant after inlining, so
  * every GEN_LOOKUP folds to one constant map). Sets p->pos, p->verdict and p->gen_flags.
  */
+#define EIPT_MAX_ROUNDS 16
+
 static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, const int gen,
-				      void *step)
+				      void *step, int (*ext_rule)(struct xdp_md *, struct eipt_pkt *, __u32))
 {
 	struct eipt_fb_ctx fc = {};
 	struct eipt_gen_config *cfg;
-	__u32 cfg_key = gen, best, count, round, tables;
+	__u32 cfg_key = gen, best, count, round, tables, idx;
 
 	cfg = bpf_map_lookup_elem(&gen_config, &cfg_key);
 	if (!cfg)
@@ -667,16 +739,41 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 	count = cfg->fallback_count;
 	if (count > EIPT_MAX_FALLBACK)
 		count = EIPT_MAX_FALLBACK;
-	/* At most two rounds: the second resumes after the one conntrack lookup. */
-	for (round = 0; round < 2; round++) {
+	/* Rounds: the callback stops for the one conntrack lookup, and at each rule whose
+	 * extension tests must be evaluated; the next round resumes there. A packet that needs
+	 * more rounds than EIPT_MAX_ROUNDS goes to the kernel. */
+	for (round = 0; round < EIPT_MAX_ROUNDS; round++) {
 		if (fc.start >= count)
 			break;
 		bpf_loop(count - fc.start, step, &fc, 0);
-		if (!fc.need_ct)
+		if (fc.need_ct) {
+			fc.need_ct = 0;
+			fc.ct_state = eipt_ct_state(ctx, p);
+			continue;
+		}
+		if (!fc.need_ext)
 			break;
-		fc.need_ct = 0;
-		fc.ct_state = eipt_ct_state(ctx, p);
+		fc.need_ext = 0;
+		{
+			int a = ext_rule(ctx, p, fc.start);
+			if (a == EIPT_EXT_NO) {
+				fc.uncertain = 0;
+				fc.start++;
+				continue;
+			}
+			idx = fc.start;
+			{
+				struct eipt_fb_rule *r = GEN_LOOKUP(gen, fallback, &idx);
+				if (r)
+					fc.best = r->pos;
+			}
+			if (a == EIPT_EXT_MAYBE)
+				fc.uncertain = 1;
+			break;
+		}
 	}
+	if (round == EIPT_MAX_ROUNDS)
+		fc.uncertain = 1; /* not finished: what the rest would say is the kernel's */
 	best = fc.best;
 
 	if (best == EIPT_NO_RULE || best >= EIPT_MAX_RULES) {
@@ -700,11 +797,18 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 	{                                                                                   \
 		return eipt_fallback_step(i, data, N);                                          \
 	}                                                                                   \
+	__attribute__((noinline)) int eipt_ext_rule_##N(struct xdp_md *ctx, struct eipt_pkt *p, \
+							__u32 idx)                                       \
+	{                                                                                   \
+		if (!p)                                                                         \
+			return EIPT_EXT_MAYBE;                                                  \
+		return eipt_ext_rule(ctx, p, idx, N);                                           \
+	}                                                                                   \
 	__attribute__((noinline)) int eipt_judge_##N(struct xdp_md *ctx, struct eipt_pkt *p) \
 	{                                                                                   \
 		if (!p)                                                                         \
 			return 0;                                                               \
-		return eipt_judge(ctx, p, N, eipt_fallback_step_##N);                           \
+		return eipt_judge(ctx, p, N, eipt_fallback_step_##N, eipt_ext_rule_##N);        \
 	}
 
 EIPT_GENERATION_CODE(0)

@@ -214,8 +214,53 @@ struct eipt_fb_rule {
 	__u8 icmp_code_lo, icmp_code_hi;
 	__u8 ct_states; /* enum eipt_ct_state bits accepted */
 	__u8 ttl_op, ttl_val;
-	__u8 pad[3];
+	__u8 pad;
+	__u16 ext_first; /* first entry of ext_N this rule holds */
+	__u16 ext_count; /* 0: none; the rule matches only if each of them holds too */
+	__u16 pad2;
 };
+
+/*
+ * ext_N: ARRAY[EIPT_MAX_EXT]. The tests a fallback rule holds beyond its fixed fields
+ * (extension matches: mac, addrtype, string, limit, ...), evaluated in order, only once every
+ * fixed test of the rule holds. The program evaluates them outside the bpf_loop callback,
+ * in a global function that has the xdp_md context (packet bytes, helpers, kfuncs):
+ * `eipt_ext_holds` in ebpf_iptables.bpf.c, one function per kind in bpf/ext_*.h.
+ * Each kind lays its payload out in `data` (struct eipt_ext_KIND); `neg` is the kind's own `!` (each
+ * kind applies it, because a negated stateful match still acts: `! --set`).
+ */
+#define EIPT_MAX_EXT 2048u
+
+enum eipt_ext_kind {
+	EIPT_EXT_NONE = 0,
+	EIPT_EXT_MAC = 1,      /* -m mac --mac-source */
+	/* kinds 2..: one per extension (see the union) */
+};
+
+/* What an extension test answers. */
+enum eipt_ext_answer {
+	EIPT_EXT_NO = 0,
+	EIPT_EXT_YES = 1,
+	EIPT_EXT_MAYBE = 2, /* cannot tell in XDP for this packet: the rule's position goes to the kernel */
+};
+
+struct eipt_ext_mac {
+	__u8 addr[6];
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_mac) <= 56, "eipt_ext_mac fits eipt_ext.data");
+#endif
+
+struct eipt_ext {
+	__u16 kind;    /* enum eipt_ext_kind */
+	__u8 neg;      /* the test is negated (`!`) */
+	__u8 flags;    /* kind-specific */
+	__u32 id;      /* kind-specific: a state slot, a pattern index, ... */
+	/* The kind's payload struct (eipt_ext_KIND above), at offset 0; a byte array rather
+	 * than a union so that Swift imports the row as a plain value it can copy to a map. */
+	__u8 data[56];
+};
+#define EIPT_EXT_DATA(e, kind) ((struct eipt_ext_##kind *)(e)->data)
 
 /* counters_N: PERCPU_ARRAY[EIPT_MAX_RULES + 1] indexed by position; policy at rule_count.
  * Only what XDP decided itself: the packets it dropped at that position (and, with
@@ -260,7 +305,8 @@ enum eipt_stat {
 };
 
 #ifndef __BPF__
-_Static_assert(sizeof(struct eipt_fb_rule) == 52, "eipt_fb_rule layout");
+_Static_assert(sizeof(struct eipt_fb_rule) == 56, "eipt_fb_rule layout");
+_Static_assert(sizeof(struct eipt_ext) == 64, "eipt_ext layout");
 _Static_assert(sizeof(struct eipt_src_proto_port_key) == 12, "eipt_src_proto_port_key layout");
 _Static_assert(sizeof(struct eipt_src_key) == 8, "eipt_src_key layout");
 _Static_assert(sizeof(struct eipt_proto_port_key) == 4, "eipt_proto_port_key layout");

@@ -18,6 +18,8 @@ public enum Atom: Equatable, Sendable {
     case fragment(Bool)
     case length(ClosedRange<UInt16>, negated: Bool)
     case ttl(TTLMatch)
+    /// A test evaluated by an extension function of the program (ExtTest.swift).
+    case ext(ExtTest)
 
     /// The kind of test, as a word for reports (two of one kind cannot share a fallback entry).
     var kind: String {
@@ -35,6 +37,7 @@ public enum Atom: Equatable, Sendable {
         case .fragment: "fragment"
         case .length: "length"
         case .ttl: "TTL"
+        case .ext(let e): e.kind
         }
     }
 
@@ -59,6 +62,7 @@ public enum Atom: Equatable, Sendable {
             case .ne: .ttl(TTLMatch(op: .eq, value: t.value))
             default: nil
             }
+        case .ext(let e): e.negation.map { .ext($0) }
         }
     }
 }

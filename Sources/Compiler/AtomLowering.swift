@@ -90,7 +90,9 @@ struct AtomLowering {
                 break
             case .iprange:
                 unsupported.append(.iprange)
-            case .limit, .string, .mark, .mac, .pkttype, .addrtype, .hl, .opaque:
+            case .mac(let m):
+                out.append(.ext(.mac(m.value, negated: m.negated)))
+            case .limit, .string, .mark, .pkttype, .addrtype, .hl, .opaque:
                 unsupported.append(.match(m.name))
             }
         }

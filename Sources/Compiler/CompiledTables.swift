@@ -72,6 +72,8 @@ public struct CompiledTables: Equatable, Sendable {
         public var fragment: Bool?
         public var length: Negatable<ClosedRange<UInt16>>?
         public var ttl: TTLMatch?
+        /// Extension tests, evaluated in order once every test above holds.
+        public var ext: [ExtTest] = []
 
         public init(position: UInt32) { self.position = position }
     }

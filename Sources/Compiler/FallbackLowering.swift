@@ -6,6 +6,8 @@ import IptParse
 /// and is refused.
 enum FallbackLowering {
     static let maxEntriesPerRule = 32
+    /// Mirrors EIPT_MAX_EXT_PER_RULE in bpf/ebpf_iptables.bpf.c.
+    static let maxExtPerRule = 8
 
     /// `setMembers`: the prefixes of a set that may be spelled out as alternatives (small,
     /// no nomatch members), or nil.
@@ -33,6 +35,11 @@ enum FallbackLowering {
         for a in ordered {
             // Normalization merged what can be merged; two tests of one kind left here are not one entry.
             let kind = a.kind
+            if case .ext(let e) = a {
+                // Extension tests are a list: any number, in the rule's order.
+                each { $0.ext.append(e) }
+                continue
+            }
             if !seen.insert(kind).inserted { throw .layout(.repeatedTest(kind)) }
             switch a {
             case .source(let p, let n):
@@ -78,9 +85,14 @@ enum FallbackLowering {
                 if alternatives.count > maxEntriesPerRule { throw .layout(.tooManyEntries(limit: maxEntriesPerRule)) }
             case .sourceSet(_, true):
                 throw .layout(.setWithOtherTests)
+            case .ext:
+                break // handled above
             }
         }
         // The entry holds one port range for --dport and --ports alike.
+        if let first = alternatives.first, first.ext.count > maxExtPerRule {
+            throw .layout(.tooManyExtTests(limit: maxExtPerRule))
+        }
         if alternatives.contains(where: { $0.destinationPorts != nil && $0.eitherPort != nil }) {
             throw .layout(.portsAndEitherPorts)
         }

@@ -50,6 +50,8 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case setWithOtherTests
         /// `--dport` and `--ports` in one rule: the fallback entry holds one port range.
         case portsAndEitherPorts
+        /// More extension tests than one fallback entry evaluates.
+        case tooManyExtTests(limit: Int)
     }
 
     /// Short stable id, for JSON.
@@ -97,6 +99,7 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .layout(.repeatedTest(let kind)): "two \(kind) tests in one rule cannot share one fallback entry"
         case .layout(.setWithOtherTests): "a set match together with tests other than protocol and destination port"
         case .layout(.portsAndEitherPorts): "--dport and --ports in one rule cannot share one fallback entry"
+        case .layout(.tooManyExtTests(let n)): "the rule has more than \(n) extension tests for one fallback entry"
         }
     }
 

@@ -19,6 +19,8 @@ public struct PacketFacts: Equatable, Sendable {
     /// The program judges only first fragments (later ones take their first fragment's
     /// verdict), so it is false there; set it to ask how a fragment test would answer.
     public var nonFirstFragment: Bool
+    /// The Ethernet source address; nil when unknown (a `-m mac` test then may match).
+    public var sourceMAC: [UInt8]? = nil
 
     public struct Ports: Equatable, Sendable {
         public var source: UInt16
@@ -93,10 +95,19 @@ extension CompiledTables {
         for (_, rule) in sorted {
             if rule.position >= best { break }
             if rule.matches(p, conntrack: state) {
+                // Extension tests, in order: the first that does not hold rejects the
+                // entry; one the facts cannot answer makes it a kernel decision.
+                var extUnknown = false
+                var extFails = false
+                for e in rule.ext {
+                    guard let h = e.holds(for: p) else { extUnknown = true; break }
+                    if !h { extFails = true; break }
+                }
+                if extFails { continue }
                 best = rule.position
                 // A state test the program cannot answer: the rule may match, so its
                 // position holds and the kernel decides.
-                uncertain = rule.conntrack != nil && state == nil
+                uncertain = (rule.conntrack != nil && state == nil) || extUnknown
                 break
             }
         }

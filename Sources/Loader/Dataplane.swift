@@ -36,12 +36,12 @@ public struct Dataplane: ~Copyable {
     /// Fails before loading when the kernel lacks the conntrack kfunc `bpf_xdp_ct_lookup`.
     public static func load() throws(LoaderError) -> Dataplane {
         try probeConntrackKfunc()
-        let stats = UnsafeMutablePointer<CChar>.allocate(capacity: 4096)
+        let stats = UnsafeMutablePointer<CChar>.allocate(capacity: 65536)
         defer { stats.deallocate() }
         stats[0] = 0
         do throws(LoaderError) {
             // Statistics only (BPF_LOG_STATS): a full log costs time and could overflow.
-            let dp = try loadObject(logLevel: 4, log: stats, logSize: 4096)
+            let dp = try loadObject(logLevel: 4, log: stats, logSize: 65536)
             try dp.setLiveFlags(EIPT_LIVE_EMPTY)
             return dp
         } catch {

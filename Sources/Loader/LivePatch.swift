@@ -105,7 +105,12 @@ extension Dataplane {
         let info = try map(DataplaneNames.map("rule_info", g))
         try info.update(pos, eipt_rule_info(verdict: config.policy))
         for (k, v) in entries { try liveSet(k, v) }
-        let rows = try TableEncoding.fallback(fallback, generation: g)
+        // Rules with extension tests are never appended live (AppendFastPath rewrites the
+        // generation instead): where their ext rows would go is not tracked here.
+        guard fallback.allSatisfy(\.ext.isEmpty) else {
+            throw LoaderError("append a rule: a rule with extension tests needs the whole generation written")
+        }
+        let rows = try TableEncoding.fallback(fallback, generation: g).rows
         let fb = try map(DataplaneNames.map("fallback", g))
         for (i, row) in rows.enumerated() { try fb.update(fallbackStart + UInt32(i), row) }
         // liveSet may have set table bits: grow the config as it is now.

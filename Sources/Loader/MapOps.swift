@@ -127,6 +127,7 @@ public enum MapLayout {
         "eipt_src_host_key": MemoryLayout<eipt_src_host_key>.size,
         "eipt_spp_host_key": MemoryLayout<eipt_spp_host_key>.size,
         "eipt_fb_rule": MemoryLayout<eipt_fb_rule>.size,
+        "eipt_ext": MemoryLayout<eipt_ext>.size,
         "eipt_counter": MemoryLayout<eipt_counter>.size,
         "eipt_frag_key": MemoryLayout<eipt_frag_key>.size,
         "eipt_frag_value": MemoryLayout<eipt_frag_value>.size,

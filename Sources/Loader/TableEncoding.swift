@@ -71,15 +71,29 @@ enum TableEncoding {
         length == 0 ? 0 : UInt32.max << (32 - UInt32(min(length, 32)))
     }
 
-    /// The fallback list in position order (stable), checked against the array's size.
-    static func fallback(_ rules: [CompiledTables.FallbackRule], generation: UInt32) throws(LoaderError) -> [eipt_fb_rule] {
+    /// The fallback list in position order (stable), checked against the array's size,
+    /// and the extension tests its rows point into (`extStart`: the first free ext row).
+    static func fallback(_ rules: [CompiledTables.FallbackRule], generation: UInt32,
+                         extStart: UInt32 = 0) throws(LoaderError) -> (rows: [eipt_fb_rule], ext: [eipt_ext]) {
         guard rules.count <= Int(EIPT_MAX_FALLBACK) else {
             throw LoaderError("write generation \(generation): \(rules.count) fallback rules, at most \(EIPT_MAX_FALLBACK)")
         }
         let sorted = rules.enumerated().sorted { ($0.element.position, $0.offset) < ($1.element.position, $1.offset) }
         var out: [eipt_fb_rule] = []
-        for (_, rule) in sorted { out.append(try encode(rule, generation: generation)) }
-        return out
+        var ext: [eipt_ext] = []
+        for (_, rule) in sorted {
+            var row = try encode(rule, generation: generation)
+            if !rule.ext.isEmpty {
+                row.ext_first = UInt16(truncatingIfNeeded: extStart + UInt32(ext.count))
+                row.ext_count = UInt16(rule.ext.count)
+                for e in rule.ext { ext.append(try ExtEncoding.encode(e, generation: generation)) }
+            }
+            out.append(row)
+        }
+        guard extStart + UInt32(ext.count) <= EIPT_MAX_EXT else {
+            throw LoaderError("write generation \(generation): \(extStart + UInt32(ext.count)) extension tests, at most \(EIPT_MAX_EXT)")
+        }
+        return (out, ext)
     }
 
     static func encode(_ f: CompiledTables.FallbackRule, generation: UInt32) throws(LoaderError) -> eipt_fb_rule {

@@ -52,14 +52,17 @@ extension Dataplane {
 
         let verdicts = tables.verdicts.map { TableEncoding.ruleInfo($0) }
         try map(DataplaneNames.map("rule_info", g)).updateAll(keys: Array(0..<ruleCount), values: verdicts)
+        // Ext rows first: a fallback row is only read below fallback_count, set last.
+        try map(DataplaneNames.map("ext", g))
+            .updateAll(keys: Array(0..<UInt32(fallback.ext.count)), values: fallback.ext)
         try map(DataplaneNames.map("fallback", g))
-            .updateAll(keys: Array(0..<UInt32(fallback.count)), values: fallback)
+            .updateAll(keys: Array(0..<UInt32(fallback.rows.count)), values: fallback.rows)
         try zeroCounters(generation: g, positions: nil, ruleCount: ruleCount)
 
         var config = eipt_gen_config()
         config.policy = TableEncoding.ruleInfo(tables.policy).verdict
         config.catch_all_pos = tables.catchAll ?? EIPT_NO_RULE
-        config.fallback_count = UInt32(fallback.count)
+        config.fallback_count = UInt32(fallback.rows.count)
         config.rule_count = ruleCount
         config.flags = TableEncoding.generationFlags(tables)
         try map("gen_config").update(g, config)

@@ -35,6 +35,7 @@ struct AppendFastPath {
         guard a.tables.verdicts.count == b.tables.verdicts.count + 1, Array(a.tables.verdicts.dropLast()) == b.tables.verdicts,
               a.tables.policy == b.tables.policy, a.tables.natCheck == b.tables.natCheck,
               Array(a.tables.fallback.prefix(b.tables.fallback.count)) == b.tables.fallback,
+              a.tables.fallback.allSatisfy(\.ext.isEmpty),
               let verdict = a.tables.verdicts.last
         else { return nil }
         let pos = UInt32(b.tables.verdicts.count)

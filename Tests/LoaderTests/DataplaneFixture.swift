@@ -210,6 +210,9 @@ struct DataplaneFixture {
                     }
                 }
                 r.conntrack = Negatable(s, negated: neg)
+            case "mac":
+                guard let m = mac(v) else { throw fail("mac") }
+                r.ext.append(.mac(m, negated: neg))
             case "ttl":
                 guard i < w.count, let val = UInt8(w[i]), let op = TTLMatch.Operator(rawValue: String(v)) else { throw fail("ttl") }
                 i += 1
@@ -218,6 +221,11 @@ struct DataplaneFixture {
             }
         }
         return r
+    }
+
+    static func mac(_ v: Substring) -> [UInt8]? {
+        let b = v.split(separator: ":").compactMap { UInt8($0, radix: 16) }
+        return b.count == 6 ? b : nil
     }
 
     static func probe(_ w: [Substring], line: Int, text: String, _ fail: (String) -> ParseError) throws -> Probe {
@@ -249,6 +257,7 @@ struct DataplaneFixture {
             case "ihl": p.ihl = Int(v) ?? 5
             case "l4": p.l4Bytes = Int(v)
             case "ether": p.etherType = UInt16(v.dropFirst(2), radix: 16) ?? 0
+            case "smac": guard let m = mac(v) else { throw fail("smac") }; p.sourceMAC = m
             case "mf": p.moreFragments = true; i -= 1
             case "vlan": p.vlan = true; i -= 1
             default: throw fail("unknown packet option \(k)")
