@@ -184,6 +184,12 @@ struct eipt_pkt {
 	__u32 pos;      /* out: deciding position, or rule_count for the policy */
 	__u32 verdict;  /* out: enum eipt_verdict; 0 when the generation has no gen_config */
 	__u32 gen_flags; /* out: the judging generation's EIPT_GEN_* */
+	__u32 live_flags; /* live.flags as read for this packet */
+	/* Stateful extension tests (ext_stateful.h): whether the packet reaches filter INPUT
+	 * (0 not asked yet, 1 yes, 2 no), and the answers of the ones already evaluated for this
+	 * packet, by eipt_ext.id (< 64): a test inlined into several positions acts once. */
+	__u8 input_known;
+	__u64 memo_done, memo_yes;
 };
 
 struct eipt_fb_ctx {
@@ -312,61 +318,6 @@ static __always_inline long eipt_fallback_step(__u32 i, void *data, const int ge
 		return 1;
 	}
 	return 0;
-}
-
-/* ---------------------------------------------------------------- extension tests */
-
-/* One function per kind, each in its own header (bpf/ext_*.h): answers EIPT_EXT_*. */
-#include "ext_mac.h"
-
-/*
- * Whether extension test `e` holds for the packet. A global function: verified once,
- * whatever the number of rules and kinds. An unknown kind (an object older than the
- * tables) may match: its rule's position goes to the kernel.
- */
-__attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
-{
-	if (!p || !e)
-		return EIPT_EXT_MAYBE;
-	switch (e->kind) {
-	case EIPT_EXT_MAC:
-		return eipt_ext_mac(ctx, e);
-	default:
-		return EIPT_EXT_MAYBE;
-	}
-}
-
-/* Tests one rule may hold (a rule with more goes to the kernel: the compiler never writes one). */
-#define EIPT_MAX_EXT_PER_RULE 8
-
-/* The extension tests of fallback rule `idx` of generation `gen`, in order: EIPT_EXT_NO at
- * the first that does not hold, MAYBE at the first that cannot tell, else YES. */
-static __always_inline int eipt_ext_rule(struct xdp_md *ctx, struct eipt_pkt *p, __u32 idx, const int gen)
-{
-	struct eipt_fb_rule *r = GEN_LOOKUP(gen, fallback, &idx);
-	__u32 first, count, i;
-
-	if (!r)
-		return EIPT_EXT_MAYBE;
-	first = r->ext_first;
-	count = r->ext_count;
-	if (count > EIPT_MAX_EXT_PER_RULE)
-		return EIPT_EXT_MAYBE;
-	for (i = 0; i < EIPT_MAX_EXT_PER_RULE; i++) {
-		__u32 k = first + i;
-		struct eipt_ext *e;
-		int a;
-
-		if (i >= count)
-			break;
-		e = GEN_LOOKUP(gen, ext, &k);
-		if (!e)
-			return EIPT_EXT_MAYBE;
-		a = eipt_ext_holds(ctx, p, e);
-		if (a != EIPT_EXT_YES)
-			return a == EIPT_EXT_NO ? EIPT_EXT_NO : EIPT_EXT_MAYBE;
-	}
-	return EIPT_EXT_YES;
 }
 
 /* ---------------------------------------------------------------- conntrack state */
@@ -623,6 +574,63 @@ route_ok:
 	return 0;
 }
 
+/* ---------------------------------------------------------------- extension tests */
+
+/* Shared by the stateful kinds: reaching INPUT, once per packet. */
+#include "ext_stateful.h"
+/* One function per kind, each in its own header (bpf/ext_*.h): answers EIPT_EXT_*. */
+#include "ext_mac.h"
+
+/*
+ * Whether extension test `e` holds for the packet. A global function: verified once,
+ * whatever the number of rules and kinds. An unknown kind (an object older than the
+ * tables) may match: its rule's position goes to the kernel.
+ */
+__attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
+{
+	if (!p || !e)
+		return EIPT_EXT_MAYBE;
+	switch (e->kind) {
+	case EIPT_EXT_MAC:
+		return eipt_ext_mac(ctx, e);
+	default:
+		return EIPT_EXT_MAYBE;
+	}
+}
+
+/* Tests one rule may hold (a rule with more goes to the kernel: the compiler never writes one). */
+#define EIPT_MAX_EXT_PER_RULE 8
+
+/* The extension tests of fallback rule `idx` of generation `gen`, in order: EIPT_EXT_NO at
+ * the first that does not hold, MAYBE at the first that cannot tell, else YES. */
+static __always_inline int eipt_ext_rule(struct xdp_md *ctx, struct eipt_pkt *p, __u32 idx, const int gen)
+{
+	struct eipt_fb_rule *r = GEN_LOOKUP(gen, fallback, &idx);
+	__u32 first, count, i;
+
+	if (!r)
+		return EIPT_EXT_MAYBE;
+	first = r->ext_first;
+	count = r->ext_count;
+	if (count > EIPT_MAX_EXT_PER_RULE)
+		return EIPT_EXT_MAYBE;
+	for (i = 0; i < EIPT_MAX_EXT_PER_RULE; i++) {
+		__u32 k = first + i;
+		struct eipt_ext *e;
+		int a;
+
+		if (i >= count)
+			break;
+		e = GEN_LOOKUP(gen, ext, &k);
+		if (!e)
+			return EIPT_EXT_MAYBE;
+		a = eipt_ext_holds(ctx, p, e);
+		if (a != EIPT_EXT_YES)
+			return a == EIPT_EXT_NO ? EIPT_EXT_NO : EIPT_EXT_MAYBE;
+	}
+	return EIPT_EXT_YES;
+}
+
 /* ---------------------------------------------------------------- the program */
 
 /*
@@ -867,6 +875,7 @@ int eipt_xdp(struct xdp_md *ctx)
 
 	pkt.saddr = ip->saddr;
 	pkt.daddr = ip->daddr;
+	pkt.live_flags = flags;
 	{
 		/* Martian sources (0.0.0.0, 127/8, multicast, 255.255.255.255) are dropped by the
 		 * kernel's route lookup before INPUT: iptables never sees them, so neither do we.

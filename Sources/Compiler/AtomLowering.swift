@@ -26,7 +26,8 @@ struct AtomLowering {
 
     /// `leavingOutConntrack`: nat rules run for the first packet of a connection and apply
     /// to all of it, so their state tests say nothing about later packets.
-    func lower(_ rule: Rule, leavingOutConntrack: Bool = false) -> Lowered {
+    /// `ref`: the rule's place, which names the state of its stateful matches (ExtInstance).
+    func lower(_ rule: Rule, ref: RuleRef? = nil, leavingOutConntrack: Bool = false) -> Lowered {
         var out: [Atom] = []
         var unsupported: [UnsupportedTest] = []
         if let i = rule.inInterface {

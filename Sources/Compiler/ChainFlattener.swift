@@ -88,7 +88,7 @@ struct ChainFlattener {
             }
             let ref = RuleRef(table: table.name, chain: chainName, index: i + 1, line: rule.location?.line)
             let own: [Atom]
-            switch lowering.lower(rule) {
+            switch lowering.lower(rule, ref: ref) {
             case .never(let name):
                 events[ref, default: RuleEvents()].neverOnInterface = name
                 continue

@@ -1,5 +1,19 @@
 import IptParse
 
+/// One stateful match of one rule, wherever the rule is inlined: its state (a bucket, a
+/// counter) is one, and the program evaluates it at most once per packet. The Loader
+/// numbers the instances of a generation 0, 1, ... in the order the fallback list first
+/// holds them (`eipt_ext.id`, the per-packet memo of bpf/ext_stateful.h).
+public struct ExtInstance: Hashable, Sendable {
+    public var rule: RuleRef
+    /// The match's index among the rule's matches.
+    public var match: Int
+    public init(rule: RuleRef, match: Int) {
+        self.rule = rule
+        self.match = match
+    }
+}
+
 /// A test of an extension match that the XDP program evaluates outside the fixed fields of
 /// a fallback entry (`struct eipt_ext` in bpf/ebpf_iptables.h, one function per kind in
 /// bpf/ext_*.h). A rule with such tests is always a fallback entry; the program evaluates
@@ -33,6 +47,16 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .mac: false
         }
     }
+
+    /// The state a stateful test acts on (nil for the others). Stateful cases carry one.
+    public var instance: ExtInstance? {
+        switch self {
+        case .mac: nil
+        }
+    }
+
+    /// Stateful instances one generation may hold (ids of the per-packet memo).
+    public static let maxStatefulInstances = 64
 
     /// How the XDP program answers for `p` (the Swift mirror of bpf/ext_*.h): nil when the
     /// packet facts do not say (the caller then treats the rule as one that may match).

@@ -81,12 +81,25 @@ enum TableEncoding {
         let sorted = rules.enumerated().sorted { ($0.element.position, $0.offset) < ($1.element.position, $1.offset) }
         var out: [eipt_fb_rule] = []
         var ext: [eipt_ext] = []
+        var ids: [ExtInstance: UInt32] = [:]
         for (_, rule) in sorted {
             var row = try encode(rule, generation: generation)
             if !rule.ext.isEmpty {
                 row.ext_first = UInt16(truncatingIfNeeded: extStart + UInt32(ext.count))
                 row.ext_count = UInt16(rule.ext.count)
-                for e in rule.ext { ext.append(try ExtEncoding.encode(e, generation: generation)) }
+                for e in rule.ext {
+                    var encoded = try ExtEncoding.encode(e, generation: generation)
+                    if let instance = e.instance {
+                        // One id per instance, shared by every position it was inlined into.
+                        let id = ids[instance] ?? UInt32(ids.count)
+                        ids[instance] = id
+                        guard id < UInt32(ExtTest.maxStatefulInstances) else {
+                            throw LoaderError("write generation \(generation): more than \(ExtTest.maxStatefulInstances) stateful match instances")
+                        }
+                        encoded.id = id
+                    }
+                    ext.append(encoded)
+                }
             }
             out.append(row)
         }
