@@ -212,4 +212,5 @@ public struct TestRunResult: Equatable, Sendable {
 public enum XDPAction {
     public static let drop: UInt32 = 1
     public static let pass: UInt32 = 2
+    public static let tx: UInt32 = 3
 }

@@ -15,8 +15,8 @@ import Loader
 /// BPF_PROG_TEST_RUN); `--deliver all|none` checks that every frame, or none, reached the
 /// socket. Either failing is an error: a figure is never printed for the wrong path.
 struct TapCostCommand {
-    static let usage = "tap-cost --interface TAP --source A.B.C.D --destination A.B.C.D "
-        + "[--expect drop|pass] [--deliver all|none] [--seconds S]"
+    static let usage = "tap-cost --interface TAP (--source A.B.C.D --destination A.B.C.D | --ip-hex HEX) "
+        + "[--expect drop|pass|tx] [--deliver all|none] [--seconds S]"
 
     enum Delivery: String { case all, none }
 
@@ -30,13 +30,20 @@ struct TapCostCommand {
     init(_ words: [String]) throws {
         let o = try CommandLineOptions(words, usage: Self.usage)
         interface = try o.string("interface")
-        let udp = UDPFrame(source: try o.address("source"), destination: try o.address("destination"))
-        frame = udp.bytes(destinationMAC: try interfaceMAC(interface))
+        let mac = try interfaceMAC(interface)
+        if let hex = o.optional("ip-hex") {
+            // Any IPv4 packet (rule kinds other than the whitelist: a SIP payload, a TCP SYN...).
+            frame = try ipFrame(hex: hex, destinationMAC: mac)
+        } else {
+            let udp = UDPFrame(source: try o.address("source"), destination: try o.address("destination"))
+            frame = udp.bytes(destinationMAC: mac)
+        }
         switch o.optional("expect") {
         case nil: expect = nil
         case "drop": expect = XDPAction.drop
         case "pass": expect = XDPAction.pass
-        case let other?: throw BenchError(description: "--expect \(other): drop or pass")
+        case "tx": expect = XDPAction.tx
+        case let other?: throw BenchError(description: "--expect \(other): drop, pass or tx")
         }
         if let d = o.optional("deliver") {
             guard let v = Delivery(rawValue: d) else { throw BenchError(description: "--deliver \(d): all or none") }
@@ -73,6 +80,22 @@ struct TapCostCommand {
         }
         print("\(fixed(cost.nanosecondsPerPacket, 1)) \(cost.packets) \(run.written) \(run.delivered)")
     }
+}
+
+/// An Ethernet frame around the IPv4 packet `hex` (two hex digits a byte), padded to 60 bytes.
+func ipFrame(hex: String, destinationMAC: [UInt8]) throws -> [UInt8] {
+    let digits = Array(hex.utf8)
+    guard digits.count % 2 == 0, digits.count >= 40 else { throw BenchError(description: "--ip-hex: an IPv4 packet, two hex digits a byte") }
+    var ip: [UInt8] = []
+    for i in stride(from: 0, to: digits.count, by: 2) {
+        guard let b = UInt8(String(decoding: digits[i..<i + 2], as: UTF8.self), radix: 16) else {
+            throw BenchError(description: "--ip-hex: '\(String(decoding: digits[i..<i + 2], as: UTF8.self))' is not a hex byte")
+        }
+        ip.append(b)
+    }
+    var frame = destinationMAC + [0x02, 0, 0, 0, 0, 2, 0x08, 0x00] + ip
+    if frame.count < 60 { frame += [UInt8](repeating: 0, count: 60 - frame.count) }
+    return frame
 }
 
 /// Frames written in timed batches, the socket drained between them (untimed).
