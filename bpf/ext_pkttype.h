@@ -5,8 +5,10 @@
  * address is PACKET_BROADCAST when it is ff:ff:ff:ff:ff:ff, else PACKET_MULTICAST; a
  * unicast one is PACKET_HOST when it is the device's own address, else PACKET_OTHERHOST
  * (which ip_rcv drops unless something above the device — a bridge, macvlan — makes it
- * HOST). So: a group MAC decides; a unicast MAC equal to the device's address is HOST; any
- * other unicast MAC is MAYBE (the kernel decides). Uses eipt_ingress_dev (ext_addrtype.h).
+ * HOST). So: a group MAC decides; a unicast MAC is neither BROADCAST nor MULTICAST,
+ * whatever the device; it is HOST when it is the device's address, and any other unicast
+ * MAC is MAYBE for a host/otherhost test (the kernel decides). Uses eipt_ingress_dev
+ * (ext_addrtype.h).
  */
 #define EIPT_PACKET_HOST 0
 #define EIPT_PACKET_BROADCAST 1
@@ -28,6 +30,9 @@ static __always_inline int eipt_ext_pkttype(struct xdp_md *ctx, struct eipt_ext 
 		for (i = 0; i < 6; i++)
 			all &= eth->h_dest[i] == 0xff;
 		type = all ? EIPT_PACKET_BROADCAST : EIPT_PACKET_MULTICAST;
+	} else if (EIPT_EXT_DATA(e, pkttype)->type == EIPT_PACKET_BROADCAST ||
+		   EIPT_EXT_DATA(e, pkttype)->type == EIPT_PACKET_MULTICAST) {
+		type = EIPT_PACKET_HOST; /* or OTHERHOST: not the type tested either way */
 	} else {
 		dev = eipt_ingress_dev(ctx);
 		if (!dev || bpf_probe_read_kernel(own, sizeof(own), dev->dev_addr) != 0)
