@@ -309,3 +309,18 @@ final class ProcessMutex: @unchecked Sendable {
     func lock() { pthread_mutex_lock(m) }
     func unlock() { pthread_mutex_unlock(m) }
 }
+
+extension Dataplane {
+    /// What `local_state` holds: whether a copy is marked valid, and the routing generation
+    /// it was taken at (the program compares it with the live one).
+    public struct LocalRoutesState: Equatable, Sendable {
+        public var valid: Bool
+        public var rtGenid: UInt32
+        public var fibSeq: UInt32
+    }
+
+    public func localRoutesState() throws(LoaderError) -> LocalRoutesState {
+        let s = try map("local_state").lookup(UInt32(0), as: eipt_local_state.self) ?? eipt_local_state()
+        return LocalRoutesState(valid: s.valid != 0, rtGenid: s.rt_genid, fibSeq: s.fib_seq)
+    }
+}
