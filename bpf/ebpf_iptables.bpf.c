@@ -580,6 +580,8 @@ route_ok:
 #include "ext_stateful.h"
 /* One function per kind, each in its own header (bpf/ext_*.h): answers EIPT_EXT_*. */
 #include "ext_mac.h"
+#include "ext_addrtype.h"
+#include "ext_pkttype.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -593,6 +595,10 @@ __attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt
 	switch (e->kind) {
 	case EIPT_EXT_MAC:
 		return eipt_ext_mac(ctx, e);
+	case EIPT_EXT_ADDRTYPE:
+		return eipt_ext_addrtype(ctx, p, e);
+	case EIPT_EXT_PKTTYPE:
+		return eipt_ext_pkttype(ctx, e);
 	default:
 		return EIPT_EXT_MAYBE;
 	}
@@ -972,4 +978,30 @@ int eipt_xdp(struct xdp_md *ctx)
 		bpf_map_update_elem(&fragments, &fk, &fv, BPF_ANY);
 	}
 	return eipt_stat(EIPT_STAT_DROPPED, XDP_DROP);
+}
+
+/*
+ * Not attached anywhere: user space runs it with BPF_PROG_TEST_RUN (the frame then arrives
+ * on the caller's namespace's loopback) to read the routing generation that local_state
+ * records (bpf/ext_addrtype.h): it writes rt_genid and fib_seq (host order, __u32 each)
+ * into the first 8 bytes of the frame, which the test run returns. Frames shorter than
+ * 8 bytes are left as they are.
+ */
+SEC("xdp")
+int eipt_route_gen(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct net_device___eipt *dev = eipt_ingress_dev(ctx);
+	__u32 *out = data;
+	struct net___eipt *net;
+
+	if ((void *)(out + 2) > data_end || !dev)
+		return XDP_PASS;
+	net = dev->nd_net.net;
+	if (!net)
+		return XDP_PASS;
+	out[0] = (__u32)net->ipv4.rt_genid.counter;
+	out[1] = net->ipv4.fib_seq;
+	return XDP_DROP;
 }

@@ -234,6 +234,8 @@ struct eipt_fb_rule {
 enum eipt_ext_kind {
 	EIPT_EXT_NONE = 0,
 	EIPT_EXT_MAC = 1,      /* -m mac --mac-source */
+	EIPT_EXT_ADDRTYPE = 2, /* -m addrtype (bpf/ext_addrtype.h) */
+	EIPT_EXT_PKTTYPE = 3,  /* -m pkttype (bpf/ext_pkttype.h) */
 	/* kinds 2..: one per extension (see the union) */
 };
 
@@ -250,6 +252,60 @@ struct eipt_ext_mac {
 #ifndef __BPF__
 _Static_assert(sizeof(struct eipt_ext_mac) <= 56, "eipt_ext_mac fits eipt_ext.data");
 #endif
+
+/* -m addrtype: the RTN_* type of the source and/or destination address, as
+ * inet_dev_addr_type() gives it (see bpf/ext_addrtype.h). A mask of 0 is no test; the
+ * row's `neg` negates the whole match (RETURN), the *_neg fields the one option. */
+struct eipt_ext_addrtype {
+	__u16 src_mask; /* 1 << RTN_*: the types --src-type accepts */
+	__u16 dst_mask;
+	__u8 src_neg;   /* ! --src-type */
+	__u8 dst_neg;   /* ! --dst-type */
+	__u8 limit_in;  /* --limit-iface-in: only routes of the ingress device count */
+	__u8 pad;
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_addrtype) <= 56, "eipt_ext_addrtype fits eipt_ext.data");
+#endif
+
+/* -m pkttype --pkt-type: skb->pkt_type as eth_type_trans() sets it (PACKET_HOST 0,
+ * PACKET_BROADCAST 1, PACKET_MULTICAST 2, PACKET_OTHERHOST 3); `neg` is the `!`. */
+struct eipt_ext_pkttype {
+	__u8 type;
+	__u8 pad[3];
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_pkttype) <= 56, "eipt_ext_pkttype fits eipt_ext.data");
+#endif
+
+/*
+ * local_routes: LPM_TRIE[EIPT_MAX_LOCAL_ROUTES] of struct eipt_src_key (prefix, address in
+ * network order) -> struct eipt_local_route. A copy of the kernel's local routing table
+ * (table 255, RTM_GETROUTE), which is what inet_dev_addr_type() looks addresses up in.
+ * Not per generation. Valid only while local_state says so (see bpf/ext_addrtype.h).
+ */
+#define EIPT_MAX_LOCAL_ROUTES 16384u
+struct eipt_local_route {
+	__u8 type;    /* RTN_* of the first route of the prefix */
+	__u8 flags;   /* EIPT_LOCAL_* */
+	__u16 pad;
+	__u32 ifindex; /* its device (first nexthop) */
+};
+/* The prefix cannot be answered from the copy: several routes of different types or
+ * devices, a TOS, a multipath or nexthop-object route, a dead or linkdown nexthop (which
+ * fib_table_lookup may skip). Lookups that land on it answer MAYBE. */
+#define EIPT_LOCAL_UNSURE (1u << 0)
+
+/* local_state: ARRAY[1]. The kernel's routing generation the copy was taken at: the
+ * namespace's net->ipv4.rt_genid and fib_seq (every route or address change moves one of
+ * them) read before the dump and found unchanged after it. The program compares them with
+ * the live values at every addrtype test: any difference, and the copy is not used. */
+struct eipt_local_state {
+	__u32 valid;  /* 0: no copy (addrtype answers MAYBE) */
+	__u32 rt_genid;
+	__u32 fib_seq;
+	__u32 has_l3mdev; /* a VRF exists: --limit-iface-in may look in another table */
+};
 
 struct eipt_ext {
 	__u16 kind;    /* enum eipt_ext_kind */
@@ -307,6 +363,8 @@ enum eipt_stat {
 #ifndef __BPF__
 _Static_assert(sizeof(struct eipt_fb_rule) == 56, "eipt_fb_rule layout");
 _Static_assert(sizeof(struct eipt_ext) == 64, "eipt_ext layout");
+_Static_assert(sizeof(struct eipt_local_route) == 8, "eipt_local_route layout");
+_Static_assert(sizeof(struct eipt_local_state) == 16, "eipt_local_state layout");
 _Static_assert(sizeof(struct eipt_src_proto_port_key) == 12, "eipt_src_proto_port_key layout");
 _Static_assert(sizeof(struct eipt_src_key) == 8, "eipt_src_key layout");
 _Static_assert(sizeof(struct eipt_proto_port_key) == 4, "eipt_proto_port_key layout");

@@ -15,10 +15,12 @@ import Runtime
 ///   through the service, and compiled from what the kernel holds: the running ruleset.
 ///   Only a return after a disappearance does this: a program someone detached from an
 ///   interface that stayed is not put back behind their back.
-/// - **Addresses.** Nothing to do: the XDP program keeps no list of local addresses; its
-///   drop path asks the kernel's routing (bpf_fib_lookup) at each packet, so an address
-///   added or removed counts from the next packet on (docs/two-layers.md). Events are
-///   logged at debug level.
+/// - **Addresses.** The drop path keeps no list of local addresses (it asks the kernel's
+///   routing, bpf_fib_lookup, at each packet), but `-m addrtype` reads a copy of the local
+///   routing table (table 255; bpf/ext_addrtype.h). The program stops trusting that copy by
+///   itself as soon as the kernel's routing generation moves; on every address event, route
+///   event of table 255 and link event the copy is taken again (`syncLocalRoutes`), so that
+///   XDP decides addrtype rules again from the next packet on (docs/addrtype.md).
 public final class LinkWatcher: @unchecked Sendable {
     let service: FirewallService
     let configDir: String
@@ -94,8 +96,28 @@ public final class LinkWatcher: @unchecked Sendable {
         }
     }
 
+    /// A fresh copy of table 255 for addrtype, in the pinned data plane (when there is one).
+    func refreshLocalRoutes(_ why: String) {
+        guard let dp = try? Dataplane.open(pinnedAt: service.paths.pinRoot) else { return }
+        do {
+            let r = try dp.syncLocalRoutes()
+            service.logger.debug("link watcher: \(why): local table copied again (\(r.entries) prefixes, \(r.valid ? "valid" : "left invalid: the routing kept changing"))")
+        } catch {
+            service.logger.warning("link watcher: \(why): copying the local table failed (addrtype rules go to the kernel until the next change): \(error)")
+        }
+    }
+
     func handle(_ e: LinkEvent) {
         switch e.kind {
+        case .localRouteChanged:
+            refreshLocalRoutes("local route changed")
+            return
+        case .addressAdded, .addressRemoved, .link, .linkRemoved:
+            refreshLocalRoutes(e.kind == .addressAdded || e.kind == .addressRemoved ? "address changed" : "link changed")
+        }
+        switch e.kind {
+        case .localRouteChanged:
+            break
         case .addressAdded, .addressRemoved:
             let addr = e.address.map { "\($0 >> 24).\(($0 >> 16) & 255).\(($0 >> 8) & 255).\($0 & 255)/\(e.prefixLength)" } ?? "?"
             service.logger.debug("link watcher: address \(addr) \(e.kind == .addressAdded ? "added to" : "removed from") \(e.name ?? "index \(e.index)") (followed by the program's route check)")

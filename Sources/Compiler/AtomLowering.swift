@@ -93,7 +93,15 @@ struct AtomLowering {
                 unsupported.append(.iprange)
             case .mac(let m):
                 out.append(.ext(.mac(m.value, negated: m.negated)))
-            case .limit, .string, .mark, .pkttype, .addrtype, .hl, .opaque:
+            case .addrtype(let a):
+                if let t = Self.addrtype(a) {
+                    out.append(.ext(t))
+                } else {
+                    unsupported.append(a.limitIfaceOut ? .addrtypeLimitOut : .match(m.name))
+                }
+            case .pkttype(let p):
+                out.append(.ext(.pkttype(Self.packetType(p.value), negated: p.negated)))
+            case .limit, .string, .mark, .hl, .opaque:
                 unsupported.append(.match(m.name))
             }
         }
@@ -107,6 +115,32 @@ struct AtomLowering {
         var named: [UnsupportedTest] = []
         for u in unsupported where !named.contains(u) { named.append(u) }
         return .tests(out, unsupported: named)
+    }
+
+    /// `-m addrtype` as one test; nil with --limit-iface-out (xt_addrtype's checkentry refuses
+    /// it in INPUT, so such a rule never reaches INPUT; it stays with the kernel regardless)
+    /// or an option without types.
+    static func addrtype(_ a: AddrTypeMatch) -> ExtTest? {
+        guard !a.limitIfaceOut else { return nil }
+        func mask(_ names: [String]) -> UInt16 {
+            names.reduce(0) { m, n in AddrTypeTest.rtnType(n).map { m | 1 << UInt16($0) } ?? m }
+        }
+        // An option with no type at all (iptables never writes one) stays with the kernel.
+        if a.sourceTypes?.value.isEmpty == true || a.destinationTypes?.value.isEmpty == true { return nil }
+        let t = AddrTypeTest(sourceMask: a.sourceTypes.map { mask($0.value) }, sourceNegated: a.sourceTypes?.negated ?? false,
+                             destinationMask: a.destinationTypes.map { mask($0.value) },
+                             destinationNegated: a.destinationTypes?.negated ?? false, limitIfaceIn: a.limitIfaceIn)
+        return .addrtype(t, negated: false)
+    }
+
+    /// libxt_pkttype's names: unicast and host are PACKET_HOST.
+    static func packetType(_ t: PacketType) -> UInt8 {
+        switch t {
+        case .unicast, .host: 0
+        case .broadcast: 1
+        case .multicast: 2
+        case .otherhost: 3
+        }
     }
 
     private func ports(_ s: Negatable<ValueRange>?, _ d: Negatable<ValueRange>?, into out: inout [Atom]) {

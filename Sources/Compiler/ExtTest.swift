@@ -25,11 +25,19 @@ public struct ExtInstance: Hashable, Sendable {
 public enum ExtTest: Equatable, Hashable, Sendable {
     /// `-m mac --mac-source`: the Ethernet source address.
     case mac([UInt8], negated: Bool)
+    /// `-m addrtype`: the kernel's type of the source and/or destination address
+    /// (bpf/ext_addrtype.h); `negated` inverts the whole match (the options' own `!` are in
+    /// the test).
+    case addrtype(AddrTypeTest, negated: Bool)
+    /// `-m pkttype --pkt-type`: skb->pkt_type (0 host, 1 broadcast, 2 multicast, 3 otherhost).
+    case pkttype(UInt8, negated: Bool)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
         switch self {
         case .mac: "mac"
+        case .addrtype: "addrtype"
+        case .pkttype: "pkttype"
         }
     }
 
@@ -37,6 +45,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var negation: ExtTest? {
         switch self {
         case .mac(let a, let n): .mac(a, negated: !n)
+        case .addrtype(let a, let n): .addrtype(a, negated: !n)
+        case .pkttype(let t, let n): .pkttype(t, negated: !n)
         }
     }
 
@@ -44,14 +54,14 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// evaluated exactly where iptables evaluates it, once per packet.
     public var isStateful: Bool {
         switch self {
-        case .mac: false
+        case .mac, .addrtype, .pkttype: false
         }
     }
 
     /// The state a stateful test acts on (nil for the others). Stateful cases carry one.
     public var instance: ExtInstance? {
         switch self {
-        case .mac: nil
+        case .mac, .addrtype, .pkttype: nil
         }
     }
 
@@ -65,6 +75,46 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .mac(let a, let n):
             guard let mac = p.sourceMAC else { return nil }
             return (mac == a) != n
+        case .addrtype(let a, let n):
+            // The types depend on the host's addresses (and, with --limit-iface-in, on the
+            // device), which the facts give only without that option.
+            guard !a.limitIfaceIn else { return nil }
+            var ok = true
+            if let m = a.sourceMask {
+                guard let t = p.sourceAddressType else { return nil }
+                ok = (m & (1 << UInt16(t)) != 0) != a.sourceNegated
+            }
+            if ok, let m = a.destinationMask {
+                guard let t = p.destinationAddressType else { return nil }
+                ok = (m & (1 << UInt16(t)) != 0) != a.destinationNegated
+            }
+            return ok != n
+        case .pkttype(let t, let n):
+            guard let pt = p.packetType else { return nil }
+            return (pt == t) != n
         }
+    }
+}
+
+/// `-m addrtype` as the program tests it: masks of `1 << RTN_*` (xt_addrtype's bits: UNSPEC
+/// 0, UNICAST 1, LOCAL 2, BROADCAST 3, ANYCAST 4, MULTICAST 5, ...); nil is no test.
+public struct AddrTypeTest: Equatable, Hashable, Sendable {
+    public var sourceMask: UInt16?
+    public var sourceNegated: Bool
+    public var destinationMask: UInt16?
+    public var destinationNegated: Bool
+    public var limitIfaceIn: Bool
+    public init(sourceMask: UInt16? = nil, sourceNegated: Bool = false, destinationMask: UInt16? = nil,
+                destinationNegated: Bool = false, limitIfaceIn: Bool = false) {
+        self.sourceMask = sourceMask
+        self.sourceNegated = sourceNegated
+        self.destinationMask = destinationMask
+        self.destinationNegated = destinationNegated
+        self.limitIfaceIn = limitIfaceIn
+    }
+
+    /// The RTN_* value of an iptables type name (UNICAST, LOCAL, ...), its bit number.
+    public static func rtnType(_ name: String) -> Int? {
+        AddrTypeMatch.kernelOrder.firstIndex(of: name.uppercased())
     }
 }

@@ -17,6 +17,9 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
     /// `--ctstate SNAT`/`DNAT`: virtual states the data plane cannot see.
     case conntrackNATStates
     case iprange
+    /// `-m addrtype --limit-iface-out`: no output device for an arriving packet (and
+    /// xt_addrtype refuses it in INPUT).
+    case addrtypeLimitOut
     /// `-s`/`-d` with a mask that is not a prefix (`10.0.0.0/255.0.255.0`).
     case nonPrefixMask(String)
     /// `--match-set` with counter options (`--packets-gt`, `! --update-counters`, ...).
@@ -65,6 +68,7 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .conntrackOptions: "conntrack-options"
         case .conntrackNATStates: "conntrack-nat-states"
         case .iprange: "iprange"
+        case .addrtypeLimitOut: "addrtype-limit-iface-out"
         case .nonPrefixMask: "non-prefix-mask"
         case .setCounterOptions: "set-counter-options"
         case .setDirections: "set-directions"
@@ -86,6 +90,7 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
             "conntrack options other than --ctstate (\(names.map { "--" + $0 }.joined(separator: " "))) are not evaluated in XDP"
         case .conntrackNATStates: "--ctstate SNAT/DNAT are not visible to XDP"
         case .iprange: "iprange is not compiled yet"
+        case .addrtypeLimitOut: "addrtype --limit-iface-out names the output device, which an arriving packet does not have (xt_addrtype refuses it in INPUT)"
         case .nonPrefixMask(let text): "a mask with holes (\(text)) is not a prefix"
         case .setCounterOptions(let set): "set \(set): counter options are not evaluated in XDP"
         case .setDirections(let set, let dirs): "set \(set): only '--match-set NAME src' is compiled; '\(dirs.joined(separator: ","))' is not"
@@ -108,7 +113,6 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case "limit", "hashlimit", "recent": ": it keeps state over time that iptables and XDP would not share"
         case "string": ": payload search is not done in XDP"
         case "mark", "connmark": ": packet marks do not exist yet at XDP time"
-        case "addrtype", "pkttype": ": the address type is known only after routing"
         default: ""
         }
     }

@@ -21,6 +21,12 @@ public struct PacketFacts: Equatable, Sendable {
     public var nonFirstFragment: Bool
     /// The Ethernet source address; nil when unknown (a `-m mac` test then may match).
     public var sourceMAC: [UInt8]? = nil
+    /// inet_addr_type() of the source and destination (RTN_*: 1 unicast, 2 local, 3
+    /// broadcast, 5 multicast); nil when unknown (an addrtype test then may match).
+    public var sourceAddressType: UInt8? = nil
+    public var destinationAddressType: UInt8? = nil
+    /// skb->pkt_type (0 host, 1 broadcast, 2 multicast); nil when unknown.
+    public var packetType: UInt8? = nil
 
     public struct Ports: Equatable, Sendable {
         public var source: UInt16

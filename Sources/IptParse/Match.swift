@@ -188,6 +188,8 @@ public struct AddrTypeMatch: Equatable, Sendable {
     /// Kernel bit order, which is also the print order.
     static let order = ["UNSPEC", "UNICAST", "LOCAL", "BROADCAST", "ANYCAST", "MULTICAST",
                         "BLACKHOLE", "UNREACHABLE", "PROHIBIT", "THROW", "NAT", "XRESOLVE"]
+    /// The type names by their RTN_* value (xt_addrtype tests bit `1 << RTN_*`).
+    public static var kernelOrder: [String] { order }
 }
 
 /// `--limit` kept the way the kernel keeps it: the average interval in 1/10000 s.

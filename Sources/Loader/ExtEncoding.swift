@@ -18,6 +18,27 @@ enum ExtEncoding {
                 for i in 0..<6 { buf[i] = addr[i] }
             }
             put(m, into: &e)
+        case .addrtype(let a, let negated):
+            e.kind = UInt16(EIPT_EXT_ADDRTYPE.rawValue)
+            e.neg = negated ? 1 : 0
+            var m = eipt_ext_addrtype()
+            m.src_mask = a.sourceMask ?? 0
+            m.dst_mask = a.destinationMask ?? 0
+            m.src_neg = a.sourceNegated ? 1 : 0
+            m.dst_neg = a.destinationNegated ? 1 : 0
+            m.limit_in = a.limitIfaceIn ? 1 : 0
+            // A present test with an empty mask never holds; the program reads a 0 mask as no
+            // test, so say it with the only bit no address type sets... none exists: refuse.
+            if a.sourceMask == 0 || a.destinationMask == 0 {
+                throw LoaderError("write generation \(generation): an addrtype test with no type")
+            }
+            put(m, into: &e)
+        case .pkttype(let t, let negated):
+            e.kind = UInt16(EIPT_EXT_PKTTYPE.rawValue)
+            e.neg = negated ? 1 : 0
+            var m = eipt_ext_pkttype()
+            m.type = t
+            put(m, into: &e)
         }
         return e
     }

@@ -11,6 +11,9 @@ public struct LinkEvent: Equatable, Sendable {
         case linkRemoved
         case addressAdded
         case addressRemoved
+        /// RTM_NEWROUTE/RTM_DELROUTE of an IPv4 route in the local table (255), which
+        /// `-m addrtype` reads.
+        case localRouteChanged
     }
 
     public var kind: Kind
@@ -50,7 +53,7 @@ public final class LinkEventSocket: @unchecked Sendable {
     public init() throws(LoaderError) {
         guard let nl = mnl_socket_open(NETLINK_ROUTE) else { throw LoaderError.lastErrno("open rtnetlink socket") }
         // RTMGRP_* are the groups' bits for bind(2) (group N is bit N-1).
-        let groups = UInt32(RTMGRP_LINK) | UInt32(RTMGRP_IPV4_IFADDR)
+        let groups = UInt32(RTMGRP_LINK) | UInt32(RTMGRP_IPV4_IFADDR) | UInt32(RTMGRP_IPV4_ROUTE)
         guard mnl_socket_bind(nl, groups, pid_t(MNL_SOCKET_AUTOPID)) == 0 else {
             let e = LoaderError.lastErrno("bind rtnetlink socket to the link and address groups")
             mnl_socket_close(nl)
@@ -136,6 +139,12 @@ public final class LinkEventSocket: @unchecked Sendable {
             }
             return LinkEvent(kind: type == Int32(RTM_NEWADDR) ? .addressAdded : .addressRemoved, index: Int32(ifa.ifa_index),
                              name: attrs.name, address: attrs.local ?? attrs.address, prefixLength: ifa.ifa_prefixlen)
+        case Int32(RTM_NEWROUTE), Int32(RTM_DELROUTE):
+            guard let payload = mnl_nlmsg_get_payload(h) else { return nil }
+            let rtm = payload.assumingMemoryBound(to: rtmsg.self).pointee
+            // rtm_table holds ids below 256 (RT_TABLE_COMPAT above): 255 is the local table.
+            guard rtm.rtm_family == UInt8(AF_INET), rtm.rtm_table == 255 else { return nil }
+            return LinkEvent(kind: .localRouteChanged, index: 0)
         default:
             return nil
         }

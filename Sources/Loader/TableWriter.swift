@@ -58,6 +58,7 @@ extension Dataplane {
         try map(DataplaneNames.map("fallback", g))
             .updateAll(keys: Array(0..<UInt32(fallback.rows.count)), values: fallback.rows)
         try zeroCounters(generation: g, positions: nil, ruleCount: ruleCount)
+        refreshLocalRoutesIfUsed(tables)
 
         var config = eipt_gen_config()
         config.policy = TableEncoding.ruleInfo(tables.policy).verdict

@@ -45,6 +45,15 @@ struct DataplaneFixture {
         case normal
         /// Make the idle generation live (ends a transition).
         case activateIdle
+        /// The copy of table 255 addrtype reads (`local` lines so far), marked valid at the
+        /// namespace's current routing generation (re-marked before every later packet, so
+        /// that a route change elsewhere on the machine does not make it stale), at an old
+        /// one (stale), or invalid.
+        case localRoutes([LocalRoutes.Entry], LocalGeneration)
+    }
+
+    enum LocalGeneration: String, Equatable {
+        case current, stale, none
     }
 
     enum Step {
@@ -104,6 +113,7 @@ struct DataplaneFixture {
     static func parse(_ text: String) throws -> DataplaneFixture {
         var f = DataplaneFixture()
         var t = CompiledTables()
+        var local: [LocalRoutes.Entry] = []
         var toIdle = false
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
@@ -148,6 +158,9 @@ struct DataplaneFixture {
                 switch w[1] {
                 case "transition": f.steps.append(.control(.transition))
                 case "passall": f.steps.append(.control(.passAll))
+                case "localgen":
+                    guard w.count == 3, let g = LocalGeneration(rawValue: String(w[2])) else { throw fail("localgen current|stale|none") }
+                    f.steps.append(.control(.localRoutes(local, g)))
                 case "normal": f.steps.append(.control(.normal))
                 case "guard":
                     let prefixes = try w.dropFirst(2).map {
@@ -157,6 +170,11 @@ struct DataplaneFixture {
                     f.steps.append(.control(.guardSources(prefixes)))
                 default: throw fail("unknown set")
                 }
+            case "local":
+                // local PREFIX TYPE IFINDEX [unsure]
+                guard w.count == 4 || (w.count == 5 && w[4] == "unsure"), let p = prefix(w[1]),
+                      let type = AddrTypeTest.rtnType(String(w[2])), let ifindex = UInt32(w[3]) else { throw fail("local") }
+                local.append(LocalRoutes.Entry(destination: p.address, length: p.length, type: UInt8(type), ifindex: ifindex, unsure: w.count == 5))
             case "activate":
                 guard w.count == 2, w[1] == "idle" else { throw fail("activate idle") }
                 f.steps.append(.control(.activateIdle))
@@ -213,6 +231,13 @@ struct DataplaneFixture {
             case "mac":
                 guard let m = mac(v) else { throw fail("mac") }
                 r.ext.append(.mac(m, negated: neg))
+            case "addrtype":
+                guard let a = addrtype(v) else { throw fail("addrtype") }
+                r.ext.append(.addrtype(a, negated: neg))
+            case "pkttype":
+                let types: [Substring: UInt8] = ["unicast": 0, "broadcast": 1, "multicast": 2, "otherhost": 3]
+                guard let t = types[v] else { throw fail("pkttype") }
+                r.ext.append(.pkttype(t, negated: neg))
             case "ttl":
                 guard i < w.count, let val = UInt8(w[i]), let op = TTLMatch.Operator(rawValue: String(v)) else { throw fail("ttl") }
                 i += 1
@@ -221,6 +246,29 @@ struct DataplaneFixture {
             }
         }
         return r
+    }
+
+    /// `src:LOCAL,UNICAST+!dst:BROADCAST+in`: the options, `!` negating one, `in` for
+    /// --limit-iface-in.
+    static func addrtype(_ v: Substring) -> AddrTypeTest? {
+        var a = AddrTypeTest()
+        for part in v.split(separator: "+") {
+            if part == "in" { a.limitIfaceIn = true; continue }
+            let neg = part.hasPrefix("!")
+            let kv = part.dropFirst(neg ? 1 : 0).split(separator: ":")
+            guard kv.count == 2 else { return nil }
+            var mask: UInt16 = 0
+            for name in kv[1].split(separator: ",") {
+                guard let t = AddrTypeTest.rtnType(String(name)) else { return nil }
+                mask |= 1 << UInt16(t)
+            }
+            switch kv[0] {
+            case "src": a.sourceMask = mask; a.sourceNegated = neg
+            case "dst": a.destinationMask = mask; a.destinationNegated = neg
+            default: return nil
+            }
+        }
+        return a
     }
 
     static func mac(_ v: Substring) -> [UInt8]? {
@@ -258,6 +306,7 @@ struct DataplaneFixture {
             case "l4": p.l4Bytes = Int(v)
             case "ether": p.etherType = UInt16(v.dropFirst(2), radix: 16) ?? 0
             case "smac": guard let m = mac(v) else { throw fail("smac") }; p.sourceMAC = m
+            case "dmac": guard let m = mac(v) else { throw fail("dmac") }; p.destinationMAC = m
             case "mf": p.moreFragments = true; i -= 1
             case "vlan": p.vlan = true; i -= 1
             default: throw fail("unknown packet option \(k)")

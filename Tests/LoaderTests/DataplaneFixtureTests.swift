@@ -41,6 +41,10 @@ final class DataplaneFixtureTests: XCTestCase {
         if fixture.idle != nil { try dp.write(tables[1], generation: 1) }
         var live: UInt32 = 0
         var inTransition = false
+        // The copy of table 255 the fixture describes (none until it says): never the
+        // machine's own, which write() took.
+        try dp.setLocalRoutes([], generation: nil)
+        var localCurrent: [LocalRoutes.Entry]?
 
         for step in fixture.steps {
             switch step {
@@ -61,12 +65,24 @@ final class DataplaneFixtureTests: XCTestCase {
                     try dp.activate(generation: live)
                     inTransition = false
                     XCTAssertFalse(try dp.flags.contains(.transition), "\(name): activate ends the transition")
+                case .localRoutes(let entries, let g):
+                    localCurrent = g == .current ? entries : nil
+                    switch g {
+                    case .current: try dp.setLocalRoutes(entries, generation: try LocalRoutes.generation())
+                    case .stale:
+                        let (genid, seq) = try LocalRoutes.generation()
+                        try dp.setLocalRoutes(entries, generation: (genid &- 1, seq))
+                    case .none: try dp.setLocalRoutes(entries, generation: nil)
+                    }
                 }
             case .probe(let probe):
                 let t = tables[Int(live)]
                 let where_ = "\(name):\(probe.line): \(probe.text)"
                 let beforeLive = try dp.counters(generation: live)
                 let beforeIdle = try dp.counters(generation: 1 - live)
+                // Marked current right before the packet: a route changed elsewhere on the
+                // machine since the `set localgen current` line must not make it stale.
+                if let entries = localCurrent { try dp.setLocalRoutes(entries, generation: try LocalRoutes.generation()) }
                 let beforeStats = try dp.stats()
                 let r = try dp.testRun(packet: probe.packet.frame)
                 let afterLive = try dp.counters(generation: live)

@@ -24,6 +24,7 @@ struct TestPacket {
     var l4Bytes: Int?
     var etherType: UInt16 = 0x0800
     var sourceMAC: [UInt8] = [0x02, 0, 0, 0, 0, 2]
+    var destinationMAC: [UInt8] = [0x02, 0, 0, 0, 0, 1]
     var vlan = false
     /// Raw transport bytes that replace the generated header (ICMP errors quoting a packet).
     var l4Override: [UInt8]?
@@ -70,7 +71,7 @@ struct TestPacket {
 
     /// The frame; Ethernet-padded to 60 bytes like a real one.
     var frame: [UInt8] {
-        var f: [UInt8] = [0x02, 0, 0, 0, 0, 1] + sourceMAC
+        var f: [UInt8] = destinationMAC + sourceMAC
         if vlan { f += [0x81, 0x00, 0x00, 0x05] }
         f += WireBytes.be16(etherType) + ipPacket
         if f.count < 60 { f += [UInt8](repeating: 0, count: 60 - f.count) }
