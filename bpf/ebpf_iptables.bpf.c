@@ -580,6 +580,8 @@ route_ok:
 #include "ext_stateful.h"
 /* One function per kind, each in its own header (bpf/ext_*.h): answers EIPT_EXT_*. */
 #include "ext_mac.h"
+#include "ext_limit.h"
+#include "ext_statistic.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -593,6 +595,10 @@ __attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt
 	switch (e->kind) {
 	case EIPT_EXT_MAC:
 		return eipt_ext_mac(ctx, e);
+	case EIPT_EXT_LIMIT:
+		return eipt_ext_limit(ctx, p, e);
+	case EIPT_EXT_STATISTIC:
+		return eipt_ext_statistic(ctx, p, e);
 	default:
 		return EIPT_EXT_MAYBE;
 	}

@@ -234,6 +234,9 @@ struct eipt_fb_rule {
 enum eipt_ext_kind {
 	EIPT_EXT_NONE = 0,
 	EIPT_EXT_MAC = 1,      /* -m mac --mac-source */
+	EIPT_EXT_LIMIT = 10,     /* -m limit (bpf/ext_limit.h) */
+	EIPT_EXT_HASHLIMIT = 11, /* -m hashlimit (bpf/ext_hashlimit.h) */
+	EIPT_EXT_STATISTIC = 12, /* -m statistic (bpf/ext_statistic.h) */
 	/* kinds 2..: one per extension (see the union) */
 };
 
@@ -249,6 +252,37 @@ struct eipt_ext_mac {
 };
 #ifndef __BPF__
 _Static_assert(sizeof(struct eipt_ext_mac) <= 56, "eipt_ext_mac fits eipt_ext.data");
+#endif
+
+/* -m limit: xt_rateinfo's avg (interval in 1/10000 s) and burst as iptables stores them;
+ * the program derives xt_limit's credits from them with the kernel's HZ. `stamp` is the same
+ * for every row of one generation write and differs between writes: a state slot whose stamp
+ * differs is a fresh bucket (a restore starts full buckets, as the kernel's checkentry does). */
+struct eipt_ext_limit {
+	__u32 avg;
+	__u32 burst;
+	__u64 stamp;
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_limit) <= 56, "eipt_ext_limit fits eipt_ext.data");
+#endif
+
+/* -m statistic: xt_statistic_info's fields as libxt_statistic stores them (every is n-1,
+ * count the nth counter's initial value every-packet, probability a 31-bit fraction).
+ * `neg` is XT_STATISTIC_INVERT. `stamp` as for limit. */
+enum eipt_statistic_mode {
+	EIPT_STATISTIC_RANDOM = 0,
+	EIPT_STATISTIC_NTH = 1,
+};
+struct eipt_ext_statistic {
+	__u32 mode; /* enum eipt_statistic_mode */
+	__u32 probability;
+	__u32 every;
+	__u32 count;
+	__u64 stamp;
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_statistic) <= 56, "eipt_ext_statistic fits eipt_ext.data");
 #endif
 
 struct eipt_ext {

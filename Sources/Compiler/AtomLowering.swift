@@ -45,7 +45,10 @@ struct AtomLowering {
         if let p = rule.proto { out.append(.proto(p.value, negated: p.negated)) }
         if let f = rule.fragment { out.append(.fragment(f)) }
         var l4Match = false
-        for m in rule.matches {
+        var order = StatefulOrder()
+        for (mi, m) in rule.matches.enumerated() {
+            let before = (out.count, l4Match)
+            defer { order.saw(m, added: out[before.0...], l4: l4Match && !before.1) }
             switch m {
             case .tcp(let t):
                 l4Match = true
@@ -93,6 +96,8 @@ struct AtomLowering {
                 unsupported.append(.iprange)
             case .mac(let m):
                 out.append(.ext(.mac(m.value, negated: m.negated)))
+            case _ where Self.isStateful(m):
+                do { out.append(.ext(try stateful(m, match: mi, ref: ref))) } catch { unsupported.append(error) }
             case .limit, .string, .mark, .pkttype, .addrtype, .hl, .opaque:
                 unsupported.append(.match(m.name))
             }
@@ -104,6 +109,7 @@ struct AtomLowering {
         if l4Match && !hasPortTest && !out.contains(.fragment(false)) && !out.contains(.fragment(true)) {
             out.append(.fragment(false))
         }
+        if let problem = order.problem { unsupported.append(problem) }
         var named: [UnsupportedTest] = []
         for u in unsupported where !named.contains(u) { named.append(u) }
         return .tests(out, unsupported: named)

@@ -25,11 +25,18 @@ public struct ExtInstance: Hashable, Sendable {
 public enum ExtTest: Equatable, Hashable, Sendable {
     /// `-m mac --mac-source`: the Ethernet source address.
     case mac([UInt8], negated: Bool)
+    /// `-m limit`: xt_limit's token bucket, one per instance (bpf/ext_limit.h). `average` and
+    /// `burst` as iptables stores them (xt_rateinfo); limit has no `!`.
+    case limit(average: UInt32, burst: UInt32, instance: ExtInstance)
+    /// `-m statistic` (bpf/ext_statistic.h); `negated` is XT_STATISTIC_INVERT.
+    case statistic(StatisticMode, negated: Bool, instance: ExtInstance)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
         switch self {
         case .mac: "mac"
+        case .limit: "limit"
+        case .statistic: "statistic"
         }
     }
 
@@ -37,6 +44,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var negation: ExtTest? {
         switch self {
         case .mac(let a, let n): .mac(a, negated: !n)
+        // A stateful test acts whatever its answer: its `!` is not a complement.
+        case .limit, .statistic: nil
         }
     }
 
@@ -45,6 +54,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var isStateful: Bool {
         switch self {
         case .mac: false
+        case .limit, .statistic: true
         }
     }
 
@@ -52,6 +62,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var instance: ExtInstance? {
         switch self {
         case .mac: nil
+        case .limit(_, _, let i), .statistic(_, _, let i): i
         }
     }
 
@@ -65,6 +76,17 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .mac(let a, let n):
             guard let mac = p.sourceMAC else { return nil }
             return (mac == a) != n
+        case .limit, .statistic:
+            // Time and counters: the mirror cannot tell, the rule may match.
+            return nil
         }
     }
+}
+
+/// xt_statistic's two modes, with the numbers libxt_statistic stores.
+public enum StatisticMode: Equatable, Hashable, Sendable {
+    /// Matches when a random 31-bit number is below `probability` (lround(2^31 * p)).
+    case random(probability: UInt32)
+    /// `every` is n - 1; `count` the counter's first value, every - packet.
+    case nth(every: UInt32, count: UInt32)
 }

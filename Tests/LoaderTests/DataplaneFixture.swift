@@ -213,6 +213,19 @@ struct DataplaneFixture {
             case "mac":
                 guard let m = mac(v) else { throw fail("mac") }
                 r.ext.append(.mac(m, negated: neg))
+            case "limit", "nth", "random":
+                // limit AVG/BURST/INST, nth EVERY-1/COUNT/INST, random P31/INST: INST names the
+                // state (entries with the same INST share one bucket or counter).
+                let n = v.split(separator: "/").compactMap { UInt32($0) }
+                func inst(_ k: UInt32) -> ExtInstance {
+                    ExtInstance(rule: RuleRef(table: "filter", chain: "INPUT", index: Int(k), line: nil), match: 0)
+                }
+                switch (key, n.count) {
+                case ("limit", 3): r.ext.append(.limit(average: n[0], burst: n[1], instance: inst(n[2])))
+                case ("nth", 3): r.ext.append(.statistic(.nth(every: n[0], count: n[1]), negated: neg, instance: inst(n[2])))
+                case ("random", 2): r.ext.append(.statistic(.random(probability: n[0]), negated: neg, instance: inst(n[1])))
+                default: throw fail(String(key))
+                }
             case "ttl":
                 guard i < w.count, let val = UInt8(w[i]), let op = TTLMatch.Operator(rawValue: String(v)) else { throw fail("ttl") }
                 i += 1
