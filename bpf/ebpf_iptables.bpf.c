@@ -582,6 +582,7 @@ route_ok:
 #include "ext_mac.h"
 #include "ext_limit.h"
 #include "ext_statistic.h"
+#include "ext_hashlimit.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -599,6 +600,8 @@ __attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt
 		return eipt_ext_limit(ctx, p, e);
 	case EIPT_EXT_STATISTIC:
 		return eipt_ext_statistic(ctx, p, e);
+	case EIPT_EXT_HASHLIMIT:
+		return eipt_ext_hashlimit(ctx, p, e);
 	default:
 		return EIPT_EXT_MAYBE;
 	}

@@ -285,6 +285,32 @@ struct eipt_ext_statistic {
 _Static_assert(sizeof(struct eipt_ext_statistic) <= 56, "eipt_ext_statistic fits eipt_ext.data");
 #endif
 
+/* -m hashlimit (revision 3, what iptables 1.8 writes): avg in 1/1000000 s, the per-table
+ * key mode (EIPT_HL_* = XT_HASHLIMIT_HASH_*), masks, expire in ms; `table` names the
+ * table (FNV-1a of --hashlimit-name: rules of one name share it, across restores too, as
+ * the kernel's htable outlives a restore); `max`: entries XDP may create in it, at most
+ * the kernel's htable-max (a new key beyond: MAYBE, where the kernel may hotdrop).
+ * `neg`: --hashlimit-above (XT_HASHLIMIT_INVERT). */
+enum eipt_hashlimit_mode {
+	EIPT_HL_DIP = 1 << 0,
+	EIPT_HL_DPT = 1 << 1,
+	EIPT_HL_SIP = 1 << 2,
+	EIPT_HL_SPT = 1 << 3,
+};
+struct eipt_ext_hashlimit {
+	__u64 avg;
+	__u32 burst;
+	__u32 mode;
+	__u32 table;
+	__u32 max;
+	__u32 expire_ms;
+	__u8 srcmask, dstmask;
+	__u16 pad;
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_hashlimit) <= 56, "eipt_ext_hashlimit fits eipt_ext.data");
+#endif
+
 struct eipt_ext {
 	__u16 kind;    /* enum eipt_ext_kind */
 	__u8 neg;      /* the test is negated (`!`) */

@@ -9,6 +9,8 @@ import IptParse
 struct AtomLowering {
     let interface: String
     let sets: [String: SetTrust]
+    /// How many rules of the ruleset use each --hashlimit-name (StatefulLowering.swift).
+    var hashlimitUses: [String: Int] = [:]
 
     /// Whether XDP may use a set's members as they were given.
     enum SetTrust: Equatable {

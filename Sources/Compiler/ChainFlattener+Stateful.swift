@@ -4,6 +4,9 @@ import IptParse
 /// evaluates every rule of the ruleset again for the packets XDP passes up, so a stateful
 /// test XDP also evaluates is charged twice unless XDP's answer decides the packet's way.
 extension ChainFlattener {
+    /// Tables XDP keeps for hashlimit (bpf/ext_hashlimit.h: 8 of 8192 entries each).
+    static let maxHashlimitTables = 8
+
     /// Why a rule whose tests lowered still cannot hold its stateful tests in XDP.
     mutating func statefulProblems(_ rule: Rule, _ own: [Atom]) -> [UnsupportedTest] {
         let stateful = own.compactMap { a -> ExtTest? in
@@ -18,6 +21,11 @@ extension ChainFlattener {
             return [.statefulOnJump(first.kind)]
         default:
             break
+        }
+        for case .hashlimit(let h, _, _) in stateful where !hashlimitTables.contains(h.name) {
+            guard hashlimitTables.count < Self.maxHashlimitTables else {
+                return [.statefulOptions("hashlimit", "more than \(Self.maxHashlimitTables) tables")]
+            }
         }
         let new = Set(stateful.compactMap(\.instance)).subtracting(instances)
         if instances.count + new.count > ExtTest.maxStatefulInstances {
@@ -42,7 +50,10 @@ extension ChainFlattener {
         if v == .kernel && !logs {
             conds.removeAll { if case .ext(let e) = $0 { e.isStateful } else { false } }
         }
-        for case .ext(let e) in conds { if let i = e.instance { instances.insert(i) } }
+        for case .ext(let e) in conds {
+            if let i = e.instance { instances.insert(i) }
+            if case .hashlimit(let h, _, _) = e { hashlimitTables.insert(h.name) }
+        }
         return conds
     }
 }

@@ -62,6 +62,8 @@ struct ChainFlattener {
     var stopped = false
     /// Stateful match instances the positions so far hold (ChainFlattener+Stateful.swift).
     var instances: Set<ExtInstance> = []
+    /// hashlimit tables (names) the positions so far hold.
+    var hashlimitTables: Set<String> = []
 
     /// iptables itself allows deep nesting; inlining beyond this would grow without bound.
     static let maxDepth = 64

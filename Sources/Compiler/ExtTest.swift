@@ -30,6 +30,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     case limit(average: UInt32, burst: UInt32, instance: ExtInstance)
     /// `-m statistic` (bpf/ext_statistic.h); `negated` is XT_STATISTIC_INVERT.
     case statistic(StatisticMode, negated: Bool, instance: ExtInstance)
+    /// `-m hashlimit` in packet mode (bpf/ext_hashlimit.h); `negated` is --hashlimit-above.
+    case hashlimit(Hashlimit, negated: Bool, instance: ExtInstance)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
@@ -37,6 +39,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .mac: "mac"
         case .limit: "limit"
         case .statistic: "statistic"
+        case .hashlimit: "hashlimit"
         }
     }
 
@@ -45,7 +48,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         switch self {
         case .mac(let a, let n): .mac(a, negated: !n)
         // A stateful test acts whatever its answer: its `!` is not a complement.
-        case .limit, .statistic: nil
+        case .limit, .statistic, .hashlimit: nil
         }
     }
 
@@ -54,7 +57,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var isStateful: Bool {
         switch self {
         case .mac: false
-        case .limit, .statistic: true
+        case .limit, .statistic, .hashlimit: true
         }
     }
 
@@ -62,7 +65,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var instance: ExtInstance? {
         switch self {
         case .mac: nil
-        case .limit(_, _, let i), .statistic(_, _, let i): i
+        case .limit(_, _, let i), .statistic(_, _, let i), .hashlimit(_, _, let i): i
         }
     }
 
@@ -76,7 +79,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .mac(let a, let n):
             guard let mac = p.sourceMAC else { return nil }
             return (mac == a) != n
-        case .limit, .statistic:
+        case .limit, .statistic, .hashlimit:
             // Time and counters: the mirror cannot tell, the rule may match.
             return nil
         }
@@ -89,4 +92,27 @@ public enum StatisticMode: Equatable, Hashable, Sendable {
     case random(probability: UInt32)
     /// `every` is n - 1; `count` the counter's first value, every - packet.
     case nth(every: UInt32, count: UInt32)
+}
+
+/// One hashlimit match's table as xt_hashlimit's revision 3 keeps it (hashlimit_cfg3).
+public struct Hashlimit: Equatable, Hashable, Sendable {
+    public static let srcIP: UInt32 = 1 << 2, dstIP: UInt32 = 1 << 0, srcPort: UInt32 = 1 << 3, dstPort: UInt32 = 1 << 1
+    public var name: String
+    /// The average interval in 1/1000000 s.
+    public var average: UInt64
+    public var burst: UInt32
+    /// XT_HASHLIMIT_HASH_* bits.
+    public var mode: UInt32
+    public var sourceMask: UInt8 = 32
+    public var destinationMask: UInt8 = 32
+    public var expireMs: UInt32 = 10_000
+    /// 0: the kernel's default from the machine's memory.
+    public var size: UInt32 = 0
+    public var max: UInt32 = 0
+    public init(name: String, average: UInt64, burst: UInt32, mode: UInt32) {
+        self.name = name
+        self.average = average
+        self.burst = burst
+        self.mode = mode
+    }
 }

@@ -20,7 +20,7 @@ enum ExtEncoding {
                 for i in 0..<6 { buf[i] = addr[i] }
             }
             put(m, into: &e)
-        case .limit, .statistic:
+        case .limit, .statistic, .hashlimit:
             e = StatefulExtEncoding.encode(t, stamp: stamp)
         }
         return e

@@ -213,6 +213,13 @@ struct DataplaneFixture {
             case "mac":
                 guard let m = mac(v) else { throw fail("mac") }
                 r.ext.append(.mac(m, negated: neg))
+            case "hashlimit":
+                // hashlimit NAME/BURST/MODE/SRCMASK/INST: 1/hour, MODE the XT_HASHLIMIT_HASH_* bits; ! is above.
+                let f = v.split(separator: "/")
+                guard f.count == 5, let burst = UInt32(f[1]), let mode = UInt32(f[2]), let mask = UInt8(f[3]), let k = Int(f[4]) else { throw fail("hashlimit") }
+                var h = Hashlimit(name: String(f[0]), average: 3_600_000_000, burst: burst, mode: mode)
+                h.sourceMask = mask
+                r.ext.append(.hashlimit(h, negated: neg, instance: ExtInstance(rule: RuleRef(table: "filter", chain: "INPUT", index: k, line: nil), match: 0)))
             case "limit", "nth", "random":
                 // limit AVG/BURST/INST, nth EVERY-1/COUNT/INST, random P31/INST: INST names the
                 // state (entries with the same INST share one bucket or counter).
