@@ -185,4 +185,42 @@ final class StatefulRateTests: XCTestCase {
         XCTAssertEqual(got[1].two, got[1].ref, line)
         XCTAssertGreaterThan(dropped, UInt64(n / 2 / 3), "XDP decided: \(line)")
     }
+
+    /// hashlimit --hashlimit-above 50/sec, burst 10, per source: four sources in one train,
+    /// below and above the per-source limit; every source's pass count within 2 % + burst.
+    func testHashlimitPerSourceMatchesTheKernel() throws {
+        let sources: [UInt32] = (1...4).map { 0xC612_0700 | $0 }
+        let p = try pair(sources: sources)
+        defer { p.lab.close() }
+        var report: [String] = []
+        for (i, t) in [Train(rate: 120, count: 480), Train(rate: 800, count: 2400)].enumerated() {
+            // A fresh name per train: the kernel's table (and XDP's) outlives a restore.
+            let rules = """
+                *filter
+                :INPUT ACCEPT [0:0]
+                :FORWARD ACCEPT [0:0]
+                :OUTPUT ACCEPT [0:0]
+                -A INPUT -p udp -m udp --dport 5060 -m hashlimit --hashlimit-above 50/sec --hashlimit-burst 10 --hashlimit-mode srcip --hashlimit-name sip\(i) -j DROP
+                COMMIT
+
+                """
+            try restore(p, rules)
+            let before = try p.two.xdp().stats()
+            let base = sources.map { delivered(p, $0) }
+            let sent = try PacedTrain(rate: t.rate, count: t.count, frames: sources.map { frame(source: $0, port: 5060) })
+                .send(namespace: p.lab.gen.name, interfaces: [p.ref.genSide, p.two.genSide])
+            let end = settle(p, sources)
+            let dropped = try p.two.xdp().stats().dropped - before.dropped
+            for (k, s) in sources.enumerated() {
+                let ref = end[k].ref - base[k].ref, two = end[k].two - base[k].two
+                let line = "hashlimit above 50/s burst 10 srcip, \(t.count / sources.count) pkts from \(Probe.dotted(s)) at \(Int(t.rate) / sources.count)/s (\(String(format: "%.2f", sent.seconds)) s): kernel passed \(ref), XDP+kernel passed \(two)"
+                report.append(line)
+                XCTAssertLessThanOrEqual(abs(Double(ref) - Double(two)), 0.02 * Double(ref) + 10, line)
+            }
+            report.append("  XDP dropped \(dropped)")
+            if t.rate > 400 { XCTAssertGreaterThan(dropped, 0, "XDP decided nothing") }
+        }
+        print(report.joined(separator: "\n"))
+        try report.joined(separator: "\n").appending("\n").write(toFile: "/tmp/stateful-rates-hashlimit.txt", atomically: true, encoding: .utf8)
+    }
 }
