@@ -582,6 +582,9 @@ route_ok:
 #include "ext_mac.h"
 #include "ext_addrtype.h"
 #include "ext_pkttype.h"
+#include "ext_limit.h"
+#include "ext_statistic.h"
+#include "ext_hashlimit.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -599,6 +602,12 @@ __attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt
 		return eipt_ext_addrtype(ctx, p, e);
 	case EIPT_EXT_PKTTYPE:
 		return eipt_ext_pkttype(ctx, e);
+	case EIPT_EXT_LIMIT:
+		return eipt_ext_limit(ctx, p, e);
+	case EIPT_EXT_STATISTIC:
+		return eipt_ext_statistic(ctx, p, e);
+	case EIPT_EXT_HASHLIMIT:
+		return eipt_ext_hashlimit(ctx, p, e);
 	default:
 		return EIPT_EXT_MAYBE;
 	}

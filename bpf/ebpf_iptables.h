@@ -236,6 +236,9 @@ enum eipt_ext_kind {
 	EIPT_EXT_MAC = 1,      /* -m mac --mac-source */
 	EIPT_EXT_ADDRTYPE = 2, /* -m addrtype (bpf/ext_addrtype.h) */
 	EIPT_EXT_PKTTYPE = 3,  /* -m pkttype (bpf/ext_pkttype.h) */
+	EIPT_EXT_LIMIT = 10,     /* -m limit (bpf/ext_limit.h) */
+	EIPT_EXT_HASHLIMIT = 11, /* -m hashlimit (bpf/ext_hashlimit.h) */
+	EIPT_EXT_STATISTIC = 12, /* -m statistic (bpf/ext_statistic.h) */
 	/* kinds 2..: one per extension (see the union) */
 };
 
@@ -306,6 +309,62 @@ struct eipt_local_state {
 	__u32 fib_seq;
 	__u32 has_l3mdev; /* a VRF exists: --limit-iface-in may look in another table */
 };
+/* -m limit: xt_rateinfo's avg (interval in 1/10000 s) and burst as iptables stores them;
+ * the program derives xt_limit's credits from them with the kernel's HZ. `stamp` is the same
+ * for every row of one generation write and differs between writes: a state slot whose stamp
+ * differs is a fresh bucket (a restore starts full buckets, as the kernel's checkentry does). */
+struct eipt_ext_limit {
+	__u32 avg;
+	__u32 burst;
+	__u64 stamp;
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_limit) <= 56, "eipt_ext_limit fits eipt_ext.data");
+#endif
+
+/* -m statistic: xt_statistic_info's fields as libxt_statistic stores them (every is n-1,
+ * count the nth counter's initial value every-packet, probability a 31-bit fraction).
+ * `neg` is XT_STATISTIC_INVERT. `stamp` as for limit. */
+enum eipt_statistic_mode {
+	EIPT_STATISTIC_RANDOM = 0,
+	EIPT_STATISTIC_NTH = 1,
+};
+struct eipt_ext_statistic {
+	__u32 mode; /* enum eipt_statistic_mode */
+	__u32 probability;
+	__u32 every;
+	__u32 count;
+	__u64 stamp;
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_statistic) <= 56, "eipt_ext_statistic fits eipt_ext.data");
+#endif
+
+/* -m hashlimit (revision 3, what iptables 1.8 writes): avg in 1/1000000 s, the per-table
+ * key mode (EIPT_HL_* = XT_HASHLIMIT_HASH_*), masks, expire in ms; `table` names the
+ * table (FNV-1a of --hashlimit-name: rules of one name share it, across restores too, as
+ * the kernel's htable outlives a restore); `max`: entries XDP may create in it, at most
+ * the kernel's htable-max (a new key beyond: MAYBE, where the kernel may hotdrop).
+ * `neg`: --hashlimit-above (XT_HASHLIMIT_INVERT). */
+enum eipt_hashlimit_mode {
+	EIPT_HL_DIP = 1 << 0,
+	EIPT_HL_DPT = 1 << 1,
+	EIPT_HL_SIP = 1 << 2,
+	EIPT_HL_SPT = 1 << 3,
+};
+struct eipt_ext_hashlimit {
+	__u64 avg;
+	__u32 burst;
+	__u32 mode;
+	__u32 table;
+	__u32 max;
+	__u32 expire_ms;
+	__u8 srcmask, dstmask;
+	__u16 pad;
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_hashlimit) <= 56, "eipt_ext_hashlimit fits eipt_ext.data");
+#endif
 
 struct eipt_ext {
 	__u16 kind;    /* enum eipt_ext_kind */

@@ -9,6 +9,8 @@ import IptParse
 struct AtomLowering {
     let interface: String
     let sets: [String: SetTrust]
+    /// How many rules of the ruleset use each --hashlimit-name (StatefulLowering.swift).
+    var hashlimitUses: [String: Int] = [:]
 
     /// Whether XDP may use a set's members as they were given.
     enum SetTrust: Equatable {
@@ -45,7 +47,10 @@ struct AtomLowering {
         if let p = rule.proto { out.append(.proto(p.value, negated: p.negated)) }
         if let f = rule.fragment { out.append(.fragment(f)) }
         var l4Match = false
-        for m in rule.matches {
+        var order = StatefulOrder()
+        for (mi, m) in rule.matches.enumerated() {
+            let before = (out.count, l4Match)
+            defer { order.saw(m, added: out[before.0...], l4: l4Match && !before.1) }
             switch m {
             case .tcp(let t):
                 l4Match = true
@@ -101,6 +106,8 @@ struct AtomLowering {
                 }
             case .pkttype(let p):
                 out.append(.ext(.pkttype(Self.packetType(p.value), negated: p.negated)))
+            case _ where Self.isStateful(m):
+                do { out.append(.ext(try stateful(m, match: mi, ref: ref))) } catch { unsupported.append(error) }
             case .limit, .string, .mark, .hl, .opaque:
                 unsupported.append(.match(m.name))
             }
@@ -112,6 +119,7 @@ struct AtomLowering {
         if l4Match && !hasPortTest && !out.contains(.fragment(false)) && !out.contains(.fragment(true)) {
             out.append(.fragment(false))
         }
+        if let problem = order.problem { unsupported.append(problem) }
         var named: [UnsupportedTest] = []
         for u in unsupported where !named.contains(u) { named.append(u) }
         return .tests(out, unsupported: named)

@@ -60,6 +60,10 @@ struct ChainFlattener {
     var via: [RuleRef] = []
     /// The walk stopped because the positions reached what the program holds.
     var stopped = false
+    /// Stateful match instances the positions so far hold (ChainFlattener+Stateful.swift).
+    var instances: Set<ExtInstance> = []
+    /// hashlimit tables (names) the positions so far hold.
+    var hashlimitTables: Set<String> = []
 
     /// iptables itself allows deep nesting; inlining beyond this would grow without bound.
     static let maxDepth = 64
@@ -92,8 +96,9 @@ struct ChainFlattener {
             case .never(let name):
                 events[ref, default: RuleEvents()].neverOnInterface = name
                 continue
-            case .tests(let atoms, let unsupported):
+            case .tests(let atoms, let lowered):
                 own = atoms
+                let unsupported = lowered + statefulProblems(rule, own)
                 guard let target = rule.target else {
                     // It only counts; the kernel counts only the packets it sees, so every
                     // packet this rule may match goes there, and its counter stays exact.
@@ -159,6 +164,7 @@ struct ChainFlattener {
 
     private mutating func emit(_ v: CompiledTables.Verdict, _ conds: [Atom], _ ref: RuleRef, isPolicy: Bool = false,
                                kernel: KernelReason? = nil, rejectAsDrop: Bool = false) {
+        let conds = keepingStateful(conds, v, kernel)
         events[ref, default: RuleEvents()].positions.append(flat.count)
         flat.append(FlatRule(atoms: conds, verdict: v, origin: ref, isPolicy: isPolicy, kernelReason: kernel, rejectAsDrop: rejectAsDrop,
                              via: via))

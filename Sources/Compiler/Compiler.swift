@@ -46,7 +46,8 @@ public enum Compiler {
         guard ruleset.family == .ipv4 else { return otherFamily(ruleset, interface: interface, options: options) }
         var setByName: [String: IpsetSet] = [:]
         for s in sets?.sets ?? [] { setByName[s.name] = s }
-        let lowering = AtomLowering(interface: interface, sets: DynamicSets.trust(sets: sets, ruleset: ruleset))
+        var lowering = AtomLowering(interface: interface, sets: DynamicSets.trust(sets: sets, ruleset: ruleset))
+        lowering.hashlimitUses = AtomLowering.hashlimitUses(ruleset)
         let pre = PreInputRules.collect(ruleset, lowering: lowering)
         let filter = ruleset.table("filter") ?? Table(name: "filter")
         let policy: CompiledTables.Verdict = filter.chain("INPUT")?.policy == "DROP" ? .drop : .accept

@@ -31,6 +31,13 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     case addrtype(AddrTypeTest, negated: Bool)
     /// `-m pkttype --pkt-type`: skb->pkt_type (0 host, 1 broadcast, 2 multicast, 3 otherhost).
     case pkttype(UInt8, negated: Bool)
+    /// `-m limit`: xt_limit's token bucket, one per instance (bpf/ext_limit.h). `average` and
+    /// `burst` as iptables stores them (xt_rateinfo); limit has no `!`.
+    case limit(average: UInt32, burst: UInt32, instance: ExtInstance)
+    /// `-m statistic` (bpf/ext_statistic.h); `negated` is XT_STATISTIC_INVERT.
+    case statistic(StatisticMode, negated: Bool, instance: ExtInstance)
+    /// `-m hashlimit` in packet mode (bpf/ext_hashlimit.h); `negated` is --hashlimit-above.
+    case hashlimit(Hashlimit, negated: Bool, instance: ExtInstance)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
@@ -38,6 +45,9 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .mac: "mac"
         case .addrtype: "addrtype"
         case .pkttype: "pkttype"
+        case .limit: "limit"
+        case .statistic: "statistic"
+        case .hashlimit: "hashlimit"
         }
     }
 
@@ -47,6 +57,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .mac(let a, let n): .mac(a, negated: !n)
         case .addrtype(let a, let n): .addrtype(a, negated: !n)
         case .pkttype(let t, let n): .pkttype(t, negated: !n)
+        // A stateful test acts whatever its answer: its `!` is not a complement.
+        case .limit, .statistic, .hashlimit: nil
         }
     }
 
@@ -55,6 +67,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var isStateful: Bool {
         switch self {
         case .mac, .addrtype, .pkttype: false
+        case .limit, .statistic, .hashlimit: true
         }
     }
 
@@ -62,6 +75,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var instance: ExtInstance? {
         switch self {
         case .mac, .addrtype, .pkttype: nil
+        case .limit(_, _, let i), .statistic(_, _, let i), .hashlimit(_, _, let i): i
         }
     }
 
@@ -92,6 +106,9 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .pkttype(let t, let n):
             guard let pt = p.packetType else { return nil }
             return (pt == t) != n
+        case .limit, .statistic, .hashlimit:
+            // Time and counters: the mirror cannot tell, the rule may match.
+            return nil
         }
     }
 }
@@ -116,5 +133,36 @@ public struct AddrTypeTest: Equatable, Hashable, Sendable {
     /// The RTN_* value of an iptables type name (UNICAST, LOCAL, ...), its bit number.
     public static func rtnType(_ name: String) -> Int? {
         AddrTypeMatch.kernelOrder.firstIndex(of: name.uppercased())
+    }
+}
+
+/// xt_statistic's two modes, with the numbers libxt_statistic stores.
+public enum StatisticMode: Equatable, Hashable, Sendable {
+    /// Matches when a random 31-bit number is below `probability` (lround(2^31 * p)).
+    case random(probability: UInt32)
+    /// `every` is n - 1; `count` the counter's first value, every - packet.
+    case nth(every: UInt32, count: UInt32)
+}
+
+/// One hashlimit match's table as xt_hashlimit's revision 3 keeps it (hashlimit_cfg3).
+public struct Hashlimit: Equatable, Hashable, Sendable {
+    public static let srcIP: UInt32 = 1 << 2, dstIP: UInt32 = 1 << 0, srcPort: UInt32 = 1 << 3, dstPort: UInt32 = 1 << 1
+    public var name: String
+    /// The average interval in 1/1000000 s.
+    public var average: UInt64
+    public var burst: UInt32
+    /// XT_HASHLIMIT_HASH_* bits.
+    public var mode: UInt32
+    public var sourceMask: UInt8 = 32
+    public var destinationMask: UInt8 = 32
+    public var expireMs: UInt32 = 10_000
+    /// 0: the kernel's default from the machine's memory.
+    public var size: UInt32 = 0
+    public var max: UInt32 = 0
+    public init(name: String, average: UInt64, burst: UInt32, mode: UInt32) {
+        self.name = name
+        self.average = average
+        self.burst = burst
+        self.mode = mode
     }
 }

@@ -34,6 +34,16 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
     case dynamicSet(String, DynamicSet)
     /// The tests lower, but the XDP tables cannot hold them in one position.
     case layout(LayoutProblem)
+    /// A stateful match (limit, statistic, ...) with options XDP does not mirror.
+    case statefulOptions(String, String)
+    /// A stateful match before tests XDP evaluates first: iptables would charge it for
+    /// packets the later test refuses.
+    case statefulBeforeTests(String, later: String)
+    /// A stateful match on a jump, goto or RETURN: inlined, it would be charged only for
+    /// the packets the callee's rules test.
+    case statefulOnJump(String)
+    /// More stateful match instances than one generation holds.
+    case statefulInstances(limit: Int)
 
     public enum DynamicSet: Equatable, Sendable {
         /// Created with `timeout`: members expire in the kernel.
@@ -76,6 +86,10 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .setNotIPv4Source: "set-not-ipv4-source"
         case .dynamicSet: "dynamic-set"
         case .layout: "layout"
+        case .statefulOptions: "stateful-options"
+        case .statefulBeforeTests: "stateful-before-tests"
+        case .statefulOnJump: "stateful-on-jump"
+        case .statefulInstances: "stateful-instances"
         }
     }
 
@@ -105,6 +119,11 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .layout(.setWithOtherTests): "a set match together with tests other than protocol and destination port"
         case .layout(.portsAndEitherPorts): "--dport and --ports in one rule cannot share one fallback entry"
         case .layout(.tooManyExtTests(let n)): "the rule has more than \(n) extension tests for one fallback entry"
+        case .statefulOptions(let name, let what): "\(name): \(what) is not evaluated in XDP"
+        case .statefulBeforeTests(let name, let later):
+            "\(name) comes before '\(later)': iptables charges it for packets that test refuses, XDP tests '\(later)' first"
+        case .statefulOnJump(let name): "\(name) on a jump, goto or RETURN: its state would be charged per inlined rule"
+        case .statefulInstances(let n): "more than \(n) stateful match instances in one ruleset"
         }
     }
 

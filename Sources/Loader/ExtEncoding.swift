@@ -4,7 +4,9 @@ import Compiler
 /// ExtTest -> `struct eipt_ext` (bpf/ebpf_iptables.h). One case per kind; the payload
 /// goes into the kind's member of the union, in the byte order the kind's header says.
 enum ExtEncoding {
-    static func encode(_ t: ExtTest, generation: UInt32) throws(LoaderError) -> eipt_ext {
+    /// `stamp`: one value per generation write, never 0 (stateful kinds: a state slot set up
+    /// by another write is a fresh bucket or counter).
+    static func encode(_ t: ExtTest, generation: UInt32, stamp: UInt64 = 0) throws(LoaderError) -> eipt_ext {
         var e = eipt_ext()
         switch t {
         case .mac(let addr, let negated):
@@ -39,6 +41,8 @@ enum ExtEncoding {
             var m = eipt_ext_pkttype()
             m.type = t
             put(m, into: &e)
+        case .limit, .statistic, .hashlimit:
+            e = StatefulExtEncoding.encode(t, stamp: stamp)
         }
         return e
     }

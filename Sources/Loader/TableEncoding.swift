@@ -82,13 +82,14 @@ enum TableEncoding {
         var out: [eipt_fb_rule] = []
         var ext: [eipt_ext] = []
         var ids: [ExtInstance: UInt32] = [:]
+        let stamp = StatefulExtEncoding.writeStamp()
         for (_, rule) in sorted {
             var row = try encode(rule, generation: generation)
             if !rule.ext.isEmpty {
                 row.ext_first = UInt16(truncatingIfNeeded: extStart + UInt32(ext.count))
                 row.ext_count = UInt16(rule.ext.count)
                 for e in rule.ext {
-                    var encoded = try ExtEncoding.encode(e, generation: generation)
+                    var encoded = try ExtEncoding.encode(e, generation: generation, stamp: stamp)
                     if let instance = e.instance {
                         // One id per instance, shared by every position it was inlined into.
                         let id = ids[instance] ?? UInt32(ids.count)

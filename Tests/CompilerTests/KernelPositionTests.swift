@@ -29,9 +29,9 @@ final class KernelPositionTests: XCTestCase {
 
     var cases: [Case] { [
         Case(name: "an unsupported match keeps its place over the tests that lower",
-             text: "*filter\n-A INPUT -p tcp -m tcp --dport 22 -m limit --limit 3/min -j ACCEPT\n-A INPUT -p tcp -j DROP\nCOMMIT\n",
+             text: "*filter\n-A INPUT -p tcp -m tcp --dport 22 -m mark --mark 0x1 -j ACCEPT\n-A INPUT -p tcp -j DROP\nCOMMIT\n",
              statuses: { _ in [
-                 "filter/INPUT#1": .kernel(.unsupportedTests([.match("limit")])),
+                 "filter/INPUT#1": .kernel(.unsupportedTests([.match("mark")])),
                  "filter/INPUT#2": .xdp(.keyed(.protocolPort, entries: 1)),
              ] },
              decides: [(tcp("10.0.0.1", 22), nil, .kernel, "filter/INPUT#1"), (tcp("10.0.0.1", 80), nil, .drop, "filter/INPUT#2"),

@@ -238,6 +238,26 @@ struct DataplaneFixture {
                 let types: [Substring: UInt8] = ["unicast": 0, "broadcast": 1, "multicast": 2, "otherhost": 3]
                 guard let t = types[v] else { throw fail("pkttype") }
                 r.ext.append(.pkttype(t, negated: neg))
+            case "hashlimit":
+                // hashlimit NAME/BURST/MODE/SRCMASK/INST: 1/hour, MODE the XT_HASHLIMIT_HASH_* bits; ! is above.
+                let f = v.split(separator: "/")
+                guard f.count == 5, let burst = UInt32(f[1]), let mode = UInt32(f[2]), let mask = UInt8(f[3]), let k = Int(f[4]) else { throw fail("hashlimit") }
+                var h = Hashlimit(name: String(f[0]), average: 3_600_000_000, burst: burst, mode: mode)
+                h.sourceMask = mask
+                r.ext.append(.hashlimit(h, negated: neg, instance: ExtInstance(rule: RuleRef(table: "filter", chain: "INPUT", index: k, line: nil), match: 0)))
+            case "limit", "nth", "random":
+                // limit AVG/BURST/INST, nth EVERY-1/COUNT/INST, random P31/INST: INST names the
+                // state (entries with the same INST share one bucket or counter).
+                let n = v.split(separator: "/").compactMap { UInt32($0) }
+                func inst(_ k: UInt32) -> ExtInstance {
+                    ExtInstance(rule: RuleRef(table: "filter", chain: "INPUT", index: Int(k), line: nil), match: 0)
+                }
+                switch (key, n.count) {
+                case ("limit", 3): r.ext.append(.limit(average: n[0], burst: n[1], instance: inst(n[2])))
+                case ("nth", 3): r.ext.append(.statistic(.nth(every: n[0], count: n[1]), negated: neg, instance: inst(n[2])))
+                case ("random", 2): r.ext.append(.statistic(.random(probability: n[0]), negated: neg, instance: inst(n[1])))
+                default: throw fail(String(key))
+                }
             case "ttl":
                 guard i < w.count, let val = UInt8(w[i]), let op = TTLMatch.Operator(rawValue: String(v)) else { throw fail("ttl") }
                 i += 1

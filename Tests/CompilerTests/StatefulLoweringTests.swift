@@ -1,0 +1,110 @@
+import Compiler
+import IptParse
+import TestSupport
+import XCTest
+
+/// limit and statistic lowered to XDP ext tests: where they may be (the match order, jumps,
+/// KERNEL positions), the instance cap, and the numbers they carry.
+final class StatefulLoweringTests: XCTestCase {
+    func compile(_ text: String) throws -> CompileResult {
+        let rs = try RestoreParser.parse(text, options: .init(file: "case.rules"))
+        return Compiler.compile(rs, sets: nil, interface: "eth0")
+    }
+
+    func status(_ r: CompileResult, _ chain: String, _ index: Int) -> RuleStatus? {
+        r.report.rules.first { $0.ref.table == "filter" && $0.ref.chain == chain && $0.ref.index == index }?.status
+    }
+
+    /// The stateful ext tests of the fallback entries of a rule's positions.
+    func statefulTests(_ r: CompileResult, _ chain: String, _ index: Int) -> [ExtTest] {
+        let positions = Set(r.origins.indices.filter { r.origins[$0].rule.chain == chain && r.origins[$0].rule.index == index }.map(UInt32.init))
+        return r.tables.fallback.filter { positions.contains($0.position) }.flatMap(\.ext).filter(\.isStateful)
+    }
+
+    func testLimitAcceptIsDecidedInXDP() throws {
+        let r = try compile("*filter\n-A INPUT -p tcp -m tcp --dport 22 -m limit --limit 3/min --limit-burst 7 -j ACCEPT\n-A INPUT -p tcp -j DROP\nCOMMIT\n")
+        XCTAssertEqual(status(r, "INPUT", 1), .xdp(.fallback(entries: 1)))
+        let tests = statefulTests(r, "INPUT", 1)
+        XCTAssertEqual(tests.count, 1)
+        // xt_rateinfo: avg = 60 s / 3 in 1/10000 s.
+        if case .limit(let avg, let burst, let instance)? = tests.first {
+            XCTAssertEqual(avg, 200_000)
+            XCTAssertEqual(burst, 7)
+            XCTAssertEqual(instance.rule.index, 1)
+        } else {
+            XCTFail("no limit test: \(tests)")
+        }
+    }
+
+    func testLogBehindALimitKeepsItsLimit() throws {
+        let r = try compile("*filter\n-A INPUT -p udp -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix \"x \"\n-A INPUT -p udp -j DROP\nCOMMIT\n")
+        XCTAssertEqual(status(r, "INPUT", 1), .kernel(.target("LOG")))
+        XCTAssertEqual(statefulTests(r, "INPUT", 1).map(\.kind), ["limit"])
+        let n = try compile("*filter\n-A INPUT -p udp -m limit --limit 3/min -j NFLOG --nflog-group 2\n-A INPUT -p udp -j DROP\nCOMMIT\n")
+        XCTAssertEqual(statefulTests(n, "INPUT", 1).map(\.kind), ["limit"])
+    }
+
+    func testOtherKernelPositionsTouchNoState() throws {
+        // A test that does not lower: the position may match, the limit is the kernel's.
+        let r = try compile("*filter\n-A INPUT -p udp -m mark --mark 1 -m limit --limit 3/min -j LOG\n-A INPUT -m limit --limit 1/s -j REJECT\n-A INPUT -m limit --limit 1/s\nCOMMIT\n")
+        XCTAssertEqual(status(r, "INPUT", 1), .kernel(.unsupportedTests([.match("mark")])))
+        for i in 1...3 { XCTAssertEqual(statefulTests(r, "INPUT", i), [], "rule \(i)") }
+    }
+
+    func testALimitBeforeOtherTestsStaysInTheKernel() throws {
+        let r = try compile("*filter\n-A INPUT -m limit --limit 3/min -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -m limit --limit 3/min -m conntrack --ctstate NEW -j DROP\nCOMMIT\n")
+        XCTAssertEqual(status(r, "INPUT", 1), .kernel(.unsupportedTests([.statefulBeforeTests("limit", later: "tcp")])))
+        XCTAssertEqual(status(r, "INPUT", 2), .kernel(.unsupportedTests([.statefulBeforeTests("limit", later: "conntrack")])))
+        for i in 1...2 { XCTAssertEqual(statefulTests(r, "INPUT", i), [], "rule \(i)") }
+    }
+
+    func testAStatefulJumpStaysInTheKernel() throws {
+        let r = try compile("*filter\n:C - [0:0]\n-A INPUT -m limit --limit 3/min -j C\n-A INPUT -j DROP\n-A C -p udp -j DROP\n-A C -m limit --limit 1/s -j RETURN\nCOMMIT\n")
+        XCTAssertEqual(status(r, "INPUT", 1), .kernel(.unsupportedTests([.statefulOnJump("limit")])))
+        XCTAssertEqual(r.tables.fallback.flatMap(\.ext).filter(\.isStateful), [])
+    }
+
+    func testInstancesBeyondTheCapStayInTheKernel() throws {
+        let n = ExtTest.maxStatefulInstances
+        let rules = (1...n + 1).map { "-A INPUT -p udp -m udp --dport \($0) -m limit --limit \($0)/s -j ACCEPT" }.joined(separator: "\n")
+        let r = try compile("*filter\n" + rules + "\n-A INPUT -p udp -j DROP\nCOMMIT\n")
+        XCTAssertEqual(status(r, "INPUT", n), .xdp(.fallback(entries: 1)))
+        XCTAssertEqual(status(r, "INPUT", n + 1), .kernel(.unsupportedTests([.statefulInstances(limit: n)])))
+        XCTAssertEqual(Set(r.tables.fallback.flatMap(\.ext).compactMap(\.instance)).count, n)
+    }
+
+    func testStatisticAsLibxtStatisticStoresIt() throws {
+        let r = try compile("""
+            *filter
+            -A INPUT -p udp -m udp --dport 1 -m statistic --mode nth --every 3 --packet 1 -j DROP
+            -A INPUT -p udp -m udp --dport 2 -m statistic --mode nth ! --every 4 -j DROP
+            -A INPUT -p udp -m udp --dport 3 -m statistic --mode random --probability 0.25 -j DROP
+            -A INPUT -p udp -m udp --dport 4 -m statistic --mode random ! --probability 0.5 -j DROP
+            COMMIT
+
+            """)
+        func only(_ i: Int) -> ExtTest? { statefulTests(r, "INPUT", i).first }
+        for i in 1...4 { XCTAssertEqual(status(r, "INPUT", i), .xdp(.fallback(entries: 1)), "rule \(i)") }
+        if case .statistic(let m, let neg, _)? = only(1) { XCTAssertEqual(m, .nth(every: 2, count: 1)); XCTAssertFalse(neg) } else { XCTFail() }
+        if case .statistic(let m, let neg, _)? = only(2) { XCTAssertEqual(m, .nth(every: 3, count: 3)); XCTAssertTrue(neg) } else { XCTFail() }
+        if case .statistic(let m, _, _)? = only(3) { XCTAssertEqual(m, .random(probability: 0x2000_0000)) } else { XCTFail() }
+        if case .statistic(let m, let neg, _)? = only(4) { XCTAssertEqual(m, .random(probability: 0x4000_0000)); XCTAssertTrue(neg) } else { XCTFail() }
+    }
+
+    /// ufw's logging rules: `-m limit --limit 3/min --limit-burst 10 -j LOG` compile to XDP
+    /// with their limit (their positions send up only the limit's packets).
+    func testUfwLimitLogRules() throws {
+        guard let corpus = Fixtures.corpus else { throw XCTSkip("../shared/corpus is absent") }
+        let url = corpus.appendingPathComponent("ufw-dump-resteex0.rules")
+        let rs = try RestoreParser.parse(Fixtures.text(url), options: .init(file: url.lastPathComponent))
+        let r = Compiler.compile(rs, sets: nil, interface: "eth0")
+        var logsWithLimit = 0
+        for rule in r.report.rules where rule.ref.table == "filter" && rule.text.contains("-m limit") && rule.text.contains("-j LOG") {
+            guard case .kernel(.target("LOG")) = rule.status else { continue }
+            XCTAssertEqual(statefulTests(r, rule.ref.chain, rule.ref.index).map(\.kind).first, "limit", rule.text)
+            logsWithLimit += 1
+        }
+        print("ufw: \(logsWithLimit) limit+LOG rules keep their limit in XDP")
+        XCTAssertGreaterThan(logsWithLimit, 0)
+    }
+}
