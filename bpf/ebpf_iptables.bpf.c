@@ -580,6 +580,9 @@ route_ok:
 #include "ext_stateful.h"
 /* One function per kind, each in its own header (bpf/ext_*.h): answers EIPT_EXT_*. */
 #include "ext_mac.h"
+#include "ext_string.h"
+#include "ext_tcpopt.h"
+#include "ext_iprange.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -593,6 +596,12 @@ __attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt
 	switch (e->kind) {
 	case EIPT_EXT_MAC:
 		return eipt_ext_mac(ctx, e);
+	case EIPT_EXT_STRING:
+		return eipt_ext_string(ctx, p, e);
+	case EIPT_EXT_TCPOPT:
+		return eipt_ext_tcpopt(ctx, p, e);
+	case EIPT_EXT_IPRANGE:
+		return eipt_ext_iprange(p, e);
 	default:
 		return EIPT_EXT_MAYBE;
 	}

@@ -25,11 +25,20 @@ public struct ExtInstance: Hashable, Sendable {
 public enum ExtTest: Equatable, Hashable, Sendable {
     /// `-m mac --mac-source`: the Ethernet source address.
     case mac([UInt8], negated: Bool)
+    /// `-m string` (StringSearch.swift, bpf/ext_string.h).
+    case string(StringSearch, negated: Bool)
+    /// `-p tcp --tcp-option N` (bpf/ext_tcpopt.h).
+    case tcpOption(UInt8, negated: Bool)
+    /// `-m iprange`, one direction: host-order inclusive bounds (bpf/ext_iprange.h).
+    case ipRange(destination: Bool, lower: UInt32, upper: UInt32, negated: Bool)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
         switch self {
         case .mac: "mac"
+        case .string: "string"
+        case .tcpOption: "TCP option"
+        case .ipRange(let d, _, _, _): d ? "destination range" : "source range"
         }
     }
 
@@ -37,6 +46,11 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var negation: ExtTest? {
         switch self {
         case .mac(let a, let n): .mac(a, negated: !n)
+        case .string(let s, let n): .string(s, negated: !n)
+        // Not the complement for non-first fragments (the tcp match is false there, `!` or
+        // not); the fragment atom every tcp match carries says those apart.
+        case .tcpOption(let o, let n): .tcpOption(o, negated: !n)
+        case .ipRange(let d, let lo, let hi, let n): .ipRange(destination: d, lower: lo, upper: hi, negated: !n)
         }
     }
 
@@ -44,14 +58,14 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// evaluated exactly where iptables evaluates it, once per packet.
     public var isStateful: Bool {
         switch self {
-        case .mac: false
+        case .mac, .string, .tcpOption, .ipRange: false
         }
     }
 
     /// The state a stateful test acts on (nil for the others). Stateful cases carry one.
     public var instance: ExtInstance? {
         switch self {
-        case .mac: nil
+        case .mac, .string, .tcpOption, .ipRange: nil
         }
     }
 
@@ -65,6 +79,16 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .mac(let a, let n):
             guard let mac = p.sourceMAC else { return nil }
             return (mac == a) != n
+        case .string(let s, let n):
+            guard let ip = p.ipPacket, let found = s.matches(ipPacket: ip) else { return nil }
+            return found != n
+        case .tcpOption(let o, let n):
+            if p.nonFirstFragment { return false }
+            guard let ip = p.ipPacket, let found = TCPOptionWalk.contains(o, ipPacket: ip) else { return nil }
+            return found != n
+        case .ipRange(let d, let lo, let hi, let n):
+            let a = d ? p.destination : p.source
+            return (a >= lo && a <= hi) != n
         }
     }
 }

@@ -21,6 +21,9 @@ public struct PacketFacts: Equatable, Sendable {
     public var nonFirstFragment: Bool
     /// The Ethernet source address; nil when unknown (a `-m mac` test then may match).
     public var sourceMAC: [UInt8]? = nil
+    /// The IP packet's bytes from its header (as long as its total length); nil when
+    /// unknown (a `-m string` or `--tcp-option` test then may match).
+    public var ipPacket: [UInt8]? = nil
 
     public struct Ports: Equatable, Sendable {
         public var source: UInt16

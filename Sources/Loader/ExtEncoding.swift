@@ -18,6 +18,35 @@ enum ExtEncoding {
                 for i in 0..<6 { buf[i] = addr[i] }
             }
             put(m, into: &e)
+        case .string(let s, let negated):
+            guard s.fitsRow else {
+                throw LoaderError("write generation \(generation): a \(s.pattern.count)-byte string does not fit an ext row")
+            }
+            e.kind = UInt16(EIPT_EXT_STRING.rawValue)
+            e.neg = negated ? 1 : 0
+            var d = eipt_ext_string()
+            d.from = s.from
+            d.to = s.to
+            d.patlen = UInt8(s.pattern.count)
+            d.flags = UInt8((s.boyerMoore ? EIPT_STR_BM.rawValue : 0) | (s.ignoreCase ? EIPT_STR_ICASE.rawValue : 0))
+            let pat = s.storedPattern, good = s.boyerMoore ? s.goodShift : []
+            withUnsafeMutableBytes(of: &d.bytes) { buf in
+                for (i, b) in pat.enumerated() { buf[i] = b }
+                for (i, g) in good.enumerated() { buf[StringSearch.maxBoyerMoore + i] = UInt8(truncatingIfNeeded: g) }
+            }
+            put(d, into: &e)
+        case .tcpOption(let o, let negated):
+            e.kind = UInt16(EIPT_EXT_TCPOPT.rawValue)
+            e.neg = negated ? 1 : 0
+            put(eipt_ext_tcpopt(option: o), into: &e)
+        case .ipRange(let dst, let lo, let hi, let negated):
+            e.kind = UInt16(EIPT_EXT_IPRANGE.rawValue)
+            e.neg = negated ? 1 : 0
+            var r = eipt_ext_iprange()
+            r.lo = lo
+            r.hi = hi
+            r.dst = dst ? 1 : 0
+            put(r, into: &e)
         }
         return e
     }

@@ -213,6 +213,21 @@ struct DataplaneFixture {
             case "mac":
                 guard let m = mac(v) else { throw fail("mac") }
                 r.ext.append(.mac(m, negated: neg))
+            case "string":
+                // string ALGO:FROM:TO[:icase] PATTERN (PATTERN: text, %XX for a byte)
+                let o = v.split(separator: ":")
+                guard o.count >= 3, o[0] == "bm" || o[0] == "kmp", let from = UInt16(o[1]), let to = UInt16(o[2]),
+                      i < w.count, let pat = escaped(w[i]) else { throw fail("string") }
+                i += 1
+                r.ext.append(.string(StringSearch(pattern: pat, from: from, to: to, boyerMoore: o[0] == "bm",
+                                                  ignoreCase: o.count > 3 && o[3] == "icase"), negated: neg))
+            case "tcpopt":
+                guard let o = UInt8(v) else { throw fail("tcpopt") }
+                r.ext.append(.tcpOption(o, negated: neg))
+            case "srange", "drange":
+                let ab = v.split(separator: "-")
+                guard ab.count == 2, let lo = ipv4(ab[0]), let hi = ipv4(ab[1]) else { throw fail(String(key)) }
+                r.ext.append(.ipRange(destination: key == "drange", lower: lo, upper: hi, negated: neg))
             case "ttl":
                 guard i < w.count, let val = UInt8(w[i]), let op = TTLMatch.Operator(rawValue: String(v)) else { throw fail("ttl") }
                 i += 1
@@ -221,6 +236,23 @@ struct DataplaneFixture {
             }
         }
         return r
+    }
+
+    /// Text with %XX for one byte (fixture words hold no spaces).
+    static func escaped(_ v: Substring) -> [UInt8]? {
+        var out: [UInt8] = []
+        var u = Array(v.utf8)[...]
+        while let c = u.first {
+            u = u.dropFirst()
+            if c == UInt8(ascii: "%") {
+                guard u.count >= 2, let b = UInt8(String(decoding: u.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+                out.append(b)
+                u = u.dropFirst(2)
+            } else {
+                out.append(c)
+            }
+        }
+        return out
     }
 
     static func mac(_ v: Substring) -> [UInt8]? {
@@ -258,6 +290,24 @@ struct DataplaneFixture {
             case "l4": p.l4Bytes = Int(v)
             case "ether": p.etherType = UInt16(v.dropFirst(2), radix: 16) ?? 0
             case "smac": guard let m = mac(v) else { throw fail("smac") }; p.sourceMAC = m
+            case "payload":
+                // payload [N+]TEXT: N filler bytes ('.') then TEXT (%XX escapes)
+                var t = v
+                var pad = 0
+                if let plus = t.firstIndex(of: "+"), let n = Int(t[..<plus]) { pad = n; t = t[t.index(after: plus)...] }
+                guard let b = escaped(t) else { throw fail("payload") }
+                p.payload = [UInt8](repeating: 0x2e, count: pad) + b
+            case "tcpopt": // raw option bytes in hex, padded with EOL to a word
+                guard v.count % 2 == 0 else { throw fail("tcpopt") }
+                var b: [UInt8] = []
+                var h = v[...]
+                while !h.isEmpty {
+                    guard let x = UInt8(h.prefix(2), radix: 16) else { throw fail("tcpopt") }
+                    b.append(x)
+                    h = h.dropFirst(2)
+                }
+                p.tcpOptions = b
+            case "doff": guard let d = UInt8(v) else { throw fail("doff") }; p.dataOffset = d
             case "mf": p.moreFragments = true; i -= 1
             case "vlan": p.vlan = true; i -= 1
             default: throw fail("unknown packet option \(k)")
