@@ -237,6 +237,8 @@ enum eipt_ext_kind {
 	EIPT_EXT_STRING = 4,   /* -m string (bpf/ext_string.h) */
 	EIPT_EXT_TCPOPT = 5,   /* -p tcp --tcp-option (bpf/ext_tcpopt.h) */
 	EIPT_EXT_IPRANGE = 6,  /* -m iprange, one direction (bpf/ext_iprange.h) */
+	EIPT_EXT_LENGTH = 7,   /* a second -m length test of one rule (bpf/ext_length.h) */
+	EIPT_EXT_TTL = 8,      /* a second -m ttl test of one rule (bpf/ext_length.h) */
 	/* kinds 2..: one per extension (see the union) */
 };
 
@@ -289,6 +291,16 @@ struct eipt_ext_iprange {
 #ifndef __BPF__
 _Static_assert(sizeof(struct eipt_ext_iprange) <= 56, "eipt_ext_iprange fits eipt_ext.data");
 #endif
+
+/* A rule's second -m length test (the entry's own length field holds the first). */
+struct eipt_ext_length {
+	__u16 lo, hi; /* IP total length, inclusive */
+};
+
+/* A rule's second -m ttl test; op is enum eipt_ttl_op (EIPT_TTL_NE: `neg` of EQ). */
+struct eipt_ext_ttl {
+	__u8 op, value;
+};
 
 struct eipt_ext {
 	__u16 kind;    /* enum eipt_ext_kind */

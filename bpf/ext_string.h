@@ -18,9 +18,21 @@
  *   frames of this size); see docs/two-layers.md for the caveat.
  * - --icase: the pattern is stored uppercased and each text byte goes through the kernel's
  *   toupper (lib/ctype.c: Latin-1 letters too, 0xdf and 0xff included).
- * A window longer than EIPT_STR_WINDOW bytes is not searched: MAYBE.
+ * A window longer than EIPT_STR_WINDOW bytes is not searched, nor a first fragment (the
+ * kernel searches the reassembled datagram): MAYBE.
  * Included by ebpf_iptables.bpf.c.
  */
+
+/* Whether the packet is the first fragment of a datagram (MF set): INPUT sees the datagram
+ * reassembled, whose bytes and length XDP does not have. -1: cannot read. */
+static __always_inline int eipt_more_fragments(struct xdp_md *ctx)
+{
+	__u16 frag;
+
+	if (bpf_xdp_load_bytes(ctx, sizeof(struct ethhdr) + 6, &frag, 2))
+		return -1;
+	return !!(bpf_ntohs(frag) & 0x2000);
+}
 
 /* The packet's window, copied once per test (bpf_xdp_load_bytes also reads frags). */
 struct {
@@ -140,6 +152,8 @@ static __always_inline int eipt_ext_string(struct xdp_md *ctx, struct eipt_pkt *
 	int bm = d->flags & EIPT_STR_BM;
 	__u8 *buf;
 
+	if (eipt_more_fragments(ctx) != 0)
+		return EIPT_EXT_MAYBE; /* the kernel searches the reassembled datagram */
 	if (end > p->tot_len)
 		end = p->tot_len;
 	s.patlen = d->patlen;

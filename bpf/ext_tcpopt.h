@@ -3,7 +3,8 @@
  * -p tcp --tcp-option N, as xt_tcpudp's tcp_mt and tcp_find_option decide it:
  * - a non-first fragment: the tcp match is false, negated or not;
  * - a data offset below 5 words, or options the packet does not hold: the kernel drops the
- *   packet (hotdrop) at this rule: MAYBE, the kernel does it;
+ *   packet (hotdrop) at this rule: MAYBE, the kernel does it (for a first fragment whose
+ *   options end in a later fragment the kernel sees them reassembled: MAYBE too);
  * - otherwise walk the options: kinds 0 and 1 take one byte, the others their length byte,
  *   a length of 0 counts as 1 (the kernel's `op[i+1] ? : 1`); the option is present when
  *   some walked kind equals N. `!` is the complement.
@@ -28,6 +29,10 @@ static __always_inline int eipt_ext_tcpopt(struct xdp_md *ctx, struct eipt_pkt *
 		return EIPT_EXT_MAYBE;
 	optlen = ((__u32)doff * 4 - 20) & 63;
 	if (optlen > 40)
+		return EIPT_EXT_MAYBE;
+	/* Options past the IP total length: in the kernel they are cut short (hotdrop) or, for
+	 * a first fragment, in the next fragment: MAYBE either way. */
+	if (l4 + 20 + optlen > sizeof(struct ethhdr) + (__u32)p->tot_len)
 		return EIPT_EXT_MAYBE;
 	if (optlen > 0 && bpf_xdp_load_bytes(ctx, l4 + 20, opt, optlen))
 		return EIPT_EXT_MAYBE;

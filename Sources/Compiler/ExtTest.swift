@@ -31,6 +31,10 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     case tcpOption(UInt8, negated: Bool)
     /// `-m iprange`, one direction: host-order inclusive bounds (bpf/ext_iprange.h).
     case ipRange(destination: Bool, lower: UInt32, upper: UInt32, negated: Bool)
+    /// A rule's second `-m length` test (the entry's own field holds the first).
+    case length(ClosedRange<UInt16>, negated: Bool)
+    /// A rule's second `-m ttl` test.
+    case ttl(TTLMatch)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
@@ -39,6 +43,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .string: "string"
         case .tcpOption: "TCP option"
         case .ipRange(let d, _, _, _): d ? "destination range" : "source range"
+        case .length: "length"
+        case .ttl: "TTL"
         }
     }
 
@@ -51,6 +57,13 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         // not); the fragment atom every tcp match carries says those apart.
         case .tcpOption(let o, let n): .tcpOption(o, negated: !n)
         case .ipRange(let d, let lo, let hi, let n): .ipRange(destination: d, lower: lo, upper: hi, negated: !n)
+        case .length(let r, let n): .length(r, negated: !n)
+        case .ttl(let t):
+            switch t.op {
+            case .eq: .ttl(TTLMatch(op: .ne, value: t.value))
+            case .ne: .ttl(TTLMatch(op: .eq, value: t.value))
+            default: nil
+            }
         }
     }
 
@@ -58,16 +71,19 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// evaluated exactly where iptables evaluates it, once per packet.
     public var isStateful: Bool {
         switch self {
-        case .mac, .string, .tcpOption, .ipRange: false
+        case .mac, .string, .tcpOption, .ipRange, .length, .ttl: false
         }
     }
 
     /// The state a stateful test acts on (nil for the others). Stateful cases carry one.
     public var instance: ExtInstance? {
         switch self {
-        case .mac, .string, .tcpOption, .ipRange: nil
+        case .mac, .string, .tcpOption, .ipRange, .length, .ttl: nil
         }
     }
+
+    /// MF in an IP header: a first fragment, whose datagram INPUT sees reassembled.
+    static func moreFragments(_ ip: [UInt8]) -> Bool { ip.count > 6 && ip[6] & 0x20 != 0 }
 
     /// Stateful instances one generation may hold (ids of the per-packet memo).
     public static let maxStatefulInstances = 64
@@ -80,7 +96,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
             guard let mac = p.sourceMAC else { return nil }
             return (mac == a) != n
         case .string(let s, let n):
-            guard let ip = p.ipPacket, let found = s.matches(ipPacket: ip) else { return nil }
+            // A first fragment: the kernel searches the reassembled datagram.
+            guard let ip = p.ipPacket, !Self.moreFragments(ip), let found = s.matches(ipPacket: ip) else { return nil }
             return found != n
         case .tcpOption(let o, let n):
             if p.nonFirstFragment { return false }
@@ -89,6 +106,16 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .ipRange(let d, let lo, let hi, let n):
             let a = d ? p.destination : p.source
             return (a >= lo && a <= hi) != n
+        case .length(let r, let n):
+            if let ip = p.ipPacket, Self.moreFragments(ip) { return nil }
+            return r.contains(p.totalLength) != n
+        case .ttl(let t):
+            switch t.op {
+            case .eq: return p.ttl == t.value
+            case .ne: return p.ttl != t.value
+            case .lt: return p.ttl < t.value
+            case .gt: return p.ttl > t.value
+            }
         }
     }
 }

@@ -47,6 +47,16 @@ enum ExtEncoding {
             r.hi = hi
             r.dst = dst ? 1 : 0
             put(r, into: &e)
+        case .length(let r, let negated):
+            e.kind = UInt16(EIPT_EXT_LENGTH.rawValue)
+            e.neg = negated ? 1 : 0
+            put(eipt_ext_length(lo: r.lowerBound, hi: r.upperBound), into: &e)
+        case .ttl(let t):
+            e.kind = UInt16(EIPT_EXT_TTL.rawValue)
+            // ne is eq negated (enum eipt_ttl_op has no NE).
+            let op: eipt_ttl_op = t.op == .lt ? EIPT_TTL_LT : t.op == .gt ? EIPT_TTL_GT : EIPT_TTL_EQ
+            e.neg = t.op == .ne ? 1 : 0
+            put(eipt_ext_ttl(op: UInt8(op.rawValue), value: t.value), into: &e)
         }
         return e
     }
