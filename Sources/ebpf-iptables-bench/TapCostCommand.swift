@@ -16,7 +16,7 @@ import Loader
 /// socket. Either failing is an error: a figure is never printed for the wrong path.
 struct TapCostCommand {
     static let usage = "tap-cost --interface TAP --source A.B.C.D --destination A.B.C.D "
-        + "[--expect drop|pass] [--deliver all|none] [--seconds S]"
+        + "[--expect drop|pass] [--deliver all|none] [--seconds S] [--payload-file F]"
 
     enum Delivery: String { case all, none }
 
@@ -30,7 +30,11 @@ struct TapCostCommand {
     init(_ words: [String]) throws {
         let o = try CommandLineOptions(words, usage: Self.usage)
         interface = try o.string("interface")
-        let udp = UDPFrame(source: try o.address("source"), destination: try o.address("destination"))
+        var udp = UDPFrame(source: try o.address("source"), destination: try o.address("destination"))
+        if let f = o.optional("payload-file") {
+            guard let d = FileManager.default.contents(atPath: f) else { throw BenchError(description: "--payload-file \(f): cannot read") }
+            udp.payload = Array(d)
+        }
         frame = udp.bytes(destinationMAC: try interfaceMAC(interface))
         switch o.optional("expect") {
         case nil: expect = nil
