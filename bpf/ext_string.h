@@ -34,12 +34,18 @@ static __always_inline int eipt_more_fragments(struct xdp_md *ctx)
 	return !!(bpf_ntohs(frag) & 0x2000);
 }
 
-/* The packet's window, copied once per test (bpf_xdp_load_bytes also reads frags). */
+/* Per CPU: the packet's window, copied once per test (bpf_xdp_load_bytes also reads frags),
+ * and the search's shift table, built per test from the row's pattern (256 entries do not
+ * fit the row). */
+struct eipt_str_scratch {
+	__u8 text[EIPT_STR_WINDOW];
+	__u8 shift[256];
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u8[EIPT_STR_WINDOW]);
+	__type(value, struct eipt_str_scratch);
 } eipt_str_buf SEC(".maps");
 
 /* lib/ctype.c: lower case is a-z, 0xdf-0xf6 and 0xf8-0xff. */
@@ -68,42 +74,43 @@ struct eipt_str_state {
 	__u32 found;
 };
 
-static __always_inline __u8 eipt_str_at(__u8 *buf, __u32 i, __u32 icase)
+static __always_inline __u8 eipt_str_at(struct eipt_str_scratch *b, __u32 i, __u32 icase)
 {
-	__u8 c = buf[i & (EIPT_STR_WINDOW - 1)];
+	__u8 c = b->text[i & (EIPT_STR_WINDOW - 1)];
 
 	return icase ? eipt_k_toupper(c) : c;
 }
 
-/* One Horspool step: compare the window at pos, else shift by its last byte. */
+/* Whether the pattern lies at text[end-m+1 .. end]: the number of bytes that matched from
+ * the right (m: all). */
+static __always_inline __u32 eipt_str_suffix(struct eipt_str_state *s, struct eipt_str_scratch *b, __u32 end, __u32 max)
+{
+	__u32 i, m = s->patlen;
+
+	for (i = 0; i < max; i++) {
+		if (i >= m)
+			return m;
+		if (eipt_str_at(b, end - i, s->icase) != s->pat[(m - 1 - i) & (EIPT_STR_KMP_MAX - 1)])
+			return i;
+	}
+	return i;
+}
+
+/* One Horspool step: compare the window at pos, else shift by its last (uppercased) byte. */
 static long eipt_str_horspool_step(__u64 idx, void *arg)
 {
 	struct eipt_str_state *s = arg;
-	__u32 zero = 0, j, m = s->patlen, shift;
-	__u8 *buf = bpf_map_lookup_elem(&eipt_str_buf, &zero);
-	__u8 last;
+	__u32 zero = 0, m = s->patlen, end;
+	struct eipt_str_scratch *b = bpf_map_lookup_elem(&eipt_str_buf, &zero);
 
-	if (!buf || m == 0 || m > EIPT_STR_KMP_MAX)
+	if (!b || m == 0 || m > EIPT_STR_KMP_MAX || s->pos + m > s->n)
 		return 1;
-	if (s->pos + m > s->n)
+	end = s->pos + m - 1;
+	if (eipt_str_suffix(s, b, end, EIPT_STR_KMP_MAX) == m) {
+		s->found = 1;
 		return 1;
-	for (j = 0; j < EIPT_STR_KMP_MAX; j++) {
-		if (j >= m) {
-			s->found = 1;
-			return 1;
-		}
-		if (eipt_str_at(buf, s->pos + j, s->icase) != s->pat[j])
-			break;
 	}
-	last = eipt_str_at(buf, s->pos + m - 1, s->icase);
-	shift = m;
-	for (j = 0; j < EIPT_STR_KMP_MAX - 1; j++) {
-		if (j + 1 >= m)
-			break;
-		if (s->pat[j] == last)
-			shift = m - 1 - j;
-	}
-	s->pos += shift;
+	s->pos += b->shift[eipt_str_at(b, end, s->icase)];
 	return 0;
 }
 
@@ -111,37 +118,43 @@ static long eipt_str_horspool_step(__u64 idx, void *arg)
 static long eipt_str_bm_step(__u64 idx, void *arg)
 {
 	struct eipt_str_state *s = arg;
-	__u32 zero = 0, i, j, m = s->patlen, bs, a, b;
-	__u8 *buf = bpf_map_lookup_elem(&eipt_str_buf, &zero);
-	__u8 raw;
+	__u32 zero = 0, i, m = s->patlen, a, c;
+	struct eipt_str_scratch *b = bpf_map_lookup_elem(&eipt_str_buf, &zero);
 
-	if (!buf || m == 0 || m > EIPT_STR_BM_MAX)
+	if (!b || m == 0 || m > EIPT_STR_BM_MAX || s->pos >= s->n)
 		return 1;
-	if (s->pos >= s->n)
+	i = eipt_str_suffix(s, b, s->pos, EIPT_STR_BM_MAX);
+	if (i >= m) {
+		s->found = 1;
 		return 1;
-	for (i = 0; i < EIPT_STR_BM_MAX; i++) {
-		if (i >= m) {
-			s->found = 1;
-			return 1;
-		}
-		if (eipt_str_at(buf, s->pos - i, s->icase) != s->pat[(m - 1 - i) & (EIPT_STR_KMP_MAX - 1)])
-			break;
 	}
-	/* bad_shift[text[shift-i]]: the raw byte; the table holds the (uppercased) pattern's
-	 * bytes and, with --icase, their tolower, the last position before the end winning. */
-	raw = buf[(s->pos - i) & (EIPT_STR_WINDOW - 1)];
-	bs = m;
-	for (j = 0; j < EIPT_STR_BM_MAX - 1; j++) {
+	/* bad_shift[text[shift-i]] (the raw byte), then
+	 * shift = max_t(int, shift-i+bs, shift+good_shift[i]). */
+	a = s->pos - i + b->shift[b->text[(s->pos - i) & (EIPT_STR_WINDOW - 1)]];
+	c = s->pos + s->good[i & (EIPT_STR_BM_MAX - 1)];
+	s->pos = a > c ? a : c;
+	return 0;
+}
+
+/* The shift table: Horspool's over the (uppercased) pattern; for bm, ts_bm's bad_shift:
+ * the pattern's bytes and, with --icase, their tolower, the last position before the end
+ * winning (compute_prefix_tbl). */
+static __always_inline void eipt_str_shifts(struct eipt_str_state *s, struct eipt_str_scratch *b, int bm)
+{
+	__u32 j, m = s->patlen;
+
+	for (j = 0; j < 256; j++)
+		b->shift[j] = m;
+	for (j = 0; j + 1 < EIPT_STR_KMP_MAX; j++) {
+		__u8 c;
+
 		if (j + 1 >= m)
 			break;
-		if (s->pat[j] == raw || (s->icase && eipt_k_tolower(s->pat[j]) == raw))
-			bs = m - 1 - j;
+		c = s->pat[j];
+		b->shift[c] = m - 1 - j;
+		if (bm && s->icase)
+			b->shift[eipt_k_tolower(c)] = m - 1 - j;
 	}
-	a = s->pos - i + bs;
-	b = s->pos + s->good[i & (EIPT_STR_BM_MAX - 1)];
-	/* ts_bm: shift = max_t(int, shift-i+bs, shift+good_shift[i]) */
-	s->pos = a > b ? a : b;
-	return 0;
 }
 
 static __always_inline int eipt_ext_string(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
@@ -150,7 +163,7 @@ static __always_inline int eipt_ext_string(struct xdp_md *ctx, struct eipt_pkt *
 	struct eipt_str_state s = {};
 	__u32 zero = 0, from = d->from, end = d->to, n, i;
 	int bm = d->flags & EIPT_STR_BM;
-	__u8 *buf;
+	struct eipt_str_scratch *b;
 
 	if (eipt_more_fragments(ctx) != 0)
 		return EIPT_EXT_MAYBE; /* the kernel searches the reassembled datagram */
@@ -163,18 +176,19 @@ static __always_inline int eipt_ext_string(struct xdp_md *ctx, struct eipt_pkt *
 	if (from >= end || end - from < s.patlen)
 		return e->neg ? EIPT_EXT_YES : EIPT_EXT_NO;
 	n = end - from;
-	if (n > EIPT_STR_WINDOW)
+	if (n < 1 || n > EIPT_STR_WINDOW)
 		return EIPT_EXT_MAYBE;
-	buf = bpf_map_lookup_elem(&eipt_str_buf, &zero);
-	if (!buf)
+	b = bpf_map_lookup_elem(&eipt_str_buf, &zero);
+	if (!b)
 		return EIPT_EXT_MAYBE;
-	if (bpf_xdp_load_bytes(ctx, sizeof(struct ethhdr) + from, buf, n))
+	if (bpf_xdp_load_bytes(ctx, sizeof(struct ethhdr) + from, b->text, n))
 		return EIPT_EXT_MAYBE;
 	for (i = 0; i < EIPT_STR_KMP_MAX; i++)
 		s.pat[i] = d->bytes[i];
 	for (i = 0; i < EIPT_STR_BM_MAX; i++)
 		s.good[i] = d->bytes[EIPT_STR_BM_MAX + i];
 	s.n = n;
+	eipt_str_shifts(&s, b, bm);
 	if (bm) {
 		s.pos = s.patlen - 1;
 		bpf_loop(EIPT_STR_WINDOW + 1, eipt_str_bm_step, &s, 0);

@@ -10,13 +10,42 @@
  *   some walked kind equals N. `!` is the complement.
  * Included by ebpf_iptables.bpf.c.
  */
+struct eipt_tcpopt_walk {
+	__u8 opt[64]; /* 40 bytes at most; indexes masked with 63 for the verifier */
+	__u32 i, optlen, found;
+	__u8 want;
+};
+
+/* One step of tcp_find_option's walk (each advances at least one byte). */
+static long eipt_tcpopt_step(__u64 idx, void *arg)
+{
+	struct eipt_tcpopt_walk *w = arg;
+	__u32 i = w->i;
+	__u8 k, len;
+
+	if (i >= w->optlen)
+		return 1;
+	k = w->opt[i & 63];
+	if (k == w->want) {
+		w->found = 1;
+		return 1;
+	}
+	if (k < 2) {
+		w->i = i + 1;
+		return 0;
+	}
+	if (i + 1 >= w->optlen)
+		return 1; /* the length byte lies beyond the options: whatever it is, the walk ends */
+	len = w->opt[(i + 1) & 63];
+	w->i = i + (len ? len : 1);
+	return 0;
+}
+
 static __always_inline int eipt_ext_tcpopt(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
 {
-	__u8 opt[40];
+	struct eipt_tcpopt_walk w = {};
 	__u8 doff;
-	__u32 l4 = sizeof(struct ethhdr) + (p->ihl & 0x3c), optlen, i;
-	__u8 want = EIPT_EXT_DATA(e, tcpopt)->option;
-	int found = 0;
+	__u32 l4 = sizeof(struct ethhdr) + (p->ihl & 0x3c), optlen;
 
 	if (p->proto != IPPROTO_TCP)
 		return EIPT_EXT_MAYBE; /* the lowering pairs it with -p tcp; never guess */
@@ -34,24 +63,10 @@ static __always_inline int eipt_ext_tcpopt(struct xdp_md *ctx, struct eipt_pkt *
 	 * a first fragment, in the next fragment: MAYBE either way. */
 	if (l4 + 20 + optlen > sizeof(struct ethhdr) + (__u32)p->tot_len)
 		return EIPT_EXT_MAYBE;
-	if (optlen > 0 && bpf_xdp_load_bytes(ctx, l4 + 20, opt, optlen))
+	if (optlen > 0 && bpf_xdp_load_bytes(ctx, l4 + 20, w.opt, optlen))
 		return EIPT_EXT_MAYBE;
-	for (i = 0; i < 40 && i < optlen;) {
-		__u8 k, step;
-
-		k = opt[i];
-		if (k == want) {
-			found = 1;
-			break;
-		}
-		if (k < 2) {
-			i++;
-			continue;
-		}
-		if (i + 1 >= optlen || i + 1 >= 40)
-			break; /* the length byte lies beyond the options: whatever it is, the walk ends */
-		step = opt[i + 1];
-		i += step ? step : 1;
-	}
-	return found != !!e->neg ? EIPT_EXT_YES : EIPT_EXT_NO;
+	w.optlen = optlen;
+	w.want = EIPT_EXT_DATA(e, tcpopt)->option;
+	bpf_loop(40, eipt_tcpopt_step, &w, 0);
+	return w.found != !!e->neg ? EIPT_EXT_YES : EIPT_EXT_NO;
 }

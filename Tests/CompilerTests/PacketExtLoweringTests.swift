@@ -63,25 +63,26 @@ final class PacketExtLoweringTests: XCTestCase {
         XCTAssertEqual(status[7], .kernel(.unsupportedTests([.stringTooLong(algorithm: "kmp", bytes: 52)])))
         XCTAssertEqual(status[8], .kernel(.unsupportedTests([.stringTooLong(algorithm: "bm", bytes: 25)])))
 
+        // A packet none of #1-#6 drops reaches #7, a KERNEL position: XDP passes it up.
         func decided(_ p: PacketFacts) -> String {
             let d = r.tables.decide(p)
             return d.position.map { "\(d.verdict) #\(r.origins[Int($0)].rule.index)" } ?? "\(d.verdict) policy"
         }
         let sip = "OPTIONS sip:100@198.18.0.1 SIP/2.0\r\nUser-Agent: "
         XCTAssertEqual(decided(udp("10.0.0.1", dport: 5060, payload: sip + "friendly-scanner\r\n")), "drop #1")
-        XCTAssertEqual(decided(udp("10.0.0.1", dport: 5060, payload: sip + "friendly-scannex\r\n")), "accept policy")
+        XCTAssertEqual(decided(udp("10.0.0.1", dport: 5060, payload: sip + "friendly-scannex\r\n")), "kernel #7")
         XCTAssertEqual(decided(tcp("10.0.0.1", options: [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0])), "drop #2")
-        XCTAssertEqual(decided(tcp("10.0.0.1", options: [2, 4, 8, 8])), "accept policy") // 8 inside the MSS option's data
+        XCTAssertEqual(decided(tcp("10.0.0.1", options: [2, 4, 8, 8])), "kernel #7") // 8 inside the MSS option's data
         XCTAssertEqual(decided(udp("192.0.2.15", dport: 53, payload: "x")), "drop #3")
-        XCTAssertEqual(decided(udp("192.0.2.21", dport: 53, payload: "x")), "accept policy")
+        XCTAssertEqual(decided(udp("192.0.2.21", dport: 53, payload: "x")), "kernel #7")
         XCTAssertEqual(decided(icmp("10.0.0.1", total: 120)), "drop #4")
-        XCTAssertEqual(decided(icmp("10.0.0.1", total: 150)), "accept policy")
+        XCTAssertEqual(decided(icmp("10.0.0.1", total: 150)), "kernel #7")
         XCTAssertEqual(decided(icmp("10.0.0.1", total: 84, ttl: 20)), "drop #5")
-        XCTAssertEqual(decided(icmp("10.0.0.1", total: 84, ttl: 30)), "accept policy")
-        XCTAssertEqual(decided(icmp("10.0.0.1", total: 84, ttl: 40)), "accept policy")
+        XCTAssertEqual(decided(icmp("10.0.0.1", total: 84, ttl: 30)), "kernel #7")
+        XCTAssertEqual(decided(icmp("10.0.0.1", total: 84, ttl: 40)), "kernel #7")
         XCTAssertEqual(decided(udp("10.0.0.1", sport: 90, dport: 53, payload: "x")), "drop #6")
-        XCTAssertEqual(decided(udp("10.0.0.1", sport: 3, dport: 53, payload: "x")), "accept policy")
-        XCTAssertEqual(decided(udp("10.0.0.1", sport: 150, dport: 53, payload: "x")), "accept policy")
+        XCTAssertEqual(decided(udp("10.0.0.1", sport: 3, dport: 53, payload: "x")), "kernel #7")
+        XCTAssertEqual(decided(udp("10.0.0.1", sport: 150, dport: 53, payload: "x")), "kernel #7")
         XCTAssertEqual(decided(udp("10.0.0.1", sport: 201, dport: 53, payload: "x")), "drop #6")
     }
 
