@@ -221,6 +221,13 @@ struct DataplaneFixture {
                 i += 1
                 r.ext.append(.string(StringSearch(pattern: pat, from: from, to: to, boyerMoore: o[0] == "bm",
                                                   ignoreCase: o.count > 3 && o[3] == "icase"), negated: neg))
+            case "xlen": // a second length test, as an ext row
+                guard let p = range(v, UInt16.self) else { throw fail("xlen") }
+                r.ext.append(.length(p, negated: neg))
+            case "xttl": // a second TTL test, as an ext row: xttl eq|ne|lt|gt N
+                guard i < w.count, let val = UInt8(w[i]), let op = TTLMatch.Operator(rawValue: String(v)) else { throw fail("xttl") }
+                i += 1
+                r.ext.append(.ttl(TTLMatch(op: op, value: val)))
             case "tcpopt":
                 guard let o = UInt8(v) else { throw fail("tcpopt") }
                 r.ext.append(.tcpOption(o, negated: neg))
