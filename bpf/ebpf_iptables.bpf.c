@@ -585,6 +585,10 @@ route_ok:
 #include "ext_limit.h"
 #include "ext_statistic.h"
 #include "ext_hashlimit.h"
+#include "ext_string.h"
+#include "ext_tcpopt.h"
+#include "ext_iprange.h"
+#include "ext_length.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -608,6 +612,16 @@ __attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt
 		return eipt_ext_statistic(ctx, p, e);
 	case EIPT_EXT_HASHLIMIT:
 		return eipt_ext_hashlimit(ctx, p, e);
+	case EIPT_EXT_STRING:
+		return eipt_ext_string(ctx, p, e);
+	case EIPT_EXT_TCPOPT:
+		return eipt_ext_tcpopt(ctx, p, e);
+	case EIPT_EXT_IPRANGE:
+		return eipt_ext_iprange(p, e);
+	case EIPT_EXT_LENGTH:
+		return eipt_ext_length(ctx, p, e);
+	case EIPT_EXT_TTL:
+		return eipt_ext_ttl(p, e);
 	default:
 		return EIPT_EXT_MAYBE;
 	}

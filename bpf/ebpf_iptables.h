@@ -239,6 +239,11 @@ enum eipt_ext_kind {
 	EIPT_EXT_LIMIT = 10,     /* -m limit (bpf/ext_limit.h) */
 	EIPT_EXT_HASHLIMIT = 11, /* -m hashlimit (bpf/ext_hashlimit.h) */
 	EIPT_EXT_STATISTIC = 12, /* -m statistic (bpf/ext_statistic.h) */
+	EIPT_EXT_STRING = 4,   /* -m string (bpf/ext_string.h) */
+	EIPT_EXT_TCPOPT = 5,   /* -p tcp --tcp-option (bpf/ext_tcpopt.h) */
+	EIPT_EXT_IPRANGE = 6,  /* -m iprange, one direction (bpf/ext_iprange.h) */
+	EIPT_EXT_LENGTH = 7,   /* a second -m length test of one rule (bpf/ext_length.h) */
+	EIPT_EXT_TTL = 8,      /* a second -m ttl test of one rule (bpf/ext_length.h) */
 	/* kinds 2..: one per extension (see the union) */
 };
 
@@ -365,6 +370,51 @@ struct eipt_ext_hashlimit {
 #ifndef __BPF__
 _Static_assert(sizeof(struct eipt_ext_hashlimit) <= 56, "eipt_ext_hashlimit fits eipt_ext.data");
 #endif
+/* -m string: the kernel's skb_find_text over the IP packet's bytes [from, to). `bytes` holds
+ * the pattern at 0 (uppercased for --icase, as ts_bm/ts_kmp store it) and, for bm, the
+ * kernel's good-shift table at EIPT_STR_BM_MAX (each < 256 since patlen <= 24). */
+#define EIPT_STR_BM_MAX 24u   /* bm: pattern and good-shift table share `bytes` */
+#define EIPT_STR_KMP_MAX 48u  /* kmp: the pattern alone */
+#define EIPT_STR_WINDOW 2048u /* bytes of the packet one search reads; beyond: MAYBE */
+enum eipt_string_flags {
+	EIPT_STR_BM = 1,    /* --algo bm: the kernel's Boyer-Moore, mirrored step by step */
+	EIPT_STR_ICASE = 2, /* --icase */
+};
+struct eipt_ext_string {
+	__u16 from, to; /* host order; offsets from the start of the IP header */
+	__u8 patlen;
+	__u8 flags;     /* enum eipt_string_flags */
+	__u8 pad[2];
+	__u8 bytes[48];
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_string) <= 56, "eipt_ext_string fits eipt_ext.data");
+#endif
+
+/* -p tcp --tcp-option N (xt_tcpudp tcp_find_option). */
+struct eipt_ext_tcpopt {
+	__u8 option;
+};
+
+/* -m iprange --src-range/--dst-range: one direction per test; `neg` is its own `!`. */
+struct eipt_ext_iprange {
+	__u32 lo, hi; /* host order, inclusive */
+	__u8 dst;     /* 0: source address, 1: destination address */
+	__u8 pad[3];
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_iprange) <= 56, "eipt_ext_iprange fits eipt_ext.data");
+#endif
+
+/* A rule's second -m length test (the entry's own length field holds the first). */
+struct eipt_ext_length {
+	__u16 lo, hi; /* IP total length, inclusive */
+};
+
+/* A rule's second -m ttl test; op is enum eipt_ttl_op (EIPT_TTL_NE: `neg` of EQ). */
+struct eipt_ext_ttl {
+	__u8 op, value;
+};
 
 struct eipt_ext {
 	__u16 kind;    /* enum eipt_ext_kind */

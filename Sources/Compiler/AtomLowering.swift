@@ -56,7 +56,7 @@ struct AtomLowering {
                 l4Match = true
                 ports(t.sourcePort, t.destinationPort, into: &out)
                 if let f = t.flags { out.append(.tcpFlags(f.value, negated: f.negated)) }
-                if t.option != nil { unsupported.append(.tcpOption) }
+                if let o = t.option { out.append(.ext(.tcpOption(o.value, negated: o.negated))) }
             case .udp(let u):
                 l4Match = true
                 ports(u.sourcePort, u.destinationPort, into: &out)
@@ -94,8 +94,8 @@ struct AtomLowering {
                 out.append(.ttl(t))
             case .comment:
                 break
-            case .iprange:
-                unsupported.append(.iprange)
+            case .iprange(let r):
+                do { out.append(contentsOf: try ipRange(r)) } catch { unsupported.append(error) }
             case .mac(let m):
                 out.append(.ext(.mac(m.value, negated: m.negated)))
             case .addrtype(let a):
@@ -108,7 +108,9 @@ struct AtomLowering {
                 out.append(.ext(.pkttype(Self.packetType(p.value), negated: p.negated)))
             case _ where Self.isStateful(m):
                 do { out.append(.ext(try stateful(m, match: mi, ref: ref))) } catch { unsupported.append(error) }
-            case .limit, .string, .mark, .hl, .opaque:
+            case .string(let sm):
+                do { out.append(.ext(try string(sm))) } catch { unsupported.append(error) }
+            case .limit, .mark, .hl, .opaque:
                 unsupported.append(.match(m.name))
             }
         }
@@ -174,6 +176,26 @@ struct AtomLowering {
         case .dynamic(let why)?: throw .dynamicSet(s.name, why)
         case .usable?: return .sourceSet(s.name, negated: s.negated)
         }
+    }
+
+    /// xt_iprange: each direction its own test with its own `!`.
+    private func ipRange(_ r: IPRangeMatch) throws(UnsupportedTest) -> [Atom] {
+        func one(_ n: Negatable<AddressRange>, destination: Bool) throws(UnsupportedTest) -> Atom {
+            guard n.value.lower.count == 4, n.value.upper.count == 4 else { throw .iprange }
+            func word(_ b: [UInt8]) -> UInt32 { b.reduce(0) { $0 << 8 | UInt32($1) } }
+            return .ext(.ipRange(destination: destination, lower: word(n.value.lower), upper: word(n.value.upper), negated: n.negated))
+        }
+        var out: [Atom] = []
+        if let s = r.source { out.append(try one(s, destination: false)) }
+        if let d = r.destination { out.append(try one(d, destination: true)) }
+        return out
+    }
+
+    /// xt_string; a pattern longer than the program's row holds stays in the kernel.
+    private func string(_ m: StringMatch) throws(UnsupportedTest) -> ExtTest {
+        let s = StringSearch(pattern: m.pattern, from: m.from, to: m.to, boyerMoore: m.algorithm == "bm", ignoreCase: m.ignoreCase)
+        guard s.fitsRow else { throw .stringTooLong(algorithm: m.algorithm, bytes: m.pattern.count) }
+        return .string(s, negated: m.negated)
     }
 
     func prefix(_ p: IPPrefix) throws(UnsupportedTest) -> CompiledTables.Prefix {

@@ -38,6 +38,16 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     case statistic(StatisticMode, negated: Bool, instance: ExtInstance)
     /// `-m hashlimit` in packet mode (bpf/ext_hashlimit.h); `negated` is --hashlimit-above.
     case hashlimit(Hashlimit, negated: Bool, instance: ExtInstance)
+    /// `-m string` (StringSearch.swift, bpf/ext_string.h).
+    case string(StringSearch, negated: Bool)
+    /// `-p tcp --tcp-option N` (bpf/ext_tcpopt.h).
+    case tcpOption(UInt8, negated: Bool)
+    /// `-m iprange`, one direction: host-order inclusive bounds (bpf/ext_iprange.h).
+    case ipRange(destination: Bool, lower: UInt32, upper: UInt32, negated: Bool)
+    /// A rule's second `-m length` test (the entry's own field holds the first).
+    case length(ClosedRange<UInt16>, negated: Bool)
+    /// A rule's second `-m ttl` test.
+    case ttl(TTLMatch)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
@@ -48,6 +58,11 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .limit: "limit"
         case .statistic: "statistic"
         case .hashlimit: "hashlimit"
+        case .string: "string"
+        case .tcpOption: "TCP option"
+        case .ipRange(let d, _, _, _): d ? "destination range" : "source range"
+        case .length: "length"
+        case .ttl: "TTL"
         }
     }
 
@@ -59,6 +74,18 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .pkttype(let t, let n): .pkttype(t, negated: !n)
         // A stateful test acts whatever its answer: its `!` is not a complement.
         case .limit, .statistic, .hashlimit: nil
+        case .string(let s, let n): .string(s, negated: !n)
+        // Not the complement for non-first fragments (the tcp match is false there, `!` or
+        // not); the fragment atom every tcp match carries says those apart.
+        case .tcpOption(let o, let n): .tcpOption(o, negated: !n)
+        case .ipRange(let d, let lo, let hi, let n): .ipRange(destination: d, lower: lo, upper: hi, negated: !n)
+        case .length(let r, let n): .length(r, negated: !n)
+        case .ttl(let t):
+            switch t.op {
+            case .eq: .ttl(TTLMatch(op: .ne, value: t.value))
+            case .ne: .ttl(TTLMatch(op: .eq, value: t.value))
+            default: nil
+            }
         }
     }
 
@@ -66,7 +93,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// evaluated exactly where iptables evaluates it, once per packet.
     public var isStateful: Bool {
         switch self {
-        case .mac, .addrtype, .pkttype: false
+        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl: false
         case .limit, .statistic, .hashlimit: true
         }
     }
@@ -74,10 +101,13 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// The state a stateful test acts on (nil for the others). Stateful cases carry one.
     public var instance: ExtInstance? {
         switch self {
-        case .mac, .addrtype, .pkttype: nil
+        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl: nil
         case .limit(_, _, let i), .statistic(_, _, let i), .hashlimit(_, _, let i): i
         }
     }
+
+    /// MF in an IP header: a first fragment, whose datagram INPUT sees reassembled.
+    static func moreFragments(_ ip: [UInt8]) -> Bool { ip.count > 6 && ip[6] & 0x20 != 0 }
 
     /// Stateful instances one generation may hold (ids of the per-packet memo).
     public static let maxStatefulInstances = 64
@@ -109,6 +139,27 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .limit, .statistic, .hashlimit:
             // Time and counters: the mirror cannot tell, the rule may match.
             return nil
+        case .string(let s, let n):
+            // A first fragment: the kernel searches the reassembled datagram.
+            guard let ip = p.ipPacket, !Self.moreFragments(ip), let found = s.matches(ipPacket: ip) else { return nil }
+            return found != n
+        case .tcpOption(let o, let n):
+            if p.nonFirstFragment { return false }
+            guard let ip = p.ipPacket, let found = TCPOptionWalk.contains(o, ipPacket: ip) else { return nil }
+            return found != n
+        case .ipRange(let d, let lo, let hi, let n):
+            let a = d ? p.destination : p.source
+            return (a >= lo && a <= hi) != n
+        case .length(let r, let n):
+            if let ip = p.ipPacket, Self.moreFragments(ip) { return nil }
+            return r.contains(p.totalLength) != n
+        case .ttl(let t):
+            switch t.op {
+            case .eq: return p.ttl == t.value
+            case .ne: return p.ttl != t.value
+            case .lt: return p.ttl < t.value
+            case .gt: return p.ttl > t.value
+            }
         }
     }
 }

@@ -17,8 +17,15 @@ enum FallbackLowering {
         func each(_ f: (inout CompiledTables.FallbackRule) -> Void) {
             for i in alternatives.indices { f(&alternatives[i]) }
         }
-        func fork(_ ranges: [ClosedRange<UInt16>], negated: Bool, _ set: @escaping (inout CompiledTables.FallbackRule, Negatable<ClosedRange<UInt16>>) -> Void) throws(UnsupportedTest) {
-            if negated && ranges.count > 1 { throw .layout(.negatedPortList) }
+        func fork(_ ranges: [ClosedRange<UInt16>], negated: Bool, either: Bool = false, _ set: @escaping (inout CompiledTables.FallbackRule, Negatable<ClosedRange<UInt16>>) -> Void) throws(UnsupportedTest) {
+            var (ranges, negated) = (ranges, negated)
+            if negated && ranges.count > 1 {
+                // `! --sports 1:5,80`: the ports outside the list, as positive ranges. Exact:
+                // a port test, negated or not, is false for a packet without ports (xt_multiport
+                // and xt_tcpudp return false for non-first fragments whatever the `!`).
+                guard let rest = complement(ranges), !either else { throw .layout(.negatedPortList) }
+                (ranges, negated) = (rest, false)
+            }
             alternatives = alternatives.flatMap { base in
                 ranges.map { r in
                     var copy = base
@@ -40,7 +47,14 @@ enum FallbackLowering {
                 each { $0.ext.append(e) }
                 continue
             }
-            if !seen.insert(kind).inserted { throw .layout(.repeatedTest(kind)) }
+            if !seen.insert(kind).inserted {
+                // A second length or TTL test: an extension row says it (the entry holds one).
+                switch a {
+                case .length(let r, let n): each { $0.ext.append(.length(r, negated: n)) }; continue
+                case .ttl(let t): each { $0.ext.append(.ttl(t)) }; continue
+                default: throw .layout(.repeatedTest(kind))
+                }
+            }
             switch a {
             case .source(let p, let n):
                 each { $0.source = Negatable(p, negated: n) }
@@ -53,7 +67,7 @@ enum FallbackLowering {
             case .destinationPorts(let r, let n):
                 try fork(r, negated: n) { $0.destinationPorts = $1 }
             case .eitherPorts(let r, let n):
-                try fork(r, negated: n) { $0.eitherPort = $1 }
+                try fork(r, negated: n, either: true) { $0.eitherPort = $1 }
             case .tcpFlags(let f, let n):
                 each { $0.tcpFlags = Negatable(f, negated: n) }
             case .icmp(let i, let n):
@@ -97,5 +111,17 @@ enum FallbackLowering {
             throw .layout(.portsAndEitherPorts)
         }
         return alternatives
+    }
+
+    /// The ports 0...65535 outside `ranges`, as ranges; nil when none are left.
+    static func complement(_ ranges: [ClosedRange<UInt16>]) -> [ClosedRange<UInt16>]? {
+        var out: [ClosedRange<UInt16>] = []
+        var next = 0 // first port not yet covered or emitted
+        for r in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if Int(r.lowerBound) > next { out.append(UInt16(next)...(r.lowerBound - 1)) }
+            next = max(next, Int(r.upperBound) + 1)
+        }
+        if next <= 65535 { out.append(UInt16(next)...65535) }
+        return out.isEmpty ? nil : out
     }
 }

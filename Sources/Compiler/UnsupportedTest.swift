@@ -20,6 +20,8 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
     /// `-m addrtype --limit-iface-out`: no output device for an arriving packet (and
     /// xt_addrtype refuses it in INPUT).
     case addrtypeLimitOut
+    /// `-m string` with a pattern longer than one extension row holds.
+    case stringTooLong(algorithm: String, bytes: Int)
     /// `-s`/`-d` with a mask that is not a prefix (`10.0.0.0/255.0.255.0`).
     case nonPrefixMask(String)
     /// `--match-set` with counter options (`--packets-gt`, `! --update-counters`, ...).
@@ -79,6 +81,7 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .conntrackNATStates: "conntrack-nat-states"
         case .iprange: "iprange"
         case .addrtypeLimitOut: "addrtype-limit-iface-out"
+        case .stringTooLong: "string-too-long"
         case .nonPrefixMask: "non-prefix-mask"
         case .setCounterOptions: "set-counter-options"
         case .setDirections: "set-directions"
@@ -103,8 +106,10 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .conntrackOptions(let names):
             "conntrack options other than --ctstate (\(names.map { "--" + $0 }.joined(separator: " "))) are not evaluated in XDP"
         case .conntrackNATStates: "--ctstate SNAT/DNAT are not visible to XDP"
-        case .iprange: "iprange is not compiled yet"
         case .addrtypeLimitOut: "addrtype --limit-iface-out names the output device, which an arriving packet does not have (xt_addrtype refuses it in INPUT)"
+        case .iprange: "iprange over IPv6 addresses in an IPv4 ruleset"
+        case .stringTooLong(let a, let n):
+            "a \(n)-byte string (--algo \(a)) is longer than XDP holds (\(a == "bm" ? StringSearch.maxBoyerMoore : StringSearch.maxKMP) bytes)"
         case .nonPrefixMask(let text): "a mask with holes (\(text)) is not a prefix"
         case .setCounterOptions(let set): "set \(set): counter options are not evaluated in XDP"
         case .setDirections(let set, let dirs): "set \(set): only '--match-set NAME src' is compiled; '\(dirs.joined(separator: ","))' is not"

@@ -27,6 +27,9 @@ public struct PacketFacts: Equatable, Sendable {
     public var destinationAddressType: UInt8? = nil
     /// skb->pkt_type (0 host, 1 broadcast, 2 multicast); nil when unknown.
     public var packetType: UInt8? = nil
+    /// The IP packet's bytes from its header (as long as its total length); nil when
+    /// unknown (a `-m string` or `--tcp-option` test then may match).
+    public var ipPacket: [UInt8]? = nil
 
     public struct Ports: Equatable, Sendable {
         public var source: UInt16

@@ -203,7 +203,7 @@ public struct LimitMatch: Equatable, Sendable {
     }
 }
 
-public struct TTLMatch: Equatable, Sendable {
+public struct TTLMatch: Equatable, Hashable, Sendable {
     public enum Operator: String, Equatable, Sendable { case eq, lt, gt, ne }
     public var op: Operator
     public var value: UInt8

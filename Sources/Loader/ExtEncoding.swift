@@ -43,6 +43,45 @@ enum ExtEncoding {
             put(m, into: &e)
         case .limit, .statistic, .hashlimit:
             e = StatefulExtEncoding.encode(t, stamp: stamp)
+        case .string(let s, let negated):
+            guard s.fitsRow else {
+                throw LoaderError("write generation \(generation): a \(s.pattern.count)-byte string does not fit an ext row")
+            }
+            e.kind = UInt16(EIPT_EXT_STRING.rawValue)
+            e.neg = negated ? 1 : 0
+            var d = eipt_ext_string()
+            d.from = s.from
+            d.to = s.to
+            d.patlen = UInt8(s.pattern.count)
+            d.flags = UInt8((s.boyerMoore ? EIPT_STR_BM.rawValue : 0) | (s.ignoreCase ? EIPT_STR_ICASE.rawValue : 0))
+            let pat = s.storedPattern, good = s.boyerMoore ? s.goodShift : []
+            withUnsafeMutableBytes(of: &d.bytes) { buf in
+                for (i, b) in pat.enumerated() { buf[i] = b }
+                for (i, g) in good.enumerated() { buf[StringSearch.maxBoyerMoore + i] = UInt8(truncatingIfNeeded: g) }
+            }
+            put(d, into: &e)
+        case .tcpOption(let o, let negated):
+            e.kind = UInt16(EIPT_EXT_TCPOPT.rawValue)
+            e.neg = negated ? 1 : 0
+            put(eipt_ext_tcpopt(option: o), into: &e)
+        case .ipRange(let dst, let lo, let hi, let negated):
+            e.kind = UInt16(EIPT_EXT_IPRANGE.rawValue)
+            e.neg = negated ? 1 : 0
+            var r = eipt_ext_iprange()
+            r.lo = lo
+            r.hi = hi
+            r.dst = dst ? 1 : 0
+            put(r, into: &e)
+        case .length(let r, let negated):
+            e.kind = UInt16(EIPT_EXT_LENGTH.rawValue)
+            e.neg = negated ? 1 : 0
+            put(eipt_ext_length(lo: r.lowerBound, hi: r.upperBound), into: &e)
+        case .ttl(let t):
+            e.kind = UInt16(EIPT_EXT_TTL.rawValue)
+            // ne is eq negated (enum eipt_ttl_op has no NE).
+            let op: eipt_ttl_op = t.op == .lt ? EIPT_TTL_LT : t.op == .gt ? EIPT_TTL_GT : EIPT_TTL_EQ
+            e.neg = t.op == .ne ? 1 : 0
+            put(eipt_ext_ttl(op: UInt8(op.rawValue), value: t.value), into: &e)
         }
         return e
     }

@@ -38,8 +38,8 @@ enum StatefulExtEncoding {
             x.srcmask = h.sourceMask
             x.dstmask = h.destinationMask
             ExtEncoding.put(x, into: &e)
-        case .mac:
-            preconditionFailure("not a stateful kind")
+        default:
+            preconditionFailure("not a stateful kind") // ExtEncoding sends only these three
         }
         return e
     }

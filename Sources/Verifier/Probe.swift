@@ -11,6 +11,10 @@ public struct Probe: Equatable, Sendable, CustomStringConvertible {
     public var icmpCode: UInt8 = 0
     public var ttl: UInt8 = 64
     public var payload: Int = 16
+    /// The payload's bytes, when they matter (`-m string`); nil: `payload` bytes of 'a'.
+    public var payloadBytes: [UInt8]? = nil
+    /// TCP options (padded with EOL to a word; the data offset follows).
+    public var tcpOptions: [UInt8] = []
     /// Why it was generated ("matches INPUT 7", "just below port 5060", "random").
     public var purpose: String = ""
 
@@ -39,13 +43,16 @@ public struct Probe: Equatable, Sendable, CustomStringConvertible {
     /// (the receiving kernel drops frames with a bad IP checksum before INPUT).
     public func frame(sourceMAC: [UInt8], destinationMAC: [UInt8], ipID: UInt16) -> [UInt8] {
         var l4: [UInt8]
+        let body = payloadBytes ?? [UInt8](repeating: 0x61, count: payload)
         switch proto {
         case 6:
+            var opts = tcpOptions
+            while opts.count % 4 != 0 { opts.append(0) }
             l4 = WireBytes.be16(sourcePort) + WireBytes.be16(destinationPort) + WireBytes.be32(1) + WireBytes.be32(0)
-                + [0x50, tcpFlags] + WireBytes.be16(64240) + [0, 0, 0, 0] + [UInt8](repeating: 0x61, count: payload)
+                + [UInt8(5 + opts.count / 4) << 4, tcpFlags] + WireBytes.be16(64240) + [0, 0, 0, 0] + opts + body
         case 17, 136:
-            let len = UInt16(8 + payload)
-            l4 = WireBytes.be16(sourcePort) + WireBytes.be16(destinationPort) + WireBytes.be16(len) + [0, 0] + [UInt8](repeating: 0x61, count: payload)
+            let len = UInt16(8 + body.count)
+            l4 = WireBytes.be16(sourcePort) + WireBytes.be16(destinationPort) + WireBytes.be16(len) + [0, 0] + body
         case 132, 33:
             l4 = WireBytes.be16(sourcePort) + WireBytes.be16(destinationPort) + [UInt8](repeating: 0, count: 8 + payload)
         case 1:

@@ -15,7 +15,7 @@ import Loader
 /// BPF_PROG_TEST_RUN); `--deliver all|none` checks that every frame, or none, reached the
 /// socket. Either failing is an error: a figure is never printed for the wrong path.
 struct TapCostCommand {
-    static let usage = "tap-cost --interface TAP (--source A.B.C.D --destination A.B.C.D | --ip-hex HEX) "
+    static let usage = "tap-cost --interface TAP (--source A.B.C.D --destination A.B.C.D [--payload-file F] | --ip-hex HEX) "
         + "[--expect drop|pass|tx] [--deliver all|none] [--seconds S]"
 
     enum Delivery: String { case all, none }
@@ -35,7 +35,11 @@ struct TapCostCommand {
             // Any IPv4 packet (rule kinds other than the whitelist: a SIP payload, a TCP SYN...).
             frame = try ipFrame(hex: hex, destinationMAC: mac)
         } else {
-            let udp = UDPFrame(source: try o.address("source"), destination: try o.address("destination"))
+            var udp = UDPFrame(source: try o.address("source"), destination: try o.address("destination"))
+            if let f = o.optional("payload-file") {
+                guard let d = FileManager.default.contents(atPath: f) else { throw BenchError(description: "--payload-file \(f): cannot read") }
+                udp.payload = Array(d)
+            }
             frame = udp.bytes(destinationMAC: mac)
         }
         switch o.optional("expect") {

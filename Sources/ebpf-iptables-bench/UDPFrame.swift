@@ -6,9 +6,11 @@ struct UDPFrame {
     var destination: UInt32 = 0xC612_0001 // 198.18.0.1
     var sourcePort: UInt16 = 40000
     var destinationPort: UInt16 = 5060
+    /// UDP payload (a SIP request for the string benchmark); empty by default.
+    var payload: [UInt8] = []
 
     var bytes: [UInt8] {
-        let udp = WireBytes.be16(sourcePort) + WireBytes.be16(destinationPort) + [0, 8, 0, 0]
+        let udp = WireBytes.be16(sourcePort) + WireBytes.be16(destinationPort) + WireBytes.be16(UInt16(8 + payload.count)) + [0, 0] + payload
         var ip: [UInt8] = [0x45, 0] + WireBytes.be16(UInt16(20 + udp.count)) + WireBytes.be16(0x1234) + [0x40, 0]
         ip += [64, 17, 0, 0] + WireBytes.be32(source) + WireBytes.be32(destination)
         let sum = WireBytes.checksum(ip)

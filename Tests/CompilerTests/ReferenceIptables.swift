@@ -32,6 +32,15 @@ struct ReferenceIptables {
         var used = 0
         /// Every rule (`table/chain#index`) that ended a walk with its target, over all runs.
         var deciders: Set<String> = []
+        /// Answers of choices that must agree within one walk: a `-m string` test is a function
+        /// of the packet, so the same test met twice (a rule and an inlined jump) answers alike.
+        var fixed: [String: Bool] = [:]
+        func choose(same key: String) -> Bool {
+            if let v = fixed[key] { return v }
+            let v = choose()
+            fixed[key] = v
+            return v
+        }
         func choose() -> Bool {
             defer { used += 1 }
             if used < prefix.count { return prefix[used] }
@@ -45,6 +54,7 @@ struct ReferenceIptables {
             guard !prefix.isEmpty else { return false }
             prefix[prefix.count - 1] = true
             used = 0
+            fixed = [:]
             return true
         }
     }
@@ -177,6 +187,10 @@ struct ReferenceIptables {
                 if !hit { return false }
             case .comment:
                 continue
+            case .string(let sm):
+                // Unknown bytes, but one answer per packet for one search.
+                let key = "string \(sm.pattern) \(sm.algorithm) \(sm.from) \(sm.to) \(sm.ignoreCase)"
+                if c.choose(same: key) == sm.negated { return false }
             default:
                 if !c.choose() { return false }
             }

@@ -36,6 +36,8 @@ struct DifferentialRun {
     let probesWanted: Int
     /// For the test that proves a wrong XDP is noticed: changes `two` before the probes.
     var sabotage: ((Receiver, CompileResult) throws -> Void)? = nil
+    /// Probes a test aims at its ruleset's payload tests (SIP requests, TCP options), after the generated ones.
+    var extraProbes: [Probe] = []
 
     /// The namespaces of one run, once the ruleset is in.
     struct Installed {
@@ -195,6 +197,7 @@ struct DifferentialRun {
             p.purpose = "fallback \(f.position) at its destination \(Probe.dotted(d))"
             probes.append(p)
         }
+        probes += extraProbes
         for i in probes.indices where probes[i].proto == 6 || probes[i].proto == 17 || probes[i].proto == 132 {
             if probes[i].sourcePort == 40000 { probes[i].sourcePort = UInt16(20000 + i % 40000) }
         }

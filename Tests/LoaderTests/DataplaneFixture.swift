@@ -258,6 +258,28 @@ struct DataplaneFixture {
                 case ("random", 2): r.ext.append(.statistic(.random(probability: n[0]), negated: neg, instance: inst(n[1])))
                 default: throw fail(String(key))
                 }
+            case "string":
+                // string ALGO:FROM:TO[:icase] PATTERN (PATTERN: text, %XX for a byte)
+                let o = v.split(separator: ":")
+                guard o.count >= 3, o[0] == "bm" || o[0] == "kmp", let from = UInt16(o[1]), let to = UInt16(o[2]),
+                      i < w.count, let pat = escaped(w[i]) else { throw fail("string") }
+                i += 1
+                r.ext.append(.string(StringSearch(pattern: pat, from: from, to: to, boyerMoore: o[0] == "bm",
+                                                  ignoreCase: o.count > 3 && o[3] == "icase"), negated: neg))
+            case "xlen": // a second length test, as an ext row
+                guard let p = range(v, UInt16.self) else { throw fail("xlen") }
+                r.ext.append(.length(p, negated: neg))
+            case "xttl": // a second TTL test, as an ext row: xttl eq|ne|lt|gt N
+                guard i < w.count, let val = UInt8(w[i]), let op = TTLMatch.Operator(rawValue: String(v)) else { throw fail("xttl") }
+                i += 1
+                r.ext.append(.ttl(TTLMatch(op: op, value: val)))
+            case "tcpopt":
+                guard let o = UInt8(v) else { throw fail("tcpopt") }
+                r.ext.append(.tcpOption(o, negated: neg))
+            case "srange", "drange":
+                let ab = v.split(separator: "-")
+                guard ab.count == 2, let lo = ipv4(ab[0]), let hi = ipv4(ab[1]) else { throw fail(String(key)) }
+                r.ext.append(.ipRange(destination: key == "drange", lower: lo, upper: hi, negated: neg))
             case "ttl":
                 guard i < w.count, let val = UInt8(w[i]), let op = TTLMatch.Operator(rawValue: String(v)) else { throw fail("ttl") }
                 i += 1
@@ -289,6 +311,21 @@ struct DataplaneFixture {
             }
         }
         return a
+    /// Text with %XX for one byte (fixture words hold no spaces).
+    static func escaped(_ v: Substring) -> [UInt8]? {
+        var out: [UInt8] = []
+        var u = Array(v.utf8)[...]
+        while let c = u.first {
+            u = u.dropFirst()
+            if c == UInt8(ascii: "%") {
+                guard u.count >= 2, let b = UInt8(String(decoding: u.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+                out.append(b)
+                u = u.dropFirst(2)
+            } else {
+                out.append(c)
+            }
+        }
+        return out
     }
 
     static func mac(_ v: Substring) -> [UInt8]? {
@@ -327,6 +364,24 @@ struct DataplaneFixture {
             case "ether": p.etherType = UInt16(v.dropFirst(2), radix: 16) ?? 0
             case "smac": guard let m = mac(v) else { throw fail("smac") }; p.sourceMAC = m
             case "dmac": guard let m = mac(v) else { throw fail("dmac") }; p.destinationMAC = m
+            case "payload":
+                // payload [N+]TEXT: N filler bytes ('.') then TEXT (%XX escapes)
+                var t = v
+                var pad = 0
+                if let plus = t.firstIndex(of: "+"), let n = Int(t[..<plus]) { pad = n; t = t[t.index(after: plus)...] }
+                guard let b = escaped(t) else { throw fail("payload") }
+                p.payload = [UInt8](repeating: 0x2e, count: pad) + b
+            case "tcpopt": // raw option bytes in hex, padded with EOL to a word
+                guard v.count % 2 == 0 else { throw fail("tcpopt") }
+                var b: [UInt8] = []
+                var h = v[...]
+                while !h.isEmpty {
+                    guard let x = UInt8(h.prefix(2), radix: 16) else { throw fail("tcpopt") }
+                    b.append(x)
+                    h = h.dropFirst(2)
+                }
+                p.tcpOptions = b
+            case "doff": guard let d = UInt8(v) else { throw fail("doff") }; p.dataOffset = d
             case "mf": p.moreFragments = true; i -= 1
             case "vlan": p.vlan = true; i -= 1
             default: throw fail("unknown packet option \(k)")

@@ -28,6 +28,12 @@ struct TestPacket {
     var vlan = false
     /// Raw transport bytes that replace the generated header (ICMP errors quoting a packet).
     var l4Override: [UInt8]?
+    /// Bytes after the transport header (a SIP request, ...).
+    var payload: [UInt8] = []
+    /// TCP options, padded with EOL to a 4-byte word; the data offset follows.
+    var tcpOptions: [UInt8] = []
+    /// TCP data offset in words when not the one the options give (a malformed header).
+    var dataOffset: UInt8?
 
 
     var transport: [UInt8] {
@@ -35,9 +41,13 @@ struct TestPacket {
         var l4: [UInt8]
         switch proto {
         case 6:
-            l4 = WireBytes.be16(sport) + WireBytes.be16(dport) + [0, 0, 0, 1, 0, 0, 0, 0, 0x50, tcpFlags] + [0xff, 0xff, 0, 0, 0, 0]
+            var opts = tcpOptions
+            while opts.count % 4 != 0 { opts.append(0) }
+            let doff = dataOffset ?? UInt8(5 + opts.count / 4)
+            l4 = WireBytes.be16(sport) + WireBytes.be16(dport) + [0, 0, 0, 1, 0, 0, 0, 0, doff << 4, tcpFlags] + [0xff, 0xff, 0, 0, 0, 0]
+            l4 += opts
         case 17, 136:
-            l4 = WireBytes.be16(sport) + WireBytes.be16(dport) + [0, 8, 0, 0]
+            l4 = WireBytes.be16(sport) + WireBytes.be16(dport) + WireBytes.be16(UInt16(8 + payload.count)) + [0, 0]
         case 1:
             l4 = [icmpType, icmpCode, 0, 0, 0, 1, 0, 1]
         case 132, 33:
@@ -47,6 +57,7 @@ struct TestPacket {
         }
         if fragmentOffset > 0 { l4 = [UInt8](repeating: 0xab, count: 8) } // payload, no header
         if let n = l4Bytes { l4 = Array(l4.prefix(n)) }
+        l4 += payload
         return l4
     }
 
