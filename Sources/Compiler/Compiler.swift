@@ -51,6 +51,7 @@ public enum Compiler {
         let filter = ruleset.table("filter") ?? Table(name: "filter")
         let policy: CompiledTables.Verdict = filter.chain("INPUT")?.policy == "DROP" ? .drop : .accept
         var flattener = ChainFlattener(table: filter, lowering: lowering, options: options, policy: policy, after: pre.flat)
+        flattener.rejectInXDP = RejectReply.replyPathClear(ruleset)
         flattener.walk("INPUT", context: [], topLevel: true)
         var builder = TableBuilder(sets: setByName)
         builder.build(flattener.flat, policy: policy)

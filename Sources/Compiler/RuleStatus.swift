@@ -54,6 +54,8 @@ public enum XDPPlacement: Equatable, Sendable {
     case inlined(Inlined)
     /// REJECT compiled as DROP because `--reject-as-drop` asked for it: no ICMP/RST is sent.
     indirect case rejectAsDrop(XDPPlacement)
+    /// REJECT answered from XDP with the kernel's reply (bpf/reject.h).
+    indirect case rejectReply(RejectReply, XDPPlacement)
 
     public enum KeyedTable: String, Equatable, Sendable {
         case catchAll = "catch-all"
@@ -148,6 +150,7 @@ extension XDPPlacement {
         case .conntrackLookup: "conntrack"
         case .inlined: "inlined"
         case .rejectAsDrop: "reject-as-drop"
+        case .rejectReply(_, let p): p.name
         }
     }
 
@@ -161,6 +164,8 @@ extension XDPPlacement {
         case .inlined(.goto(let c)): "goto \(c) inlined into the rules it leads to"
         case .inlined(.return): "RETURN inlined into the rules after it"
         case .rejectAsDrop(let p): "REJECT compiled as DROP (--reject-as-drop): no ICMP/RST reply is sent; \(p.detail)"
+        case .rejectReply(let r, let p):
+            "answered from XDP with \(r.name), the kernel's reply (passed up where XDP cannot be sure of it); \(p.detail)"
         }
     }
 }
