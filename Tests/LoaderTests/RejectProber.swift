@@ -72,7 +72,7 @@ def probes():
     S = nxt(); a("icmp-echo", eth(ip(S, FW, 1, icmp(8, 0, 0x00010001, pattern(56)))))
     S = nxt(); a("icmp-echo-1000", eth(ip(S, FW, 1, icmp(8, 0, 0x00010002, pattern(1000)))))
     S = nxt(); a("icmp-timestamp", eth(ip(S, FW, 1, icmp(13, 0, 0x00010003, pattern(12)))))
-    S = nxt(); a("icmp-error-unreach", eth(ip(S, FW, 1, icmp(3, 3, 0, ip(FW, S, 17, udp(FW, S, 1, 2, b"x")))))))
+    S = nxt(); a("icmp-error-unreach", eth(ip(S, FW, 1, icmp(3, 3, 0, ip(FW, S, 17, udp(FW, S, 1, 2, b"x"))))))
     S = nxt(); a("icmp-unknown-type-40", eth(ip(S, FW, 1, icmp(40, 0, 0, pattern(8)))))
     S = nxt(); a("proto-253-valid", eth(ip(S, FW, 253, icmp(0, 0, 0, pattern(30)))))
     S = nxt(); a("proto-253-random", eth(ip(S, FW, 253, b"\x01\x02\x03\x04\x05\x06\x07")))
