@@ -196,7 +196,8 @@ extension KernelReason {
         switch self {
         case .unsupportedTests(let tests): tests.map(\.description).joined(separator: "; ")
         case .target(let name): "target \(name) is not performed in XDP"
-        case .reject: "REJECT answers with an ICMP error or a TCP reset, which XDP does not send (--reject-as-drop drops instead)"
+        case .reject:
+            "REJECT's reply goes through OUTPUT and POSTROUTING, whose rules (or the nat table, or --xdp-only) XDP's reply would skip: the kernel sends it (--reject-as-drop drops instead)"
         case .countsOnly: "no target: it only counts, and only the kernel counts what it matches"
         case .multiTestReturn(let target, let n): "\(target) with \(n) tests cannot be inlined exactly yet"
         case .nestedTooDeep(let n): "chains nested deeper than \(n) levels are not inlined"
