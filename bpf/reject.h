@@ -350,6 +350,9 @@ static __always_inline int eipt_reject_icmp(struct xdp_md *ctx, struct eipt_pkt 
 		if (!(type == 0 || type == 8 || (type >= 13 && type <= 18)))
 			return EIPT_STAT_REJECT_LIMITED;
 	}
+	/* Past the cases where the kernel sends nothing wherever the packet was addressed. */
+	if (!eipt_reject_local(ctx, p->daddr))
+		return EIPT_STAT_REJECT_PASSED;
 	if (p->proto == IPPROTO_UDP && l4len < 8)
 		return EIPT_STAT_REJECT_PASSED; /* no whole UDP header: cannot tell what the kernel checks */
 	if (eipt_reject_checks_csum(p->proto, p->udp_check) && !eipt_reject_csum_ok(ctx, p))
@@ -436,6 +439,8 @@ static __always_inline int eipt_reject_reset(struct xdp_md *ctx, struct eipt_pkt
 	doff = (oth->doff_res >> 4) * 4;
 	if (doff < 20 || doff > l4len)
 		return EIPT_STAT_REJECT_PASSED;
+	if (!eipt_reject_local(ctx, p->daddr))
+		return EIPT_STAT_REJECT_PASSED;
 	th.source = oth->dest;
 	th.dest = oth->source;
 	th.doff_res = 5 << 4;
@@ -501,8 +506,6 @@ __attribute__((noinline)) int eipt_reject_reply(struct xdp_md *ctx, struct eipt_
 	if (frag & 0x3fff & ~EIPT_IP_DF)
 		return EIPT_STAT_REJECT_PASSED; /* MF or an offset: the kernel answers the reassembled datagram */
 	if (p->ihl != 20 || p->tot_len > EIPT_REJECT_MAX_FRAME - 14)
-		return EIPT_STAT_REJECT_PASSED;
-	if (!eipt_reject_local(ctx, p->daddr))
 		return EIPT_STAT_REJECT_PASSED;
 	if (with == EIPT_REJECT_TCP_RESET)
 		return eipt_reject_reset(ctx, p, cfg);
