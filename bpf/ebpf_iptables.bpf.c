@@ -190,6 +190,8 @@ struct eipt_pkt {
 	 * packet, by eipt_ext.id (< 64): a test inlined into several positions acts once. */
 	__u8 input_known;
 	__u64 memo_done, memo_yes;
+	__u8 reject_with;  /* out: eipt_rule_info.reject_with of the deciding position */
+	__u16 udp_check;   /* UDP: the checksum field as sent (0: none; network order) */
 };
 
 struct eipt_fb_ctx {
@@ -589,6 +591,8 @@ route_ok:
 #include "ext_tcpopt.h"
 #include "ext_iprange.h"
 #include "ext_length.h"
+/* REJECT's reply built in XDP. */
+#include "reject.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -819,6 +823,7 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 	} else {
 		struct eipt_rule_info *ri = GEN_LOOKUP(gen, rule_info, &best);
 		p->verdict = ri ? ri->verdict : cfg->policy;
+		p->reject_with = ri ? ri->reject_with : 0;
 		if (fc.uncertain)
 			p->verdict = EIPT_KERNEL;
 		p->pos = best;
@@ -951,6 +956,9 @@ int eipt_xdp(struct xdp_md *ctx)
 		}
 		/* fallthrough */
 	case IPPROTO_UDP:
+		if (pkt.proto == IPPROTO_UDP && l4len >= 8 && l4 + 8 <= data_end)
+			pkt.udp_check = ((__u16 *)l4)[3];
+		/* fallthrough */
 	case 132: /* sctp */
 	case 136: /* udplite */
 	case 33:  /* dccp */
@@ -977,14 +985,21 @@ int eipt_xdp(struct xdp_md *ctx)
 		return eipt_stat(EIPT_STAT_UNTOUCHED, XDP_PASS); /* no gen_config: cannot happen once loaded */
 	if (flags & EIPT_LIVE_BOTH) {
 		/* Transition: the kernel holds either ruleset meanwhile; drop only what both drop. */
+		__u8 reject_with = pkt.reject_with;
+
 		eipt_judge_by(ctx, &pkt, !gen);
 		if ((verdict == EIPT_DROP) != (pkt.verdict == EIPT_DROP))
 			return eipt_stat(EIPT_STAT_SPLIT_PASSED, XDP_PASS);
+		/* REJECT in either: only the same reply from both (the kernel's is one of them). */
+		if ((verdict == EIPT_REJECT || pkt.verdict == EIPT_REJECT) &&
+		    (verdict != pkt.verdict || reject_with != pkt.reject_with))
+			return eipt_stat(EIPT_STAT_SPLIT_PASSED, XDP_PASS);
+		pkt.reject_with = reject_with;
 		gen_flags |= pkt.gen_flags;
 	} else if (verdict == EIPT_ACCEPT && (gen_flags & EIPT_GEN_XDP_ONLY)) {
 		eipt_count(gen, pos, 1, pkt.tot_len); /* the kernel's INPUT is empty: no one else counts it */
 	}
-	if (verdict != EIPT_DROP)
+	if (verdict != EIPT_DROP && verdict != EIPT_REJECT)
 		return eipt_stat(EIPT_STAT_PASSED, XDP_PASS);
 
 	checks = (flags & EIPT_LIVE_ALL_DESTINATIONS) ? 0 : EIPT_CHECK_ROUTE;
@@ -994,6 +1009,17 @@ int eipt_xdp(struct xdp_md *ctx)
 		int why = eipt_drop_overruled(ctx, &pkt, checks);
 		if (why)
 			return eipt_stat(why, XDP_PASS);
+	}
+	if (verdict == EIPT_REJECT) {
+		/* The drop path's checks held: answer as the kernel's REJECT would, or pass the
+		 * packet up for the kernel to answer (then the kernel counts it). */
+		__u32 tot_len = pkt.tot_len;
+		int r = eipt_reject_reply(ctx, &pkt, pkt.reject_with, frag);
+
+		if (r == EIPT_STAT_REJECT_PASSED)
+			return eipt_stat(r, XDP_PASS);
+		eipt_count(gen, pos, 1, tot_len);
+		return eipt_stat(r, r == EIPT_STAT_REJECTED ? XDP_TX : XDP_DROP);
 	}
 	eipt_count(gen, pos, 1, pkt.tot_len);
 	if (frag & 0x2000) { /* first fragment (MF, offset 0): drop the rest of the datagram too */

@@ -36,7 +36,15 @@ enum eipt_verdict {
 	EIPT_ACCEPT = 1,
 	EIPT_DROP = 2,
 	EIPT_KERNEL = 3,
+	/* REJECT: dropped as DROP is, and answered from XDP with the reply the kernel's REJECT
+	 * sends (eipt_rule_info.reject_with), or passed up when XDP cannot be sure of it. */
+	EIPT_REJECT = 4,
 };
+
+/* eipt_rule_info.reject_with: the ICMP destination-unreachable code the kernel's REJECT
+ * sends (ipt_REJECT.c: net 0, host 1, proto 2, port 3, net-prohibited 9, host-prohibited
+ * 10, admin-prohibited 13), or EIPT_REJECT_TCP_RESET. */
+#define EIPT_REJECT_TCP_RESET 255u
 
 /* Connection-tracking states, the same bits as IptParse.ConntrackStates. */
 enum eipt_ct_state {
@@ -127,7 +135,35 @@ struct eipt_gen_config {
 /* rule_info_N: ARRAY[EIPT_MAX_RULES], indexed by position. */
 struct eipt_rule_info {
 	__u32 verdict; /* enum eipt_verdict */
+	__u8 reject_with; /* EIPT_REJECT: the reply (see EIPT_REJECT_TCP_RESET) */
+	__u8 pad[3];
 };
+
+/*
+ * reject_config: ARRAY, 1 entry. What the kernel's REJECT reply depends on, read from the
+ * sysctls of the namespace the program serves when tables are written: the TTL of replies
+ * (net.ipv4.ip_default_ttl) and the ICMP rate limits (icmp_ratelimit in ms, icmp_ratemask,
+ * icmp_msgs_per_sec, icmp_msgs_burst). ttl 0: not written yet, every REJECT is passed up.
+ */
+struct eipt_reject_config {
+	__u32 ttl;
+	__u32 ratelimit_ms;
+	__u32 ratemask;
+	__u32 msgs_per_sec;
+	__u32 msgs_burst;
+};
+/* reject_peers: LRU_HASH, key the reply's destination (__u32, network order). The kernel's
+ * per-destination inet_peer token bucket (inet_peer_xrlim_allow), in ns of credit. */
+struct eipt_reject_peer {
+	__u64 tokens_ns;
+	__u64 last_ns;
+};
+/* reject_global: ARRAY, 1 entry. icmp_global_allow's credit and stamp (per namespace). */
+struct eipt_reject_global {
+	__s64 credit;
+	__u64 stamp_ns;
+};
+#define EIPT_MAX_REJECT_PEERS 65536u
 
 /* Value of every keyed table: the best (lowest) position among the rules a key stands for. */
 struct eipt_pos {
@@ -466,7 +502,10 @@ enum eipt_stat {
 	EIPT_STAT_GUARD_PASSED = 5,  /* passed by the guard */
 	EIPT_STAT_SPLIT_PASSED = 6,  /* transition: dropped by one generation only, passed */
 	EIPT_STAT_FRAGMENT_PASSED = 7, /* non-first fragment with no dropped first fragment */
-	EIPT_STAT_COUNT = 8,
+	EIPT_STAT_REJECTED = 8,      /* judged REJECT: the reply sent from XDP, the packet dropped */
+	EIPT_STAT_REJECT_LIMITED = 9, /* judged REJECT: ICMP rate limit hit, dropped without reply (as the kernel) */
+	EIPT_STAT_REJECT_PASSED = 10, /* judged REJECT, passed: the kernel rejects it (XDP cannot be sure of the reply) */
+	EIPT_STAT_COUNT = 11,
 };
 
 #ifndef __BPF__
@@ -481,6 +520,8 @@ _Static_assert(sizeof(struct eipt_gen_config) == 20, "eipt_gen_config layout");
 _Static_assert(sizeof(struct eipt_frag_key) == 12, "eipt_frag_key layout");
 _Static_assert(sizeof(struct eipt_frag_value) == 8, "eipt_frag_value layout");
 _Static_assert(sizeof(struct eipt_live) == 8, "eipt_live layout");
+_Static_assert(sizeof(struct eipt_rule_info) == 8, "eipt_rule_info layout");
+_Static_assert(sizeof(struct eipt_reject_config) == 20, "eipt_reject_config layout");
 _Static_assert(sizeof(struct eipt_spp_host_key) == 8, "eipt_spp_host_key layout");
 _Static_assert(sizeof(struct eipt_src_host_key) == 4, "eipt_src_host_key layout");
 #endif

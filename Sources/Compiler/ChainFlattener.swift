@@ -12,6 +12,8 @@ struct FlatRule: Equatable {
     /// Why the position is `KERNEL`; nil for ACCEPT/DROP decided exactly by `atoms`.
     var kernelReason: KernelReason?
     var rejectAsDrop = false
+    /// A `reject` position: the reply XDP sends.
+    var reject: RejectReply?
     /// The jumps and gotos that led here: the kernel counts a packet on each of them too.
     var via: [RuleRef] = []
 }
@@ -64,6 +66,9 @@ struct ChainFlattener {
     var instances: Set<ExtInstance> = []
     /// hashlimit tables (names) the positions so far hold.
     var hashlimitTables: Set<String> = []
+    /// Nothing on the kernel's way out can touch a REJECT reply (`RejectReply.replyPathClear`):
+    /// REJECT positions are answered from XDP.
+    var rejectInXDP = false
 
     /// iptables itself allows deep nesting; inlining beyond this would grow without bound.
     static let maxDepth = 64
@@ -125,6 +130,9 @@ struct ChainFlattener {
             case .reject?:
                 if options.rejectAsDrop {
                     emit(.drop, conds, ref, rejectAsDrop: true)
+                } else if rejectInXDP, case .reject(let r)? = rule.target, let reply = RejectReply(with: r.with) {
+                    emit(.reject, conds, ref)
+                    flat[flat.count - 1].reject = reply
                 } else {
                     emit(.kernel, conds, ref, kernel: .reject)
                 }

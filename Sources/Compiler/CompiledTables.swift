@@ -12,7 +12,12 @@ public struct CompiledTables: Equatable, Sendable {
     /// XDP: `accept` and `kernel` pass the packet up, where the kernel's own iptables (which
     /// holds the whole ruleset) decides it again. `kernel` marks a rule the compiler cannot
     /// decide exactly; its entries over-approximate the packets it may match.
-    public enum Verdict: UInt32, Equatable, Sendable { case accept = 1, drop = 2, kernel = 3 }
+    public enum Verdict: UInt32, Equatable, Sendable {
+        case accept = 1, drop = 2, kernel = 3
+        /// Dropped as `drop` is, and answered from XDP with the kernel's REJECT reply
+        /// (`rejectReplies`), or passed up where XDP cannot be sure of it.
+        case reject = 4
+    }
 
     public struct ProtoPort: Hashable, Sendable {
         public var proto: UInt8
@@ -90,6 +95,8 @@ public struct CompiledTables: Equatable, Sendable {
     /// Verdict of each position; positions are 0..<verdicts.count.
     public var verdicts: [Verdict] = []
     public var policy: Verdict = .accept
+    /// The reply of each `reject` position.
+    public var rejectReplies: [UInt32: RejectReply] = [:]
     /// Position of the first rule without any condition.
     public var catchAll: UInt32?
     public var protoPort: [ProtoPort: UInt32] = [:]

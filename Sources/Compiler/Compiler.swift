@@ -52,6 +52,9 @@ public enum Compiler {
         let filter = ruleset.table("filter") ?? Table(name: "filter")
         let policy: CompiledTables.Verdict = filter.chain("INPUT")?.policy == "DROP" ? .drop : .accept
         var flattener = ChainFlattener(table: filter, lowering: lowering, options: options, policy: policy, after: pre.flat)
+        // --xdp-only leaves the kernel's INPUT empty: a REJECTed packet XDP passes up (one it
+        // cannot be sure of the reply for) would be accepted there, so REJECT stays a blocker.
+        flattener.rejectInXDP = RejectReply.replyPathClear(ruleset) && !options.xdpOnly
         flattener.walk("INPUT", context: [], topLevel: true)
         var builder = TableBuilder(sets: setByName)
         builder.build(flattener.flat, policy: policy)
@@ -71,6 +74,9 @@ public enum Compiler {
         let report = CompileReport(interface: interface, rules: statuses.reports(family: ruleset.family), notes: notes)
 
         var blockers: [XDPOnlyBlocker] = statuses.kernelPositions().map { .kernelRule($0.0, $0.1) }
+        // Answered from XDP, but only where XDP can be sure of the reply; the rest needs the
+        // kernel's REJECT (not there with --xdp-only).
+        for f in builder.flat where f.verdict == .reject { blockers.append(.kernelRule(f.origin, .reject)) }
         if natRules > 0 { blockers.append(.natTable(rules: natRules)) }
         let origins = builder.flat.map { PositionOrigin(rule: $0.origin, isPolicy: $0.isPolicy, via: $0.via) }
         return CompileResult(tables: builder.tables, origins: origins, report: report,

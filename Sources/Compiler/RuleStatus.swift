@@ -54,6 +54,8 @@ public enum XDPPlacement: Equatable, Sendable {
     case inlined(Inlined)
     /// REJECT compiled as DROP because `--reject-as-drop` asked for it: no ICMP/RST is sent.
     indirect case rejectAsDrop(XDPPlacement)
+    /// REJECT answered from XDP with the kernel's reply (bpf/reject.h).
+    indirect case rejectReply(RejectReply, XDPPlacement)
 
     public enum KeyedTable: String, Equatable, Sendable {
         case catchAll = "catch-all"
@@ -148,6 +150,7 @@ extension XDPPlacement {
         case .conntrackLookup: "conntrack"
         case .inlined: "inlined"
         case .rejectAsDrop: "reject-as-drop"
+        case .rejectReply(_, let p): p.name
         }
     }
 
@@ -161,6 +164,8 @@ extension XDPPlacement {
         case .inlined(.goto(let c)): "goto \(c) inlined into the rules it leads to"
         case .inlined(.return): "RETURN inlined into the rules after it"
         case .rejectAsDrop(let p): "REJECT compiled as DROP (--reject-as-drop): no ICMP/RST reply is sent; \(p.detail)"
+        case .rejectReply(let r, let p):
+            "answered from XDP with \(r.name), the kernel's reply (passed up where XDP cannot be sure of it); \(p.detail)"
         }
     }
 }
@@ -191,7 +196,8 @@ extension KernelReason {
         switch self {
         case .unsupportedTests(let tests): tests.map(\.description).joined(separator: "; ")
         case .target(let name): "target \(name) is not performed in XDP"
-        case .reject: "REJECT answers with an ICMP error or a TCP reset, which XDP does not send (--reject-as-drop drops instead)"
+        case .reject:
+            "REJECT's reply goes through OUTPUT and POSTROUTING, whose rules (or the nat table, or --xdp-only) XDP's reply would skip: the kernel sends it (--reject-as-drop drops instead)"
         case .countsOnly: "no target: it only counts, and only the kernel counts what it matches"
         case .multiTestReturn(let target, let n): "\(target) with \(n) tests cannot be inlined exactly yet"
         case .nestedTooDeep(let n): "chains nested deeper than \(n) levels are not inlined"

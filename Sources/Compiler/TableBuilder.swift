@@ -100,6 +100,9 @@ struct TableBuilder {
             i += 1
         }
         tables.verdicts = flat.map(\.verdict)
+        for (i, f) in flat.enumerated() where f.verdict == .reject {
+            if let r = f.reject { tables.rejectReplies[UInt32(i)] = r }
+        }
         tables.source = SourcePrefixes.resolve(sourceTests)
         for (pp, tests) in groupTests {
             let resolved = SourcePrefixes.resolve(tests)

@@ -30,12 +30,20 @@ public struct DataplaneStats: Equatable, Sendable {
     public var splitPassed: UInt64 = 0
     /// A non-first fragment whose first fragment XDP did not drop, passed.
     public var fragmentPassed: UInt64 = 0
+    /// Judged REJECT: answered from XDP (XDP_TX).
+    public var rejected: UInt64 = 0
+    /// Judged REJECT: dropped without a reply, as the kernel sends none (rate limit, an ICMP
+    /// error, a RST, a truncated TCP header).
+    public var rejectLimited: UInt64 = 0
+    /// Judged REJECT: passed up for the kernel to answer.
+    public var rejectPassed: UInt64 = 0
 
     public init() {}
 
     /// Every packet the program saw.
     public var total: UInt64 {
         untouched + passed + dropped + routePassed + natPassed + guardPassed + splitPassed + fragmentPassed
+            + rejected + rejectLimited + rejectPassed
     }
 }
 
@@ -56,6 +64,9 @@ extension Dataplane {
         out.guardPassed = try read(EIPT_STAT_GUARD_PASSED)
         out.splitPassed = try read(EIPT_STAT_SPLIT_PASSED)
         out.fragmentPassed = try read(EIPT_STAT_FRAGMENT_PASSED)
+        out.rejected = try read(EIPT_STAT_REJECTED)
+        out.rejectLimited = try read(EIPT_STAT_REJECT_LIMITED)
+        out.rejectPassed = try read(EIPT_STAT_REJECT_PASSED)
         return out
     }
 

@@ -103,7 +103,9 @@ extension Dataplane {
             throw LoaderError("append a rule: the fallback list would exceed \(Compiler.maxFallback) entries")
         }
         let info = try map(DataplaneNames.map("rule_info", g))
-        try info.update(pos, eipt_rule_info(verdict: config.policy))
+        var moved = eipt_rule_info()
+        moved.verdict = config.policy
+        try info.update(pos, moved)
         for (k, v) in entries { try liveSet(k, v) }
         // Rules with extension tests are never appended live (AppendFastPath rewrites the
         // generation instead): where their ext rows would go is not tracked here.

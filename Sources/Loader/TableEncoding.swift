@@ -29,12 +29,19 @@ enum TableEncoding {
     }
 
     /// The rule_info entry of a verdict (enum eipt_verdict).
-    static func ruleInfo(_ v: CompiledTables.Verdict) -> eipt_rule_info {
+    static func ruleInfo(_ v: CompiledTables.Verdict, reject: RejectReply? = nil) -> eipt_rule_info {
+        var info = eipt_rule_info()
         switch v {
-        case .accept: return eipt_rule_info(verdict: EIPT_ACCEPT.rawValue)
-        case .drop: return eipt_rule_info(verdict: EIPT_DROP.rawValue)
-        case .kernel: return eipt_rule_info(verdict: EIPT_KERNEL.rawValue)
+        case .accept: info.verdict = EIPT_ACCEPT.rawValue
+        case .drop: info.verdict = EIPT_DROP.rawValue
+        case .kernel: info.verdict = EIPT_KERNEL.rawValue
+        case .reject:
+            // A reject position without its reply cannot be answered: the kernel decides it.
+            guard let reject else { info.verdict = EIPT_KERNEL.rawValue; break }
+            info.verdict = EIPT_REJECT.rawValue
+            info.reject_with = reject.wire
         }
+        return info
     }
 
     /// gen_config.flags of a generation: conntrack, NAT check, XDP-only, table shapes.

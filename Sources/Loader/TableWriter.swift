@@ -50,7 +50,9 @@ extension Dataplane {
         try spp.updateAll(keys: sp.map(\.0), values: sp.map(\.1))
         try sppHost.updateAll(keys: sppHosts.map { TableEncoding.hostKey($0.key) }, values: sppHosts.map { eipt_pos(pos: $0.value) })
 
-        let verdicts = tables.verdicts.map { TableEncoding.ruleInfo($0) }
+        let verdicts = tables.verdicts.enumerated().map {
+            TableEncoding.ruleInfo($0.element, reject: tables.rejectReplies[UInt32($0.offset)])
+        }
         try map(DataplaneNames.map("rule_info", g)).updateAll(keys: Array(0..<ruleCount), values: verdicts)
         // Ext rows first: a fallback row is only read below fallback_count, set last.
         try map(DataplaneNames.map("ext", g))
@@ -66,6 +68,7 @@ extension Dataplane {
         config.fallback_count = UInt32(fallback.rows.count)
         config.rule_count = ruleCount
         config.flags = TableEncoding.generationFlags(tables)
+        if tables.verdicts.contains(.reject) { try writeRejectConfig() }
         try map("gen_config").update(g, config)
     }
 

@@ -36,7 +36,8 @@ struct AppendFastPath {
               a.tables.policy == b.tables.policy, a.tables.natCheck == b.tables.natCheck,
               Array(a.tables.fallback.prefix(b.tables.fallback.count)) == b.tables.fallback,
               a.tables.fallback.allSatisfy(\.ext.isEmpty),
-              let verdict = a.tables.verdicts.last
+              let verdict = a.tables.verdicts.last,
+              verdict != .reject // its reply is written with the whole generation
         else { return nil }
         let pos = UInt32(b.tables.verdicts.count)
         var entries: [(LiveKey, UInt32)] = []

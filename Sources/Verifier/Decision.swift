@@ -80,7 +80,7 @@ public struct XDPAnswer: Equatable, Sendable {
         }
         let verdict: Decision.Verdict
         switch t.verdicts[pos] {
-        case .drop: verdict = .drop
+        case .drop, .reject: verdict = .drop
         case .accept: verdict = .accept
         case .kernel: verdict = .other("KERNEL")
         }

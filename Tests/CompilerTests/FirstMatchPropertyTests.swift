@@ -59,6 +59,10 @@ final class FirstMatchPropertyTests: XCTestCase {
                 tally.drops += 1
                 allowed = [.drop, .droppedBeforeInput]
                 if g.rejectAsDrop { allowed.insert(.reject) }
+            case .reject:
+                // Answered from XDP with the kernel's reply: the kernel must reach that REJECT.
+                tally.drops += 1
+                allowed = [.reject, .droppedBeforeInput]
             case .accept:
                 tally.accepts += 1
                 // A DROP before INPUT only means the kernel drops what XDP passed.

@@ -11,6 +11,7 @@ struct DataplaneFixture {
     /// Which `stats` field a packet lands in (enum eipt_stat).
     enum Stat: String, CaseIterable {
         case untouched, passed, dropped, route, nat, guardPassed = "guard", split, fragment
+        case rejected, rejectLimited = "reject-limited", rejectPassed = "reject-passed"
 
         func value(_ s: DataplaneStats) -> UInt64 {
             switch self {
@@ -22,6 +23,9 @@ struct DataplaneFixture {
             case .guardPassed: return s.guardPassed
             case .split: return s.splitPassed
             case .fragment: return s.fragmentPassed
+            case .rejected: return s.rejected
+            case .rejectLimited: return s.rejectLimited
+            case .rejectPassed: return s.rejectPassed
             }
         }
     }
@@ -127,8 +131,16 @@ struct DataplaneFixture {
                 t = CompiledTables()
                 toIdle = true
             case "verdicts":
-                t.verdicts = try w.dropFirst().map {
-                    guard let v = verdict($0) else { throw fail("verdict") }
+                t.verdicts = try w.dropFirst().enumerated().map { (i, word) in
+                    // reject:CODE (an ICMP unreachable code) or reject:tcp-reset
+                    if word.hasPrefix("reject:") {
+                        let kind = word.dropFirst("reject:".count)
+                        guard let r = kind == "tcp-reset" ? RejectReply.tcpReset : UInt8(kind).map({ RejectReply.icmpUnreachable(code: $0) })
+                        else { throw fail("reject kind") }
+                        t.rejectReplies[UInt32(i)] = r
+                        return .reject
+                    }
+                    guard let v = verdict(word) else { throw fail("verdict") }
                     return v
                 }
             case "policy":

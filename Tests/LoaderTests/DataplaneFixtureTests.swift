@@ -101,7 +101,7 @@ final class DataplaneFixtureTests: XCTestCase {
                         continue
                     }
                     let verdict = pos < 0 ? t.policy : t.verdicts[pos]
-                    let counted = probe.stat == .dropped
+                    let counted = probe.stat == .dropped || probe.stat == .rejectLimited || probe.stat == .rejected
                         || (xdpOnly && !inTransition && probe.stat == .passed && verdict == .accept)
                     if counted { expected = [index] }
                 }

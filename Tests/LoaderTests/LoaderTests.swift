@@ -9,7 +9,7 @@ final class LoaderTests: XCTestCase {
     /// Swift sees the same struct sizes as the C side's _Static_assert and the BPF program.
     func testLayout() {
         let expected = [
-            "eipt_live": 8, "eipt_gen_config": 20, "eipt_rule_info": 4, "eipt_pos": 4,
+            "eipt_live": 8, "eipt_gen_config": 20, "eipt_rule_info": 8, "eipt_pos": 4,
             "eipt_proto_port_key": 4, "eipt_src_key": 8, "eipt_src_proto_port_key": 12,
             "eipt_fb_rule": 56, "eipt_counter": 16, "eipt_frag_key": 12, "eipt_ext": 64,
             "eipt_frag_value": 8, "eipt_src_host_key": 4, "eipt_spp_host_key": 8,
