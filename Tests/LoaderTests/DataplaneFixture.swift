@@ -323,6 +323,8 @@ struct DataplaneFixture {
             }
         }
         return a
+    }
+
     /// Text with %XX for one byte (fixture words hold no spaces).
     static func escaped(_ v: Substring) -> [UInt8]? {
         var out: [UInt8] = []
