@@ -580,6 +580,7 @@ route_ok:
 #include "ext_stateful.h"
 /* One function per kind, each in its own header (bpf/ext_*.h): answers EIPT_EXT_*. */
 #include "ext_mac.h"
+#include "ext_recent.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -593,6 +594,8 @@ __attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt
 	switch (e->kind) {
 	case EIPT_EXT_MAC:
 		return eipt_ext_mac(ctx, e);
+	case EIPT_EXT_RECENT:
+		return eipt_ext_recent(ctx, p, e);
 	default:
 		return EIPT_EXT_MAYBE;
 	}

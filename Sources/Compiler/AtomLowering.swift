@@ -9,6 +9,8 @@ import IptParse
 struct AtomLowering {
     let interface: String
     let sets: [String: SetTrust]
+    /// The `-m recent` lists XDP evaluates (RecentLists); the others stay the kernel's.
+    var recent = RecentLists()
 
     /// Whether XDP may use a set's members as they were given.
     enum SetTrust: Equatable {
@@ -93,6 +95,11 @@ struct AtomLowering {
                 unsupported.append(.iprange)
             case .mac(let m):
                 out.append(.ext(.mac(m.value, negated: m.negated)))
+            case .opaque(let e) where e.name == "recent":
+                switch recentTest(e, rule: rule, ref: ref, index: rule.matches.firstIndex(of: m) ?? 0) {
+                case .success(let t): out.append(.ext(.recent(t)))
+                case .failure(let why): unsupported.append(why)
+                }
             case .limit, .string, .mark, .pkttype, .addrtype, .hl, .opaque:
                 unsupported.append(.match(m.name))
             }

@@ -25,11 +25,14 @@ public struct ExtInstance: Hashable, Sendable {
 public enum ExtTest: Equatable, Hashable, Sendable {
     /// `-m mac --mac-source`: the Ethernet source address.
     case mac([UInt8], negated: Bool)
+    /// `-m recent` (RecentTest.swift, bpf/ext_recent.h): stateful, acts on a list.
+    case recent(RecentTest)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
         switch self {
         case .mac: "mac"
+        case .recent: "recent"
         }
     }
 
@@ -37,6 +40,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var negation: ExtTest? {
         switch self {
         case .mac(let a, let n): .mac(a, negated: !n)
+        case .recent: nil // it acts whatever it answers: `!` is not its complement
         }
     }
 
@@ -45,6 +49,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var isStateful: Bool {
         switch self {
         case .mac: false
+        case .recent: true
         }
     }
 
@@ -52,6 +57,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var instance: ExtInstance? {
         switch self {
         case .mac: nil
+        case .recent(let r): r.instance
         }
     }
 
@@ -65,6 +71,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .mac(let a, let n):
             guard let mac = p.sourceMAC else { return nil }
             return (mac == a) != n
+        case .recent:
+            return nil // depends on the list: the mirror cannot say
         }
     }
 }

@@ -31,6 +31,8 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
     case dynamicSet(String, DynamicSet)
     /// The tests lower, but the XDP tables cannot hold them in one position.
     case layout(LayoutProblem)
+    /// `-m recent` on a list XDP does not keep (RecentLists says why).
+    case recentList(String, why: String)
 
     public enum DynamicSet: Equatable, Sendable {
         /// Created with `timeout`: members expire in the kernel.
@@ -72,6 +74,7 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .setNotIPv4Source: "set-not-ipv4-source"
         case .dynamicSet: "dynamic-set"
         case .layout: "layout"
+        case .recentList: "recent-list"
         }
     }
 
@@ -100,6 +103,7 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .layout(.setWithOtherTests): "a set match together with tests other than protocol and destination port"
         case .layout(.portsAndEitherPorts): "--dport and --ports in one rule cannot share one fallback entry"
         case .layout(.tooManyExtTests(let n)): "the rule has more than \(n) extension tests for one fallback entry"
+        case .recentList(let name, let why): "recent list \(name) stays in the kernel: \(why)"
         }
     }
 

@@ -18,6 +18,10 @@ enum ExtEncoding {
                 for i in 0..<6 { buf[i] = addr[i] }
             }
             put(m, into: &e)
+        case .recent(let r):
+            e.kind = UInt16(EIPT_EXT_RECENT.rawValue)
+            e.neg = r.negated ? 1 : 0
+            put(RecentEncoding.payload(r, params: RecentModuleParams.current), into: &e)
         }
         return e
     }
