@@ -57,7 +57,7 @@ public struct RecentLists: Equatable, Sendable {
     }
 
     /// Conditions 1 and 2, from the ruleset alone.
-    public static func candidates(_ ruleset: Ruleset, lowering: AtomLowering) -> RecentLists {
+    static func candidates(_ ruleset: Ruleset, lowering: AtomLowering) -> RecentLists {
         var lists = RecentLists()
         var masks: [String: Set<UInt32>] = [:]
         let filter = ruleset.table("filter")
