@@ -101,7 +101,7 @@ static __always_inline int eipt_ext_recent(struct xdp_md *ctx, struct eipt_pkt *
 	struct eipt_recent_entry *ent;
 	struct eipt_recent_list *l;
 	__u64 now, window = 0, time;
-	__u32 i, hits = 0, n, mask, cmd, hitcount;
+	__u32 i, hits = 0, n, mask, cmd, hitcount, need;
 	int ret, answer;
 
 	answer = eipt_stateful_begin(ctx, p, e);
@@ -148,13 +148,16 @@ static __always_inline int eipt_ext_recent(struct xdp_md *ctx, struct eipt_pkt *
 
 		n = ent->nstamps;
 		valid = n >= 32 ? ~0ULL : (1ULL << n) - 1;
+		need = hitcount ? hitcount : 1;
 		for (i = 0; i < EIPT_RECENT_STAMPS; i++) {
 			/* !time_after(time, stamp): the stamp lies within the window. */
 			__u64 in = (~((ent->stamps[i] - time) >> 63) & 1) | all;
 
 			hits += (__u32)(in & (valid >> i) & 1);
+			if (hits >= need)
+				break; /* as the kernel stops at the hit that decides */
 		}
-		if (hits >= (hitcount ? hitcount : 1))
+		if (hits >= need)
 			ret = !ret;
 	}
 	if ((cmd & EIPT_RECENT_SET) || ((cmd & EIPT_RECENT_UPDATE) && ret)) {
