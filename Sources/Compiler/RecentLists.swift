@@ -115,6 +115,16 @@ public struct RecentLists: Equatable, Sendable {
         return changed
     }
 
+    /// The reason a rule without a target holds when XDP acts on one of its recent tests.
+    static func actOnlyReason(_ own: [Atom]) -> KernelReason? {
+        for a in own { if case .ext(.recent(let t)) = a, t.actOnly { return .recentActs(list: t.name) } }
+        return nil
+    }
+
+    private static func isActOnly(_ f: FlatRule) -> Bool {
+        if case .recentActs? = f.kernelReason { true } else { false }
+    }
+
     private static func recentTests(_ f: FlatRule) -> [RecentTest] {
         f.atoms.compactMap { if case .ext(.recent(let t)) = $0 { t } else { nil } }
     }
@@ -133,7 +143,7 @@ public struct RecentLists: Equatable, Sendable {
             let mine = Self.recentTests(f).contains { $0.name == name }
             if mine {
                 if let c = cut, c <= n { return "the list's rule \(f.origin.spoken) is beyond what the program holds" }
-                if f.verdict == .kernel && f.kernelReason != .countsOnly {
+                if f.verdict == .kernel && !Self.isActOnly(f) {
                     return "its rule \(f.origin.spoken) runs in the kernel"
                 }
                 let protos = Self.protocols(f)
@@ -144,7 +154,7 @@ public struct RecentLists: Equatable, Sendable {
                 for (_, q) in before {
                     if let qp = Self.protocols(q), let np = protos, qp.isDisjoint(with: np) { continue }
                     let otherActOnly = Self.recentTests(q).contains { $0.actOnly && $0.name != name }
-                    if q.verdict == .kernel && (q.kernelReason != .countsOnly || Self.recentTests(q).isEmpty || otherActOnly) {
+                    if q.verdict == .kernel && (!Self.isActOnly(q) || otherActOnly) {
                         return "\(q.origin.spoken) runs in the kernel before its rule \(f.origin.spoken)"
                     }
                     if !tcpUDPOnly && q.atoms.contains(where: { if case .conntrack = $0 { true } else { false } }) {

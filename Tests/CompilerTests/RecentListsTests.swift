@@ -35,6 +35,8 @@ final class RecentListsTests: XCTestCase {
         XCTAssertEqual(RecentTest.ringMask(hitcounts: [4], ipPktListTot: 0), 3)
         XCTAssertEqual(RecentTest.ringMask(hitcounts: [4], ipPktListTot: 20), 31)
         XCTAssertEqual(r.report.rules[1].status.layer, .xdp)
+        // The --set rule keeps its KERNEL position (the kernel counts it), and says XDP acts on it.
+        XCTAssertEqual(r.report.rules[0].status, .kernel(.recentActs(list: "SIP")))
         // Two instances: the per-packet memo keeps them apart.
         XCTAssertNotEqual(tests[0].instance, tests[1].instance)
     }
