@@ -128,4 +128,60 @@ final class RecentOracleTests: XCTestCase {
         XCTAssertEqual(two.ours(["recent", "SIP"]).stdout, "")
         XCTAssertEqual(two.run(["cat", "/proc/net/xt_recent/SIP"]).stdout, "")
     }
+
+    /// The window: `--rcheck --seconds 1 --hitcount 3 -j DROP` after an act-only --set, with
+    /// pauses longer than the window between bursts: stamps age out as the kernel ages them
+    /// (jiffies, CONFIG_HZ, time_after), in both namespaces alike.
+    func testWindowAgesOutLikeTheKernel() throws {
+        if let why = NetworkNamespace.unavailableReason { throw XCTSkip(why) }
+        let rules = """
+        *filter
+        :INPUT ACCEPT [0:0]
+        -A INPUT -p udp -m udp --dport 5060 -m recent --set --name W --mask 255.255.255.255 --rsource
+        -A INPUT -p udp -m udp --dport 5060 -m recent --rcheck --seconds 1 --hitcount 3 --name W --mask 255.255.255.255 --rsource -j DROP
+        -A INPUT -p udp -m udp --dport 5060 -j ACCEPT
+        COMMIT
+
+        """
+        let lab = try FirewallLab()
+        defer { lab.close() }
+        let ref = try lab.addReceiver("ref")
+        let two = try lab.addReceiver("two")
+        XCTAssertEqual(ref.run(["iptables-restore"], stdin: rules).status, 0)
+        XCTAssertEqual(two.ours(["attach", lab.interface]).status, 0)
+        let rs = two.ours([], tool: "ebpf-iptables-restore", stdin: rules)
+        XCTAssertEqual(rs.status, 0, rs.stderr)
+        try ref.instrument()
+        try two.instrument()
+        let sender = try ProbeSender(namespace: lab.gen.name, interfaces: [ref.genSide, two.genSide])
+        let src: UInt32 = 0xC633_0201
+        // (pause before, in ms): a burst of 4, a pause past the window, 2, pause, 4.
+        let pauses: [UInt32] = [0, 0, 0, 0, 1300, 0, 0, 1300, 0, 0, 0, 0]
+        var refVerdicts: [Bool] = [], twoVerdicts: [Bool] = []
+        for (i, pause) in pauses.enumerated() {
+            usleep(pause * 1000)
+            var p = Probe(source: src, destination: FirewallLab.address, proto: 17)
+            p.sourcePort = UInt16(21000 + i)
+            p.destinationPort = 5060
+            let before = (ref.snapshot(), two.snapshot(), try two.xdp().stats().dropped)
+            try sender.send(p.frame(sourceMAC: [0x02, 0, 0, 0, 0, 0x77], destinationMAC: FirewallLab.mac, ipID: UInt16(i + 1)))
+            let deadline = Date().addingTimeInterval(3)
+            var r = ref.snapshot(), t = two.snapshot()
+            while Date() < deadline {
+                r = ref.snapshot()
+                t = two.snapshot()
+                let dropped = try two.xdp().stats().dropped
+                if r.seen > before.0.seen && (t.seen > before.1.seen || dropped > before.2) { break }
+                usleep(5000)
+            }
+            refVerdicts.append(r.delivered > before.0.delivered)
+            twoVerdicts.append(t.delivered > before.1.delivered)
+        }
+        XCTAssertEqual(refVerdicts, twoVerdicts, "verdicts per packet (true: delivered)")
+        XCTAssertEqual(refVerdicts, [true, true, false, false, true, true, false, true, true, false, false, false], "the window as the kernel keeps it")
+        let refList = Self.parse(ref.run(["cat", "/proc/net/xt_recent/W"]).stdout)
+        let xdpList = Self.parse(two.ours(["recent", "W"]).stdout)
+        XCTAssertEqual(refList["198.51.2.1"]?.stamps.count, xdpList["198.51.2.1"]?.stamps.count)
+        XCTAssertEqual(refList["198.51.2.1"]?.index, xdpList["198.51.2.1"]?.index)
+    }
 }
