@@ -112,6 +112,21 @@ public struct RecentLists: Equatable, Sendable {
                 changed = true
             }
         }
+        // The program memoises at most ExtTest.maxStatefulInstances stateful tests per packet
+        // (ext_stateful.h); past that the Loader refuses the generation. Recent's share only:
+        // the lists with the most tests go back to the kernel first.
+        var instances: [String: Set<ExtInstance>] = [:]
+        for f in flat {
+            for t in Self.recentTests(f) where owned[t.name] != nil { instances[t.name, default: []].insert(t.instance) }
+        }
+        var total = instances.values.reduce(0) { $0 + $1.count }
+        for (name, set) in instances.sorted(by: { ($0.value.count, $0.key) > ($1.value.count, $1.key) }) {
+            guard total > ExtTest.maxStatefulInstances else { break }
+            owned[name] = nil
+            refused[name] = "more than \(ExtTest.maxStatefulInstances) stateful tests in the ruleset (the program evaluates at most that many per packet)"
+            total -= set.count
+            changed = true
+        }
         return changed
     }
 

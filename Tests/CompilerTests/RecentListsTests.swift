@@ -118,4 +118,18 @@ final class RecentListsTests: XCTestCase {
         XCTAssertEqual(RecentTest.listID(""), 0x811c_9dc5)
         XCTAssertEqual(RecentTest.listID("a"), 0xe40c_292c)
     }
+
+    /// More stateful tests than the per-packet memo holds: lists go back to the kernel,
+    /// largest first, until the rest fit.
+    func testTooManyInstances() throws {
+        var body = ":INPUT ACCEPT [0:0]\n"
+        // SMALL first: BIG's rules, back in the kernel, then come after SMALL's (before them
+        // they would stop XDP's walk, and SMALL would have to go too).
+        for i in 0..<30 { body += "-A INPUT -p udp --dport \(2000 + i) -m recent --rcheck --name SMALL -j DROP\n" }
+        for i in 0..<40 { body += "-A INPUT -p udp --dport \(1000 + i) -m recent --rcheck --name BIG -j DROP\n" }
+        let r = try compile(body)
+        let names = Set(recentTests(r).map(\.name))
+        XCTAssertEqual(names, ["SMALL"])
+        XCTAssertTrue(r.report.rules[30].status.detail.contains("more than 64 stateful tests"), r.report.rules[30].status.detail)
+    }
 }
