@@ -593,6 +593,7 @@ route_ok:
 #include "ext_length.h"
 /* REJECT's reply built in XDP. */
 #include "reject.h"
+#include "ext_recent.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -626,6 +627,8 @@ __attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt
 		return eipt_ext_length(ctx, p, e);
 	case EIPT_EXT_TTL:
 		return eipt_ext_ttl(p, e);
+	case EIPT_EXT_RECENT:
+		return eipt_ext_recent(ctx, p, e);
 	default:
 		return EIPT_EXT_MAYBE;
 	}

@@ -280,6 +280,7 @@ enum eipt_ext_kind {
 	EIPT_EXT_IPRANGE = 6,  /* -m iprange, one direction (bpf/ext_iprange.h) */
 	EIPT_EXT_LENGTH = 7,   /* a second -m length test of one rule (bpf/ext_length.h) */
 	EIPT_EXT_TTL = 8,      /* a second -m ttl test of one rule (bpf/ext_length.h) */
+	EIPT_EXT_RECENT = 13,  /* -m recent (bpf/ext_recent.h) */
 	/* kinds 2..: one per extension (see the union) */
 };
 
@@ -452,6 +453,63 @@ struct eipt_ext_ttl {
 	__u8 op, value;
 };
 
+/*
+ * -m recent (xt_recent.c). The lists live in `recent` (HASH, shared by every generation and
+ * CPU): one entry per list and (masked) address, as the kernel's table per --name holds one
+ * per address. Times are jiffies (bpf_jiffies64), compared as the kernel compares them, so
+ * the entries print as /proc/net/xt_recent/NAME prints its own. `recent_lists` counts each
+ * list's entries: a list may hold ip_list_tot; past that the kernel evicts its least
+ * recently updated entry, which a hash map cannot name, so the list is marked `overflowed`
+ * and every test of it answers MAYBE (the kernel decides) until it is cleared.
+ */
+#define EIPT_RECENT_STAMPS 32u        /* ring size: roundup_pow_of_two(ip_pkt_list_tot <= 32) */
+#define EIPT_MAX_RECENT 65536u        /* entries of all lists together */
+#define EIPT_MAX_RECENT_LISTS 1024u
+
+enum eipt_recent_cmd {
+	EIPT_RECENT_SET = 1,    /* --set */
+	EIPT_RECENT_CHECK = 2,  /* --rcheck */
+	EIPT_RECENT_UPDATE = 4, /* --update */
+	EIPT_RECENT_REMOVE = 8, /* --remove */
+};
+#define EIPT_RECENT_F_DEST 1u      /* --rdest: the destination address (else --rsource) */
+#define EIPT_RECENT_F_ACT_ONLY 2u  /* the rule has no target: act, then answer NO (the walk goes on) */
+
+struct eipt_ext_recent {
+	__u32 list;      /* list id (eipt_recent_key.list): FNV-1a of the name */
+	__u32 mask;      /* --mask, network order */
+	__u32 seconds;   /* --seconds (the program multiplies by CONFIG_HZ); 0: none */
+	__u32 pad;
+	__u8 cmd;        /* enum eipt_recent_cmd */
+	__u8 hitcount;   /* --hitcount; 0: none */
+	__u8 flags;      /* EIPT_RECENT_F_* */
+	__u8 ring_mask;  /* roundup_pow_of_two(ip_pkt_list_tot) - 1, at most EIPT_RECENT_STAMPS - 1 */
+	__u32 list_tot;  /* ip_list_tot: entries one list holds */
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_recent) <= 56, "eipt_ext_recent fits eipt_ext.data");
+#endif
+
+struct eipt_recent_key {
+	__u32 list;
+	__u32 addr;      /* masked, network order */
+};
+
+/* struct recent_entry of xt_recent.c: ttl, the ring of stamps, its next index and fill. */
+struct eipt_recent_entry {
+	struct bpf_spin_lock lock;
+	__u8 ttl;
+	__u8 nstamps;
+	__u8 index;      /* the kernel's e->index: next slot (before masking), 1..ring */
+	__u8 pad;
+	__u64 stamps[EIPT_RECENT_STAMPS];
+};
+
+struct eipt_recent_list {
+	__u32 entries;    /* entries of the list in `recent` */
+	__u32 overflowed; /* the list reached ip_list_tot: its tests answer MAYBE */
+};
+
 struct eipt_ext {
 	__u16 kind;    /* enum eipt_ext_kind */
 	__u8 neg;      /* the test is negated (`!`) */
@@ -513,6 +571,7 @@ _Static_assert(sizeof(struct eipt_fb_rule) == 56, "eipt_fb_rule layout");
 _Static_assert(sizeof(struct eipt_ext) == 64, "eipt_ext layout");
 _Static_assert(sizeof(struct eipt_local_route) == 8, "eipt_local_route layout");
 _Static_assert(sizeof(struct eipt_local_state) == 16, "eipt_local_state layout");
+_Static_assert(sizeof(struct eipt_recent_entry) == 264, "eipt_recent_entry layout");
 _Static_assert(sizeof(struct eipt_src_proto_port_key) == 12, "eipt_src_proto_port_key layout");
 _Static_assert(sizeof(struct eipt_src_key) == 8, "eipt_src_key layout");
 _Static_assert(sizeof(struct eipt_proto_port_key) == 4, "eipt_proto_port_key layout");

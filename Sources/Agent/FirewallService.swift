@@ -122,6 +122,7 @@ extension FirewallRequest {
         case let .status(verbose): return verbose ? "status -v" : "status"
         case let .attach(i, mode): return "attach \(i) --mode \(mode)"
         case let .detach(i): return "detach \(i)"
+        case let .recent(name, edit): return "recent \(name ?? "")\(edit.map { " \($0)" } ?? "")"
         }
     }
 }

@@ -77,7 +77,7 @@ final class PersistenceSaver: @unchecked Sendable {
             try files.remove(files.attachment)
             try files.remove(PersistedFiles.lastGood(files.attachment))
             logger.info("saved: detached from \(interface); the saved ruleset stays in \(files.directory)")
-        case .save, .status:
+        case .save, .status, .recent:
             return
         }
     }
@@ -182,7 +182,7 @@ final class PersistenceSaver: @unchecked Sendable {
 
     static func changes(_ r: FirewallRequest) -> Bool {
         switch r {
-        case .save, .status: return false
+        case .save, .status, .recent: return false // a recent list is state, not the ruleset
         default: return true
         }
     }
@@ -196,6 +196,7 @@ final class PersistenceSaver: @unchecked Sendable {
         case .status: return "status"
         case let .attach(i, _): return "attach \(i)"
         case let .detach(i): return "detach \(i)"
+        case let .recent(name, edit): return "recent \(name ?? "")\(edit.map { " \($0)" } ?? "")"
         }
     }
 }

@@ -48,6 +48,7 @@ public final class Metrics: Sendable {
         case .restore(let r): return r.test ? nil : "restore"
         case .attach: return "attach"
         case .detach: return "detach"
+        case .recent(_, let edit): return edit == nil ? nil : "recent"
         default: return nil
         }
     }

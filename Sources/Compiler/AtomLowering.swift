@@ -11,6 +11,8 @@ struct AtomLowering {
     let sets: [String: SetTrust]
     /// How many rules of the ruleset use each --hashlimit-name (StatefulLowering.swift).
     var hashlimitUses: [String: Int] = [:]
+    /// The `-m recent` lists XDP evaluates (RecentLists); the others stay the kernel's.
+    var recent = RecentLists()
 
     /// Whether XDP may use a set's members as they were given.
     enum SetTrust: Equatable {
@@ -110,6 +112,11 @@ struct AtomLowering {
                 do { out.append(.ext(try stateful(m, match: mi, ref: ref))) } catch { unsupported.append(error) }
             case .string(let sm):
                 do { out.append(.ext(try string(sm))) } catch { unsupported.append(error) }
+            case .opaque(let e) where e.name == "recent":
+                switch recentTest(e, rule: rule, ref: ref, index: rule.matches.firstIndex(of: m) ?? 0) {
+                case .success(let t): out.append(.ext(.recent(t)))
+                case .failure(let why): unsupported.append(why)
+                }
             case .limit, .mark, .hl, .opaque:
                 unsupported.append(.match(m.name))
             }

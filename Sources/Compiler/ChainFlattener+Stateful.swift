@@ -44,7 +44,9 @@ extension ChainFlattener {
         var conds = conds
         let logs: Bool
         switch kernel {
-        case .target("LOG")?, .target("NFLOG")?: logs = true
+        // A target-less rule acting on a recent list XDP keeps: its test records the packet and
+        // answers "no" (RecentLists), so the walk goes on in XDP and nothing goes up for it.
+        case .target("LOG")?, .target("NFLOG")?, .recentActs?: logs = true
         default: logs = false
         }
         if v == .kernel && !logs {

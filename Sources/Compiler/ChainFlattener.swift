@@ -107,7 +107,7 @@ struct ChainFlattener {
                 guard let target = rule.target else {
                     // It only counts; the kernel counts only the packets it sees, so every
                     // packet this rule may match goes there, and its counter stays exact.
-                    emit(.kernel, context + excluded + own, ref, kernel: .countsOnly)
+                    emit(.kernel, context + excluded + own, ref, kernel: RecentLists.actOnlyReason(own) ?? .countsOnly)
                     continue
                 }
                 if !unsupported.isEmpty {

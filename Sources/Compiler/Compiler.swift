@@ -48,16 +48,24 @@ public enum Compiler {
         for s in sets?.sets ?? [] { setByName[s.name] = s }
         var lowering = AtomLowering(interface: interface, sets: DynamicSets.trust(sets: sets, ruleset: ruleset))
         lowering.hashlimitUses = AtomLowering.hashlimitUses(ruleset)
-        let pre = PreInputRules.collect(ruleset, lowering: lowering)
+        lowering.recent = RecentLists.candidates(ruleset, lowering: lowering)
         let filter = ruleset.table("filter") ?? Table(name: "filter")
         let policy: CompiledTables.Verdict = filter.chain("INPUT")?.policy == "DROP" ? .drop : .accept
-        var flattener = ChainFlattener(table: filter, lowering: lowering, options: options, policy: policy, after: pre.flat)
-        // --xdp-only leaves the kernel's INPUT empty: a REJECTed packet XDP passes up (one it
-        // cannot be sure of the reply for) would be accepted there, so REJECT stays a blocker.
-        flattener.rejectInXDP = RejectReply.replyPathClear(ruleset) && !options.xdpOnly
-        flattener.walk("INPUT", context: [], topLevel: true)
-        var builder = TableBuilder(sets: setByName)
-        builder.build(flattener.flat, policy: policy)
+        var pre: PreInputRules.Result
+        var flattener: ChainFlattener
+        var builder: TableBuilder
+        // Recent lists XDP keeps depend on the positions before theirs; each list refused
+        // turns its rules into KERNEL positions, so walk again until none is (RecentLists).
+        repeat {
+            pre = PreInputRules.collect(ruleset, lowering: lowering)
+            flattener = ChainFlattener(table: filter, lowering: lowering, options: options, policy: policy, after: pre.flat)
+            // --xdp-only leaves the kernel's INPUT empty: a REJECTed packet XDP passes up (one it
+            // cannot be sure of the reply for) would be accepted there, so REJECT stays a blocker.
+            flattener.rejectInXDP = RejectReply.replyPathClear(ruleset) && !options.xdpOnly
+            flattener.walk("INPUT", context: [], topLevel: true)
+            builder = TableBuilder(sets: setByName)
+            builder.build(flattener.flat, policy: policy)
+        } while lowering.recent.refine(flat: builder.flat, cut: builder.cut)
 
         let natRules = ruleset.table("nat")?.chains.reduce(0) { $0 + $1.rules.count } ?? 0
         builder.tables.natCheck = natRules > 0

@@ -48,6 +48,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     case length(ClosedRange<UInt16>, negated: Bool)
     /// A rule's second `-m ttl` test.
     case ttl(TTLMatch)
+    /// `-m recent` (RecentTest.swift, bpf/ext_recent.h): stateful, acts on a list.
+    case recent(RecentTest)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
@@ -63,6 +65,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .ipRange(let d, _, _, _): d ? "destination range" : "source range"
         case .length: "length"
         case .ttl: "TTL"
+        case .recent: "recent"
         }
     }
 
@@ -86,6 +89,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
             case .ne: .ttl(TTLMatch(op: .eq, value: t.value))
             default: nil
             }
+        case .recent: nil // it acts whatever it answers: `!` is not its complement
         }
     }
 
@@ -94,7 +98,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var isStateful: Bool {
         switch self {
         case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl: false
-        case .limit, .statistic, .hashlimit: true
+        case .limit, .statistic, .hashlimit, .recent: true
         }
     }
 
@@ -103,6 +107,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         switch self {
         case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl: nil
         case .limit(_, _, let i), .statistic(_, _, let i), .hashlimit(_, _, let i): i
+        case .recent(let r): r.instance
         }
     }
 
@@ -160,6 +165,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
             case .lt: return p.ttl < t.value
             case .gt: return p.ttl > t.value
             }
+        case .recent:
+            return nil // depends on the list: the mirror cannot say
         }
     }
 }

@@ -91,6 +91,7 @@ extension KernelReason {
         case .target: "Targets XDP does not perform (LOG, MARK, SET, NFQUEUE, ...)"
         case .reject: "REJECT: the kernel sends the reply (--reject-as-drop drops in XDP instead)"
         case .countsOnly: "Rules without a target: only the kernel counts them"
+        case .recentActs: "Rules without a target that update a recent list XDP keeps"
         case .multiTestReturn: "RETURN or goto with several tests"
         case .nestedTooDeep: "Chains nested too deep to inline"
         case .missingChain: "Jumps to chains that do not exist"

@@ -81,6 +81,9 @@ public enum KernelReason: Equatable, Sendable {
     case reject
     /// No target: it only counts, and only the kernel can count what it matches.
     case countsOnly
+    /// No target, and a recent test XDP evaluates: XDP records the list update as the kernel
+    /// does and goes on; the kernel still counts (only the packets it sees).
+    case recentActs(list: String)
     /// A RETURN or goto with several tests: it takes its packets out of the rest of its
     /// chain, which no single position can say yet.
     case multiTestReturn(target: String, tests: Int)
@@ -179,6 +182,7 @@ extension KernelReason {
         case .target: "target"
         case .reject: "reject"
         case .countsOnly: "counts-only"
+        case .recentActs: "recent-acts"
         case .multiTestReturn: "multi-test-return"
         case .nestedTooDeep: "nested-too-deep"
         case .missingChain: "missing-chain"
@@ -199,6 +203,8 @@ extension KernelReason {
         case .reject:
             "REJECT's reply goes through OUTPUT and POSTROUTING, whose rules (or the nat table, or --xdp-only) XDP's reply would skip: the kernel sends it (--reject-as-drop drops instead)"
         case .countsOnly: "no target: it only counts, and only the kernel counts what it matches"
+        case .recentActs(let list):
+            "no target: XDP records its packets in recent list \(list) as the kernel does and goes on; its counter is the kernel's (packets XDP drops further on are not counted here)"
         case .multiTestReturn(let target, let n): "\(target) with \(n) tests cannot be inlined exactly yet"
         case .nestedTooDeep(let n): "chains nested deeper than \(n) levels are not inlined"
         case .missingChain(let c): "jump to chain \(c), which does not exist"

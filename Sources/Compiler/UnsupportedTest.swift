@@ -46,6 +46,8 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
     case statefulOnJump(String)
     /// More stateful match instances than one generation holds.
     case statefulInstances(limit: Int)
+    /// `-m recent` on a list XDP does not keep (RecentLists says why).
+    case recentList(String, why: String)
 
     public enum DynamicSet: Equatable, Sendable {
         /// Created with `timeout`: members expire in the kernel.
@@ -93,6 +95,7 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .statefulBeforeTests: "stateful-before-tests"
         case .statefulOnJump: "stateful-on-jump"
         case .statefulInstances: "stateful-instances"
+        case .recentList: "recent-list"
         }
     }
 
@@ -129,6 +132,7 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
             "\(name) comes before '\(later)': iptables charges it for packets that test refuses, XDP tests '\(later)' first"
         case .statefulOnJump(let name): "\(name) on a jump, goto or RETURN: its state would be charged per inlined rule"
         case .statefulInstances(let n): "more than \(n) stateful match instances in one ruleset"
+        case .recentList(let name, let why): "recent list \(name) stays in the kernel: \(why)"
         }
     }
 

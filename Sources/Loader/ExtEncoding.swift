@@ -82,6 +82,10 @@ enum ExtEncoding {
             let op: eipt_ttl_op = t.op == .lt ? EIPT_TTL_LT : t.op == .gt ? EIPT_TTL_GT : EIPT_TTL_EQ
             e.neg = t.op == .ne ? 1 : 0
             put(eipt_ext_ttl(op: UInt8(op.rawValue), value: t.value), into: &e)
+        case .recent(let r):
+            e.kind = UInt16(EIPT_EXT_RECENT.rawValue)
+            e.neg = r.negated ? 1 : 0
+            put(RecentEncoding.payload(r, params: RecentModuleParams.current), into: &e)
         }
         return e
     }

@@ -16,6 +16,8 @@ public enum FirewallRequest: Equatable, Sendable, Codable {
     case status(verbose: Bool)
     case attach(interface: String, mode: String)
     case detach(interface: String)
+    /// `recent [NAME] [add|remove ADDR | clear]`: a recent list as /proc/net/xt_recent has it.
+    case recent(name: String?, edit: RecentEdit?)
 }
 
 extension Firewall {
@@ -29,6 +31,7 @@ extension Firewall {
         case let .status(verbose): return try status(verbose: verbose, libbpf: libbpf)
         case let .attach(interface, mode): return try attach(interface: interface, mode: mode)
         case let .detach(interface): return try detach(interface: interface)
+        case let .recent(name, edit): return try recent(name: name, edit: edit)
         }
     }
 }

@@ -46,3 +46,37 @@ struct Status: ParsableCommand {
         if status != 0 { throw ExitCode(status) }
     }
 }
+
+struct Recent: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print or change a -m recent list, as /proc/net/xt_recent/NAME does.",
+        discussion: """
+            recent               every list XDP keeps, each after a '# NAME' line
+            recent NAME          one list: src=ADDR ttl: T last_seen: J oldest_pkt: N J, J, ...
+            recent NAME add ADDR | remove ADDR | clear
+                                 as echo +ADDR, -ADDR or / > /proc/net/xt_recent/NAME, in XDP's copy
+                                 of the list and in the kernel's
+            """)
+
+    @Argument(help: "The list (--name).")
+    var name: String?
+
+    @Argument(help: "add, remove or clear.")
+    var action: String?
+
+    @Argument(help: "The IPv4 address to add or remove.")
+    var address: String?
+
+    func run() throws {
+        var edit: RecentEdit?
+        switch (action, address) {
+        case (nil, nil): edit = nil
+        case ("add"?, let a?): edit = .add(a)
+        case ("remove"?, let a?): edit = .remove(a)
+        case ("clear"?, nil): edit = .clear
+        default: throw ValidationError("expected: recent [NAME [add ADDR | remove ADDR | clear]]")
+        }
+        let status = CLI.run(.recent(name: name, edit: edit))
+        if status != 0 { throw ExitCode(status) }
+    }
+}

@@ -1,0 +1,184 @@
+import IptParse
+
+/// Which `-m recent` lists XDP keeps and evaluates itself, and why the others stay the
+/// kernel's. The argument (docs/recent.md): XDP's copy of a list must see exactly the
+/// updates the kernel's iptables alone would make, and the kernel's own copy (which only
+/// sees the packets XDP passes) must never hold more than XDP's. A list qualifies when
+///   1. every rule naming it, in any table and chain, is in filter, in a chain INPUT
+///      reaches and FORWARD/OUTPUT do not, and lowers whole (`ruleForm` holds, no other
+///      test left out);
+///   2. its rules agree on `--mask` (the kernel masks with the table's, the first rule's)
+///      and ask at most 32 hits (the program's ring);
+///   3. no position before one of its positions can stop the walk where iptables goes on
+///      (a `KERNEL` position, an uncertain conntrack test for other than TCP/UDP, an
+///      act-only test of another list), unless their protocols exclude each other; and
+///      the program holds all of its positions (no capacity cut before them).
+/// 1 and 2 are read from the ruleset (`candidates`); 3 from the flattened positions
+/// (`refine`, repeated until nothing changes: a list refused makes its rules `KERNEL`).
+public struct RecentLists: Equatable, Sendable {
+    /// Lists XDP evaluates, with the `--hitcount`s of their rules (the ring size).
+    public var owned: [String: [UInt32]] = [:]
+    /// Lists left to the kernel, and why.
+    public var refused: [String: String] = [:]
+
+    public init() {}
+
+    /// Why a rule holding recent match `e` cannot be evaluated in XDP as written (nil: it can).
+    static func ruleForm(_ rule: Rule, _ t: RecentTest) -> String? {
+        if let why = t.unsupportedForm { return why }
+        let significant = rule.matches.filter { if case .comment = $0 { false } else { true } }
+        let recents = significant.filter { if case .opaque(let e) = $0, e.name == "recent" { true } else { false } }
+        if recents.count != 1 { return "several recent matches in one rule" }
+        if case .opaque(let e)? = significant.last, e.name == "recent" {} else {
+            // iptables evaluates the matches in order: a later test must not gate the list update.
+            return "a match after -m recent (the list acts before it is tested)"
+        }
+        switch rule.target {
+        case nil, .drop?:
+            return nil
+        case .reject?:
+            return nil // a KERNEL position unless --reject-as-drop; checked with the positions
+        case .accept?:
+            return t.command == .set ? nil : "--\(t.command.rawValue) -j ACCEPT (the kernel's copy of the list lags XDP's)"
+        default:
+            return t.command == .set ? nil : "--\(t.command.rawValue) with target \(rule.target?.name ?? "")"
+        }
+    }
+
+    /// The recent matches of a rule, parsed (nil: a form the parser does not read).
+    static func tests(of rule: Rule, ref: RuleRef?) -> [(index: Int, test: RecentTest?)] {
+        var out: [(Int, RecentTest?)] = []
+        for (i, m) in rule.matches.enumerated() {
+            guard case .opaque(let e) = m, e.name == "recent" else { continue }
+            let inst = ExtInstance(rule: ref ?? RuleRef(table: "", chain: "", index: 0, line: nil), match: i)
+            out.append((i, RecentTest.parse(e, instance: inst, actOnly: rule.target == nil)))
+        }
+        return out
+    }
+
+    /// Conditions 1 and 2, from the ruleset alone.
+    static func candidates(_ ruleset: Ruleset, lowering: AtomLowering) -> RecentLists {
+        var lists = RecentLists()
+        var masks: [String: Set<UInt32>] = [:]
+        let filter = ruleset.table("filter")
+        let input = Set(filter?.reach(from: "INPUT") ?? [])
+        let elsewhere = Set((filter?.reach(from: "FORWARD") ?? []) + (filter?.reach(from: "OUTPUT") ?? []))
+        func refuse(_ name: String, _ why: String) {
+            if lists.refused[name] == nil { lists.refused[name] = why }
+        }
+        for table in ruleset.tables {
+            for chain in table.chains {
+                for (i, rule) in chain.rules.enumerated() {
+                    for (_, t) in tests(of: rule, ref: nil) {
+                        guard let t else {
+                            // Unreadable options: we cannot even tell the name; no list is safe.
+                            refuse("*", "a recent match whose options are not read (\(table.name)/\(chain.name) rule \(i + 1))")
+                            continue
+                        }
+                        lists.owned[t.name, default: []].append(t.hitcount)
+                        masks[t.name, default: []].insert(t.mask)
+                        let whereText = "\(table.name)/\(chain.name) rule \(i + 1)"
+                        if table.name != "filter" || !input.contains(chain.name) {
+                            refuse(t.name, "\(whereText) uses the list outside what filter INPUT reaches")
+                        } else if elsewhere.contains(chain.name) {
+                            refuse(t.name, "\(whereText) is in a chain FORWARD or OUTPUT reach too")
+                        } else if let why = ruleForm(rule, t) {
+                            refuse(t.name, "\(whereText): \(why)")
+                        } else if t.hitcount > 32 {
+                            refuse(t.name, "\(whereText): --hitcount \(t.hitcount) (XDP keeps 32 stamps per address)")
+                        } else if case .tests(_, let unsupported) = lowering.lower(rule),
+                                  unsupported.contains(where: { if case .recentList = $0 { false } else { true } }) {
+                            refuse(t.name, "\(whereText) has tests XDP does not evaluate")
+                        }
+                    }
+                }
+            }
+        }
+        for (name, m) in masks where m.count > 1 { refuse(name, "its rules give different --mask values") }
+        if lists.refused["*"] != nil {
+            for name in lists.owned.keys { refuse(name, lists.refused["*"] ?? "") }
+        }
+        for name in lists.refused.keys { lists.owned[name] = nil }
+        return lists
+    }
+
+    /// Condition 3 on the flattened positions; true when a list was refused (flatten again).
+    mutating func refine(flat: [FlatRule], cut: Int?) -> Bool {
+        var changed = false
+        for name in owned.keys.sorted() {
+            if let why = stop(for: name, flat: flat, cut: cut) {
+                owned[name] = nil
+                refused[name] = why
+                changed = true
+            }
+        }
+        // The program memoises at most ExtTest.maxStatefulInstances stateful tests per packet
+        // (ext_stateful.h); past that the Loader refuses the generation. Recent's share only:
+        // the lists with the most tests go back to the kernel first.
+        var instances: [String: Set<ExtInstance>] = [:]
+        for f in flat {
+            for t in Self.recentTests(f) where owned[t.name] != nil { instances[t.name, default: []].insert(t.instance) }
+        }
+        var total = instances.values.reduce(0) { $0 + $1.count }
+        for (name, set) in instances.sorted(by: { ($0.value.count, $0.key) > ($1.value.count, $1.key) }) {
+            guard total > ExtTest.maxStatefulInstances else { break }
+            owned[name] = nil
+            refused[name] = "more than \(ExtTest.maxStatefulInstances) stateful tests in the ruleset (the program evaluates at most that many per packet)"
+            total -= set.count
+            changed = true
+        }
+        return changed
+    }
+
+    /// The reason a rule without a target holds when XDP acts on one of its recent tests.
+    static func actOnlyReason(_ own: [Atom]) -> KernelReason? {
+        for a in own { if case .ext(.recent(let t)) = a, t.actOnly { return .recentActs(list: t.name) } }
+        return nil
+    }
+
+    private static func isActOnly(_ f: FlatRule) -> Bool {
+        if case .recentActs? = f.kernelReason { true } else { false }
+    }
+
+    private static func recentTests(_ f: FlatRule) -> [RecentTest] {
+        f.atoms.compactMap { if case .ext(.recent(let t)) = $0 { t } else { nil } }
+    }
+
+    private static func protocols(_ f: FlatRule) -> Set<UInt8>? {
+        var out: Set<UInt8>?
+        for a in f.atoms {
+            if case .proto(let p, negated: false) = a { out = (out ?? [p]).intersection([p]) }
+        }
+        return out
+    }
+
+    private func stop(for name: String, flat: [FlatRule], cut: Int?) -> String? {
+        var before: [(Int, FlatRule)] = []
+        for (n, f) in flat.enumerated() {
+            let mine = Self.recentTests(f).contains { $0.name == name }
+            if mine {
+                if let c = cut, c <= n { return "the list's rule \(f.origin.spoken) is beyond what the program holds" }
+                if f.verdict == .kernel && !Self.isActOnly(f) {
+                    return "its rule \(f.origin.spoken) runs in the kernel"
+                }
+                let protos = Self.protocols(f)
+                let tcpUDPOnly = protos.map { !$0.isEmpty && $0.isSubset(of: [6, 17]) } ?? false
+                if !tcpUDPOnly && f.atoms.contains(where: { if case .conntrack = $0 { true } else { false } }) {
+                    return "its rule \(f.origin.spoken) tests a conntrack state XDP may not know for that protocol"
+                }
+                for (_, q) in before {
+                    if let qp = Self.protocols(q), let np = protos, qp.isDisjoint(with: np) { continue }
+                    let otherActOnly = Self.recentTests(q).contains { $0.actOnly && $0.name != name }
+                    if q.verdict == .kernel && (!Self.isActOnly(q) || otherActOnly) {
+                        return "\(q.origin.spoken) runs in the kernel before its rule \(f.origin.spoken)"
+                    }
+                    if !tcpUDPOnly && q.atoms.contains(where: { if case .conntrack = $0 { true } else { false } }) {
+                        return "\(q.origin.spoken) tests a conntrack state XDP may not know, before its rule \(f.origin.spoken)"
+                    }
+                }
+            }
+            before.append((n, f))
+        }
+        return nil
+    }
+}

@@ -1,0 +1,135 @@
+@testable import Compiler
+import IptParse
+import XCTest
+
+/// Which recent lists XDP keeps (RecentLists, docs/recent.md) and how their rules lower.
+final class RecentListsTests: XCTestCase {
+    func compile(_ body: String, options: CompileOptions = CompileOptions()) throws -> CompileResult {
+        let rs = try RestoreParser.parse("*filter\n" + body + "\nCOMMIT\n", options: .init(file: "t.rules"))
+        return Compiler.compile(rs, interface: "eth0", options: options)
+    }
+
+    func recentTests(_ r: CompileResult) -> [RecentTest] {
+        r.tables.fallback.flatMap { $0.ext }.compactMap { if case .recent(let t) = $0 { t } else { nil } }
+    }
+
+    static let sip = """
+    :INPUT ACCEPT [0:0]
+    -A INPUT -p udp --dport 5060 -m recent --set --name SIP
+    -A INPUT -p udp --dport 5060 -m recent --update --seconds 60 --hitcount 4 --name SIP -j DROP
+    """
+
+    /// The SIP scanner pattern: the --set rule acts and lets the walk go on; the --update
+    /// rule drops in XDP; both name the same list and ring.
+    func testSIPScannerPatternIsXDPs() throws {
+        let r = try compile(Self.sip)
+        let tests = recentTests(r)
+        XCTAssertEqual(tests.count, 2)
+        XCTAssertEqual(tests.map(\.command), [.set, .update])
+        XCTAssertEqual(tests.map(\.actOnly), [true, false])
+        XCTAssertEqual(tests.map(\.name), ["SIP", "SIP"])
+        XCTAssertEqual(tests[1].seconds, 60)
+        XCTAssertEqual(tests[1].hitcount, 4)
+        XCTAssertEqual(tests[0].listHitcounts, [0, 4])
+        XCTAssertEqual(RecentTest.ringMask(hitcounts: tests[0].listHitcounts, ipPktListTot: 0), 31)
+        XCTAssertEqual(RecentTest.ringMask(hitcounts: [4], ipPktListTot: 0), 3)
+        XCTAssertEqual(RecentTest.ringMask(hitcounts: [4], ipPktListTot: 20), 31)
+        XCTAssertEqual(r.report.rules[1].status.layer, .xdp)
+        // The --set rule keeps its KERNEL position (the kernel counts it), and says XDP acts on it.
+        XCTAssertEqual(r.report.rules[0].status, .kernel(.recentActs(list: "SIP")))
+        // Two instances: the per-packet memo keeps them apart.
+        XCTAssertNotEqual(tests[0].instance, tests[1].instance)
+    }
+
+    func testFormsLeftToTheKernel() throws {
+        let cases: [(String, String)] = [
+            ("-A INPUT -m recent --name L --rcheck --rttl -j DROP", "--rttl"),
+            ("-A INPUT -m recent --name L --remove", "--remove"),
+            ("-A INPUT -m recent --name L --rcheck --seconds 9 --reap -j DROP", "--reap"),
+            ("-A INPUT -m recent --name L ! --rcheck -j DROP", "! --rcheck"),
+            ("-A INPUT -m recent --name L --rcheck -j ACCEPT", "-j ACCEPT"),
+            ("-A INPUT -m recent --name L --rcheck -j LOG", "target LOG"),
+            ("-A INPUT -m recent --name L --set -p udp -m udp --dport 5", "a match after -m recent"),
+        ]
+        for (rule, word) in cases {
+            let r = try compile(":INPUT ACCEPT [0:0]\n" + rule)
+            XCTAssertTrue(recentTests(r).isEmpty, rule)
+            XCTAssertEqual(r.report.rules[0].status.layer, .kernel, rule)
+            // A rule without a target reports that it only counts (that reason comes first).
+            let detail = r.report.rules[0].status.detail
+            XCTAssertTrue(detail.contains(word) || (rule.hasSuffix("--remove") || rule.hasSuffix("5")) && detail.contains("counts"), "\(rule): \(detail)")
+        }
+    }
+
+    /// One rule of a list that runs in the kernel (here: FORWARD uses it) keeps every rule of
+    /// the list there: XDP's copy would miss that rule's updates.
+    func testListUsedOutsideINPUTStaysInKernel() throws {
+        let r = try compile(Self.sip + "\n:FORWARD ACCEPT [0:0]\n-A FORWARD -m recent --set --name SIP")
+        XCTAssertTrue(recentTests(r).isEmpty)
+        XCTAssertTrue(r.report.rules[1].status.detail.contains("outside what filter INPUT reaches"), r.report.rules[1].status.detail)
+    }
+
+    /// A KERNEL position before the list's rules (a LOG) stops XDP's walk where iptables goes
+    /// on to update the list: refused. One for another protocol does not matter.
+    func testKernelPositionBeforeTheList() throws {
+        let before = try compile(":INPUT ACCEPT [0:0]\n-A INPUT -p udp -j LOG\n" + Self.sip.split(separator: "\n").dropFirst().joined(separator: "\n"))
+        XCTAssertTrue(recentTests(before).isEmpty)
+        let otherProto = try compile(":INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j LOG\n" + Self.sip.split(separator: "\n").dropFirst().joined(separator: "\n"))
+        XCTAssertEqual(recentTests(otherProto).count, 2)
+        // A conntrack test before: certain for UDP, so the list stays XDP's.
+        let ct = try compile(":INPUT ACCEPT [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\n" + Self.sip.split(separator: "\n").dropFirst().joined(separator: "\n"))
+        XCTAssertEqual(recentTests(ct).count, 2)
+        // ... but not for ICMP (echo requests are uncertain to the program).
+        let icmp = try compile("""
+        :INPUT ACCEPT [0:0]
+        -A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT
+        -A INPUT -p icmp -m recent --set --name ICMP
+        -A INPUT -p icmp -m recent --update --seconds 1 --hitcount 6 --name ICMP -j DROP
+        """)
+        XCTAssertTrue(recentTests(icmp).isEmpty)
+    }
+
+    func testDifferentMasksStayInKernel() throws {
+        let r = try compile("""
+        :INPUT ACCEPT [0:0]
+        -A INPUT -m recent --set --name M --mask 255.255.255.0
+        -A INPUT -m recent --rcheck --name M -j DROP
+        """)
+        XCTAssertTrue(recentTests(r).isEmpty)
+    }
+
+    /// kvmpbx's ICMPFLOOD chain (--rttl, a LOG with limit, reached through a ctstate jump for
+    /// ICMP): every one of its lists stays the kernel's, and the report says why.
+    func testCorpusICMPFloodStaysInKernel() throws {
+        let r = try compile("""
+        :INPUT DROP [0:0]
+        :ICMPFLOOD - [0:0]
+        -A INPUT -p icmp -m icmp --icmp-type 8 -m conntrack --ctstate NEW -j ICMPFLOOD
+        -A ICMPFLOOD -m recent --set --name ICMP --mask 255.255.255.255 --rsource
+        -A ICMPFLOOD -m recent --update --seconds 1 --hitcount 6 --rttl --name ICMP --mask 255.255.255.255 --rsource -m limit --limit 1/sec --limit-burst 1 -j LOG --log-prefix "iptables[ICMP-flood]: "
+        -A ICMPFLOOD -m recent --update --seconds 1 --hitcount 6 --rttl --name ICMP --mask 255.255.255.255 --rsource -j DROP
+        -A ICMPFLOOD -j ACCEPT
+        """)
+        XCTAssertTrue(recentTests(r).isEmpty)
+        XCTAssertTrue(r.report.rules[3].status.detail.contains("--rttl"), r.report.rules[3].status.detail)
+    }
+
+    func testListIDIsFNV1a() {
+        XCTAssertEqual(RecentTest.listID(""), 0x811c_9dc5)
+        XCTAssertEqual(RecentTest.listID("a"), 0xe40c_292c)
+    }
+
+    /// More stateful tests than the per-packet memo holds: lists go back to the kernel,
+    /// largest first, until the rest fit.
+    func testTooManyInstances() throws {
+        var body = ":INPUT ACCEPT [0:0]\n"
+        // SMALL first: BIG's rules, back in the kernel, then come after SMALL's (before them
+        // they would stop XDP's walk, and SMALL would have to go too).
+        for i in 0..<30 { body += "-A INPUT -p udp --dport \(2000 + i) -m recent --rcheck --name SMALL -j DROP\n" }
+        for i in 0..<40 { body += "-A INPUT -p udp --dport \(1000 + i) -m recent --rcheck --name BIG -j DROP\n" }
+        let r = try compile(body)
+        let names = Set(recentTests(r).map(\.name))
+        XCTAssertEqual(names, ["SMALL"])
+        XCTAssertTrue(r.report.rules[30].status.detail.contains("more than 64 stateful tests"), r.report.rules[30].status.detail)
+    }
+}
