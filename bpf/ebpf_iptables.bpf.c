@@ -180,6 +180,7 @@ struct eipt_pkt {
 	__u8 has_tcp_flags, tcp_flags;
 	__u8 has_icmp, icmp_type, icmp_code;
 	__u8 nonfirst_frag;
+	__u8 first_frag; /* MF set, offset 0: INPUT sees the reassembled datagram */
 	__u8 ihl;       /* IP header length in bytes */
 	__u32 pos;      /* out: deciding position, or rule_count for the policy */
 	__u32 verdict;  /* out: enum eipt_verdict; 0 when the generation has no gen_config */
@@ -230,7 +231,7 @@ struct eipt_fb_ctx {
  */
 __attribute__((noinline)) int eipt_fb_match(struct eipt_pkt *p, struct eipt_fb_rule *r, __u32 ct_state)
 {
-	__u32 t, holds = 0, avail = ~0u;
+	__u32 t, holds = 0, avail = ~0u, unknown = 0;
 	__u8 ttl_op;
 
 	if (!p || !r)
@@ -259,8 +260,12 @@ __attribute__((noinline)) int eipt_fb_match(struct eipt_pkt *p, struct eipt_fb_r
 		avail &= ~EIPT_T_TCP_FLAGS;
 	if (!p->has_icmp)
 		avail &= ~EIPT_T_ICMP;
+	/* A first fragment: xt_length in INPUT measures the reassembled datagram, whose length
+	 * XDP does not know. The test may hold either way: the rule may match. */
+	if (p->first_frag)
+		unknown = EIPT_T_LEN;
 
-	if (((((holds ^ r->neg) & avail) | EIPT_T_CT) & t) != t)
+	if (((((holds ^ r->neg) & avail) | EIPT_T_CT | unknown) & t) != t)
 		return EIPT_FB_NO;
 	if (t & EIPT_T_CT) {
 		int in_state;
@@ -273,6 +278,8 @@ __attribute__((noinline)) int eipt_fb_match(struct eipt_pkt *p, struct eipt_fb_r
 		if (in_state == !!(r->neg & EIPT_T_CT))
 			return EIPT_FB_NO;
 	}
+	if (t & unknown)
+		return EIPT_FB_MAYBE;
 	return EIPT_FB_MATCH;
 }
 
@@ -580,7 +587,10 @@ route_ok:
 
 /* Shared by the stateful kinds: reaching INPUT, once per packet. */
 #include "ext_stateful.h"
-/* One function per kind, each in its own header (bpf/ext_*.h): answers EIPT_EXT_*. */
+/* One function per kind, each in its own header (bpf/ext_*.h): answers EIPT_EXT_*. Every
+ * kind is noinline: inlined, their frames (addresses, keys, search state) would add up in
+ * eipt_ext_holds, and the deepest call chain (program, judge, ext
+ * rule, ext test, route check) must stay within BPF's 512-byte stack. */
 #include "ext_mac.h"
 #include "ext_addrtype.h"
 #include "ext_pkttype.h"
@@ -799,7 +809,14 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 			break;
 		fc.need_ext = 0;
 		{
-			int a = ext_rule(ctx, p, fc.start);
+			struct eipt_fb_rule *er;
+			int a;
+
+			idx = fc.start;
+			er = GEN_LOOKUP(gen, fallback, &idx);
+			if (er && (er->ext_flags & EIPT_EXT_F_STATEFUL))
+				eipt_reaches_input(ctx, p);
+			a = ext_rule(ctx, p, fc.start);
 			if (a == EIPT_EXT_NO) {
 				fc.uncertain = 0;
 				fc.start++;
@@ -947,6 +964,7 @@ int eipt_xdp(struct xdp_md *ctx)
 		eipt_count(stored->generation, stored->pos, 0, pkt.tot_len - ihl);
 		return eipt_stat(EIPT_STAT_DROPPED, XDP_DROP);
 	}
+	pkt.first_frag = (frag & 0x2000) != 0;
 
 	/* Transport header: bounded by the IP total length (not Ethernet padding). */
 	l4 = (void *)ip + ihl;

@@ -250,7 +250,7 @@ struct eipt_fb_rule {
 	__u8 icmp_code_lo, icmp_code_hi;
 	__u8 ct_states; /* enum eipt_ct_state bits accepted */
 	__u8 ttl_op, ttl_val;
-	__u8 pad;
+	__u8 ext_flags;  /* EIPT_EXT_F_* */
 	__u16 ext_first; /* first entry of ext_N this rule holds */
 	__u16 ext_count; /* 0: none; the rule matches only if each of them holds too */
 	__u16 pad2;
@@ -266,6 +266,10 @@ struct eipt_fb_rule {
  * kind applies it, because a negated stateful match still acts: `! --set`).
  */
 #define EIPT_MAX_EXT 2048u
+/* eipt_fb_rule.ext_flags: some ext test of the rule is stateful. The judge then asks the
+ * route check (does the packet reach INPUT?) before evaluating them, from its own frame:
+ * called from inside a test, the call chain would outgrow BPF's 512-byte stack. */
+#define EIPT_EXT_F_STATEFUL 1u
 
 enum eipt_ext_kind {
 	EIPT_EXT_NONE = 0,

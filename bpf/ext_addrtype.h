@@ -107,7 +107,7 @@ static __always_inline __u32 eipt_addr_type_bit(__u32 addr, __u32 ifindex)
 	return 1u << (r->type & 15);
 }
 
-static __always_inline int eipt_ext_addrtype(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
+static __attribute__((noinline)) int eipt_ext_addrtype(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
 {
 	struct eipt_ext_addrtype *a = EIPT_EXT_DATA(e, addrtype);
 	struct net_device___eipt *dev = eipt_ingress_dev(ctx);

@@ -80,7 +80,7 @@ static __always_inline void eipt_hl_init(struct eipt_hl_entry *v, struct eipt_ex
 	v->cost = eipt_hl_user2credits(h->avg, hz, cpj);
 }
 
-static __always_inline int eipt_ext_hashlimit(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
+static __attribute__((noinline)) int eipt_ext_hashlimit(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
 {
 	struct eipt_ext_hashlimit *h = EIPT_EXT_DATA(e, hashlimit);
 	struct eipt_hl_key k = {};

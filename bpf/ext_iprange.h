@@ -5,7 +5,7 @@
  * range whose low end is above its high end matches no address (its negation every one).
  * Included by ebpf_iptables.bpf.c.
  */
-static __always_inline int eipt_ext_iprange(struct eipt_pkt *p, struct eipt_ext *e)
+static __attribute__((noinline)) int eipt_ext_iprange(struct eipt_pkt *p, struct eipt_ext *e)
 {
 	struct eipt_ext_iprange *r = EIPT_EXT_DATA(e, iprange);
 	__u32 a = bpf_ntohl(r->dst ? p->daddr : p->saddr);

@@ -5,7 +5,7 @@
  * applies `!` (to the reassembled datagram: a first fragment is MAYBE); xt_ttl compares the TTL with eq/ne/lt/gt (ne: `neg` of eq here).
  * Included by ebpf_iptables.bpf.c.
  */
-static __always_inline int eipt_ext_length(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
+static __attribute__((noinline)) int eipt_ext_length(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
 {
 	struct eipt_ext_length *l = EIPT_EXT_DATA(e, length);
 	int in;
@@ -19,7 +19,7 @@ static __always_inline int eipt_ext_length(struct xdp_md *ctx, struct eipt_pkt *
 	return in != !!e->neg ? EIPT_EXT_YES : EIPT_EXT_NO;
 }
 
-static __always_inline int eipt_ext_ttl(struct eipt_pkt *p, struct eipt_ext *e)
+static __attribute__((noinline)) int eipt_ext_ttl(struct eipt_pkt *p, struct eipt_ext *e)
 {
 	struct eipt_ext_ttl *t = EIPT_EXT_DATA(e, ttl);
 	int holds = t->op == EIPT_TTL_LT ? p->ttl < t->value

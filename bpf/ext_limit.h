@@ -53,7 +53,7 @@ static __always_inline __u32 eipt_user2credits(__u32 user, __u32 hz, __u32 cpj)
 	return (user * hz * cpj) / 10000;
 }
 
-static __always_inline int eipt_ext_limit(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
+static __attribute__((noinline)) int eipt_ext_limit(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
 {
 	struct eipt_ext_limit *l = EIPT_EXT_DATA(e, limit);
 	struct eipt_limit_state *s;

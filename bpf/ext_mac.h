@@ -3,7 +3,7 @@
  * -m mac --mac-source: the Ethernet source address, as xt_mac compares it (the frame's
  * own header; the program only sees Ethernet frames). Included by ebpf_iptables.bpf.c.
  */
-static __always_inline int eipt_ext_mac(struct xdp_md *ctx, struct eipt_ext *e)
+static __attribute__((noinline)) int eipt_ext_mac(struct xdp_md *ctx, struct eipt_ext *e)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;

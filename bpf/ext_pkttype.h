@@ -14,7 +14,7 @@
 #define EIPT_PACKET_BROADCAST 1
 #define EIPT_PACKET_MULTICAST 2
 
-static __always_inline int eipt_ext_pkttype(struct xdp_md *ctx, struct eipt_ext *e)
+static __attribute__((noinline)) int eipt_ext_pkttype(struct xdp_md *ctx, struct eipt_ext *e)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;

@@ -94,7 +94,7 @@ static __always_inline int eipt_recent_create(struct eipt_recent_key *k, __u8 tt
 	return 0;
 }
 
-static __always_inline int eipt_ext_recent(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
+static __attribute__((noinline)) int eipt_ext_recent(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
 {
 	struct eipt_ext_recent *r = EIPT_EXT_DATA(e, recent);
 	struct eipt_recent_key k = {};

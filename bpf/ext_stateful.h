@@ -36,7 +36,8 @@ static __always_inline int eipt_stateful_begin(struct xdp_md *ctx, struct eipt_p
 		return EIPT_EXT_MAYBE;
 	if (id < 64 && ((p->memo_done >> id) & 1))
 		return ((p->memo_yes >> id) & 1) ? EIPT_EXT_YES : EIPT_EXT_NO;
-	if (!eipt_reaches_input(ctx, p))
+	/* Asked by the judge before this rule's tests (EIPT_EXT_F_STATEFUL); not asked: MAYBE. */
+	if (p->input_known != 1)
 		return EIPT_EXT_MAYBE;
 	return EIPT_EXT_UNDECIDED;
 }

@@ -21,7 +21,7 @@ struct {
 	__type(value, struct eipt_statistic_state);
 } ext_statistic_state SEC(".maps");
 
-static __always_inline int eipt_ext_statistic(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
+static __attribute__((noinline)) int eipt_ext_statistic(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
 {
 	struct eipt_ext_statistic *st = EIPT_EXT_DATA(e, statistic);
 	struct eipt_statistic_state *s;

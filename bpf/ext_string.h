@@ -157,7 +157,7 @@ static __always_inline void eipt_str_shifts(struct eipt_str_state *s, struct eip
 	}
 }
 
-static __always_inline int eipt_ext_string(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
+static __attribute__((noinline)) int eipt_ext_string(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
 {
 	struct eipt_ext_string *d = EIPT_EXT_DATA(e, string);
 	struct eipt_str_state s = {};

@@ -41,7 +41,7 @@ static long eipt_tcpopt_step(__u64 idx, void *arg)
 	return 0;
 }
 
-static __always_inline int eipt_ext_tcpopt(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
+static __attribute__((noinline)) int eipt_ext_tcpopt(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
 {
 	struct eipt_tcpopt_walk w = {};
 	__u8 doff;

@@ -27,8 +27,10 @@ extension ChainFlattener {
                 return [.statefulOptions("hashlimit", "more than \(Self.maxHashlimitTables) tables")]
             }
         }
-        let new = Set(stateful.compactMap(\.instance)).subtracting(instances)
-        if instances.count + new.count > ExtTest.maxStatefulInstances {
+        // recent's lists take what this leaves of the budget (RecentLists.refine).
+        let counted = instances.filter { !recentInstances.contains($0) }
+        let new = Set(stateful.filter { if case .recent = $0 { false } else { true } }.compactMap(\.instance)).subtracting(counted)
+        if counted.count + new.count > ExtTest.maxStatefulInstances {
             return [.statefulInstances(limit: ExtTest.maxStatefulInstances)]
         }
         return []
@@ -54,6 +56,7 @@ extension ChainFlattener {
         }
         for case .ext(let e) in conds {
             if let i = e.instance { instances.insert(i) }
+            if case .recent = e, let i = e.instance { recentInstances.insert(i) }
             if case .hashlimit(let h, _, _) = e { hashlimitTables.insert(h.name) }
         }
         return conds

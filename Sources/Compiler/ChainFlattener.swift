@@ -64,6 +64,8 @@ struct ChainFlattener {
     var stopped = false
     /// Stateful match instances the positions so far hold (ChainFlattener+Stateful.swift).
     var instances: Set<ExtInstance> = []
+    /// The recent tests among them (their budget is RecentLists').
+    var recentInstances: Set<ExtInstance> = []
     /// hashlimit tables (names) the positions so far hold.
     var hashlimitTables: Set<String> = []
     /// Nothing on the kernel's way out can touch a REJECT reply (`RejectReply.replyPathClear`):

@@ -116,12 +116,18 @@ public struct RecentLists: Equatable, Sendable {
         // (ext_stateful.h); past that the Loader refuses the generation. Recent's share only:
         // the lists with the most tests go back to the kernel first.
         var instances: [String: Set<ExtInstance>] = [:]
+        var others = Set<ExtInstance>() // limit, hashlimit, statistic: they came first
         for f in flat {
             for t in Self.recentTests(f) where owned[t.name] != nil { instances[t.name, default: []].insert(t.instance) }
+            for case .ext(let e) in f.atoms {
+                if case .recent = e { continue }
+                if let i = e.instance { others.insert(i) }
+            }
         }
+        let budget = ExtTest.maxStatefulInstances - others.count
         var total = instances.values.reduce(0) { $0 + $1.count }
         for (name, set) in instances.sorted(by: { ($0.value.count, $0.key) > ($1.value.count, $1.key) }) {
-            guard total > ExtTest.maxStatefulInstances else { break }
+            guard total > budget else { break }
             owned[name] = nil
             refused[name] = "more than \(ExtTest.maxStatefulInstances) stateful tests in the ruleset (the program evaluates at most that many per packet)"
             total -= set.count

@@ -19,6 +19,9 @@ public struct PacketFacts: Equatable, Sendable {
     /// The program judges only first fragments (later ones take their first fragment's
     /// verdict), so it is false there; set it to ask how a fragment test would answer.
     public var nonFirstFragment: Bool
+    /// A first fragment (MF set, offset 0): INPUT sees the reassembled datagram, so a length
+    /// test cannot be answered (the rule may match).
+    public var firstFragment: Bool = false
     /// The Ethernet source address; nil when unknown (a `-m mac` test then may match).
     public var sourceMAC: [UInt8]? = nil
     /// inet_addr_type() of the source and destination (RTN_*: 1 unicast, 2 local, 3
@@ -117,6 +120,7 @@ extension CompiledTables {
                 // A state test the program cannot answer: the rule may match, so its
                 // position holds and the kernel decides.
                 uncertain = (rule.conntrack != nil && state == nil) || extUnknown
+                    || (rule.length != nil && p.firstFragment)
                 break
             }
         }
@@ -186,7 +190,7 @@ extension CompiledTables.FallbackRule {
               test(icmp != nil, available: p.icmp != nil, negated: icmp?.negated ?? false,
                    icmp.map { $0.value.type == 255 || ($0.value.type == p.icmp?.type && $0.value.codes.contains(p.icmp?.code ?? 0)) } ?? false),
               test(fragment != nil, negated: fragment == false, p.nonFirstFragment),
-              test(length != nil, negated: length?.negated ?? false, length?.value.contains(p.totalLength) ?? false),
+              test(length != nil && !p.firstFragment, negated: length?.negated ?? false, length?.value.contains(p.totalLength) ?? false),
               ttlHolds(p.ttl),
               conntrack == nil || test(self.conntrack != nil, negated: self.conntrack?.negated ?? false,
                                        !(self.conntrack?.value.intersection(conntrack ?? []).isEmpty ?? true))

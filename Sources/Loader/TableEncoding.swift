@@ -95,6 +95,7 @@ enum TableEncoding {
             if !rule.ext.isEmpty {
                 row.ext_first = UInt16(truncatingIfNeeded: extStart + UInt32(ext.count))
                 row.ext_count = UInt16(rule.ext.count)
+                if rule.ext.contains(where: \.isStateful) { row.ext_flags = UInt8(EIPT_EXT_F_STATEFUL) }
                 for e in rule.ext {
                     var encoded = try ExtEncoding.encode(e, generation: generation, stamp: stamp)
                     if let instance = e.instance {

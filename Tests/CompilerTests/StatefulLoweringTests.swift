@@ -48,7 +48,9 @@ final class StatefulLoweringTests: XCTestCase {
         // A test that does not lower: the position may match, the limit is the kernel's.
         let r = try compile("*filter\n-A INPUT -p udp -m mark --mark 1 -m limit --limit 3/min -j LOG\n-A INPUT -m limit --limit 1/s -j REJECT\n-A INPUT -m limit --limit 1/s\nCOMMIT\n")
         XCTAssertEqual(status(r, "INPUT", 1), .kernel(.unsupportedTests([.match("mark")])))
-        for i in 1...3 { XCTAssertEqual(statefulTests(r, "INPUT", i), [], "rule \(i)") }
+        // Rule 2's REJECT is answered from XDP (nothing on the reply's way out): its limit is
+        // XDP's, as a DROP's would be.
+        for i in [1, 3] { XCTAssertEqual(statefulTests(r, "INPUT", i), [], "rule \(i)") }
     }
 
     func testALimitBeforeOtherTestsStaysInTheKernel() throws {
@@ -77,7 +79,7 @@ final class StatefulLoweringTests: XCTestCase {
         let r = try compile("""
             *filter
             -A INPUT -p udp -m udp --dport 1 -m statistic --mode nth --every 3 --packet 1 -j DROP
-            -A INPUT -p udp -m udp --dport 2 -m statistic --mode nth ! --every 4 -j DROP
+            -A INPUT -p udp -m udp --dport 2 -m statistic --mode nth ! --every 4 --packet 0 -j DROP
             -A INPUT -p udp -m udp --dport 3 -m statistic --mode random --probability 0.25 -j DROP
             -A INPUT -p udp -m udp --dport 4 -m statistic --mode random ! --probability 0.5 -j DROP
             COMMIT
