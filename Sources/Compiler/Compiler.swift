@@ -51,7 +51,8 @@ public enum Compiler {
         let filter = ruleset.table("filter") ?? Table(name: "filter")
         let policy: CompiledTables.Verdict = filter.chain("INPUT")?.policy == "DROP" ? .drop : .accept
         var flattener = ChainFlattener(table: filter, lowering: lowering, options: options, policy: policy, after: pre.flat)
-        flattener.walk("INPUT", context: [], topLevel: true)
+        flattener.walk("INPUT", context: [[]], topLevel: true)
+        if let fold = pre.notrack { flattener.flat = fold.apply(to: flattener.flat) }
         var builder = TableBuilder(sets: setByName)
         builder.build(flattener.flat, policy: policy)
 
