@@ -51,13 +51,13 @@ struct NotrackFold {
                 guard out.untracked.count <= Disjunction.maxAlternatives else { return nil }
                 continue
             }
-            // ACCEPT, RETURN: the chain ends for these packets.
-            if own.isEmpty { break }
+            // ACCEPT, RETURN: the chain ends for these packets. When none stays, the rules
+            // after it untrack nothing (they are still folded: no packet reaches them).
+            if own.isEmpty { staying = []; continue }
             let negations = own.compactMap(\.negation)
             guard negations.count == own.count else { return nil }
             staying = Disjunction.and(staying, negations.map { [$0] })
             guard staying.count <= Disjunction.maxAlternatives else { return nil }
-            if staying.isEmpty { break }
         }
         return out
     }
