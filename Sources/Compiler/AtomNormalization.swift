@@ -68,6 +68,13 @@ enum AtomNormalization {
              (.sourcePorts(let s, true), .sourcePorts(let r, false)) where s.count == 1:
             let rest = subtract(r, s[0])
             return rest.isEmpty ? .none : .one(.sourcePorts(rest, negated: false))
+        // Two negated port tests (the packets staying after two RETURNs): the ports in
+        // neither, as a list. Both forms are false without a port header (xt_tcp/xt_udp
+        // hotdrop such a packet), so they are the same test.
+        case (.destinationPorts(let r, true), .destinationPorts(let s, true)):
+            return complement(r + s).map { $0.isEmpty ? .none : .one(.destinationPorts($0, negated: false)) } ?? .both
+        case (.sourcePorts(let r, true), .sourcePorts(let s, true)):
+            return complement(r + s).map { $0.isEmpty ? .none : .one(.sourcePorts($0, negated: false)) } ?? .both
         case (.conntrack(let s, let n), .conntrack(let t, let m)):
             let both = (n ? allStates.subtracting(s) : s).intersection(m ? allStates.subtracting(t) : t)
             return both.isEmpty ? .none : .one(.conntrack(both, negated: false))
@@ -120,8 +127,35 @@ enum AtomNormalization {
         return out
     }
 
+    /// Ports outside `ranges`, as at most `maxComplementRanges` ranges; nil when more.
+    static func complement(_ ranges: [ClosedRange<UInt16>]) -> [ClosedRange<UInt16>]? {
+        var out: [ClosedRange<UInt16>] = []
+        var next = 0
+        for r in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if Int(r.lowerBound) > next { out.append(UInt16(next)...(r.lowerBound - 1)) }
+            next = max(next, Int(r.upperBound) + 1)
+        }
+        if next <= 65535 { out.append(UInt16(next)...65535) }
+        return out.count <= maxComplementRanges ? out : nil
+    }
+
+    /// A negated list becomes this many fallback entries at most (FallbackLowering forks them).
+    static let maxComplementRanges = 8
+
     static func finish(_ atoms: [Atom]) -> [Atom] {
-        var out = atoms
+        var out = atoms.map { a -> Atom in
+            // A negated list of several ranges is no one entry; the ports outside it are
+            // several (`! --dports 22,80` = 0:21, 23:79, 81:65535), with the same answer
+            // for a packet without ports (false).
+            switch a {
+            case .destinationPorts(let r, true) where r.count > 1:
+                return complement(r).flatMap { $0.isEmpty ? nil : .destinationPorts($0, negated: false) } ?? a
+            case .sourcePorts(let r, true) where r.count > 1:
+                return complement(r).flatMap { $0.isEmpty ? nil : .sourcePorts($0, negated: false) } ?? a
+            default:
+                return a
+            }
+        }
         // A port test already excludes non-first fragments in the XDP program.
         let hasPorts = out.contains { if case .sourcePorts = $0 { true } else if case .destinationPorts = $0 { true } else if case .eitherPorts = $0 { true } else { false } }
         if hasPorts { out.removeAll { $0 == .fragment(false) } }

@@ -1,9 +1,16 @@
 import IptParse
 
 /// One position of the compiled tables: a rule after user chains were inlined, with the
-/// conjunction of the tests on the way to it. Order is iptables' evaluation order.
+/// tests on the way to it. Order is iptables' evaluation order.
+///
+/// The tests are a disjunction of conjunctions (`alternatives`): a RETURN with several
+/// tests keeps in its chain the packets for which not all of them hold, `!a or !b or ...`,
+/// and every later position of the chain carries that. The program says a disjunction by
+/// giving each alternative its own entries at the same position (a keyed lookup or a
+/// fallback entry that finds the position takes it), as it already does for a multiport list.
 struct FlatRule: Equatable {
-    var atoms: [Atom]
+    /// The position matches a packet when any one of these conjunctions holds. Never empty.
+    var alternatives: [[Atom]]
     var verdict: CompiledTables.Verdict
     /// The rule that holds the position.
     var origin: RuleRef
@@ -16,6 +23,57 @@ struct FlatRule: Equatable {
     var reject: RejectReply?
     /// The jumps and gotos that led here: the kernel counts a packet on each of them too.
     var via: [RuleRef] = []
+
+    init(atoms: [Atom], verdict: CompiledTables.Verdict, origin: RuleRef, isPolicy: Bool = false,
+         kernelReason: KernelReason? = nil, rejectAsDrop: Bool = false, via: [RuleRef] = []) {
+        self.init(alternatives: [atoms], verdict: verdict, origin: origin, isPolicy: isPolicy, kernelReason: kernelReason,
+                  rejectAsDrop: rejectAsDrop, via: via)
+    }
+
+    init(alternatives: [[Atom]], verdict: CompiledTables.Verdict, origin: RuleRef, isPolicy: Bool = false,
+         kernelReason: KernelReason? = nil, rejectAsDrop: Bool = false, via: [RuleRef] = []) {
+        self.alternatives = alternatives.isEmpty ? [[]] : alternatives
+        self.verdict = verdict
+        self.origin = origin
+        self.isPolicy = isPolicy
+        self.kernelReason = kernelReason
+        self.rejectAsDrop = rejectAsDrop
+        self.via = via
+    }
+}
+
+/// A disjunction of conjunctions of atoms, as the walk builds it.
+enum Disjunction {
+    /// Alternatives per position at most: each one is its own keyed or fallback entries, and
+    /// a RETURN multiplies the alternatives of every position after it. Beyond this the
+    /// RETURN or goto is a `KERNEL` position.
+    static let maxAlternatives = 16
+
+    /// `x and y`, alternatives that no packet satisfies left out, and those another one
+    /// already covers (a subset of its tests). Empty: no packet.
+    static func and(_ x: [[Atom]], _ y: [[Atom]]) -> [[Atom]] {
+        var out: [[Atom]] = []
+        for a in x {
+            for b in y {
+                guard AtomNormalization.normalize(a + b) != nil else { continue }
+                out.append(a + b.filter { !a.contains($0) })
+            }
+        }
+        return pruned(out)
+    }
+
+    /// Drops alternatives implied by another (their tests a superset of its tests): the
+    /// disjunction is the same.
+    static func pruned(_ alts: [[Atom]]) -> [[Atom]] {
+        var out: [[Atom]] = []
+        for (i, a) in alts.enumerated() {
+            let covered = alts.enumerated().contains { j, b in
+                j != i && b.allSatisfy(a.contains) && (b.count < a.count || j < i)
+            }
+            if !covered { out.append(a) }
+        }
+        return out
+    }
 }
 
 /// What the walk saw of one written rule; its final status is read from this.
@@ -29,8 +87,11 @@ struct RuleEvents {
 }
 
 /// Inlines the chains INPUT reaches. A jump conjoins its tests with the callee's rules; a
-/// RETURN (or a goto that falls through) with one test excludes the rest of its chain for
-/// the packets it matched, through that test's negation.
+/// RETURN (or a goto that falls through) excludes the rest of its chain for the packets it
+/// matched: the packets that stay are those for which one of its tests fails, a
+/// disjunction of the tests' negations (De Morgan) conjoined with every later position of
+/// the chain. A test without a one-atom negation, or more alternatives than
+/// `Disjunction.maxAlternatives`, makes the RETURN a `KERNEL` position instead.
 ///
 /// Every rule that cannot be decided exactly becomes a `KERNEL` position over the tests
 /// that lower (with the context of the jumps that lead to it): it keeps its place in
@@ -85,11 +146,13 @@ struct ChainFlattener {
 
     /// Walks `chainName` for packets that satisfy `context`. `topLevel`: the chain is INPUT,
     /// whose RETURN and fall-through mean "apply the policy".
-    mutating func walk(_ chainName: String, context: [Atom], topLevel: Bool, depth: Int = 0, via: [RuleRef] = []) {
+    /// `context`: the packets that enter, as alternatives (see `FlatRule.alternatives`).
+    mutating func walk(_ chainName: String, context: [[Atom]], topLevel: Bool, depth: Int = 0, via: [RuleRef] = []) {
         self.via = via
         guard !stopped, let chain = table.chain(chainName) else { return }
         walked.insert(chainName)
-        var excluded: [Atom] = []
+        // The packets still in the chain, within `context`: none of the RETURNs so far took them.
+        var staying: [[Atom]] = context
         for (i, rule) in chain.rules.enumerated() {
             // A diamond of jumps can multiply positions; past what the program holds the
             // table builder cuts anyway, so the walk need not go on.
@@ -109,7 +172,7 @@ struct ChainFlattener {
                 guard let target = rule.target else {
                     // It only counts; the kernel counts only the packets it sees, so every
                     // packet this rule may match goes there, and its counter stays exact.
-                    emit(.kernel, context + excluded + own, ref, kernel: RecentLists.actOnlyReason(own) ?? .countsOnly)
+                    emit(.kernel, with(staying, own), ref, kernel: RecentLists.actOnlyReason(own) ?? .countsOnly)
                     continue
                 }
                 if !unsupported.isEmpty {
@@ -117,11 +180,11 @@ struct ChainFlattener {
                     case .jump(let callee), .goto(let callee): enter(callee, through: ref)
                     default: break
                     }
-                    emit(.kernel, context + excluded + own, ref, kernel: .unsupportedTests(unsupported))
+                    emit(.kernel, with(staying, own), ref, kernel: .unsupportedTests(unsupported))
                     continue
                 }
             }
-            let conds = context + excluded + own
+            let conds = with(staying, own)
             switch rule.target {
             case nil:
                 break // handled above
@@ -142,7 +205,7 @@ struct ChainFlattener {
                 if topLevel {
                     emit(policy, conds, ref, isPolicy: true)
                     if own.isEmpty { return }
-                } else if !leave(own, conds, ref, as: "RETURN", inlined: .return, excluded: &excluded) {
+                } else if !leave(own, conds, ref, as: "RETURN", inlined: .return, staying: &staying) {
                     return
                 }
             case .jump(let callee)?:
@@ -159,7 +222,7 @@ struct ChainFlattener {
                     // Falling off the end of a chain entered by goto from INPUT applies INPUT's policy.
                     emit(policy, conds, ref, isPolicy: true)
                     if own.isEmpty { return }
-                } else if !leave(own, conds, ref, as: "goto", inlined: .goto(callee), excluded: &excluded) {
+                } else if !leave(own, conds, ref, as: "goto", inlined: .goto(callee), staying: &staying) {
                     return
                 }
             case .log?:
@@ -172,12 +235,17 @@ struct ChainFlattener {
         }
     }
 
-    private mutating func emit(_ v: CompiledTables.Verdict, _ conds: [Atom], _ ref: RuleRef, isPolicy: Bool = false,
+    /// The alternatives of a rule's position: each staying alternative with the rule's own tests.
+    private func with(_ staying: [[Atom]], _ own: [Atom]) -> [[Atom]] {
+        staying.map { $0 + own }
+    }
+
+    private mutating func emit(_ v: CompiledTables.Verdict, _ conds: [[Atom]], _ ref: RuleRef, isPolicy: Bool = false,
                                kernel: KernelReason? = nil, rejectAsDrop: Bool = false) {
-        let conds = keepingStateful(conds, v, kernel)
+        let conds = conds.map { keepingStateful($0, v, kernel) }
         events[ref, default: RuleEvents()].positions.append(flat.count)
-        flat.append(FlatRule(atoms: conds, verdict: v, origin: ref, isPolicy: isPolicy, kernelReason: kernel, rejectAsDrop: rejectAsDrop,
-                             via: via))
+        flat.append(FlatRule(alternatives: conds, verdict: v, origin: ref, isPolicy: isPolicy, kernelReason: kernel,
+                             rejectAsDrop: rejectAsDrop, via: via))
     }
 
     private mutating func enter(_ callee: String, through ref: RuleRef) {
@@ -185,7 +253,7 @@ struct ChainFlattener {
     }
 
     /// Whether a jump or goto can be inlined; if not, it is a `KERNEL` position over its tests.
-    private mutating func canEnter(_ callee: String, _ conds: [Atom], _ ref: RuleRef, depth: Int) -> Bool {
+    private mutating func canEnter(_ callee: String, _ conds: [[Atom]], _ ref: RuleRef, depth: Int) -> Bool {
         guard table.chain(callee) != nil else {
             emit(.kernel, conds, ref, kernel: .missingChain(callee))
             return false
@@ -199,22 +267,34 @@ struct ChainFlattener {
     }
 
     /// A RETURN, or the fall-through of a goto, in a user chain: the packets it matched leave
-    /// the rest of the chain. false: no packet stays (the rule has no test).
-    private mutating func leave(_ own: [Atom], _ conds: [Atom], _ ref: RuleRef, as name: String,
-                                inlined: XDPPlacement.Inlined, excluded: inout [Atom]) -> Bool {
+    /// the rest of the chain, the others stay: `staying and (!a or !b or ...)`. false: no
+    /// packet stays (the rule has no test).
+    private mutating func leave(_ own: [Atom], _ conds: [[Atom]], _ ref: RuleRef, as name: String,
+                                inlined: XDPPlacement.Inlined, staying: inout [[Atom]]) -> Bool {
         if own.isEmpty {
             events[ref, default: RuleEvents()].inlined = (inlined, flat.count)
             return false
         }
-        if own.count == 1, let n = own[0].negation {
-            events[ref, default: RuleEvents()].inlined = (inlined, flat.count)
-            excluded.append(n)
+        let negations = own.compactMap(\.negation)
+        guard negations.count == own.count else {
+            // No atom says "not this test" (a set with counters, a stateful extension): the
+            // position passes every packet that may leave here to the kernel, so the rest of
+            // the chain may go on unexcluded: the packets it would have excluded never reach
+            // a later position.
+            let kind = own.first { $0.negation == nil }?.kind ?? "test"
+            emit(.kernel, conds, ref, kernel: .multiTestReturn(target: name, tests: own.count, why: .notInvertible(kind)))
             return true
         }
-        // No single atom says "not all of these". The position passes every packet that
-        // leaves here to the kernel, so the rest of the chain may go on unexcluded: the
-        // packets it would have excluded never reach a later position.
-        emit(.kernel, conds, ref, kernel: .multiTestReturn(target: name, tests: own.count))
+        let kept = Disjunction.and(staying, negations.map { [$0] })
+        guard kept.count <= Disjunction.maxAlternatives else {
+            emit(.kernel, conds, ref, kernel: .multiTestReturn(target: name, tests: own.count,
+                                                               why: .tooManyAlternatives(limit: Disjunction.maxAlternatives)))
+            return true
+        }
+        events[ref, default: RuleEvents()].inlined = (inlined, flat.count)
+        // No packet stays: the positions after it keep one contradictory alternative, so the
+        // report calls them so (as a single contradictory exclusion did before).
+        staying = kept.isEmpty ? [staying[0] + negations] : kept
         return true
     }
 }

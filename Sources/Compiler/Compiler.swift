@@ -62,7 +62,8 @@ public enum Compiler {
             // --xdp-only leaves the kernel's INPUT empty: a REJECTed packet XDP passes up (one it
             // cannot be sure of the reply for) would be accepted there, so REJECT stays a blocker.
             flattener.rejectInXDP = RejectReply.replyPathClear(ruleset) && !options.xdpOnly
-            flattener.walk("INPUT", context: [], topLevel: true)
+            flattener.walk("INPUT", context: [[]], topLevel: true)
+            if let fold = pre.notrack { flattener.flat = fold.apply(to: flattener.flat) }
             builder = TableBuilder(sets: setByName)
             builder.build(flattener.flat, policy: policy)
         } while lowering.recent.refine(flat: builder.flat, cut: builder.cut)

@@ -20,20 +20,30 @@ enum PreInputRules {
         var events: [RuleRef: RuleEvents] = [:]
         /// table -> chains reached from the hooks, in that table.
         var chains: [String: Set<String>] = [:]
+        /// raw PREROUTING's NOTRACK rules, when they could be folded into the state tests.
+        var notrack: NotrackFold?
     }
 
     static func collect(_ ruleset: Ruleset, lowering: AtomLowering) -> Result {
         var r = Result()
         for (tableName, hook) in hooks {
             guard let table = ruleset.table(tableName) else { continue }
+            let fold = tableName == "raw" ? NotrackFold.fold(table, lowering: lowering) : nil
+            if let fold {
+                r.notrack = fold
+                for ref in fold.folded { r.events[ref, default: RuleEvents()].inlined = (.notrack, 0) }
+            }
             for chainName in table.reach(from: hook) where r.chains[tableName, default: []].insert(chainName).inserted {
                 guard let chain = table.chain(chainName) else { continue }
                 for (i, rule) in chain.rules.enumerated() {
                     let ref = RuleRef(table: tableName, chain: chainName, index: i + 1, line: rule.location?.line)
                     guard let target = rule.target, changesPacket(target) else { continue }
+                    if fold?.folded.contains(ref) == true { continue }
                     // NAT binds a whole connection from its first packet: the state tests of
-                    // that packet say nothing of the packets that follow.
-                    switch lowering.lower(rule, leavingOutConntrack: tableName == "nat") {
+                    // that packet say nothing of the packets that follow. raw runs before
+                    // conntrack: its state tests see no entry yet (INVALID, or UNTRACKED after
+                    // a NOTRACK), not the state the program looks up.
+                    switch lowering.lower(rule, leavingOutConntrack: tableName == "nat" || tableName == "raw") {
                     case .never(let name):
                         r.events[ref, default: RuleEvents()].neverOnInterface = name
                     case .tests(let atoms, _):

@@ -119,7 +119,7 @@ public struct RecentLists: Equatable, Sendable {
         var others = Set<ExtInstance>() // limit, hashlimit, statistic: they came first
         for f in flat {
             for t in Self.recentTests(f) where owned[t.name] != nil { instances[t.name, default: []].insert(t.instance) }
-            for case .ext(let e) in f.atoms {
+            for case .ext(let e) in f.alternatives.flatMap({ $0 }) {
                 if case .recent = e { continue }
                 if let i = e.instance { others.insert(i) }
             }
@@ -147,12 +147,12 @@ public struct RecentLists: Equatable, Sendable {
     }
 
     private static func recentTests(_ f: FlatRule) -> [RecentTest] {
-        f.atoms.compactMap { if case .ext(.recent(let t)) = $0 { t } else { nil } }
+        f.alternatives.flatMap({ $0 }).compactMap { if case .ext(.recent(let t)) = $0 { t } else { nil } }
     }
 
     private static func protocols(_ f: FlatRule) -> Set<UInt8>? {
         var out: Set<UInt8>?
-        for a in f.atoms {
+        for a in f.alternatives.flatMap({ $0 }) {
             if case .proto(let p, negated: false) = a { out = (out ?? [p]).intersection([p]) }
         }
         return out
@@ -169,7 +169,7 @@ public struct RecentLists: Equatable, Sendable {
                 }
                 let protos = Self.protocols(f)
                 let tcpUDPOnly = protos.map { !$0.isEmpty && $0.isSubset(of: [6, 17]) } ?? false
-                if !tcpUDPOnly && f.atoms.contains(where: { if case .conntrack = $0 { true } else { false } }) {
+                if !tcpUDPOnly && f.alternatives.flatMap({ $0 }).contains(where: { if case .conntrack = $0 { true } else { false } }) {
                     return "its rule \(f.origin.spoken) tests a conntrack state XDP may not know for that protocol"
                 }
                 for (_, q) in before {
@@ -178,7 +178,7 @@ public struct RecentLists: Equatable, Sendable {
                     if q.verdict == .kernel && (!Self.isActOnly(q) || otherActOnly) {
                         return "\(q.origin.spoken) runs in the kernel before its rule \(f.origin.spoken)"
                     }
-                    if !tcpUDPOnly && q.atoms.contains(where: { if case .conntrack = $0 { true } else { false } }) {
+                    if !tcpUDPOnly && q.alternatives.flatMap({ $0 }).contains(where: { if case .conntrack = $0 { true } else { false } }) {
                         return "\(q.origin.spoken) tests a conntrack state XDP may not know, before its rule \(f.origin.spoken)"
                     }
                 }

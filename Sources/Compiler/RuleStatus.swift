@@ -68,6 +68,8 @@ public enum XDPPlacement: Equatable, Sendable {
         case jump(String)
         case goto(String)
         case `return`
+        /// raw PREROUTING's NOTRACK, folded into the state tests after it (NotrackFold).
+        case notrack
     }
 }
 
@@ -84,11 +86,14 @@ public enum KernelReason: Equatable, Sendable {
     /// No target, and a recent test XDP evaluates: XDP records the list update as the kernel
     /// does and goes on; the kernel still counts (only the packets it sees).
     case recentActs(list: String)
-    /// A RETURN or goto with several tests: it takes its packets out of the rest of its
-    /// chain, which no single position can say yet.
-    case multiTestReturn(target: String, tests: Int)
+    /// A RETURN or goto (falling through) whose tests cannot be inlined: it takes its packets
+    /// out of the rest of its chain, which the positions after it would have to say exactly.
+    case multiTestReturn(target: String, tests: Int, why: ReturnLimit)
     case nestedTooDeep(limit: Int)
     case missingChain(String)
+    /// A state test after a conditional NOTRACK whose untracked and tracked cases would need
+    /// more alternatives than a position holds (or a NOTRACK test without a negation atom).
+    case untrackedSplit(limit: Int)
     /// In a chain that runs before filter INPUT, with a target that may change the packet
     /// or what INPUT sees of it (DNAT, MARK, NOTRACK, LOG, ...).
     case beforeInput(table: String, chain: String, target: String)
@@ -105,6 +110,13 @@ public enum KernelReason: Equatable, Sendable {
     /// In a chain no packet for this host passes through in XDP's place (FORWARD, OUTPUT,
     /// POSTROUTING, and the user chains only those reach).
     case kernelOnly(table: String, builtins: [String])
+
+    public enum ReturnLimit: Equatable, Sendable {
+        /// A test whose negation no atom says (a set with counters, a stateful extension).
+        case notInvertible(String)
+        /// The packets staying in the chain would need more alternatives per position.
+        case tooManyAlternatives(limit: Int)
+    }
 
     public enum Capacity: Equatable, Sendable {
         case fallback(limit: Int)
@@ -166,6 +178,7 @@ extension XDPPlacement {
         case .inlined(.jump(let c)): "jump to \(c) inlined into the rules it leads to"
         case .inlined(.goto(let c)): "goto \(c) inlined into the rules it leads to"
         case .inlined(.return): "RETURN inlined into the rules after it"
+        case .inlined(.notrack): "NOTRACK folded into the state tests of the rules after it (its packets answer them as UNTRACKED)"
         case .rejectAsDrop(let p): "REJECT compiled as DROP (--reject-as-drop): no ICMP/RST reply is sent; \(p.detail)"
         case .rejectReply(let r, let p):
             "answered from XDP with \(r.name), the kernel's reply (passed up where XDP cannot be sure of it); \(p.detail)"
@@ -185,6 +198,7 @@ extension KernelReason {
         case .recentActs: "recent-acts"
         case .multiTestReturn: "multi-test-return"
         case .nestedTooDeep: "nested-too-deep"
+        case .untrackedSplit: "untracked-split"
         case .missingChain: "missing-chain"
         case .beforeInput: "before-input"
         case .capacity: "capacity"
@@ -205,8 +219,13 @@ extension KernelReason {
         case .countsOnly: "no target: it only counts, and only the kernel counts what it matches"
         case .recentActs(let list):
             "no target: XDP records its packets in recent list \(list) as the kernel does and goes on; its counter is the kernel's (packets XDP drops further on are not counted here)"
-        case .multiTestReturn(let target, let n): "\(target) with \(n) tests cannot be inlined exactly yet"
+        case .multiTestReturn(let target, let n, .notInvertible(let kind)):
+            "\(target) with \(n) test\(n == 1 ? "" : "s"): the \(kind) test has no negation XDP can evaluate, so the packets staying in its chain cannot be told apart"
+        case .multiTestReturn(let target, let n, .tooManyAlternatives(let limit)):
+            "\(target) with \(n) tests: the packets staying in its chain would need more than \(limit) alternatives per rule"
         case .nestedTooDeep(let n): "chains nested deeper than \(n) levels are not inlined"
+        case .untrackedSplit(let n):
+            "a NOTRACK in raw PREROUTING makes some of its packets UNTRACKED; its state test would need more than \(n) alternatives to tell them apart"
         case .missingChain(let c): "jump to chain \(c), which does not exist"
         case .beforeInput(let t, let c, let target):
             "\(t) \(c) runs before filter INPUT and its target \(target) acts on the packet there (it may change it or what INPUT sees of it): XDP must not drop what it may see"

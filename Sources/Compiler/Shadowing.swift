@@ -22,25 +22,35 @@ enum Shadowing {
 
     static func find(_ flat: [FlatRule], live: (Int) -> Bool) -> Found {
         guard flat.count <= maxRules else { return Found() }
-        let atoms = flat.map { AtomNormalization.normalize($0.atoms) }
+        // Each position's alternatives that some packet may satisfy; nil: none.
+        let atoms: [[[Atom]]?] = flat.map { f in
+            let alts = f.alternatives.compactMap(AtomNormalization.normalize)
+            return alts.isEmpty ? nil : alts
+        }
         var out = Found()
         var kernel: [(atoms: [Atom], rule: RuleRef)] = []
         for j in flat.indices {
             // A shadowed KERNEL position passes nothing: an exact one before it decides all of
             // its packets, in XDP and in iptables alike.
             defer {
-                if flat[j].verdict == .kernel, live(j), out.shadowed[j] == nil, let a = atoms[j] { kernel.append((a, flat[j].origin)) }
+                if flat[j].verdict == .kernel, live(j), out.shadowed[j] == nil, let alts = atoms[j] {
+                    for a in alts { kernel.append((a, flat[j].origin)) }
+                }
             }
-            guard let b = atoms[j], live(j) else { continue }
+            guard let bs = atoms[j], live(j) else { continue }
             for i in 0..<j {
-                guard let a = atoms[i], live(i), flat[i].kernelReason == nil, flat[i].verdict != .kernel else { continue }
-                if flat[i].origin != flat[j].origin && a.allSatisfy({ implied($0, by: b) }) {
-                    if !kernel.contains(where: { AtomNormalization.normalize($0.atoms + b) != nil }) { out.shadowed[j] = flat[i].origin }
+                guard let as_ = atoms[i], live(i), flat[i].kernelReason == nil, flat[i].verdict != .kernel else { continue }
+                // Every alternative of j lies inside some alternative of i.
+                if flat[i].origin != flat[j].origin && bs.allSatisfy({ b in as_.contains { a in a.allSatisfy { implied($0, by: b) } } }) {
+                    if !kernel.contains(where: { k in bs.contains { AtomNormalization.normalize(k.atoms + $0) != nil } }) {
+                        out.shadowed[j] = flat[i].origin
+                    }
                     break
                 }
             }
             if out.shadowed[j] == nil, flat[j].verdict != .kernel,
-               let k = kernel.first(where: { k in k.atoms.allSatisfy { implied($0, by: b) } }) {
+               bs.allSatisfy({ b in kernel.contains { k in k.atoms.allSatisfy { implied($0, by: b) } } }),
+               let k = kernel.first(where: { k in k.atoms.allSatisfy { implied($0, by: bs[0]) } }) {
                 out.covered[j] = k.rule
             }
         }

@@ -47,56 +47,38 @@ struct TableBuilder {
                 cutHere(i, .positions(limit: maxRules))
                 break
             }
-            guard let atoms = AtomNormalization.normalize(flat[i].atoms) else {
+            // Each alternative is laid out on its own at this position (`FlatRule.alternatives`).
+            let alternatives = flat[i].alternatives.compactMap(AtomNormalization.normalize)
+            guard !alternatives.isEmpty else {
                 neverMatching.insert(i)
                 i += 1
                 continue
             }
-            var layout: Layout
-            do {
-                layout = try self.layout(atoms, position: pos)
-            } catch {
-                if flat[i].verdict != .kernel {
-                    flat[i].verdict = .kernel
-                    flat[i].kernelReason = .unsupportedTests([error])
-                    flat[i].isPolicy = false
-                    flat[i].rejectAsDrop = false
+            var layouts: [Layout] = []
+            for atoms in alternatives {
+                do {
+                    layouts.append(try self.layout(atoms, position: pos))
+                } catch {
+                    if flat[i].verdict != .kernel {
+                        flat[i].verdict = .kernel
+                        flat[i].kernelReason = .unsupportedTests([error])
+                        flat[i].isPolicy = false
+                        flat[i].rejectAsDrop = false
+                    }
+                    // A subset of a conjunction holds for every packet the whole does, so
+                    // the union of the widened alternatives holds for every packet the
+                    // position may match.
+                    layouts.append(approximate(atoms, position: pos))
                 }
-                layout = approximate(atoms, position: pos)
             }
-            if case .fallback(let entries) = layout, tables.fallback.count + entries.count > maxFallback {
+            let fallbackEntries = layouts.reduce(0) { n, l in if case .fallback(let e) = l { n + e.count } else { n } }
+            if fallbackEntries > 0, tables.fallback.count + fallbackEntries > maxFallback {
                 cutHere(i, .fallback(limit: maxFallback))
                 break
             }
-            switch layout {
-            case .catchAll:
-                tables.catchAll = min(tables.catchAll ?? pos, pos)
-                placements[i] = .keyed(.catchAll, entries: 1)
-            case .keyed(let k):
-                let source = k.source.isEmpty ? nil : sourceTest(k.source)
-                switch (source, k.proto) {
-                case (nil, let p?):
-                    for pp in k.ports(p) { tables.protoPort[pp] = min(tables.protoPort[pp] ?? pos, pos) }
-                    placements[i] = .keyed(.protocolPort, entries: k.ports(p).count)
-                case (let s?, nil):
-                    sourceTests.append((pos, s))
-                    placements[i] = .keyed(.sourcePrefix, entries: s.entries.count)
-                case (let s?, let p?):
-                    for pp in k.ports(p) { groupTests[pp, default: []].append((pos, s)) }
-                    placements[i] = .keyed(.sourceProtocolPort, entries: s.entries.count * k.ports(p).count)
-                case (nil, nil):
-                    tables.catchAll = min(tables.catchAll ?? pos, pos)
-                    placements[i] = .keyed(.catchAll, entries: 1)
-                }
-            case .fallback(let entries):
-                tables.fallback.append(contentsOf: entries)
-                if entries.contains(where: { $0.conntrack != nil }) {
-                    tables.needsConntrack = true
-                    placements[i] = .conntrackLookup(fallbackEntries: entries.count)
-                } else {
-                    placements[i] = .fallback(entries: entries.count)
-                }
-            }
+            var placed: [XDPPlacement] = []
+            for layout in layouts { placed.append(write(layout, position: pos, sourceTests: &sourceTests, groupTests: &groupTests)) }
+            placements[i] = Self.combine(placed)
             i += 1
         }
         tables.verdicts = flat.map(\.verdict)
@@ -111,6 +93,72 @@ struct TableBuilder {
                 tables.sourceProtoPort[CompiledTables.SourceProtoPort(source: prefix, protoPort: pp)] = pos
             }
         }
+    }
+
+    /// Writes one alternative's entries; how they were placed.
+    private mutating func write(_ layout: Layout, position pos: UInt32,
+                                sourceTests: inout [(position: UInt32, test: SourceTest)],
+                                groupTests: inout [CompiledTables.ProtoPort: [(position: UInt32, test: SourceTest)]]) -> XDPPlacement {
+        switch layout {
+        case .catchAll:
+            tables.catchAll = min(tables.catchAll ?? pos, pos)
+            return .keyed(.catchAll, entries: 1)
+        case .keyed(let k):
+            let source = k.source.isEmpty ? nil : sourceTest(k.source)
+            switch (source, k.proto) {
+            case (nil, let p?):
+                for pp in k.ports(p) { tables.protoPort[pp] = min(tables.protoPort[pp] ?? pos, pos) }
+                return .keyed(.protocolPort, entries: k.ports(p).count)
+            case (let s?, nil):
+                sourceTests.append((pos, s))
+                return .keyed(.sourcePrefix, entries: s.entries.count)
+            case (let s?, let p?):
+                for pp in k.ports(p) { groupTests[pp, default: []].append((pos, s)) }
+                return .keyed(.sourceProtocolPort, entries: s.entries.count * k.ports(p).count)
+            case (nil, nil):
+                tables.catchAll = min(tables.catchAll ?? pos, pos)
+                return .keyed(.catchAll, entries: 1)
+            }
+        case .fallback(let entries):
+            tables.fallback.append(contentsOf: entries)
+            if entries.contains(where: { $0.conntrack != nil }) {
+                tables.needsConntrack = true
+                return .conntrackLookup(fallbackEntries: entries.count)
+            }
+            return .fallback(entries: entries.count)
+        }
+    }
+
+    /// One placement for a position from its alternatives' (one alternative: its own). The
+    /// most general place an alternative went names it (a conntrack lookup, then the
+    /// fallback list, then the keyed tables in order), with the entries of all of them.
+    static func combine(_ placed: [XDPPlacement]) -> XDPPlacement {
+        guard placed.count > 1 else { return placed.first ?? .keyed(.catchAll, entries: 1) }
+        let total = placed.reduce(0) { n, p in
+            switch p {
+            case .keyed(_, let e), .fallback(let e), .conntrackLookup(let e): n + e
+            default: n
+            }
+        }
+        if placed.contains(where: { if case .conntrackLookup = $0 { true } else { false } }) { return .conntrackLookup(fallbackEntries: total) }
+        if placed.contains(where: { if case .fallback = $0 { true } else { false } }) { return .fallback(entries: total) }
+        let tables = placed.compactMap { p -> KeyedTableOrder? in if case .keyed(let t, _) = p { KeyedTableOrder(t) } else { nil } }
+        return .keyed(tables.max()?.table ?? .catchAll, entries: total)
+    }
+
+    /// The keyed tables from the least specific key to the most.
+    private struct KeyedTableOrder: Comparable {
+        let table: XDPPlacement.KeyedTable
+        init(_ t: XDPPlacement.KeyedTable) { table = t }
+        var rank: Int {
+            switch table {
+            case .catchAll: 0
+            case .protocolPort: 1
+            case .sourcePrefix: 2
+            case .sourceProtocolPort: 3
+            }
+        }
+        static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
     }
 
     private mutating func cutHere(_ i: Int, _ why: KernelReason.Capacity) {

@@ -27,6 +27,12 @@ final class KernelPositionTests: XCTestCase {
         PacketFacts(source: ip(src), destination: ip("198.18.0.1"), proto: 17, ports: .init(source: 40000, destination: dport))
     }
 
+    func ttl(_ p: PacketFacts, _ t: UInt8) -> PacketFacts {
+        var p = p
+        p.ttl = t
+        return p
+    }
+
     var cases: [Case] { [
         Case(name: "an unsupported match keeps its place over the tests that lower",
              text: "*filter\n-A INPUT -p tcp -m tcp --dport 22 -m mark --mark 0x1 -j ACCEPT\n-A INPUT -p tcp -j DROP\nCOMMIT\n",
@@ -57,24 +63,56 @@ final class KernelPositionTests: XCTestCase {
              options: CompileOptions(rejectAsDrop: true),
              statuses: { _ in ["filter/INPUT#1": .xdp(.rejectAsDrop(.keyed(.sourcePrefix, entries: 1)))] },
              decides: [(tcp("192.0.2.1", 80), nil, .drop, "filter/INPUT#1")]),
-        Case(name: "a RETURN with several tests passes what it may return, the rest of its chain goes on",
+        Case(name: "a RETURN with several tests is inlined: the rest of its chain holds where one of them fails",
              text: "*filter\n:C - [0:0]\n-A INPUT -j C\n-A INPUT -j ACCEPT\n-A C -s 10.0.0.0/8 -p tcp -j RETURN\n-A C -j DROP\nCOMMIT\n",
              statuses: { _ in [
-                 "filter/C#1": .kernel(.multiTestReturn(target: "RETURN", tests: 2)),
-                 "filter/C#2": .xdp(.keyed(.catchAll, entries: 1)),
+                 "filter/C#1": .xdp(.inlined(.return)),
+                 // !-s 10/8 in the source table, ! -p tcp in the fallback list, one position.
+                 "filter/C#2": .xdp(.fallback(entries: 2)),
              ] },
-             decides: [(tcp("10.1.1.1", 80), nil, .kernel, "filter/C#1"), (udp("10.1.1.1", 53), nil, .drop, "filter/C#2"),
-                       (tcp("192.0.2.1", 80), nil, .drop, "filter/C#2")],
-             qualifies: false),
-        Case(name: "a goto with several tests: its callee is exact, its fall-through the kernel's",
+             decides: [(tcp("10.1.1.1", 80), nil, .accept, "filter/INPUT#2"), (udp("10.1.1.1", 53), nil, .drop, "filter/C#2"),
+                       (tcp("192.0.2.1", 80), nil, .drop, "filter/C#2")]),
+        Case(name: "a goto with several tests: its callee and its fall-through are exact",
              text: "*filter\n:INPUT DROP [0:0]\n:C - [0:0]\n:D - [0:0]\n-A INPUT -j C\n-A INPUT -j ACCEPT\n"
                  + "-A C -s 10.0.0.0/8 -p tcp -g D\n-A C -j DROP\n-A D -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n",
              statuses: { _ in [
-                 "filter/C#1": .kernel(.multiTestReturn(target: "goto", tests: 2)),
+                 "filter/C#1": .xdp(.inlined(.goto("D"))),
                  "filter/D#1": .xdp(.keyed(.sourceProtocolPort, entries: 1)),
              ] },
-             decides: [(tcp("10.1.1.1", 22), nil, .accept, "filter/D#1"), (tcp("10.1.1.1", 80), nil, .kernel, "filter/C#1"),
-                       (tcp("192.0.2.1", 22), nil, .drop, "filter/C#2")],
+             // A packet D does not take falls off D's end: back to INPUT after the jump to C.
+             decides: [(tcp("10.1.1.1", 22), nil, .accept, "filter/D#1"), (tcp("10.1.1.1", 80), nil, .accept, "filter/INPUT#2"),
+                       (tcp("192.0.2.1", 22), nil, .drop, "filter/C#2"), (udp("10.1.1.1", 22), nil, .drop, "filter/C#2")]),
+        Case(name: "a RETURN with a negated test and a port list: each negation is one alternative",
+             text: "*filter\n:C - [0:0]\n-A INPUT -p udp -j C\n-A INPUT -j DROP\n"
+                 + "-A C ! -s 192.0.2.0/24 -p udp -m udp --dport 5060:5061 -j RETURN\n-A C -p udp -m udp --sport 53 -j ACCEPT\nCOMMIT\n",
+             statuses: { _ in ["filter/C#1": .xdp(.inlined(.return))] },
+             decides: [(udp("10.0.0.1", 5060), nil, .drop, "filter/INPUT#2"), (udp("192.0.2.5", 5060), nil, .drop, "filter/INPUT#2"),
+                       (PacketFacts(source: ip("192.0.2.5"), destination: ip("198.18.0.1"), proto: 17, ports: .init(source: 53, destination: 5060)),
+                        nil, .accept, "filter/C#2"),
+                       (PacketFacts(source: ip("10.0.0.1"), destination: ip("198.18.0.1"), proto: 17, ports: .init(source: 53, destination: 80)),
+                        nil, .accept, "filter/C#2"),
+                       (PacketFacts(source: ip("10.0.0.1"), destination: ip("198.18.0.1"), proto: 17, ports: .init(source: 53, destination: 5061)),
+                        nil, .drop, "filter/INPUT#2")]),
+        Case(name: "a RETURN with a test no atom negates stays the kernel's",
+             text: "*filter\n:C - [0:0]\n-A INPUT -j C\n-A INPUT -j ACCEPT\n-A C -p tcp -m ttl --ttl-gt 5 -j RETURN\n-A C -j DROP\nCOMMIT\n",
+             statuses: { _ in [
+                 "filter/C#1": .kernel(.multiTestReturn(target: "RETURN", tests: 2, why: .notInvertible("TTL"))),
+                 "filter/C#2": .xdp(.keyed(.catchAll, entries: 1)),
+             ] },
+             decides: [(tcp("10.1.1.1", 80), nil, .kernel, "filter/C#1"), (udp("10.1.1.1", 53), nil, .drop, "filter/C#2")],
+             qualifies: false),
+        Case(name: "RETURNs past the bound on alternatives are the kernel's",
+             text: "*filter\n:C - [0:0]\n-A INPUT -j C\n-A INPUT -j ACCEPT\n"
+                 + (1...5).map { "-A C -s 10.\($0).0.0/16 -m ttl --ttl-eq \(60 + $0) -j RETURN\n" }.joined()
+                 + "-A C -j DROP\nCOMMIT\n",
+             statuses: { _ in [
+                 "filter/C#4": .xdp(.inlined(.return)),
+                 "filter/C#5": .kernel(.multiTestReturn(target: "RETURN", tests: 2, why: .tooManyAlternatives(limit: 16))),
+             ] },
+             // C#6's alternatives each hold several negated sources and TTLs, which no
+             // fallback entry holds (one test of a kind): it is KERNEL over fewer tests.
+             decides: [(ttl(tcp("10.5.1.1", 80), 65), nil, .kernel, "filter/C#5"), (tcp("10.1.1.1", 80), nil, .kernel, "filter/C#6"),
+                       (ttl(tcp("10.7.1.1", 80), 65), nil, .kernel, "filter/C#6")],
              qualifies: false),
         Case(name: "a jump whose tests do not lower is not walked: its position covers the callee",
              text: "*filter\n:C - [0:0]\n-A INPUT -p udp -m mark --mark 0x1 -j C\n-A INPUT -p tcp -j DROP\n-A C -j DROP\nCOMMIT\n",
@@ -124,14 +162,44 @@ final class KernelPositionTests: XCTestCase {
              ] },
              decides: [(tcp("10.1.1.1", 80), nil, .kernel, "mangle/M#1"), (tcp("192.0.2.1", 80), nil, .drop, "policy")],
              qualifies: false),
-        Case(name: "NOTRACK in raw passes its packets; a raw DROP needs no position",
+        Case(name: "NOTRACK in raw is folded; a raw DROP needs no position",
              text: "*raw\n-A PREROUTING -p udp -m udp --dport 5060 -j CT --notrack\n-A PREROUTING -s 203.0.113.0/24 -j DROP\nCOMMIT\n"
                  + "*filter\n:INPUT DROP [0:0]\nCOMMIT\n",
              statuses: { _ in [
-                 "raw/PREROUTING#1": .kernel(.beforeInput(table: "raw", chain: "PREROUTING", target: "CT")),
+                 "raw/PREROUTING#1": .xdp(.inlined(.notrack)),
                  "raw/PREROUTING#2": .kernel(.kernelOnly(table: "raw", builtins: ["PREROUTING"])),
              ] },
-             decides: [(udp("10.0.0.1", 5060), nil, .kernel, "raw/PREROUTING#1"), (udp("10.0.0.1", 53), nil, .drop, "policy")],
+             decides: [(udp("10.0.0.1", 5060), nil, .drop, "policy"), (udp("10.0.0.1", 53), nil, .drop, "policy")]),
+        Case(name: "an unconditional NOTRACK makes every state test a constant",
+             text: "*raw\n-A PREROUTING -j NOTRACK\nCOMMIT\n"
+                 + "*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+                 + "-A INPUT -m state --state UNTRACKED -p udp -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+             statuses: { _ in [
+                 "raw/PREROUTING#1": .xdp(.inlined(.notrack)),
+                 "filter/INPUT#1": .neverMatches(.contradiction),
+                 "filter/INPUT#2": .xdp(.keyed(.protocolPort, entries: 1)),
+                 "filter/INPUT#3": .xdp(.keyed(.protocolPort, entries: 1)),
+             ] },
+             decides: [(tcp("10.0.0.1", 80), .established, .drop, "policy"), (udp("10.0.0.1", 53), .established, .accept, "filter/INPUT#2"),
+                       (tcp("10.0.0.1", 22), .new, .accept, "filter/INPUT#3")]),
+        Case(name: "a conditional NOTRACK splits the state tests after it",
+             text: "*raw\n-A PREROUTING -p udp -m udp --dport 5060 -j NOTRACK\nCOMMIT\n"
+                 + "*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+                 + "-A INPUT -m conntrack --ctstate UNTRACKED -j ACCEPT\nCOMMIT\n",
+             statuses: { _ in [
+                 "raw/PREROUTING#1": .xdp(.inlined(.notrack)),
+                 "filter/INPUT#1": .xdp(.conntrackLookup(fallbackEntries: 2)),
+             ] },
+             decides: [(udp("10.0.0.1", 5060), .established, .accept, "filter/INPUT#2"),
+                       (udp("10.0.0.1", 5060), .new, .accept, "filter/INPUT#2"),
+                       (udp("10.0.0.1", 53), .established, .accept, "filter/INPUT#1"),
+                       (tcp("10.0.0.1", 5060), .established, .accept, "filter/INPUT#1"),
+                       (udp("10.0.0.1", 53), .new, .drop, "policy")]),
+        Case(name: "CT with a zone is not folded: its packets pass",
+             text: "*raw\n-A PREROUTING -p udp -m udp --dport 5060 -j CT --zone 1\nCOMMIT\n"
+                 + "*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\nCOMMIT\n",
+             statuses: { _ in ["raw/PREROUTING#1": .kernel(.beforeInput(table: "raw", chain: "PREROUTING", target: "CT"))] },
+             decides: [(udp("10.0.0.1", 5060), .established, .kernel, "raw/PREROUTING#1"), (udp("10.0.0.1", 53), .new, .drop, "policy")],
              qualifies: false),
         Case(name: "any nat rule turns on the NAT check, and keeps XDP from deciding alone",
              text: "*nat\n-A POSTROUTING -o eth0 -j MASQUERADE\nCOMMIT\n*filter\n-A INPUT -p tcp -j DROP\n-A FORWARD -j DROP\nCOMMIT\n",

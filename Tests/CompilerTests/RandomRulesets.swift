@@ -10,6 +10,9 @@ import TestSupport
 struct RandomRulesets {
     var rng: SplitMix
     let exact: Bool
+    /// More RETURNs and gotos, each with any number of tests (negations included), and
+    /// deeper chains: the walk's disjunctions (`FlatRule.alternatives`) get exercised.
+    var returnHeavy = false
 
     struct Generated {
         var text: String
@@ -43,7 +46,7 @@ struct RandomRulesets {
 
     mutating func ruleset() -> Generated {
         let rejectAsDrop = chance(50)
-        let userChains = rng.below(4)
+        let userChains = rng.below(returnHeavy ? 5 : 4)
         let chains = ["INPUT"] + (0..<userChains).map { "C\($0 + 1)" }
         var writesDyn = false
         var filter = "*filter\n:INPUT \(chance(50) ? "DROP" : "ACCEPT") [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
@@ -52,7 +55,10 @@ struct RandomRulesets {
             for _ in 0..<(1 + rng.below(k == 0 ? 7 : 5)) {
                 let (target, returnLike) = filterTarget(later: Array(chains[(k + 1)...]), rejectAsDrop: rejectAsDrop)
                 if target.contains("--add-set dyn") { writesDyn = true }
-                filter += "-A \(chain) \(returnLike && exact ? singleTest() : tests())\(target)\n"
+                // RETURN and goto take any tests XDP can negate one by one; an exact ruleset
+                // leaves out the one test that has no negation atom (--ttl-gt).
+                let t = returnLike && exact ? (chance(30) ? singleTest() : tests(negatable: true)) : tests()
+                filter += "-A \(chain) \(t)\(target)\n"
             }
         }
         filter += "COMMIT\n"
@@ -69,6 +75,10 @@ struct RandomRulesets {
     /// A target, and whether it takes packets out of the rest of its chain (RETURN, goto).
     mutating func filterTarget(later: [String], rejectAsDrop: Bool) -> (String, Bool) {
         while true {
+            if returnHeavy && chance(40) {
+                if !later.isEmpty && chance(35) { return ("-g \(pick(later))", true) }
+                return ("-j RETURN", true)
+            }
             switch rng.below(100) {
             case 0..<20: return ("-j ACCEPT", false)
             case 20..<45: return ("-j DROP", false)
@@ -88,12 +98,16 @@ struct RandomRulesets {
 
     mutating func preInputTables() -> String {
         var s = ""
-        let raw = (0..<rng.below(3)).map { _ -> String in
-            "-A PREROUTING \(tests(forNat: false))\(pick(exact ? ["-j DROP", "-j ACCEPT", ""] : ["-j DROP", "-j ACCEPT", "-j NOTRACK", "-j CT --notrack", ""]))"
+        let raw = (0..<rng.below(returnHeavy ? 4 : 3)).map { _ -> String in
+            // An exact raw chain folds its NOTRACKs: tests one atom negates, no state test
+            // (raw sees no conntrack entry yet).
+            "-A PREROUTING \(exact ? tests(negatable: true, stateless: true) : tests(forNat: false))\(pick(exact ? ["-j DROP", "-j ACCEPT", "", "-j NOTRACK", "-j CT --notrack"] : ["-j DROP", "-j ACCEPT", "-j NOTRACK", "-j CT --notrack", "-j CT --zone 1", ""]))"
         }
         if !raw.isEmpty { s += "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n" + raw.joined(separator: "\n") + "\nCOMMIT\n" }
         var mangle = (0..<rng.below(3)).map { _ -> String in
-            "-A PREROUTING \(tests(forNat: false))\(pick(exact ? ["-j ACCEPT", "-j RETURN", "-j M1", "-j DROP"] : ["-j MARK --set-xmark 0x1/0xffffffff", "-j ACCEPT", "-j RETURN", "-j M1", "-j DROP"]))"
+            // An exact raw chain folds its NOTRACKs: tests one atom negates, no state test
+            // (raw sees no conntrack entry yet).
+            "-A PREROUTING \(exact ? tests(negatable: true, stateless: true) : tests(forNat: false))\(pick(exact ? ["-j ACCEPT", "-j RETURN", "-j M1", "-j DROP"] : ["-j MARK --set-xmark 0x1/0xffffffff", "-j ACCEPT", "-j RETURN", "-j M1", "-j DROP"]))"
         }
         mangle += (0..<rng.below(3)).map { _ in
             "-A M1 \(tests(forNat: false))\(pick(exact ? ["-j RETURN", "-j ACCEPT", "-j DROP"] : ["-j MARK --set-xmark 0x2/0xffffffff", "-j RETURN", "-j ACCEPT"]))"
@@ -124,7 +138,8 @@ struct RandomRulesets {
                      "-m set --match-set wl src ", "-d 198.18.0.1/32 ", "-i eth0 ", ""])
     }
 
-    mutating func tests(forNat: Bool = false) -> String {
+    /// `negatable`: only tests whose negation one atom says (no `--ttl-gt`).
+    mutating func tests(forNat: Bool = false, negatable: Bool = false, stateless: Bool = false) -> String {
         // Rules without tests make catch-alls, which shadow what follows them.
         if chance(12) { return "" }
         var s = ""
@@ -149,14 +164,17 @@ struct RandomRulesets {
                 }
             }
         }
-        if chance(20) {
+        if !stateless && chance(20) {
             s += pick(["-m conntrack --ctstate NEW ", "-m conntrack --ctstate RELATED,ESTABLISHED ", "-m state --state INVALID ",
-                       "-m conntrack ! --ctstate NEW "])
+                       "-m conntrack ! --ctstate NEW ", "-m conntrack --ctstate UNTRACKED ", "-m state --state ESTABLISHED,UNTRACKED "])
         }
         if !forNat && chance(15) {
             s += (chance(25) ? "-m set ! --match-set " : "-m set --match-set ") + pick(exact ? ["wl", "bl"] : ["wl", "bl", "tmp", "dyn", "ghost"]) + " src "
         }
-        if chance(7) { s += pick(["-m length --length 0:100 ", "-m ttl --ttl-eq 1 ", "-m ttl --ttl-gt 10 "]) }
+        if chance(negatable ? 15 : 7) {
+            s += pick(negatable ? ["-m length --length 0:100 ", "-m ttl --ttl-eq 1 ", "-m ttl ! --ttl-eq 20 "]
+                                : ["-m length --length 0:100 ", "-m ttl --ttl-eq 1 ", "-m ttl --ttl-gt 10 "])
+        }
         if !exact && chance(20) {
             s += pick(["-m limit --limit 5/sec ", "-m string --string foo --algo bm ", "-m addrtype --dst-type LOCAL ", "-m mark --mark 0x1 "])
         }

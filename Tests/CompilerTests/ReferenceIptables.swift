@@ -76,21 +76,30 @@ struct ReferenceIptables {
     /// `acceptedByTable`: ACCEPT before INPUT ends that table's walk; the next table runs.
     private enum ChainEnd { case verdict(Outcome), fellOff, acceptedByTable }
 
-    private func run(_ p: Packet, _ c: Chooser) -> Outcome {
-        for (table, chain) in [("raw", "PREROUTING"), ("mangle", "PREROUTING"), ("nat", "PREROUTING"), ("mangle", "INPUT")] {
-            // The nat table sees only a connection's first packet.
+    private func run(_ original: Packet, _ c: Chooser) -> Outcome {
+        var p = original
+        // raw runs before conntrack: its state tests see no entry (INVALID), or UNTRACKED once
+        // a NOTRACK attached the untracked template (xt_state.c, xt_CT.c notrack_tg).
+        var inRaw = p
+        inRaw.state = .invalid
+        if let t = ruleset.table("raw") {
+            if case .verdict(let v) = walk(t, "PREROUTING", &inRaw, c, preInput: true) { return v }
+            if inRaw.state == .untracked { p.state = .untracked }
+        }
+        for (table, chain) in [("mangle", "PREROUTING"), ("nat", "PREROUTING"), ("mangle", "INPUT")] {
+            // The nat table sees only a connection's first packet (never an untracked one).
             if table == "nat" && p.state != .new { continue }
             guard let t = ruleset.table(table) else { continue }
-            if case .verdict(let v) = walk(t, chain, p, c, preInput: true) { return v }
+            if case .verdict(let v) = walk(t, chain, &p, c, preInput: true) { return v }
         }
         guard let filter = ruleset.table("filter") else { return .accept }
-        switch walk(filter, "INPUT", p, c, preInput: false) {
+        switch walk(filter, "INPUT", &p, c, preInput: false) {
         case .verdict(let v): return v
         case .fellOff, .acceptedByTable: return filter.chain("INPUT")?.policy == "DROP" ? .drop : .accept
         }
     }
 
-    private func walk(_ table: Table, _ name: String, _ p: Packet, _ c: Chooser, preInput: Bool, depth: Int = 0) -> ChainEnd {
+    private func walk(_ table: Table, _ name: String, _ p: inout Packet, _ c: Chooser, preInput: Bool, depth: Int = 0) -> ChainEnd {
         guard let chain = table.chain(name), depth < 100 else { return .fellOff }
         for (i, rule) in chain.rules.enumerated() where matches(rule, p, c) {
             switch rule.target {
@@ -110,17 +119,23 @@ struct ReferenceIptables {
             case .return?:
                 return .fellOff
             case .jump(let callee)?:
-                switch walk(table, callee, p, c, preInput: preInput, depth: depth + 1) {
+                switch walk(table, callee, &p, c, preInput: preInput, depth: depth + 1) {
                 case .fellOff: continue
                 case let end: return end
                 }
             case .goto(let callee)?:
-                return walk(table, callee, p, c, preInput: preInput, depth: depth + 1)
+                return walk(table, callee, &p, c, preInput: preInput, depth: depth + 1)
             case .queue?:
                 return .verdict(.anything)
             case .opaque(let e)?:
                 switch e.name {
                 case "SET": continue // changes a set every later use of which is a free choice
+                case "NOTRACK" where table.name == "raw" && e.options.isEmpty:
+                    p.state = .untracked
+                    continue
+                case "CT" where table.name == "raw" && e.options.map(\.name) == ["notrack"]:
+                    p.state = .untracked
+                    continue
                 case "MARK", "CONNMARK": if preInput { return .verdict(.anything) } else { continue }
                 default: return .verdict(.anything) // DNAT, NOTRACK, CT, NFQUEUE, ...
                 }
@@ -191,6 +206,11 @@ struct ReferenceIptables {
                 // Unknown bytes, but one answer per packet for one search.
                 let key = "string \(sm.pattern) \(sm.algorithm) \(sm.from) \(sm.to) \(sm.ignoreCase)"
                 if c.choose(same: key) == sm.negated { return false }
+            case .addrtype(let a):
+                // The addresses' types are a function of the packet: one answer per test.
+                if !c.choose(same: "addrtype \(a)") { return false }
+            case .pkttype(let t):
+                if c.choose(same: "pkttype \(t.value)") == t.negated { return false }
             default:
                 if !c.choose() { return false }
             }
