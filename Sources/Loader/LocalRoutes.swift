@@ -230,7 +230,7 @@ extension Dataplane {
         // Two writers interleaving (the agent's watcher thread and a command, or two
         // processes) could mark one's half-written trie valid with the other's generation:
         // one writer at a time, machine-wide (a lock file; without one, in-process only).
-        let lock = open(LocalRoutes.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let lock = Glibc.open(LocalRoutes.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if lock >= 0 { _ = flock(lock, LOCK_EX) }
         defer { if lock >= 0 { close(lock) } }
         LocalRoutes.mutex.lock()
