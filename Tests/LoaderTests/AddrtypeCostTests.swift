@@ -18,6 +18,7 @@ final class AddrtypeCostTests: XCTestCase {
                      LocalRoutes.Entry(destination: 0x7F00_0000, length: 8, type: 2, ifindex: 1, unsure: false)]
         let variants: [(String, [ExtTest])] = [
             ("no extension test", []),
+            ("mac --mac-source (the extension path alone)", [.mac([0x02, 0, 0, 0, 0, 2], negated: false)]),
             ("addrtype --dst-type LOCAL", [.addrtype(AddrTypeTest(destinationMask: 1 << 2), negated: false)]),
             ("addrtype --src-type UNICAST --dst-type LOCAL --limit-iface-in",
              [.addrtype(AddrTypeTest(sourceMask: 1 << 1, destinationMask: 1 << 2, limitIfaceIn: true), negated: false)]),
