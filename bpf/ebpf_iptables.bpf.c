@@ -1092,7 +1092,7 @@ int eipt_route_gen(struct xdp_md *ctx)
 	if ((void *)(out + 2) > data_end || !dev)
 		return XDP_PASS;
 	net = dev->nd_net.net;
-	if (!net)
+	if (!net || !bpf_core_field_exists(net->ipv4.fib_seq))
 		return XDP_PASS;
 	out[0] = (__u32)net->ipv4.rt_genid.counter;
 	out[1] = net->ipv4.fib_seq;

@@ -78,6 +78,10 @@ static __always_inline int eipt_local_copy_current(struct net_device___eipt *dev
 	net = dev->nd_net.net;
 	if (!net)
 		return 0;
+	/* A kernel without fib_seq (before 4.13): never trust the copy (the access below is
+	 * then dead code, which the verifier skips; the program still loads). */
+	if (!bpf_core_field_exists(net->ipv4.fib_seq))
+		return 0;
 	return (__u32)net->ipv4.rt_genid.counter == st->rt_genid && net->ipv4.fib_seq == st->fib_seq;
 }
 
