@@ -77,7 +77,7 @@ final class StatefulLoweringTests: XCTestCase {
         let r = try compile("""
             *filter
             -A INPUT -p udp -m udp --dport 1 -m statistic --mode nth --every 3 --packet 1 -j DROP
-            -A INPUT -p udp -m udp --dport 2 -m statistic --mode nth ! --every 4 -j DROP
+            -A INPUT -p udp -m udp --dport 2 -m statistic --mode nth ! --every 4 --packet 0 -j DROP
             -A INPUT -p udp -m udp --dport 3 -m statistic --mode random --probability 0.25 -j DROP
             -A INPUT -p udp -m udp --dport 4 -m statistic --mode random ! --probability 0.5 -j DROP
             COMMIT
