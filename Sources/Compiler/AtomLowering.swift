@@ -11,6 +11,8 @@ struct AtomLowering {
     let sets: [String: SetTrust]
     /// How many rules of the ruleset use each --hashlimit-name (StatefulLowering.swift).
     var hashlimitUses: [String: Int] = [:]
+    /// Only when XDP decides alone (StatefulLowering.swift: the kernel would draw again).
+    var statisticInXDP = false
 
     /// Whether XDP may use a set's members as they were given.
     enum SetTrust: Equatable {

@@ -6,9 +6,9 @@ import XCTest
 /// limit and statistic lowered to XDP ext tests: where they may be (the match order, jumps,
 /// KERNEL positions), the instance cap, and the numbers they carry.
 final class StatefulLoweringTests: XCTestCase {
-    func compile(_ text: String) throws -> CompileResult {
+    func compile(_ text: String, xdpOnly: Bool = false) throws -> CompileResult {
         let rs = try RestoreParser.parse(text, options: .init(file: "case.rules"))
-        return Compiler.compile(rs, sets: nil, interface: "eth0")
+        return Compiler.compile(rs, sets: nil, interface: "eth0", options: CompileOptions(xdpOnly: xdpOnly))
     }
 
     func status(_ r: CompileResult, _ chain: String, _ index: Int) -> RuleStatus? {
@@ -74,6 +74,9 @@ final class StatefulLoweringTests: XCTestCase {
     }
 
     func testStatisticAsLibxtStatisticStoresIt() throws {
+        // Two layers: the kernel would draw again for what XDP passes up.
+        let both = try compile("*filter\n-A INPUT -p udp -m statistic --mode random --probability 0.3 -j DROP\nCOMMIT\n")
+        XCTAssertEqual(status(both, "INPUT", 1), .kernel(.unsupportedTests([.statefulOptions("statistic", "a second draw in the kernel for the packets XDP passes up")])))
         let r = try compile("""
             *filter
             -A INPUT -p udp -m udp --dport 1 -m statistic --mode nth --every 3 --packet 1 -j DROP
@@ -82,7 +85,7 @@ final class StatefulLoweringTests: XCTestCase {
             -A INPUT -p udp -m udp --dport 4 -m statistic --mode random ! --probability 0.5 -j DROP
             COMMIT
 
-            """)
+            """, xdpOnly: true)
         func only(_ i: Int) -> ExtTest? { statefulTests(r, "INPUT", i).first }
         for i in 1...4 { XCTAssertEqual(status(r, "INPUT", i), .xdp(.fallback(entries: 1)), "rule \(i)") }
         if case .statistic(let m, let neg, _)? = only(1) { XCTAssertEqual(m, .nth(every: 2, count: 1)); XCTAssertFalse(neg) } else { XCTFail() }
