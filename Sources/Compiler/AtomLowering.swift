@@ -11,7 +11,8 @@ struct AtomLowering {
     let sets: [String: SetTrust]
     /// How many rules of the ruleset use each --hashlimit-name (StatefulLowering.swift).
     var hashlimitUses: [String: Int] = [:]
-    /// Only when XDP decides alone (StatefulLowering.swift: the kernel would draw again).
+    /// Never set yet (StatefulLowering.swift: the kernel would draw again for what XDP passes
+    /// up; and --xdp-only must not change what compiles). bpf/ext_statistic.h is ready.
     var statisticInXDP = false
 
     /// Whether XDP may use a set's members as they were given.

@@ -48,7 +48,6 @@ public enum Compiler {
         for s in sets?.sets ?? [] { setByName[s.name] = s }
         var lowering = AtomLowering(interface: interface, sets: DynamicSets.trust(sets: sets, ruleset: ruleset))
         lowering.hashlimitUses = AtomLowering.hashlimitUses(ruleset)
-        lowering.statisticInXDP = options.xdpOnly
         let pre = PreInputRules.collect(ruleset, lowering: lowering)
         let filter = ruleset.table("filter") ?? Table(name: "filter")
         let policy: CompiledTables.Verdict = filter.chain("INPUT")?.policy == "DROP" ? .drop : .accept

@@ -27,8 +27,8 @@ extension AtomLowering {
             // counter, for every packet XDP passes up: the two draws compound (measured: p=0.3
             // dropped 1-(0.7)^2 of the packets, nth --every 3 dropped 1-(2/3)^2). A token bucket
             // fed a subset of the packets agrees with XDP's; a draw does not. So statistic is
-            // decided in XDP only when XDP decides alone (--xdp-only).
-            guard statisticInXDP else { throw .statefulOptions("statistic", "a second draw in the kernel for the packets XDP passes up") }
+            // not decided in XDP while the kernel evaluates the ruleset too.
+            guard statisticInXDP else { throw .statefulOptions("statistic", "a draw the kernel repeats for every packet XDP passes up") }
             let (mode, negated) = try Self.statistic(e)
             return .statistic(mode, negated: negated, instance: instance)
         case .opaque(let e) where e.name == "hashlimit":

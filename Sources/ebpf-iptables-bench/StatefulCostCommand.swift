@@ -10,8 +10,6 @@ import Loader
 ///   limit+LOG  ufw's shape: -m limit --limit 3/min --limit-burst 10 -j LOG, then DROP (the
 ///              flood is past the burst: the limit says no, XDP drops at the DROP)
 ///   hashlimit  --hashlimit-above 10/sec --hashlimit-mode srcip,dstport -j DROP (one source)
-///   statistic  --mode nth --every 2 -j DROP, then DROP (every packet touches the counter;
-///              compiled --xdp-only: with both layers statistic stays in the kernel)
 /// Each on a freshly loaded Dataplane; median of 5 interleaved repetitions.
 struct StatefulCostCommand {
     var repeatCount: UInt32 = 1_000_000
@@ -28,7 +26,6 @@ struct StatefulCostCommand {
         ("drop", "-A INPUT -p udp -m udp --dport 5060 -j DROP"),
         ("limit+LOG", "-A INPUT -p udp -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix \"[UFW BLOCK] \"\n-A INPUT -p udp -j DROP"),
         ("hashlimit", "-A INPUT -p udp -m udp --dport 5060 -m hashlimit --hashlimit-above 10/sec --hashlimit-burst 5 --hashlimit-mode srcip,dstport --hashlimit-name bench -j DROP"),
-        ("statistic", "-A INPUT -p udp -m udp --dport 5060 -m statistic --mode nth --every 2 --packet 0 -j DROP\n-A INPUT -p udp -j DROP"),
     ]
 
     func run() throws {
@@ -38,8 +35,7 @@ struct StatefulCostCommand {
             for (k, c) in Self.cases.enumerated() {
                 let text = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\(c.rules)\nCOMMIT\n"
                 let ruleset = try RestoreParser.parse(text, options: .init(file: "\(c.name).rules"))
-                let result = Compiler.compile(ruleset, sets: nil, interface: "bench0",
-                                              options: CompileOptions(xdpOnly: c.name == "statistic"))
+                let result = Compiler.compile(ruleset, sets: nil, interface: "bench0")
                 let stateful = result.tables.fallback.flatMap(\.ext).filter(\.isStateful).count
                 guard k == 0 || stateful > 0 else {
                     throw BenchError(description: "\(c.name): no stateful test in XDP: \(result.report.rules.map { "\($0.status)" })")
