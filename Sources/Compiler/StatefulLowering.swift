@@ -16,7 +16,9 @@ extension AtomLowering {
     func stateful(_ m: Match, match index: Int, ref: RuleRef?) throws(UnsupportedTest) -> ExtTest {
         // Without the rule's place there is no state to name (rules before INPUT, tests).
         guard let ref else { throw .match(m.name) }
-        let instance = ExtInstance(rule: ref, match: index)
+        // Without the source line: the same ruleset read back from the kernel (iptables-save)
+        // must compile to the same tables.
+        let instance = ExtInstance(rule: RuleRef(table: ref.table, chain: ref.chain, index: ref.index, line: nil), match: index)
         switch m {
         case .limit(let l):
             // limit_mt_check refuses these; such a rule never loads in the kernel.
