@@ -13,6 +13,9 @@ struct AtomLowering {
     var hashlimitUses: [String: Int] = [:]
     /// The `-m recent` lists XDP evaluates (RecentLists); the others stay the kernel's.
     var recent = RecentLists()
+    /// Never set yet (StatefulLowering.swift: the kernel would draw again for what XDP passes
+    /// up; and --xdp-only must not change what compiles). bpf/ext_statistic.h is ready.
+    var statisticInXDP = false
 
     /// Whether XDP may use a set's members as they were given.
     enum SetTrust: Equatable {

@@ -3,7 +3,7 @@ import Foundation
 // ebpf-iptables-bench                       XDP cost and load times for the issue 3 whitelist
 // ebpf-iptables-bench --sizes 10,1000       the same for other set sizes (first is the baseline)
 // ebpf-iptables-bench write-whitelist N DIR  DIR/whitelist.rules and DIR/whitelist.ipset, N members
-// ebpf-iptables-bench stateful-cost [REPEAT]  ns/packet of a flood decided by limit+LOG, hashlimit, statistic
+// ebpf-iptables-bench stateful-cost [REPEAT]  ns/packet of a flood decided by limit+LOG, hashlimit
 // ebpf-iptables-bench tap-cost|send|netrx|profile|restore-split|fill-xdp-filter ...   the steps scripts/bench runs (see each file)
 // Needs root (BPF) for the benchmark. Prints numbers; fails only when a verdict is wrong.
 
