@@ -15,7 +15,7 @@
  *   an occurrence ending past `to` ends the kernel's search without a match, and stopping
  *   the mirror at min(to, len) gives the same answer. The mirror assumes the kernel sees
  *   the packet's bytes as one block (a linear skb, as veth and most drivers give for
- *   frames of this size); see docs/two-layers.md for the caveat.
+ *   frames of this size); see docs/packet-matches.md for the caveat.
  * - --icase: the pattern is stored uppercased and each text byte goes through the kernel's
  *   toupper (lib/ctype.c: Latin-1 letters too, 0xdf and 0xff included).
  * A window longer than EIPT_STR_WINDOW bytes is not searched, nor a first fragment (the
@@ -72,6 +72,7 @@ struct eipt_str_state {
 	__u32 patlen;
 	__u32 icase;
 	__u32 found;
+	struct eipt_str_scratch *b; /* this CPU's scratch, looked up once per search */
 };
 
 static __always_inline __u8 eipt_str_at(struct eipt_str_scratch *b, __u32 i, __u32 icase)
@@ -100,8 +101,8 @@ static __always_inline __u32 eipt_str_suffix(struct eipt_str_state *s, struct ei
 static long eipt_str_horspool_step(__u64 idx, void *arg)
 {
 	struct eipt_str_state *s = arg;
-	__u32 zero = 0, m = s->patlen, end;
-	struct eipt_str_scratch *b = bpf_map_lookup_elem(&eipt_str_buf, &zero);
+	__u32 m = s->patlen, end;
+	struct eipt_str_scratch *b = s->b;
 
 	if (!b || m == 0 || m > EIPT_STR_KMP_MAX || s->pos + m > s->n)
 		return 1;
@@ -118,8 +119,8 @@ static long eipt_str_horspool_step(__u64 idx, void *arg)
 static long eipt_str_bm_step(__u64 idx, void *arg)
 {
 	struct eipt_str_state *s = arg;
-	__u32 zero = 0, i, m = s->patlen, a, c;
-	struct eipt_str_scratch *b = bpf_map_lookup_elem(&eipt_str_buf, &zero);
+	__u32 i, m = s->patlen, a, c;
+	struct eipt_str_scratch *b = s->b;
 
 	if (!b || m == 0 || m > EIPT_STR_BM_MAX || s->pos >= s->n)
 		return 1;
@@ -141,10 +142,10 @@ static long eipt_str_bm_step(__u64 idx, void *arg)
  * winning (compute_prefix_tbl). */
 static __always_inline void eipt_str_shifts(struct eipt_str_state *s, struct eipt_str_scratch *b, int bm)
 {
-	__u32 j, m = s->patlen;
+	__u32 j, m = s->patlen, fill = m * 0x01010101u;
 
-	for (j = 0; j < 256; j++)
-		b->shift[j] = m;
+	for (j = 0; j < 64; j++)
+		((__u32 *)b->shift)[j] = fill;
 	for (j = 0; j + 1 < EIPT_STR_KMP_MAX; j++) {
 		__u8 c;
 
@@ -188,6 +189,7 @@ static __attribute__((noinline)) int eipt_ext_string(struct xdp_md *ctx, struct 
 	for (i = 0; i < EIPT_STR_BM_MAX; i++)
 		s.good[i] = d->bytes[EIPT_STR_BM_MAX + i];
 	s.n = n;
+	s.b = b;
 	eipt_str_shifts(&s, b, bm);
 	if (bm) {
 		s.pos = s.patlen - 1;

@@ -123,4 +123,23 @@ final class PacketExtOracleTests: XCTestCase {
         print("packet-ext oracle: \(r.probes) probes (\(aimed.count) aimed), \(r.agreed)/\(r.scored) agree, "
               + "kernel drops \(r.kernelDrops), XDP dropped \(r.xdpDrops) itself; \(String(format: "%.1f", r.seconds)) s")
     }
+
+    /// The corpus rulesets that use these matches (--tcp-option in goautodial's CHECK_TCP,
+    /// SIP scanner strings in kvmpbx), with the generated probes and the aimed ones.
+    func testCorpusRulesetsWithPacketMatches() throws {
+        guard let corpus = Fixtures.corpus else { throw XCTSkip("../shared/corpus is absent") }
+        for name in ["goautodial-sysconfig.rules", "kvmpbx-asterisk-sipscan.rules"] {
+            let url = corpus.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.path) else { XCTFail("\(name) is missing"); continue }
+            var run = DifferentialRun(subject: RulesetSubject(url: url, sets: nil), probesWanted: 150)
+            run.extraProbes = Self.probes
+            let r = try run.run()
+            XCTAssertTrue(r.kernelAccepts, name)
+            for d in r.disagreements { XCTFail("\(name): \(d)") }
+            for p in r.problems { XCTFail("\(name): \(p)") }
+            XCTAssertEqual(r.agreed, r.scored, name)
+            print("packet-ext oracle \(name): \(r.probes) probes, \(r.agreed)/\(r.scored) agree, \(r.unscorable) unscorable; "
+                  + "kernel drops \(r.kernelDrops) (\(r.rejects) by REJECT), XDP dropped \(r.xdpDrops) itself; \(String(format: "%.1f", r.seconds)) s")
+        }
+    }
 }
