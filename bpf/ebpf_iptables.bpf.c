@@ -856,8 +856,6 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 		}
 	}
 	bpf_iter_num_destroy(&rounds);
-	if (!finished)
-		fc.uncertain = 1; /* not finished: what the rest would say is the kernel's */
 	best = fc.best;
 
 	if (best == EIPT_NO_RULE || best >= EIPT_MAX_RULES) {
@@ -871,6 +869,10 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 			p->verdict = EIPT_KERNEL;
 		p->pos = best;
 	}
+	/* Rounds ran out before the fallback list was: a later rule might have matched below
+	 * the best found so far (or at all, where the policy stands): the kernel decides. */
+	if (!finished)
+		p->verdict = EIPT_KERNEL;
 	return 0;
 }
 

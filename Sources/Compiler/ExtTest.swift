@@ -8,8 +8,11 @@ public struct ExtInstance: Hashable, Sendable {
     public var rule: RuleRef
     /// The match's index among the rule's matches.
     public var match: Int
+    /// The rule's source line is left out: the same ruleset read back from the kernel
+    /// (iptables-save, no lines) must compile to the same tables as the one predicted from
+    /// the file or the command line.
     public init(rule: RuleRef, match: Int) {
-        self.rule = rule
+        self.rule = RuleRef(table: rule.table, chain: rule.chain, index: rule.index, line: nil)
         self.match = match
     }
 }
