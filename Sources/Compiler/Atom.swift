@@ -56,12 +56,7 @@ public enum Atom: Equatable, Sendable {
         case .conntrack(let s, let n): .conntrack(s, negated: !n)
         case .fragment(let f): .fragment(!f)
         case .length(let r, let n): .length(r, negated: !n)
-        case .ttl(let t):
-            switch t.op {
-            case .eq: .ttl(TTLMatch(op: .ne, value: t.value))
-            case .ne: .ttl(TTLMatch(op: .eq, value: t.value))
-            default: nil
-            }
+        case .ttl(let t): t.negation.map { .ttl($0) }
         case .ext(let e): e.negation.map { .ext($0) }
         }
     }

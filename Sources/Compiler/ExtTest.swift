@@ -86,12 +86,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .tcpOption(let o, let n): .tcpOption(o, negated: !n)
         case .ipRange(let d, let lo, let hi, let n): .ipRange(destination: d, lower: lo, upper: hi, negated: !n)
         case .length(let r, let n): .length(r, negated: !n)
-        case .ttl(let t):
-            switch t.op {
-            case .eq: .ttl(TTLMatch(op: .ne, value: t.value))
-            case .ne: .ttl(TTLMatch(op: .eq, value: t.value))
-            default: nil
-            }
+        case .ttl(let t): t.negation.map { .ttl($0) }
         case .recent: nil // it acts whatever it answers: `!` is not its complement
         }
     }
@@ -162,12 +157,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
             if let ip = p.ipPacket, Self.moreFragments(ip) { return nil }
             return r.contains(p.totalLength) != n
         case .ttl(let t):
-            switch t.op {
-            case .eq: return p.ttl == t.value
-            case .ne: return p.ttl != t.value
-            case .lt: return p.ttl < t.value
-            case .gt: return p.ttl > t.value
-            }
+            return t.holds(p.ttl)
         case .recent:
             return nil // depends on the list: the mirror cannot say
         }

@@ -191,20 +191,10 @@ extension CompiledTables.FallbackRule {
                    icmp.map { $0.value.type == 255 || ($0.value.type == p.icmp?.type && $0.value.codes.contains(p.icmp?.code ?? 0)) } ?? false),
               test(fragment != nil, negated: fragment == false, p.nonFirstFragment),
               test(length != nil && !p.firstFragment, negated: length?.negated ?? false, length?.value.contains(p.totalLength) ?? false),
-              ttlHolds(p.ttl),
+              ttl?.holds(p.ttl) ?? true,
               conntrack == nil || test(self.conntrack != nil, negated: self.conntrack?.negated ?? false,
                                        !(self.conntrack?.value.intersection(conntrack ?? []).isEmpty ?? true))
         else { return false }
         return true
-    }
-
-    private func ttlHolds(_ value: UInt8) -> Bool {
-        guard let t = ttl else { return true }
-        switch t.op {
-        case .eq: return value == t.value
-        case .ne: return value != t.value
-        case .lt: return value < t.value
-        case .gt: return value > t.value
-        }
     }
 }
