@@ -171,6 +171,19 @@ extern void bpf_ct_release(struct nf_conn *ct) __ksym;
 
 /* What the judges and the drop checks look at, parsed once. Lives on the program's stack
  * and is handed to the global functions and the bpf_loop callback by pointer. */
+/* The conntrack entry of the packet's own tuple as -m conntrack tests it (bpf/ext_conntrack.h),
+ * copied out before the reference is released: read once per packet, only when a conntrack
+ * ext test is reached. Addresses and ports network order: original src, dst, reply src, dst. */
+struct eipt_ct_snap {
+	__u8 taken;   /* 0: not looked up yet, 1: entry found, 2: no entry */
+	__u8 reply;   /* the packet's tuple is the entry's reply direction */
+	__u8 proto;   /* nf_ct_protonum */
+	__u8 pad;
+	__u32 status; /* the low 32 bits of ct->status (IPS_*) */
+	__u32 addr[4];
+	__u16 port[4];
+};
+
 struct eipt_pkt {
 	__u32 saddr, daddr;  /* network order */
 	__u16 sport, dport;  /* host order, valid when has_ports */
@@ -193,6 +206,7 @@ struct eipt_pkt {
 	__u64 memo_done, memo_yes;
 	__u8 reject_with;  /* out: eipt_rule_info.reject_with of the deciding position */
 	__u16 udp_check;   /* UDP: the checksum field as sent (0: none; network order) */
+	struct eipt_ct_snap ct; /* ext_conntrack.h */
 };
 
 struct eipt_fb_ctx {
@@ -604,6 +618,7 @@ route_ok:
 /* REJECT's reply built in XDP. */
 #include "reject.h"
 #include "ext_recent.h"
+#include "ext_conntrack.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -639,6 +654,8 @@ __attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt
 		return eipt_ext_ttl(p, e);
 	case EIPT_EXT_RECENT:
 		return eipt_ext_recent(ctx, p, e);
+	case EIPT_EXT_CONNTRACK:
+		return eipt_ext_conntrack(ctx, p, e);
 	default:
 		return EIPT_EXT_MAYBE;
 	}

@@ -285,6 +285,7 @@ enum eipt_ext_kind {
 	EIPT_EXT_LENGTH = 7,   /* a second -m length test of one rule (bpf/ext_length.h) */
 	EIPT_EXT_TTL = 8,      /* a second -m ttl test of one rule (bpf/ext_length.h) */
 	EIPT_EXT_RECENT = 13,  /* -m recent (bpf/ext_recent.h) */
+	EIPT_EXT_CONNTRACK = 14, /* -m conntrack / -m state (bpf/ext_conntrack.h) */
 	/* kinds 2..: one per extension (see the union) */
 };
 
@@ -492,6 +493,51 @@ struct eipt_ext_recent {
 };
 #ifndef __BPF__
 _Static_assert(sizeof(struct eipt_ext_recent) <= 56, "eipt_ext_recent fits eipt_ext.data");
+#endif
+
+/*
+ * -m conntrack (xt_conntrack revision 3), and -m state / --ctstate after a stateful test of
+ * its rule. `match` and `invert` use xt_conntrack's XT_CONNTRACK_* bits (EIPT_CTM_*);
+ * --ctdir REPLY is DIRECTION with its invert bit set, as libxt_conntrack stores it.
+ * Addresses and masks: original source, original destination, reply source, reply
+ * destination (network order); ports in the same order, host order, inclusive ranges.
+ * The row's `flags`: EIPT_CTM_F_*.
+ */
+enum eipt_ctm_option {
+	EIPT_CTM_STATE = 1 << 0,
+	EIPT_CTM_PROTO = 1 << 1,
+	EIPT_CTM_ORIGSRC = 1 << 2,
+	EIPT_CTM_ORIGDST = 1 << 3,
+	EIPT_CTM_REPLSRC = 1 << 4,
+	EIPT_CTM_REPLDST = 1 << 5,
+	EIPT_CTM_STATUS = 1 << 6,
+	EIPT_CTM_EXPIRES = 1 << 7,
+	EIPT_CTM_ORIGSRC_PORT = 1 << 8,
+	EIPT_CTM_ORIGDST_PORT = 1 << 9,
+	EIPT_CTM_REPLSRC_PORT = 1 << 10,
+	EIPT_CTM_REPLDST_PORT = 1 << 11,
+	EIPT_CTM_DIRECTION = 1 << 12,
+};
+/* states: enum eipt_ct_state bits and these two (XT_CONNTRACK_STATE_SNAT/DNAT). */
+#define EIPT_CTM_S_SNAT (1u << 5)
+#define EIPT_CTM_S_DNAT (1u << 6)
+/* eipt_ext.flags: nat PREROUTING may DNAT/REDIRECT/NETMAP a connection's first packet, so
+ * for a packet without an entry the reply tuple and the DNAT bit are unknown (MAYBE). */
+#define EIPT_CTM_F_NEW_NAT_UNKNOWN 1u
+struct eipt_ext_conntrack {
+	__u16 match;   /* enum eipt_ctm_option: options present */
+	__u16 invert;  /* enum eipt_ctm_option: options negated */
+	__u8 states;
+	__u8 proto;    /* --ctproto */
+	__u8 status;   /* --ctstatus: IPS_EXPECTED 1, IPS_SEEN_REPLY 2, IPS_ASSURED 4, IPS_CONFIRMED 8 */
+	__u8 pad;
+	__u32 addr[4];
+	__u32 mask[4];
+	__u16 port_lo[4];
+	__u16 port_hi[4];
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_conntrack) <= 56, "eipt_ext_conntrack fits eipt_ext.data");
 #endif
 
 struct eipt_recent_key {

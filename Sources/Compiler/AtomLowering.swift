@@ -16,6 +16,11 @@ struct AtomLowering {
     /// Never set yet (StatefulLowering.swift: the kernel would draw again for what XDP passes
     /// up; and --xdp-only must not change what compiles). bpf/ext_statistic.h is ready.
     var statisticInXDP = false
+    /// `-m conntrack` options, SNAT/DNAT states and state tests after a stateful test, as
+    /// ext tests (ConntrackTest.swift); set by the compiler.
+    var conntrackInXDP = false
+    /// nat PREROUTING may DNAT a connection's first packet (ConntrackContext).
+    var newConnectionNATUnknown = true
 
     /// Whether XDP may use a set's members as they were given.
     enum SetTrust: Equatable {
@@ -86,10 +91,18 @@ struct AtomLowering {
                 unsupported.append(.icmp6)
             case .conntrack(let c):
                 if leavingOutConntrack { continue }
+                if conntrackInXDP, !c.other.isEmpty || order.afterStateful
+                    || c.states?.value.intersection([.snat, .dnat]).isEmpty == false {
+                    do { out.append(.ext(.conntrack(try ConntrackTest.lower(c, newConnectionNATUnknown: newConnectionNATUnknown)))) }
+                    catch { unsupported.append(error) }
+                    continue
+                }
                 if !c.other.isEmpty { unsupported.append(.conntrackOptions(c.other.map(\.name))) }
                 if let s = c.states { state(s, into: &out, unsupported: &unsupported) }
             case .state(let s):
                 if leavingOutConntrack { continue }
+                // After a stateful test: an ext test, evaluated after it as iptables does.
+                if conntrackInXDP && order.afterStateful { out.append(.ext(.conntrack(ConntrackTest(states: s)))); continue }
                 state(s, into: &out, unsupported: &unsupported)
             case .set(let s):
                 do { out.append(try set(s)) } catch { unsupported.append(error) }

@@ -48,6 +48,8 @@ public enum Compiler {
         for s in sets?.sets ?? [] { setByName[s.name] = s }
         var lowering = AtomLowering(interface: interface, sets: DynamicSets.trust(sets: sets, ruleset: ruleset))
         lowering.hashlimitUses = AtomLowering.hashlimitUses(ruleset)
+        lowering.conntrackInXDP = true
+        lowering.newConnectionNATUnknown = ConntrackContext.natMayRewriteDestination(ruleset)
         lowering.recent = RecentLists.candidates(ruleset, lowering: lowering)
         let filter = ruleset.table("filter") ?? Table(name: "filter")
         let policy: CompiledTables.Verdict = filter.chain("INPUT")?.policy == "DROP" ? .drop : .accept

@@ -53,6 +53,9 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     case ttl(TTLMatch)
     /// `-m recent` (RecentTest.swift, bpf/ext_recent.h): stateful, acts on a list.
     case recent(RecentTest)
+    /// `-m conntrack` options, or a state test after a stateful one (ConntrackTest.swift,
+    /// bpf/ext_conntrack.h).
+    case conntrack(ConntrackTest)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
@@ -69,6 +72,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .length: "length"
         case .ttl: "TTL"
         case .recent: "recent"
+        case .conntrack: "conntrack"
         }
     }
 
@@ -88,6 +92,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .length(let r, let n): .length(r, negated: !n)
         case .ttl(let t): t.negation.map { .ttl($0) }
         case .recent: nil // it acts whatever it answers: `!` is not its complement
+        case .conntrack: nil // a conjunction of options: its complement is not one test
         }
     }
 
@@ -95,7 +100,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// evaluated exactly where iptables evaluates it, once per packet.
     public var isStateful: Bool {
         switch self {
-        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl: false
+        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .conntrack: false
         case .limit, .statistic, .hashlimit, .recent: true
         }
     }
@@ -103,7 +108,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// The state a stateful test acts on (nil for the others). Stateful cases carry one.
     public var instance: ExtInstance? {
         switch self {
-        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl: nil
+        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .conntrack: nil
         case .limit(_, _, let i), .statistic(_, _, let i), .hashlimit(_, _, let i): i
         case .recent(let r): r.instance
         }
@@ -160,6 +165,9 @@ public enum ExtTest: Equatable, Hashable, Sendable {
             return t.holds(p.ttl)
         case .recent:
             return nil // depends on the list: the mirror cannot say
+        case .conntrack(let t):
+            // As `decide` without a state given: no conntrack entry for the packet.
+            return t.holds(entry: nil, packet: p, stateWithoutEntry: CompiledTables.stateWithoutEntry(p))
         }
     }
 }

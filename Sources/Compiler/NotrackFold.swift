@@ -126,11 +126,14 @@ struct NotrackFold {
     }
 
     static func isState(_ a: Atom) -> Bool {
-        if case .conntrack = a { true } else { false }
+        if case .conntrack = a { return true }
+        if case .ext(.conntrack) = a { return true }
+        return false
     }
 
     /// A state test's answer for an untracked packet.
     static func holdsUntracked(_ a: Atom) -> Bool {
+        if case .ext(.conntrack(let t)) = a { return t.holdsUntracked }
         guard case .conntrack(let s, let n) = a else { return true }
         return s.contains(.untracked) != n
     }

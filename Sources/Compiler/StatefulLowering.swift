@@ -148,6 +148,8 @@ extension AtomLowering {
 struct StatefulOrder {
     private var seenStateful: String?
     private(set) var problem: UnsupportedTest?
+    /// A stateful test came earlier in the rule (later state tests then lower as ext tests).
+    var afterStateful: Bool { seenStateful != nil }
 
     mutating func saw(_ m: Match, added: ArraySlice<Atom>, l4: Bool) {
         if let first = seenStateful, problem == nil {

@@ -121,7 +121,7 @@ struct TableBuilder {
             }
         case .fallback(let entries):
             tables.fallback.append(contentsOf: entries)
-            if entries.contains(where: { $0.conntrack != nil }) {
+            if entries.contains(where: { e in e.conntrack != nil || e.ext.contains { if case .conntrack = $0 { true } else { false } } }) {
                 tables.needsConntrack = true
                 return .conntrackLookup(fallbackEntries: entries.count)
             }

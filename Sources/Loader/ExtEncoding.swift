@@ -82,6 +82,30 @@ enum ExtEncoding {
             let op: eipt_ttl_op = t.op == .lt ? EIPT_TTL_LT : t.op == .gt ? EIPT_TTL_GT : EIPT_TTL_EQ
             e.neg = t.op == .ne ? 1 : 0
             put(eipt_ext_ttl(op: UInt8(op.rawValue), value: t.value), into: &e)
+        case .conntrack(let t):
+            e.kind = UInt16(EIPT_EXT_CONNTRACK.rawValue)
+            e.flags = t.newConnectionNATUnknown ? UInt8(EIPT_CTM_F_NEW_NAT_UNKNOWN) : 0
+            var m = eipt_ext_conntrack()
+            m.match = t.match.rawValue
+            m.invert = t.invert.rawValue
+            m.states = t.states
+            m.proto = t.proto
+            m.status = t.status
+            // Addresses and masks in network order (the program compares them with the
+            // entry's as read), ports host order.
+            withUnsafeMutableBytes(of: &m.addr) { buf in
+                for (i, a) in t.addresses.enumerated() { buf.storeBytes(of: a.address.bigEndian, toByteOffset: 4 * i, as: UInt32.self) }
+            }
+            withUnsafeMutableBytes(of: &m.mask) { buf in
+                for (i, a) in t.addresses.enumerated() { buf.storeBytes(of: a.mask.bigEndian, toByteOffset: 4 * i, as: UInt32.self) }
+            }
+            withUnsafeMutableBytes(of: &m.port_lo) { buf in
+                for (i, r) in t.ports.enumerated() { buf.storeBytes(of: r.lowerBound, toByteOffset: 2 * i, as: UInt16.self) }
+            }
+            withUnsafeMutableBytes(of: &m.port_hi) { buf in
+                for (i, r) in t.ports.enumerated() { buf.storeBytes(of: r.upperBound, toByteOffset: 2 * i, as: UInt16.self) }
+            }
+            put(m, into: &e)
         case .recent(let r):
             e.kind = UInt16(EIPT_EXT_RECENT.rawValue)
             e.neg = r.negated ? 1 : 0

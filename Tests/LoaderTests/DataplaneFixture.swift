@@ -285,6 +285,43 @@ struct DataplaneFixture {
                 guard i < w.count, let val = UInt8(w[i]), let op = TTLMatch.Operator(rawValue: String(v)) else { throw fail("xttl") }
                 i += 1
                 r.ext.append(.ttl(TTLMatch(op: op, value: val)))
+            case "ctm":
+                // ctm OPT=VALUE+OPT=!VALUE+...+natunknown: -m conntrack options as iptables-save
+                // prints them (ctstate, ctproto NUMBER, ctorigsrc, ..., ctstatus, ctexpire,
+                // ctdir); `!` before a value negates that option; natunknown: nat PREROUTING may
+                // DNAT (EIPT_CTM_F_NEW_NAT_UNKNOWN).
+                var c = ConntrackMatch()
+                var natUnknown = false
+                for part in v.split(separator: "+") {
+                    if part == "natunknown" { natUnknown = true; continue }
+                    let kv = part.split(separator: "=", maxSplits: 1)
+                    guard kv.count == 2 else { throw fail("ctm") }
+                    let negated = kv[1].hasPrefix("!")
+                    let value = String(kv[1].dropFirst(negated ? 1 : 0))
+                    if kv[0] == "ctstate" {
+                        var st: ConntrackStates = []
+                        let names: [String: ConntrackStates] = ["INVALID": .invalid, "NEW": .new, "RELATED": .related, "ESTABLISHED": .established,
+                                                               "UNTRACKED": .untracked, "SNAT": .snat, "DNAT": .dnat]
+                        for n in value.split(separator: ",") {
+                            guard let one = names[String(n)] else { throw fail("ctm state") }
+                            st.insert(one)
+                        }
+                        c.states = Negatable(st, negated: negated)
+                    } else {
+                        c.other.append(ExtensionOption(String(kv[0]), negated: negated, args: [value]))
+                    }
+                }
+                guard let t = try? ConntrackTest.lower(c, newConnectionNATUnknown: natUnknown) else { throw fail("ctm options") }
+                r.ext.append(.conntrack(t))
+            case "xstate":
+                // A state test as an ext row (after a stateful test): xstate NEW,ESTABLISHED
+                var st: ConntrackStates = []
+                let names: [String: ConntrackStates] = ["INVALID": .invalid, "NEW": .new, "RELATED": .related, "ESTABLISHED": .established, "UNTRACKED": .untracked]
+                for n in v.split(separator: ",") {
+                    guard let one = names[String(n)] else { throw fail("xstate") }
+                    st.insert(one)
+                }
+                r.ext.append(.conntrack(ConntrackTest(states: Negatable(st, negated: neg))))
             case "tcpopt":
                 guard let o = UInt8(v) else { throw fail("tcpopt") }
                 r.ext.append(.tcpOption(o, negated: neg))
