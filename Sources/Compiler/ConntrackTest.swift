@@ -197,13 +197,14 @@ extension ConntrackTest {
             guard let s = entry.map({ Self.state(of: $0) }) ?? stateWithoutEntry else { return nil }
             return (UInt16(states) & s.rawValue != 0) != inv.contains(.state)
         }
-        guard p.proto == 6 || p.proto == 17, let ports = p.ports else {
+        guard p.proto == 6 || p.proto == 17, let pp = p.ports else {
             return stateWithoutEntry == .invalid ? noEntry() : nil
         }
         var no = false, maybe = false
         var statebit: UInt16, status: UInt8, unsure: UInt8, reply: Bool, newConn = false
         var addr: [UInt32], port: [UInt16], proto: UInt8
         if let e = entry {
+            // A SYN may find a closing connection and start a new entry (tcp_packet).
             if p.proto == 6 {
                 guard let f = p.tcpFlags, f & 0x12 != 0x02 else { return nil }
             }
@@ -229,7 +230,7 @@ extension ConntrackTest {
             unsure = Self.confirmed
             statebit = ConntrackStates.new.rawValue
             addr = [p.source, p.destination, p.destination, p.source]
-            port = [ports.source, ports.destination, ports.destination, ports.source]
+            port = [pp.source, pp.destination, pp.destination, pp.source]
             proto = p.proto
         }
         let natUnknown = newConn && newConnectionNATUnknown
@@ -247,7 +248,7 @@ extension ConntrackTest {
             guard match.contains(a) || match.contains(pt) else { continue }
             if i >= 2 && natUnknown { maybe = true; continue }
             let eq = (addr[i] ^ addresses[i].address) & addresses[i].mask == 0
-            let inside = ports[i].contains(port[i])
+            let inside = self.ports[i].contains(port[i])
             if match.contains(a) && eq == inv.contains(a) { no = true }
             if match.contains(pt) && inside == inv.contains(pt) { no = true }
         }
