@@ -142,6 +142,17 @@ public struct RecentLists: Equatable, Sendable {
         return nil
     }
 
+    /// A conntrack test the program may answer MAYBE for: a state test for other than
+    /// TCP/UDP, and a conntrack ext test for any protocol (bpf/ext_conntrack.h: an entry this
+    /// packet may make ASSURED, --ctexpire, ...).
+    private static func mayStopUncertain(_ f: FlatRule, tcpUDPOnly: Bool) -> Bool {
+        f.alternatives.flatMap({ $0 }).contains { a in
+            if case .ext(.conntrack) = a { return true }
+            if case .conntrack = a { return !tcpUDPOnly }
+            return false
+        }
+    }
+
     private static func isActOnly(_ f: FlatRule) -> Bool {
         if case .recentActs? = f.kernelReason { true } else { false }
     }
@@ -169,7 +180,7 @@ public struct RecentLists: Equatable, Sendable {
                 }
                 let protos = Self.protocols(f)
                 let tcpUDPOnly = protos.map { !$0.isEmpty && $0.isSubset(of: [6, 17]) } ?? false
-                if !tcpUDPOnly && f.alternatives.flatMap({ $0 }).contains(where: { if case .conntrack = $0 { true } else { false } }) {
+                if Self.mayStopUncertain(f, tcpUDPOnly: tcpUDPOnly) {
                     return "its rule \(f.origin.spoken) tests a conntrack state XDP may not know for that protocol"
                 }
                 for (_, q) in before {
@@ -178,7 +189,7 @@ public struct RecentLists: Equatable, Sendable {
                     if q.verdict == .kernel && (!Self.isActOnly(q) || otherActOnly) {
                         return "\(q.origin.spoken) runs in the kernel before its rule \(f.origin.spoken)"
                     }
-                    if !tcpUDPOnly && q.alternatives.flatMap({ $0 }).contains(where: { if case .conntrack = $0 { true } else { false } }) {
+                    if Self.mayStopUncertain(q, tcpUDPOnly: tcpUDPOnly) {
                         return "\(q.origin.spoken) tests a conntrack state XDP may not know, before its rule \(f.origin.spoken)"
                     }
                 }
