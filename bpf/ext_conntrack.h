@@ -11,7 +11,8 @@
  *     IPS_ASSURED may be set by this very packet (the handshake's last ACK, a UDP stream), so
  *     a --ctstatus naming ASSURED on an entry without it answers MAYBE; a TCP SYN may reopen
  *     a closing connection as a new entry (tcp_packet): MAYBE. SNAT/DNAT bits and tuples of a
- *     confirmed entry do not change any more.
+ *     confirmed entry do not change any more. A state test alone (after a stateful test)
+ *     takes the same way for TCP/UDP, so it is as exact as the options.
  *   - no entry: a new connection. Its entry at INPUT is unconfirmed (nf_confirm runs after
  *     filter INPUT): original tuple the packet's, reply tuple the inverse, no status bit, the
  *     packet's direction ORIGINAL. Unless nat PREROUTING may DNAT it (EIPT_CTM_F_NEW_NAT_UNKNOWN:
@@ -118,15 +119,13 @@ static __attribute__((noinline)) int eipt_ext_conntrack(struct xdp_md *ctx, stru
 	__u16 port[4];
 	int no = 0, maybe = 0, reply, i, new_conn = 0;
 
-	/* The state alone (-m state, --ctstate without SNAT/DNAT): the fixed state test's answer. */
-	if (match == EIPT_CTM_STATE && !(m->states & (EIPT_CTM_S_SNAT | EIPT_CTM_S_DNAT))) {
-		s = eipt_ct_state(ctx, p);
-		if (s == EIPT_CT_UNCERTAIN)
-			return EIPT_EXT_MAYBE;
-		return !!(s & m->states) != !!(inv & EIPT_CTM_STATE) ? EIPT_EXT_YES : EIPT_EXT_NO;
-	}
 	if ((p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP) || !p->has_ports) {
 		s = eipt_ct_state(ctx, p);
+		/* The state alone (-m state, --ctstate without SNAT/DNAT): the fixed state test's
+		 * answer (ICMP errors RELATED to a TCP/UDP entry, ...). */
+		if (match == EIPT_CTM_STATE && !(m->states & (EIPT_CTM_S_SNAT | EIPT_CTM_S_DNAT)) &&
+		    s != EIPT_CT_UNCERTAIN)
+			return !!(s & m->states) != !!(inv & EIPT_CTM_STATE) ? EIPT_EXT_YES : EIPT_EXT_NO;
 		return s == EIPT_CT_INVALID ? eipt_ctm_no_entry(m) : EIPT_EXT_MAYBE;
 	}
 	if (eipt_ct_snapshot(ctx, p) == 1) {
@@ -140,8 +139,10 @@ static __attribute__((noinline)) int eipt_ext_conntrack(struct xdp_md *ctx, stru
 			statebit |= EIPT_CTM_S_SNAT;
 		if (status & EIPT_CT_IPS_DST_NAT)
 			statebit |= EIPT_CTM_S_DNAT;
-		/* A SYN (no ACK) may find a closing connection and start a new entry instead. */
-		if (p->proto == IPPROTO_TCP && (!p->has_tcp_flags || (p->tcp_flags & 0x12) == 0x02))
+		/* A SYN (no ACK) on a connection that saw a reply may reopen a closing one as a new
+		 * entry, or be INVALID (tcp_packet); a retransmitted SYN of one that did not stays NEW. */
+		if (p->proto == IPPROTO_TCP && (!p->has_tcp_flags ||
+		    ((p->tcp_flags & 0x12) == 0x02 && (reply || (status & EIPT_CT_IPS_SEEN_REPLY)))))
 			return EIPT_EXT_MAYBE;
 		unsure = EIPT_CT_IPS_ASSURED; /* this packet may make it assured */
 		for (i = 0; i < 4; i++) {

@@ -64,8 +64,8 @@ public struct ConntrackTest: Equatable, Hashable, Sendable {
         self.states = UInt8(truncatingIfNeeded: states.value.rawValue)
     }
 
-    /// Whether the test is a state test alone without SNAT/DNAT: the program answers it as
-    /// the fixed state test of a fallback entry does (eipt_ct_state).
+    /// Whether the test is a state test alone without SNAT/DNAT: for other than TCP/UDP with
+    /// ports the program answers it as the fixed state test does (eipt_ct_state).
     public var isStateOnly: Bool { match == .state && states & 0x60 == 0 }
 
     /// libxt_conntrack's options as iptables-save prints them (ConntrackMatch.other); a
@@ -193,20 +193,19 @@ extension ConntrackTest {
             guard match.contains(.state) else { return false }
             return (states & UInt8(ConntrackStates.invalid.rawValue) != 0) != inv.contains(.state)
         }
-        if isStateOnly {
-            guard let s = entry.map({ Self.state(of: $0) }) ?? stateWithoutEntry else { return nil }
-            return (UInt16(states) & s.rawValue != 0) != inv.contains(.state)
-        }
         guard p.proto == 6 || p.proto == 17, let pp = p.ports else {
+            if isStateOnly, let s = stateWithoutEntry { return (UInt16(states) & s.rawValue != 0) != inv.contains(.state) }
             return stateWithoutEntry == .invalid ? noEntry() : nil
         }
         var no = false, maybe = false
         var statebit: UInt16, status: UInt8, unsure: UInt8, reply: Bool, newConn = false
         var addr: [UInt32], port: [UInt16], proto: UInt8
         if let e = entry {
-            // A SYN may find a closing connection and start a new entry (tcp_packet).
+            // A SYN on a connection that saw a reply may reopen a closing one as a new entry,
+            // or be INVALID (tcp_packet).
             if p.proto == 6 {
-                guard let f = p.tcpFlags, f & 0x12 != 0x02 else { return nil }
+                guard let f = p.tcpFlags else { return nil }
+                if f & 0x12 == 0x02 && (e.reply || e.status & UInt32(Self.seenReply) != 0) { return nil }
             }
             reply = e.reply
             var st = e.status

@@ -133,8 +133,10 @@ final class ConntrackTestTests: XCTestCase {
                 out.append(KernelCT(status: st | (assuredNow ? 4 : 0), ctinfoReply: e.reply, statebit: info, proto: e.proto,
                                     addrs: e.addresses, ports: e.ports))
             }
-            // A TCP SYN may replace a closing entry with a new one.
-            if p.proto == 6, let f = p.tcpFlags, f & 0x12 == 0x02 {
+            // A TCP SYN may replace a closing entry with a new one, or be INVALID, once the
+            // connection saw a reply (a retransmitted SYN of one that did not stays NEW).
+            if p.proto == 6, let f = p.tcpFlags, f & 0x12 == 0x02, e.reply || e.status & 2 != 0 {
+                out.append(nil)
                 out.append(KernelCT(status: 0, ctinfoReply: false, statebit: ConntrackStates.new.rawValue, proto: 6,
                                     addrs: [p.source, p.destination, p.destination, p.source],
                                     ports: [ports.source, ports.destination, ports.destination, ports.source]))
