@@ -171,19 +171,6 @@ extern void bpf_ct_release(struct nf_conn *ct) __ksym;
 
 /* What the judges and the drop checks look at, parsed once. Lives on the program's stack
  * and is handed to the global functions and the bpf_loop callback by pointer. */
-/* The conntrack entry of the packet's own tuple as -m conntrack tests it (bpf/ext_conntrack.h),
- * copied out before the reference is released: read once per packet, only when a conntrack
- * ext test is reached. Addresses and ports network order: original src, dst, reply src, dst. */
-struct eipt_ct_snap {
-	__u8 taken;   /* 0: not looked up yet, 1: entry found, 2: no entry */
-	__u8 reply;   /* the packet's tuple is the entry's reply direction */
-	__u8 proto;   /* nf_ct_protonum */
-	__u8 pad;
-	__u32 status; /* the low 32 bits of ct->status (IPS_*) */
-	__u32 addr[4];
-	__u16 port[4];
-};
-
 struct eipt_pkt {
 	__u32 saddr, daddr;  /* network order */
 	__u16 sport, dport;  /* host order, valid when has_ports */
@@ -203,10 +190,10 @@ struct eipt_pkt {
 	 * (0 not asked yet, 1 yes, 2 no), and the answers of the ones already evaluated for this
 	 * packet, by eipt_ext.id (< 64): a test inlined into several positions acts once. */
 	__u8 input_known;
+	__u8 ct_snap; /* ext_conntrack.h: the packet's conntrack snapshot is taken (in padding: no stack) */
 	__u64 memo_done, memo_yes;
 	__u8 reject_with;  /* out: eipt_rule_info.reject_with of the deciding position */
 	__u16 udp_check;   /* UDP: the checksum field as sent (0: none; network order) */
-	struct eipt_ct_snap ct; /* ext_conntrack.h */
 };
 
 struct eipt_fb_ctx {

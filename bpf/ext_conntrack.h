@@ -55,6 +55,32 @@ struct nf_conn___eipt {
 	unsigned long status;
 } __attribute__((preserve_access_index));
 
+/* The conntrack entry of the packet's tuple as -m conntrack tests it, copied out before the
+ * reference is released (the kfunc's pointer cannot be handed on): read once per packet, only
+ * when a conntrack ext test is reached. A per-CPU scratch slot rather than the packet's stack
+ * frame, which the deepest call chain (program, judge, ext rule, ext test) cannot spare. The
+ * slot names the tuple it was taken for: a run that interrupted this one on the same CPU (a
+ * BPF_PROG_TEST_RUN is not protected from a softirq's XDP) leaves another tuple, and the
+ * packet looks up again. Addresses and ports network order: original src, dst, reply src, dst. */
+struct eipt_ct_snap {
+	__u32 saddr, daddr; /* the tuple looked up */
+	__u16 sport, dport;
+	__u8 proto;
+	__u8 found;   /* an entry was found */
+	__u8 reply;   /* the packet's tuple is the entry's reply direction */
+	__u8 ctproto; /* nf_ct_protonum */
+	__u32 status; /* the low 32 bits of ct->status (IPS_*) */
+	__u32 addr[4];
+	__u16 port[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct eipt_ct_snap);
+} ct_snap SEC(".maps");
+
 #define EIPT_CT_IPS_EXPECTED 1u
 #define EIPT_CT_IPS_SEEN_REPLY 2u
 #define EIPT_CT_IPS_ASSURED 4u
@@ -62,42 +88,54 @@ struct nf_conn___eipt {
 #define EIPT_CT_IPS_SRC_NAT 16u
 #define EIPT_CT_IPS_DST_NAT 32u
 
-/* The packet's entry (TCP/UDP with ports only), once per packet: p->ct.taken 1 found, 2 none. */
-static __always_inline __u8 eipt_ct_snapshot(struct xdp_md *ctx, struct eipt_pkt *p)
+/* The packet's entry (TCP/UDP with ports only), once per packet; NULL: no scratch slot. */
+static __always_inline struct eipt_ct_snap *eipt_ct_snapshot(struct xdp_md *ctx, struct eipt_pkt *p)
 {
 	struct bpf_sock_tuple tup = {};
 	struct bpf_ct_opts opts = {};
 	struct nf_conn *ct;
 	struct nf_conn___eipt *c;
+	struct eipt_ct_snap *sn;
+	__u32 zero = 0;
+	__u16 sport = bpf_htons(p->sport), dport = bpf_htons(p->dport);
 
-	if (p->ct.taken)
-		return p->ct.taken;
+	sn = bpf_map_lookup_elem(&ct_snap, &zero);
+	if (!sn)
+		return NULL;
+	if (p->ct_snap && sn->saddr == p->saddr && sn->daddr == p->daddr && sn->sport == sport &&
+	    sn->dport == dport && sn->proto == p->proto)
+		return sn;
+	sn->saddr = p->saddr;
+	sn->daddr = p->daddr;
+	sn->sport = sport;
+	sn->dport = dport;
+	sn->proto = p->proto;
+	sn->found = 0;
 	tup.ipv4.saddr = p->saddr;
 	tup.ipv4.daddr = p->daddr;
-	tup.ipv4.sport = bpf_htons(p->sport);
-	tup.ipv4.dport = bpf_htons(p->dport);
+	tup.ipv4.sport = sport;
+	tup.ipv4.dport = dport;
 	opts.netns_id = EIPT_CURRENT_NETNS;
 	opts.l4proto = p->proto;
 	ct = bpf_xdp_ct_lookup(ctx, &tup, sizeof(tup.ipv4), &opts, EIPT_CT_OPTS_SZ);
-	if (!ct) {
-		p->ct.taken = 2;
-		return 2;
-	}
+	p->ct_snap = 1;
+	if (!ct)
+		return sn;
 	c = (struct nf_conn___eipt *)ct;
-	p->ct.status = (__u32)c->status;
-	p->ct.reply = opts.dir == EIPT_IP_CT_DIR_REPLY;
-	p->ct.proto = c->tuplehash[0].tuple.dst.protonum;
-	p->ct.addr[0] = c->tuplehash[0].tuple.src.u3.ip;
-	p->ct.addr[1] = c->tuplehash[0].tuple.dst.u3.ip;
-	p->ct.addr[2] = c->tuplehash[1].tuple.src.u3.ip;
-	p->ct.addr[3] = c->tuplehash[1].tuple.dst.u3.ip;
-	p->ct.port[0] = c->tuplehash[0].tuple.src.u.all;
-	p->ct.port[1] = c->tuplehash[0].tuple.dst.u.all;
-	p->ct.port[2] = c->tuplehash[1].tuple.src.u.all;
-	p->ct.port[3] = c->tuplehash[1].tuple.dst.u.all;
+	sn->found = 1;
+	sn->status = (__u32)c->status;
+	sn->reply = opts.dir == EIPT_IP_CT_DIR_REPLY;
+	sn->ctproto = c->tuplehash[0].tuple.dst.protonum;
+	sn->addr[0] = c->tuplehash[0].tuple.src.u3.ip;
+	sn->addr[1] = c->tuplehash[0].tuple.dst.u3.ip;
+	sn->addr[2] = c->tuplehash[1].tuple.src.u3.ip;
+	sn->addr[3] = c->tuplehash[1].tuple.dst.u3.ip;
+	sn->port[0] = c->tuplehash[0].tuple.src.u.all;
+	sn->port[1] = c->tuplehash[0].tuple.dst.u.all;
+	sn->port[2] = c->tuplehash[1].tuple.src.u.all;
+	sn->port[3] = c->tuplehash[1].tuple.dst.u.all;
 	bpf_ct_release(ct);
-	p->ct.taken = 1;
-	return 1;
+	return sn;
 }
 
 /* conntrack_mt with no entry (ct NULL: INVALID): the state test alone decides; without one
@@ -114,6 +152,7 @@ static __always_inline int eipt_ctm_no_entry(struct eipt_ext_conntrack *m)
 static __attribute__((noinline)) int eipt_ext_conntrack(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
 {
 	struct eipt_ext_conntrack *m = EIPT_EXT_DATA(e, conntrack);
+	struct eipt_ct_snap *sn;
 	__u32 match = m->match, inv = m->invert, statebit, status, unsure = 0, s;
 	__u32 addr[4];
 	__u16 port[4];
@@ -128,9 +167,12 @@ static __attribute__((noinline)) int eipt_ext_conntrack(struct xdp_md *ctx, stru
 			return !!(s & m->states) != !!(inv & EIPT_CTM_STATE) ? EIPT_EXT_YES : EIPT_EXT_NO;
 		return s == EIPT_CT_INVALID ? eipt_ctm_no_entry(m) : EIPT_EXT_MAYBE;
 	}
-	if (eipt_ct_snapshot(ctx, p) == 1) {
-		reply = p->ct.reply;
-		status = p->ct.status;
+	sn = eipt_ct_snapshot(ctx, p);
+	if (!sn)
+		return EIPT_EXT_MAYBE;
+	if (sn->found) {
+		reply = sn->reply;
+		status = sn->status;
 		statebit = (reply || (status & EIPT_CT_IPS_SEEN_REPLY)) ? EIPT_CT_ESTABLISHED
 			   : (status & EIPT_CT_IPS_EXPECTED) ? EIPT_CT_RELATED : EIPT_CT_NEW;
 		if (reply)
@@ -146,10 +188,10 @@ static __attribute__((noinline)) int eipt_ext_conntrack(struct xdp_md *ctx, stru
 			return EIPT_EXT_MAYBE;
 		unsure = EIPT_CT_IPS_ASSURED; /* this packet may make it assured */
 		for (i = 0; i < 4; i++) {
-			addr[i] = p->ct.addr[i];
-			port[i] = bpf_ntohs(p->ct.port[i]);
+			addr[i] = sn->addr[i];
+			port[i] = bpf_ntohs(sn->port[i]);
 		}
-		s = p->ct.proto;
+		s = sn->ctproto;
 	} else {
 		if (p->proto == IPPROTO_TCP) {
 			if (!p->has_tcp_flags)
