@@ -12,7 +12,8 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
     case sctpChunkTypes
     /// `-m icmp6` in an IPv4 ruleset.
     case icmp6
-    /// conntrack options other than `--ctstate` (`--ctstatus`, `--ctorigdst`, ...).
+    /// conntrack options ConntrackTest does not read exactly (an abbreviated --ctstatus,
+    /// `! --ctdir`, an option it does not know).
     case conntrackOptions([String])
     /// `--ctstate SNAT`/`DNAT`: virtual states the data plane cannot see.
     case conntrackNATStates
@@ -107,7 +108,7 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .sctpChunkTypes: "sctp --chunk-types is not evaluated in XDP"
         case .icmp6: "ICMPv6 in an IPv4 ruleset"
         case .conntrackOptions(let names):
-            "conntrack options other than --ctstate (\(names.map { "--" + $0 }.joined(separator: " "))) are not evaluated in XDP"
+            "conntrack options in a form XDP does not read exactly (\(names.map { "--" + $0 }.joined(separator: " "))) are not evaluated in XDP"
         case .conntrackNATStates: "--ctstate SNAT/DNAT are not visible to XDP"
         case .addrtypeLimitOut: "addrtype --limit-iface-out names the output device, which an arriving packet does not have (xt_addrtype refuses it in INPUT)"
         case .iprange: "iprange over IPv6 addresses in an IPv4 ruleset"

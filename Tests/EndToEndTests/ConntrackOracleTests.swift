@@ -5,7 +5,7 @@ import XCTest
 /// `-m conntrack` options decided in XDP (bpf/ext_conntrack.h) against the kernel, over real
 /// connections: a TCP handshake (the entry becomes ASSURED), UDP flows answered by the
 /// receiver (SEEN_REPLY), a flow the receiver opens (its replies arrive in the REPLY
-/// direction), new flows, and a DNATed flow. The same traffic goes to a receiver with the
+/// direction), new flows, a DNATed and a source-NATed flow, and a state test after a limit. The same traffic goes to a receiver with the
 /// kernel's iptables alone (`ref`) and to one with both layers (`two`), each behind its own
 /// generator namespace; every rule's packet counter (kernel's and XDP's together, as
 /// ebpf-iptables-save -c merges them) must be the same in both, and XDP must have dropped
@@ -28,6 +28,7 @@ final class ConntrackOracleTests: XCTestCase {
     :OUTPUT ACCEPT [0:0]
     :POSTROUTING ACCEPT [0:0]
     -A PREROUTING -p udp --dport 7005 -j DNAT --to-destination 198.18.0.2:7006
+    -A POSTROUTING -p udp --dport 7009 -j SNAT --to-source 198.18.0.2:30000-30010
     COMMIT
     *filter
     :INPUT ACCEPT [0:0]
@@ -40,6 +41,8 @@ final class ConntrackOracleTests: XCTestCase {
     -A INPUT -p udp --dport 7006 -m conntrack --ctstate DNAT --ctorigdstport 7005 -j DROP
     -A INPUT -p udp --dport 7007 -m conntrack ! --ctstate NEW,DNAT --ctproto udp --ctorigsrc 198.18.1.1 --ctstatus SEEN_REPLY --ctdir ORIGINAL -j DROP
     -A INPUT -p udp --dport 7008 -m conntrack --ctstatus ASSURED -j DROP
+    -A INPUT -p udp --sport 7009 -m conntrack --ctstate SNAT --ctdir REPLY --ctrepldstport 30000:30010 -j DROP
+    -A INPUT -p udp --dport 7010 -m limit --limit 100/sec -m state --state ESTABLISHED -j DROP
     COMMIT
 
     """
@@ -50,7 +53,7 @@ final class ConntrackOracleTests: XCTestCase {
     import socket, select, time
     t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(("198.18.0.2", 7001)); t.listen(8)
     us = []
-    for port in (7003, 7007, 7008):
+    for port in (7003, 7007, 7008, 7010):
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("198.18.0.2", port)); us.append(u)
     end = time.time() + 8
     while time.time() < end:
@@ -65,13 +68,15 @@ final class ConntrackOracleTests: XCTestCase {
     /// The generator's side: an echo on 198.18.1.1:7002, then the client flows.
     static let generatorEcho = """
     import socket, time
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("198.18.1.1", 7002)); u.settimeout(0.2)
+    import select
+    us = []
+    for port in (7002, 7009):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("198.18.1.1", port)); us.append(u)
     end = time.time() + 8
     while time.time() < end:
-        try:
-            d, a = u.recvfrom(2000); u.sendto(d, a)
-        except socket.timeout:
-            pass
+        r, _, _ = select.select(us, [], [], 0.1)
+        for s in r:
+            d, a = s.recvfrom(2000); s.sendto(d, a)
     """
 
     static let generatorClient = """
@@ -89,6 +94,7 @@ final class ConntrackOracleTests: XCTestCase {
     udp(7005, 40005, 3)
     udp(7007, 40007, 4)
     udp(7008, 40008, 4)
+    udp(7010, 40010, 4)
     t = socket.socket(); t.bind(("198.18.1.1", 40001)); t.settimeout(1)
     t.connect(("198.18.0.2", 7001))
     t.send(b"data"); time.sleep(0.1)
@@ -96,14 +102,17 @@ final class ConntrackOracleTests: XCTestCase {
     time.sleep(0.3)
     """
 
-    /// The receiver opens a flow to the generator's echo: its replies come back as REPLY.
+    /// The receiver opens flows to the generator's echoes: their replies come back as REPLY
+    /// (the one to 7009 source-NATed to another port: SNAT).
     static let receiverClient = """
     import socket
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("198.18.0.2", 7102)); u.settimeout(0.15)
-    for i in range(4):
-        u.sendto(b"r%d" % i, ("198.18.1.1", 7002))
-        try: u.recvfrom(2000)
-        except socket.timeout: pass
+    for port in (7002, 7009):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("198.18.0.2", port + 100)); u.settimeout(0.15)
+        for i in range(4):
+            u.sendto(b"r%d" % i, ("198.18.1.1", port))
+            try: u.recvfrom(2000)
+            except socket.timeout: pass
+        u.close()
     """
 
     func setUpPaths(_ lab: FirewallLab, _ r: Receiver) throws {
@@ -165,7 +174,7 @@ final class ConntrackOracleTests: XCTestCase {
         let ref = try drive("ctref", ours: false)
         let two = try drive("cttwo", ours: true)
         var compared = 0
-        for i in 1...7 {
+        for i in 1...9 {
             let name = RuleName(table: "filter", chain: "INPUT", index: i)
             let k = ref.counters[name]?.packets, x = two.counters[name]?.packets
             XCTAssertNotNil(k, "rule \(i) missing in the kernel's counters")
@@ -173,7 +182,7 @@ final class ConntrackOracleTests: XCTestCase {
             compared += 1
         }
         // The rules the traffic is meant to hit did drop (else the test proves nothing).
-        for i in [1, 2, 3, 4, 6] {
+        for i in [1, 2, 3, 4, 6, 8, 9] {
             XCTAssertGreaterThan(ref.counters[RuleName(table: "filter", chain: "INPUT", index: i)]?.packets ?? 0, 0, "rule \(i) never matched")
         }
         XCTAssertGreaterThan(two.xdpDropped, 5, "XDP dropped \(two.xdpDropped) packets itself")
