@@ -21,12 +21,14 @@ final class ConntrackCostTests: XCTestCase {
         }
         let origin = try options([ExtensionOption("ctorigsrc", args: ["198.18.0.1"]), ExtensionOption("ctdir", args: ["ORIGINAL"])])
         let failing = try options([ExtensionOption("ctorigsrc", args: ["198.18.0.9"])])
+        let mac = ExtTest.mac([0x02, 0, 0, 0, 0, 0x99], negated: false) // fails: the frame's source differs
         let variants: [(String, [ExtTest], ConntrackStates?, Bool)] = [
             ("no test", [], nil, false),
             ("fixed --ctstate NEW (eipt_ct_state)", [], .new, false),
-            ("ext state NEW after a stateful test (eipt_ct_state)", [.conntrack(ConntrackTest(states: Negatable(.new)))], nil, false),
+            ("ext state NEW after a stateful test (snapshot)", [.conntrack(ConntrackTest(states: Negatable(.new)))], nil, false),
             ("ext --ctorigsrc --ctdir ORIGINAL (snapshot)", [origin], nil, false),
             ("two rules with conntrack options (one snapshot)", [origin], nil, true),
+            ("two rules, the first a failing mac test (the round without a lookup)", [origin, mac], nil, true),
         ]
         var generation: UInt32 = 0
         let repeats: UInt32 = 200_000
@@ -42,7 +44,8 @@ final class ConntrackCostTests: XCTestCase {
             if twoRules {
                 var first = r
                 first.position = 0
-                first.ext = [failing]
+                first.ext = [ext.count > 1 ? ext[1] : failing]
+                r.ext = [ext[0]]
                 t.fallback = [first, r]
             } else {
                 t.fallback = [r]
