@@ -147,8 +147,6 @@ static __always_inline int eipt_ctm_no_entry(struct eipt_ext_conntrack *m)
 	return !!(m->states & EIPT_CT_INVALID) != !!(m->invert & EIPT_CTM_STATE) ? EIPT_EXT_YES : EIPT_EXT_NO;
 }
 
-#define EIPT_CTM_REPLY_TUPLE (EIPT_CTM_REPLSRC | EIPT_CTM_REPLDST | EIPT_CTM_REPLSRC_PORT | EIPT_CTM_REPLDST_PORT)
-
 static __attribute__((noinline)) int eipt_ext_conntrack(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_ext *e)
 {
 	struct eipt_ext_conntrack *m = EIPT_EXT_DATA(e, conntrack);

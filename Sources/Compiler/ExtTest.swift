@@ -166,7 +166,9 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .recent:
             return nil // depends on the list: the mirror cannot say
         case .conntrack(let t):
-            // As `decide` without a state given: no conntrack entry for the packet.
+            // PacketFacts carries no conntrack entry: answered as for a packet conntrack has
+            // none for (decide's default); with an entry the answer is
+            // ConntrackTest.holds(entry:packet:stateWithoutEntry:).
             return t.holds(entry: nil, packet: p, stateWithoutEntry: CompiledTables.stateWithoutEntry(p))
         }
     }
