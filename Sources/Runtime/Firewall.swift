@@ -143,9 +143,13 @@ public final class Firewall: @unchecked Sendable {
         if let old {
             let positions = counters.livePositions()
             if let dropped = try? xdp.counters(generation: old) { counters.retire(dropped, positions: positions) }
+            if let replies = try? xdp.replyCounters(generation: old) {
+                counters.retireReplies(replies, positions: counters.liveReplyPositions())
+            }
         }
         counters.keepOnly(program.identities)
         counters.setLivePositions(program.positions)
+        counters.setLiveReplyPositions(program.replyPositions)
     }
 
     /// Installs `view` whole, after an attach, a recovery, or a change made behind our back.
