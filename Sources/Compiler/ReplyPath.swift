@@ -26,7 +26,11 @@ struct ReplyPath {
     /// runs after filter INPUT, where REJECT dropped the original), so nf_nat_inet_fn walks
     /// nat POSTROUTING for it; its destination NAT was set up at PREROUTING, so nat OUTPUT is
     /// not walked. The ICMP error is RELATED and ICMP: nf_nat_icmp_reply_translation instead
-    /// of any nat chain.
+    /// of any nat chain. Whether the RST passes nat POSTROUTING depends on the original's
+    /// entry: a NEW original's (verified) does; an INVALID original has none, and its RST
+    /// passes no nat chain (verified: a FIN|PSH probe's RST was not counted there); an
+    /// ESTABLISHED one has its bindings set up already. So the RST's proof needs the REJECT
+    /// rule to say NEW when nat POSTROUTING is there.
     static func chains(for reply: RejectReply) -> [(table: String, chain: String)] {
         var out = [("raw", "OUTPUT"), ("mangle", "OUTPUT"), ("filter", "OUTPUT"), ("security", "OUTPUT"), ("mangle", "POSTROUTING")]
         if reply == .tcpReset { out.append(("nat", "POSTROUTING")) }
@@ -47,6 +51,11 @@ struct ReplyPath {
         }
         for (tableName, chainName) in chains(for: shape.reply) {
             guard let table = ruleset.table(tableName), let chain = table.chain(chainName) else { continue }
+            if tableName == "nat", !shape.originalNew {
+                path.refusal = "whether the reset passes nat POSTROUTING depends on the original's conntrack state (NEW: it does), "
+                    + "which the REJECT rule does not test"
+                return path
+            }
             guard let flow = path.walk(table, chainName, shape, depth: 0) else { return path }
             if flow == .fellOff {
                 let policy = chain.policy ?? "ACCEPT"

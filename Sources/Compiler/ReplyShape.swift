@@ -31,6 +31,9 @@ struct ReplyShape: Equatable {
     var ack: Bool?
     /// The original was tracked: the reply's state is RELATED.
     var tracked = false
+    /// The original was NEW (an entry not confirmed yet, whose source NAT binding nat INPUT
+    /// would have set up after filter INPUT): the RST passes nat POSTROUTING.
+    var originalNew = false
 
     var proto: UInt8 {
         switch reply {
@@ -57,8 +60,10 @@ struct ReplyShape: Equatable {
                 }
             case .state(let s) where !s.negated:
                 if s.value.isSubset(of: [.new, .established, .related]) { tracked = true }
+                if s.value.isSubset(of: [.new]) { originalNew = true }
             case .conntrack(let c):
                 if let s = c.states, !s.negated, s.value.isSubset(of: [.new, .established, .related]) { tracked = true }
+                if let s = c.states, !s.negated, s.value.isSubset(of: [.new]) { originalNew = true }
             default:
                 break
             }
