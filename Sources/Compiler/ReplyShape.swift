@@ -146,8 +146,22 @@ extension ReplyShape {
         case .conntrack(let c):
             guard c.other.isEmpty, let s = c.states else { return .unknown }
             return state(s.value).negated(s.negated)
+        case .opaque(let call) where call.name == "owner":
+            return ShapeAnswer.all(call.options.map { owner($0).negated($0.negated) })
         default:
             return .unknown
+        }
+    }
+
+    /// xt_owner: the RST has no socket (nf_send_reset's skb: owner_mt answers `match ^ invert
+    /// == 0`); the ICMP error has the kernel's ICMP socket, with a struct socket but no file
+    /// (it answers `(match ^ invert) & (UID | GID) == 0`). Verified in the kernel: uid and gid
+    /// tests miss both, `--socket-exists` matches the ICMP error only.
+    func owner(_ option: ExtensionOption) -> ShapeAnswer {
+        switch option.name {
+        case "uid-owner", "gid-owner": .miss
+        case "socket-exists": reply == .tcpReset ? .miss : .match
+        default: .unknown
         }
     }
 

@@ -77,13 +77,27 @@ final class ReplyPathTests: XCTestCase {
     }
 
     func testMatchesTheShapeCannotTellAreUnknown() throws {
-        let p = try prove("*filter\n\(reject)-A OUTPUT -m owner --uid-owner 0 -j ACCEPT\nCOMMIT\n")
+        let p = try prove("*filter\n\(reject)-A OUTPUT -m cgroup --cgroup 1 -j ACCEPT\nCOMMIT\n")
         XCTAssertEqual(p.refusal, "filter OUTPUT rule 1 may or may not match the reply")
         XCTAssertNotNil(try prove("*filter\n\(reject)-A OUTPUT -m mark --mark 1 -j ACCEPT\nCOMMIT\n").refusal)
         XCTAssertNotNil(try prove("*filter\n\(reject)-A OUTPUT -d 10.0.0.0/8 -j ACCEPT\nCOMMIT\n").refusal,
                         "the original's source is not known")
         // ... unless another test of the same rule certainly misses.
-        XCTAssertNil(try prove("*filter\n\(reject)-A OUTPUT -p udp -m owner --uid-owner 0 -j DROP\nCOMMIT\n").refusal)
+        XCTAssertNil(try prove("*filter\n\(reject)-A OUTPUT -p udp -m cgroup --cgroup 1 -j DROP\nCOMMIT\n").refusal)
+    }
+
+    /// Verified in the kernel (docs/two-layers.md): no reply has a socket with a file.
+    func testOwnerMisses() throws {
+        for input in [reject, reset] {
+            XCTAssertNil(try prove("*filter\n\(input)-A OUTPUT -o eth0 -m owner --uid-owner 0 -j ACCEPT\nCOMMIT\n").refusal)
+            XCTAssertNil(try prove("*filter\n\(input)-A OUTPUT -m owner --gid-owner 0-100 -j DROP\nCOMMIT\n").refusal)
+            XCTAssertNotNil(try prove("*filter\n\(input)-A OUTPUT -m owner ! --uid-owner 0 -j DROP\nCOMMIT\n").refusal)
+            // One certain miss decides a conjunction, whatever the others answer.
+            XCTAssertNil(try prove("*filter\n\(input)-A OUTPUT -m owner --gid-owner 0 --suppl-groups -j DROP\nCOMMIT\n").refusal)
+        }
+        XCTAssertNotNil(try prove("*filter\n\(reject)-A OUTPUT -m owner --socket-exists -j DROP\nCOMMIT\n").refusal)
+        XCTAssertNil(try prove("*filter\n\(reset)-A OUTPUT -m owner --socket-exists -j DROP\nCOMMIT\n").refusal)
+        XCTAssertNil(try prove("*filter\n\(reject)-A OUTPUT -m owner ! --socket-exists -j DROP\nCOMMIT\n").refusal)
     }
 
     func testAddressesAndPortsAreTheOriginalsSwapped() throws {
