@@ -78,7 +78,9 @@ public final class Firewall: @unchecked Sendable {
         }
         let sets = view.sets.flatMap { $0.sets.isEmpty ? nil : $0 }
         let result = Compiler.compile(ruleset, sets: sets, interface: interface, options: options)
-        return XDPProgram(result: result, ruleset: ruleset)
+        var program = XDPProgram(result: result, ruleset: ruleset)
+        if !program.replyPositions.isEmpty, let present = kernel.builtinChains(.ipv4) { program.keepPolicies(of: present) }
+        return program
     }
 
     // MARK: changing both layers

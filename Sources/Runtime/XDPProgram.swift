@@ -85,5 +85,17 @@ public struct XDPProgram: Sendable {
 
     static var passEverything: XDPProgram { XDPProgram(tables: .passEverything, positions: [[], []]) }
 
+    /// Leaves out of the reply positions the policies of built-in chains the kernel does not
+    /// have (`KernelLayer.builtinChains`): the kernel's reply never passes them.
+    mutating func keepPolicies(of present: Set<String>) {
+        replyPositions = replyPositions.mapValues { ids in
+            ids.filter { id in
+                let parts = id.key.split(separator: "\t", omittingEmptySubsequences: false)
+                guard parts.count == 3, parts[2] == "policy" else { return true }
+                return present.contains(parts[0] + "\t" + parts[1])
+            }
+        }
+    }
+
     public var identities: Set<RuleIdentity> { Set(positions.joined()).union(replyPositions.values.joined()) }
 }

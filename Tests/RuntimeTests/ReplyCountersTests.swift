@@ -66,6 +66,27 @@ final class ReplyCountersTests: XCTestCase {
         XCTAssertTrue(mangleOutput.contains(":OUTPUT ACCEPT [5:200]"), s)
         let filter = s.components(separatedBy: "*filter").last?.components(separatedBy: "COMMIT").first ?? ""
         XCTAssertTrue(filter.contains(":OUTPUT ACCEPT [0:0]"), s)
+    }
+
+    /// iptables-nft creates only the chains a restore names: a reply passes (and is counted
+    /// on) no chain the kernel does not have, though iptables-save prints one.
+    func testChainsTheKernelLacksCountNothing() throws {
+        let w = try World()
+        w.kernel.builtin = ["filter\tINPUT", "filter\tOUTPUT"] // no mangle chain
+        _ = try w.firewall.attach(interface: "eth0", mode: "native")
+        var req = RestoreRequest(family: .ipv4, text: Self.base, source: "base.rules")
+        req.options = CompileOptions()
+        let r = try w.firewall.restore(req)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let pos = UInt32(try XCTUnwrap(w.xdp.liveTables.verdicts.firstIndex(of: .reject)))
+        w.xdp.replies[Int(w.xdp.live)][pos] = RuleCounter(packets: 3, bytes: 120)
+        let s = try w.firewall.save(family: .ipv4, counters: true, table: nil).stdout
+        XCTAssertTrue(s.contains("[3:120] -A OUTPUT -j FW-OUTPUT"), s)
+        XCTAssertFalse(s.contains(":POSTROUTING ACCEPT [3:120]"), s)
+        let mangle = s.components(separatedBy: "*mangle").last?.components(separatedBy: "COMMIT").first ?? ""
+        XCTAssertTrue(mangle.contains(":OUTPUT ACCEPT [0:0]"), s)
+        let filter = s.components(separatedBy: "*filter").last?.components(separatedBy: "COMMIT").first ?? ""
+        XCTAssertTrue(filter.contains(":OUTPUT ACCEPT [3:120]"), s)
 
     }
 }
