@@ -93,6 +93,18 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 EIPT_GENERATION_MAPS(0)
 EIPT_GENERATION_MAPS(1)
 
+/* replies_N (ebpf_iptables.h): the replies XDP sent per `reject` position. */
+#define EIPT_REPLY_MAPS(N)                                                              \
+	struct {                                                                        \
+		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);                                     \
+		__uint(max_entries, EIPT_MAX_REPLY_POSITIONS);                              \
+		__type(key, __u32);                                                         \
+		__type(value, struct eipt_counter);                                         \
+	} replies_##N SEC(".maps");
+
+EIPT_REPLY_MAPS(0)
+EIPT_REPLY_MAPS(1)
+
 /*
  * Look a key up in generation `gen`'s copy of `map`. Each branch names its map as a
  * constant: the verifier types a lookup's result from the map it can prove the call
@@ -683,6 +695,51 @@ static __always_inline int eipt_ext_rule(struct xdp_md *ctx, struct eipt_pkt *p,
 
 /* ---------------------------------------------------------------- the program */
 
+/* The reply counter of `reject` position `pos` of generation `gen`, made on first use. Its
+ * own (global) function: verified apart, it leaves the main program's code as it was. */
+static __always_inline struct eipt_counter *eipt_reply_counter(__u32 gen, __u32 pos)
+{
+	struct eipt_counter zero = {}, *c;
+
+	if (gen) {
+		c = bpf_map_lookup_elem(&replies_1, &pos);
+		if (!c) {
+			bpf_map_update_elem(&replies_1, &pos, &zero, BPF_NOEXIST);
+			c = bpf_map_lookup_elem(&replies_1, &pos);
+		}
+	} else {
+		c = bpf_map_lookup_elem(&replies_0, &pos);
+		if (!c) {
+			bpf_map_update_elem(&replies_0, &pos, &zero, BPF_NOEXIST);
+			c = bpf_map_lookup_elem(&replies_0, &pos);
+		}
+	}
+	return c;
+}
+
+/* Whether `pos` has a reply counter (made now if not): 0 when the map is full, and then the
+ * packet goes up (the kernel's REJECT answers and counts it). */
+__attribute__((noinline)) int eipt_reply_slot(__u32 gen, __u32 pos)
+{
+	return eipt_reply_counter(gen, pos) != 0;
+}
+
+/* Counts the reply now in the frame, sent from `pos`: one packet and its IP length (the
+ * kernel's OUTPUT counters count IP bytes). */
+__attribute__((noinline)) int eipt_reply_sent(struct xdp_md *ctx, __u32 gen, __u32 pos)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	struct eipt_counter *c = eipt_reply_counter(gen, pos);
+
+	if (!c || (void *)(ip + 1) > data_end)
+		return 0;
+	c->packets += 1; /* per-CPU: no atomics needed */
+	c->bytes += bpf_ntohs(ip->tot_len);
+	return 1;
+}
+
 /*
  * Count at position `idx` of generation `gen`, a run-time value here. The verifier inlines a
  * lookup only when its call site names one constant map; clang would merge the two lookups
@@ -1064,11 +1121,16 @@ int eipt_xdp(struct xdp_md *ctx)
 		/* The drop path's checks held: answer as the kernel's REJECT would, or pass the
 		 * packet up for the kernel to answer (then the kernel counts it). */
 		__u32 tot_len = pkt.tot_len;
-		int r = eipt_reject_reply(ctx, &pkt, pkt.reject_with, frag);
+		int r;
 
+		if (!eipt_reply_slot(gen, pos))
+			return eipt_stat(EIPT_STAT_REJECT_PASSED, XDP_PASS);
+		r = eipt_reject_reply(ctx, &pkt, pkt.reject_with, frag);
 		if (r == EIPT_STAT_REJECT_PASSED)
 			return eipt_stat(r, XDP_PASS);
 		eipt_count(gen, pos, 1, tot_len);
+		if (r == EIPT_STAT_REJECTED)
+			eipt_reply_sent(ctx, gen, pos);
 		return eipt_stat(r, r == EIPT_STAT_REJECTED ? XDP_TX : XDP_DROP);
 	}
 	eipt_count(gen, pos, 1, pkt.tot_len);

@@ -580,6 +580,13 @@ struct eipt_counter {
 	__u64 bytes;
 };
 
+/* replies_N: PERCPU_HASH[EIPT_MAX_REPLY_POSITIONS] of __u32 position -> struct eipt_counter.
+ * The replies XDP sent (XDP_TX) for a `reject` position: packets and the replies' IP bytes.
+ * The kernel counts its own replies on the OUTPUT/POSTROUTING rules and policies they pass;
+ * user space adds these there (Compiler/ReplyPath.swift says which). A position without a
+ * slot when none is left passes its packets up: the kernel answers and counts them. */
+#define EIPT_MAX_REPLY_POSITIONS 4096u
+
 /* guard_src: LPM_TRIE[EIPT_MAX_GUARD] of struct eipt_src_key -> __u32 (unused, 1). Not
  * per generation: consulted only while live.flags has EIPT_LIVE_GUARD. */
 

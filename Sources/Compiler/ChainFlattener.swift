@@ -21,6 +21,8 @@ struct FlatRule: Equatable {
     var rejectAsDrop = false
     /// A `reject` position: the reply XDP sends.
     var reject: RejectReply?
+    /// A `reject` position: where the kernel would have counted the reply (ReplyPath).
+    var replyPlaces: [ReplyCountPlace] = []
     /// The jumps and gotos that led here: the kernel counts a packet on each of them too.
     var via: [RuleRef] = []
 
@@ -129,9 +131,9 @@ struct ChainFlattener {
     var recentInstances: Set<ExtInstance> = []
     /// hashlimit tables (names) the positions so far hold.
     var hashlimitTables: Set<String> = []
-    /// Nothing on the kernel's way out can touch a REJECT reply (`RejectReply.replyPathClear`):
-    /// REJECT positions are answered from XDP.
-    var rejectInXDP = false
+    /// The whole ruleset, when REJECT may be answered from XDP: each REJECT whose reply's way
+    /// out is proven untouched (`ReplyPath`) becomes a `reject` position. Nil: none is.
+    var replyRuleset: Ruleset?
 
     /// iptables itself allows deep nesting; inlining beyond this would grow without bound.
     static let maxDepth = 64
@@ -195,9 +197,15 @@ struct ChainFlattener {
             case .reject?:
                 if options.rejectAsDrop {
                     emit(.drop, conds, ref, rejectAsDrop: true)
-                } else if rejectInXDP, case .reject(let r)? = rule.target, let reply = RejectReply(with: r.with) {
+                } else if let ruleset = replyRuleset, case .reject(let r)? = rule.target, let reply = RejectReply(with: r.with),
+                          case let path = ReplyPath.prove(ReplyShape(reply: reply, rule: rule, interface: lowering.interface), in: ruleset),
+                          path.refusal == nil {
                     emit(.reject, conds, ref)
                     flat[flat.count - 1].reject = reply
+                    flat[flat.count - 1].replyPlaces = path.places
+                } else if let ruleset = replyRuleset, case .reject(let r)? = rule.target, let reply = RejectReply(with: r.with),
+                          let why = ReplyPath.prove(ReplyShape(reply: reply, rule: rule, interface: lowering.interface), in: ruleset).refusal {
+                    emit(.kernel, conds, ref, kernel: .rejectPath(why))
                 } else {
                     emit(.kernel, conds, ref, kernel: .reject)
                 }

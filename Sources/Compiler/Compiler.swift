@@ -19,6 +19,9 @@ public struct PositionOrigin: Equatable, Sendable {
     public var isPolicy: Bool
     /// The jumps and gotos on the way to it (the kernel counts the packet on those too).
     public var via: [RuleRef] = []
+    /// A `reject` position: the OUTPUT/POSTROUTING rules and policies the kernel would count
+    /// its reply on (XDP counts the replies it sends apart, `Dataplane.replyCounters`).
+    public var replyPlaces: [ReplyCountPlace] = []
 }
 
 public struct CompileResult: Equatable, Sendable {
@@ -63,7 +66,7 @@ public enum Compiler {
             flattener = ChainFlattener(table: filter, lowering: lowering, options: options, policy: policy, after: pre.flat)
             // --xdp-only leaves the kernel's INPUT empty: a REJECTed packet XDP passes up (one it
             // cannot be sure of the reply for) would be accepted there, so REJECT stays a blocker.
-            flattener.rejectInXDP = RejectReply.replyPathClear(ruleset) && !options.xdpOnly
+            flattener.replyRuleset = options.xdpOnly ? nil : ruleset
             flattener.walk("INPUT", context: [[]], topLevel: true)
             if let fold = pre.notrack { flattener.flat = fold.apply(to: flattener.flat) }
             builder = TableBuilder(sets: setByName)
@@ -89,7 +92,7 @@ public enum Compiler {
         // kernel's REJECT (not there with --xdp-only).
         for f in builder.flat where f.verdict == .reject { blockers.append(.kernelRule(f.origin, .reject)) }
         if natRules > 0 { blockers.append(.natTable(rules: natRules)) }
-        let origins = builder.flat.map { PositionOrigin(rule: $0.origin, isPolicy: $0.isPolicy, via: $0.via) }
+        let origins = builder.flat.map { PositionOrigin(rule: $0.origin, isPolicy: $0.isPolicy, via: $0.via, replyPlaces: $0.replyPlaces) }
         return CompileResult(tables: builder.tables, origins: origins, report: report,
                              installable: !options.xdpOnly || blockers.isEmpty, xdpOnlyBlockers: blockers)
     }

@@ -37,21 +37,4 @@ public enum RejectReply: Equatable, Hashable, Sendable {
         case .tcpReset: "a TCP reset"
         }
     }
-
-    /// Whether the kernel's reply passes no rule of its own on the way out: REJECT's replies
-    /// go through OUTPUT and POSTROUTING (raw, mangle, nat, filter, security), which XDP's
-    /// XDP_TX skips. Only when those chains hold no rule and accept by policy is XDP's reply
-    /// the kernel's; the nat table must be empty too (conntrack NATs replies of NATed flows).
-    static func replyPathClear(_ ruleset: Ruleset) -> Bool {
-        guard ruleset.family == .ipv4 else { return false }
-        for table in ruleset.tables {
-            if table.name == "nat", table.chains.contains(where: { !$0.rules.isEmpty }) { return false }
-            for name in ["OUTPUT", "POSTROUTING"] {
-                guard let chain = table.chain(name) else { continue }
-                if !chain.rules.isEmpty { return false }
-                if let p = chain.policy, p != "ACCEPT" { return false }
-            }
-        }
-        return true
-    }
 }

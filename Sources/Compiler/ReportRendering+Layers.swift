@@ -89,7 +89,7 @@ extension KernelReason {
         case .unsupportedTests:
             id == "dynamic-set" ? "Sets whose members change inside the kernel (timeouts, -j SET)" : "Tests XDP does not evaluate"
         case .target: "Targets XDP does not perform (LOG, MARK, SET, NFQUEUE, ...)"
-        case .reject: "REJECT: the kernel sends the reply (--reject-as-drop drops in XDP instead)"
+        case .reject, .rejectPath: "REJECT: the kernel sends the reply (--reject-as-drop drops in XDP instead)"
         case .countsOnly: "Rules without a target: only the kernel counts them"
         case .recentActs: "Rules without a target that update a recent list XDP keeps"
         case .multiTestReturn: "RETURN or goto whose tests cannot be inlined"

@@ -81,6 +81,9 @@ public enum KernelReason: Equatable, Sendable {
     case target(String)
     /// REJECT answers with an ICMP error or a TCP reset; `--reject-as-drop` drops instead.
     case reject
+    /// REJECT whose reply's way out (OUTPUT, POSTROUTING) is not proven untouched (ReplyPath):
+    /// the kernel sends the reply; the text says which rule or policy stood in the way.
+    case rejectPath(String)
     /// No target: it only counts, and only the kernel can count what it matches.
     case countsOnly
     /// No target, and a recent test XDP evaluates: XDP records the list update as the kernel
@@ -193,7 +196,7 @@ extension KernelReason {
         case .unsupportedTests(let tests):
             tests.allSatisfy { if case .dynamicSet = $0 { true } else { false } } ? "dynamic-set" : "unsupported-test"
         case .target: "target"
-        case .reject: "reject"
+        case .reject, .rejectPath: "reject"
         case .countsOnly: "counts-only"
         case .recentActs: "recent-acts"
         case .multiTestReturn: "multi-test-return"
@@ -216,6 +219,8 @@ extension KernelReason {
         case .target(let name): "target \(name) is not performed in XDP"
         case .reject:
             "REJECT's reply goes through OUTPUT and POSTROUTING, whose rules (or the nat table, or --xdp-only) XDP's reply would skip: the kernel sends it (--reject-as-drop drops instead)"
+        case .rejectPath(let why):
+            "REJECT's reply goes through OUTPUT and POSTROUTING, which XDP's reply would skip, and not provably untouched there (\(why)): the kernel sends it (--reject-as-drop drops instead)"
         case .countsOnly: "no target: it only counts, and only the kernel counts what it matches"
         case .recentActs(let list):
             "no target: XDP records its packets in recent list \(list) as the kernel does and goes on; its counter is the kernel's (packets XDP drops further on are not counted here)"

@@ -98,6 +98,9 @@ extension Dataplane {
     }
 
     func zeroCounters(generation: UInt32, positions: [UInt32]?, ruleCount: UInt32) throws(LoaderError) {
+        // A whole generation's counters go with its replies'; single positions do not take
+        // their replies' with them (those count on OUTPUT's rules, which -Z names apart).
+        if positions == nil { try zeroReplyCounters(generation: generation, positions: nil) }
         let keys = positions ?? Array(0...min(ruleCount, EIPT_MAX_RULES))
         guard !keys.isEmpty else { return }
         if let bad = keys.first(where: { $0 > EIPT_MAX_RULES }) {
@@ -113,5 +116,37 @@ extension Dataplane {
             zeros.withUnsafeBufferPointer { v in bpf_map_update_batch(counters.fd, k.baseAddress, v.baseAddress, &n, &opts) }
         }
         guard r == 0 else { throw LoaderError.errno("zero counters of generation \(generation)", r) }
+    }
+}
+
+extension Dataplane {
+    /// The replies XDP sent per `reject` position of `generation` (replies_N, summed over
+    /// CPUs): packets and IP bytes, which the kernel would have counted on the OUTPUT and
+    /// POSTROUTING rules and policies its own reply passes (`PositionOrigin.replyPlaces`).
+    public func replyCounters(generation: UInt32) throws(LoaderError) -> [UInt32: RuleCounter] {
+        guard generation <= 1 else { throw LoaderError("read reply counters of generation \(generation): there are only 0 and 1") }
+        let m = try map(DataplaneNames.map("replies", generation))
+        let cpus = Dataplane.possibleCPUs
+        var out: [UInt32: RuleCounter] = [:]
+        for pos in try m.keys(UInt32.self) {
+            let perCPU = try m.lookupPerCPU(pos, as: eipt_counter.self, cpus: cpus)
+            out[pos] = perCPU.reduce(into: RuleCounter(packets: 0, bytes: 0)) {
+                $0.packets &+= $1.packets
+                $0.bytes &+= $1.bytes
+            }
+        }
+        return out
+    }
+
+    /// Forgets the reply counts of the given positions of `generation` (all when nil): a
+    /// position's slot is made again at its next reply.
+    public func zeroReplyCounters(generation: UInt32, positions: [UInt32]?) throws(LoaderError) {
+        let m = try map(DataplaneNames.map("replies", generation))
+        guard let positions else {
+            try m.clear(keyType: UInt32.self)
+            return
+        }
+        let present = Set(try m.keys(UInt32.self))
+        for pos in positions where present.contains(pos) { try m.delete(pos) }
     }
 }

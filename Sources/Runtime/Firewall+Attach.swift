@@ -91,7 +91,7 @@ extension Firewall {
             }
             if counters, let live = try xdp.liveGeneration(), let ruleset = KernelView.rules(r.stdout, family: .ipv4).ruleset {
                 let merge = CounterMerge(identities: RuleIdentity.all(in: ruleset),
-                                         xdp: RetiredCounters(store: store).totals(live: try xdp.counters(generation: live)))
+                                         xdp: RetiredCounters(store: store).totals(live: try xdp.counters(generation: live), replies: try xdp.replyCounters(generation: live)))
                 r.stdout = merge.save(r.stdout)
             }
             return r

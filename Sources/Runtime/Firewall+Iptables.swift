@@ -67,6 +67,7 @@ extension Firewall {
             return c.chain == nil || parts[1] == Substring(c.chain ?? "")
         }
         counters.zero(where: hit)
+        try zeroReplies(xdp: xdp, generation: live, counters: counters, hit: hit)
         let livePositions = counters.livePositions()
         let positions = livePositions.enumerated().filter { $0.element.contains(where: hit) }.map { $0.offset }
         guard !positions.isEmpty else { return }
@@ -78,6 +79,18 @@ extension Firewall {
         let kept = counted.enumerated().map { zeroed.contains($0.offset) ? $0.element : RuleCounter(packets: 0, bytes: 0) }
         counters.retire(kept, positions: livePositions.map { $0.filter { !hit($0) } })
         try xdp.zeroCounters(generation: live, positions: positions.map { UInt32($0) })
+    }
+
+    /// `-Z` for the replies XDP sent: a `reject` position's replies count on several
+    /// OUTPUT/POSTROUTING rules and policies; what they counted stays with the ones -Z does not
+    /// name (folded into their retired totals) before the position's reply count is zeroed.
+    private func zeroReplies(xdp: XDPLayer, generation: UInt32, counters: RetiredCounters, hit: (RuleIdentity) -> Bool) throws {
+        let replyPositions = counters.liveReplyPositions()
+        let zeroed = replyPositions.filter { $0.value.contains(where: hit) }.map(\.key)
+        guard !zeroed.isEmpty else { return }
+        let counted = try xdp.replyCounters(generation: generation).filter { zeroed.contains($0.key) }
+        counters.retireReplies(counted, positions: replyPositions.mapValues { $0.filter { !hit($0) } })
+        try xdp.zeroReplyCounters(generation: generation, positions: zeroed)
     }
 
     /// A command that changes rules: predicted with our engine, applied by the kernel's

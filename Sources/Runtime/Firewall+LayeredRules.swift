@@ -73,7 +73,7 @@ extension Firewall {
                 xdpCounts = .init(interface: a.interface, programID: s.programID, dropped: s.dropped, passedToKernel: s.passedToKernel,
                                   untouched: s.untouched, overruled: s.overruled, guarded: s.guarded)
                 if let live = try xdp.liveGeneration() {
-                    xdpTotals = RetiredCounters(store: store).totals(live: try xdp.counters(generation: live))
+                    xdpTotals = RetiredCounters(store: store).totals(live: try xdp.counters(generation: live), replies: try xdp.replyCounters(generation: live))
                 }
             }
             let ids = RuleIdentity.all(in: ruleset)

@@ -34,7 +34,7 @@ extension Firewall {
                 out += "events: \(lines.count) (last: \(lines.last ?? ""))\n"
             }
             guard verbose, let report, let live = try xdp.liveGeneration() else { return ToolResult(status: 0, stdout: out) }
-            let totals = RetiredCounters(store: store).totals(live: try xdp.counters(generation: live))
+            let totals = RetiredCounters(store: store).totals(live: try xdp.counters(generation: live), replies: try xdp.replyCounters(generation: live))
             let ids = shown.map { RuleIdentity.all(in: $0) } ?? [:]
             // Where each rule runs in migrate's words: the layer, then how (xdp) or why (kernel).
             out += "  xdp pkts  xdp bytes  layer   rule\n"

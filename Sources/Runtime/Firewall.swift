@@ -78,7 +78,9 @@ public final class Firewall: @unchecked Sendable {
         }
         let sets = view.sets.flatMap { $0.sets.isEmpty ? nil : $0 }
         let result = Compiler.compile(ruleset, sets: sets, interface: interface, options: options)
-        return XDPProgram(result: result, ruleset: ruleset)
+        var program = XDPProgram(result: result, ruleset: ruleset)
+        if !program.replyPositions.isEmpty, let present = kernel.builtinChains(.ipv4) { program.keepPolicies(of: present) }
+        return program
     }
 
     // MARK: changing both layers
@@ -143,9 +145,13 @@ public final class Firewall: @unchecked Sendable {
         if let old {
             let positions = counters.livePositions()
             if let dropped = try? xdp.counters(generation: old) { counters.retire(dropped, positions: positions) }
+            if let replies = try? xdp.replyCounters(generation: old) {
+                counters.retireReplies(replies, positions: counters.liveReplyPositions())
+            }
         }
         counters.keepOnly(program.identities)
         counters.setLivePositions(program.positions)
+        counters.setLiveReplyPositions(program.replyPositions)
     }
 
     /// Installs `view` whole, after an attach, a recovery, or a change made behind our back.

@@ -35,9 +35,17 @@ public protocol KernelLayer {
     /// Keeps conntrack running in this namespace (a one-rule nftables table) while filter
     /// INPUT's state tests run in XDP only (`--xdp-only`); `false` removes it.
     func keepConntrack(_ on: Bool) -> ToolResult
+    /// The built-in chains that exist in the kernel (see the extension's default).
+    func builtinChains(_ family: Family) -> Set<String>?
 }
 
 extension KernelLayer {
+    /// The built-in chains that exist in the kernel, as "table\tCHAIN", when not every
+    /// built-in chain of a table the ruleset has does: iptables-nft creates only the chains a
+    /// restore names (iptables-save prints the others anyway, with `[0:0]`). Nil: all exist
+    /// (iptables-legacy), or it cannot be told. A chain that does not exist counts nothing.
+    public func builtinChains(_ family: Family) -> Set<String>? { nil }
+
     /// `iptables-save [-c]`, every table.
     public func save(_ family: Family, counters: Bool) -> ToolResult { save(family, counters: counters, table: nil) }
 }

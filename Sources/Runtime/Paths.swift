@@ -43,6 +43,8 @@ public struct Paths: Sendable, Equatable {
     public var retiredCountersFile: String { stateDir + "/counters.retired" }
     /// For each position of the live generation, the rules its drops are counted for.
     public var livePositionsFile: String { stateDir + "/positions" }
+    /// Per `reject` position of the live generation, the rules its replies count on.
+    public var liveReplyPositionsFile: String { stateDir + "/reply-positions" }
     /// Things an operator (and the tests) should know: predictions the kernel contradicted,
     /// kernel changes made behind our back.
     public var eventsFile: String { stateDir + "/events.log" }

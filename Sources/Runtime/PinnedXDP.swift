@@ -27,6 +27,10 @@ final class PinnedXDP: XDPLayer {
     }
     func counters(generation: UInt32) throws -> [RuleCounter] { try dp.counters(generation: generation) }
     func zeroCounters(generation: UInt32, positions: [UInt32]?) throws { try dp.zeroCounters(generation: generation, positions: positions) }
+    func replyCounters(generation: UInt32) throws -> [UInt32: RuleCounter] { try dp.replyCounters(generation: generation) }
+    func zeroReplyCounters(generation: UInt32, positions: [UInt32]) throws {
+        try dp.zeroReplyCounters(generation: generation, positions: positions)
+    }
     func pendingChange() throws -> Bool {
         let f = try dp.flags
         return f.contains(.transition) || f.contains(.guardSources) || f.contains(.passAll)

@@ -79,13 +79,47 @@ struct RetiredCounters {
         save(counts.filter { !which($0.key) })
     }
 
-    /// XDP's total per rule: retired plus the live generation's positions.
-    func totals(live counters: [RuleCounter]) -> [RuleIdentity: Count] {
+    /// XDP's total per rule: retired plus the live generation's positions, and the replies
+    /// XDP sent for its `reject` positions on the OUTPUT/POSTROUTING rules they count on.
+    func totals(live counters: [RuleCounter], replies: [UInt32: RuleCounter] = [:]) -> [RuleIdentity: Count] {
         var counts = load()
         let positions = livePositions()
         for (i, c) in counters.enumerated() where (c.packets != 0 || c.bytes != 0) && i < positions.count {
             for id in positions[i] { counts[id, default: Count()].add(c.packets, c.bytes) }
         }
+        let replyPositions = liveReplyPositions()
+        for (pos, c) in replies where c.packets != 0 || c.bytes != 0 {
+            for id in replyPositions[pos] ?? [] { counts[id, default: Count()].add(c.packets, c.bytes) }
+        }
         return counts
+    }
+
+    /// The live generation's reply positions, as `setLiveReplyPositions` wrote them:
+    /// one line per `reject` position, "POS\tID\u{1}ID...".
+    func liveReplyPositions() -> [UInt32: [RuleIdentity]] {
+        var out: [UInt32: [RuleIdentity]] = [:]
+        for line in (store.read(store.paths.liveReplyPositionsFile) ?? "").split(separator: "\n") {
+            let parts = line.split(separator: "\t", maxSplits: 1)
+            guard parts.count == 2, let pos = UInt32(parts[0]) else { continue }
+            out[pos] = parts[1].split(separator: "\u{1}").map { RuleIdentity(key: String($0).replacingOccurrences(of: "\\n", with: "\n")) }
+        }
+        return out
+    }
+
+    func setLiveReplyPositions(_ positions: [UInt32: [RuleIdentity]]) {
+        let text = positions.sorted { $0.key < $1.key }.map { pos, ids in
+            "\(pos)\t" + ids.map { $0.key.replacingOccurrences(of: "\n", with: "\\n") }.joined(separator: "\u{1}") + "\n"
+        }.joined()
+        if text.isEmpty { store.remove(store.paths.liveReplyPositionsFile) } else { try? store.write(text, to: store.paths.liveReplyPositionsFile) }
+    }
+
+    /// Folds a generation's reply counts into the rules they count on.
+    func retireReplies(_ replies: [UInt32: RuleCounter], positions: [UInt32: [RuleIdentity]]) {
+        guard replies.values.contains(where: { $0.packets != 0 || $0.bytes != 0 }) else { return }
+        var counts = load()
+        for (pos, c) in replies where c.packets != 0 || c.bytes != 0 {
+            for id in positions[pos] ?? [] { counts[id, default: Count()].add(c.packets, c.bytes) }
+        }
+        save(counts)
     }
 }

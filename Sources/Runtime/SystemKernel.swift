@@ -77,6 +77,24 @@ public struct SystemKernel: KernelLayer {
     }
 
     /// The kernel tracks connections in a namespace only while something there asks for it.
+    /// With iptables-nft, the base chains of its tables (`nft -j list chains`); nil with
+    /// iptables-legacy (every built-in chain of a table exists) or when nft cannot say.
+    public func builtinChains(_ family: Family) -> Set<String>? {
+        let version = run(family == .ipv6 ? "ip6tables" : "iptables", ["-V"], stdin: nil, deadline: Self.quick)
+        guard version.ok, version.stdout.contains("nf_tables") else { return nil }
+        let listed = run("nft", ["-j", "list", "chains", family == .ipv6 ? "ip6" : "ip"], stdin: nil, deadline: Self.quick, quietMissing: true)
+        guard listed.ok, let data = listed.stdout.data(using: .utf8),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let items = root["nftables"] as? [[String: Any]] else { return nil }
+        var out: Set<String> = []
+        for item in items {
+            guard let chain = item["chain"] as? [String: Any], chain["hook"] != nil,
+                  let table = chain["table"] as? String, let name = chain["name"] as? String else { continue }
+            out.insert(table + "\t" + name)
+        }
+        return out
+    }
+
     public func keepConntrack(_ on: Bool) -> ToolResult {
         let table = "ebpf_iptables_conntrack"
         guard on else { return run("nft", ["delete", "table", "inet", table], stdin: nil, deadline: Self.quick, quietMissing: true) }

@@ -36,6 +36,10 @@ public protocol XDPLayer: AnyObject {
     func counters(generation: UInt32) throws -> [RuleCounter]
     /// Zeroes the given positions of `generation` (all when nil).
     func zeroCounters(generation: UInt32, positions: [UInt32]?) throws
+    /// Per `reject` position of `generation`, the replies XDP sent (packets, IP bytes).
+    func replyCounters(generation: UInt32) throws -> [UInt32: RuleCounter]
+    /// Forgets the reply counts of the given `reject` positions of `generation`.
+    func zeroReplyCounters(generation: UInt32, positions: [UInt32]) throws
 
     /// A change was left half-way (transition, guard or pass-all still on).
     func pendingChange() throws -> Bool
@@ -81,4 +85,10 @@ public protocol XDPHost {
     func attach(interface: String, mode: String) throws -> XDPLayer
     /// Detaches from `interface` and removes the pins; missing pieces are not an error.
     func detach(interface: String) throws
+}
+
+extension XDPLayer {
+    /// A data plane that never answers REJECT itself sends no replies.
+    func replyCounters(generation: UInt32) throws -> [UInt32: RuleCounter] { [:] }
+    func zeroReplyCounters(generation: UInt32, positions: [UInt32]) throws {}
 }

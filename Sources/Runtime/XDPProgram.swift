@@ -41,6 +41,8 @@ public struct RuleIdentity: Hashable, Sendable, Comparable {
 public struct XDPProgram: Sendable {
     public var tables: CompiledTables
     public var positions: [[RuleIdentity]]
+    /// Per `reject` position, the OUTPUT/POSTROUTING rules and policies its replies count on.
+    public var replyPositions: [UInt32: [RuleIdentity]] = [:]
     public var result: CompileResult?
 
     public init(result: CompileResult, ruleset: Ruleset) {
@@ -58,6 +60,17 @@ public struct XDPProgram: Sendable {
                 if let list = rules[v.table + "\t" + v.chain], v.index >= 1, v.index <= list.count { ids.append(list[v.index - 1]) }
             }
             if o.isPolicy { ids.append(.policy(chain: "INPUT")) }
+            if !o.replyPlaces.isEmpty {
+                replyPositions[UInt32(positions.count)] = o.replyPlaces.compactMap { place in
+                    switch place {
+                    case .rule(let r):
+                        guard let list = rules[r.table + "\t" + r.chain], r.index >= 1, r.index <= list.count else { return nil }
+                        return list[r.index - 1]
+                    case .policy(let table, let chain):
+                        return .policy(table: table, chain: chain)
+                    }
+                }
+            }
             positions.append(ids)
         }
         positions.append([.policy(chain: "INPUT")])
@@ -72,5 +85,17 @@ public struct XDPProgram: Sendable {
 
     static var passEverything: XDPProgram { XDPProgram(tables: .passEverything, positions: [[], []]) }
 
-    public var identities: Set<RuleIdentity> { Set(positions.joined()) }
+    /// Leaves out of the reply positions the policies of built-in chains the kernel does not
+    /// have (`KernelLayer.builtinChains`): the kernel's reply never passes them.
+    mutating func keepPolicies(of present: Set<String>) {
+        replyPositions = replyPositions.mapValues { ids in
+            ids.filter { id in
+                let parts = id.key.split(separator: "\t", omittingEmptySubsequences: false)
+                guard parts.count == 3, parts[2] == "policy" else { return true }
+                return present.contains(parts[0] + "\t" + parts[1])
+            }
+        }
+    }
+
+    public var identities: Set<RuleIdentity> { Set(positions.joined()).union(replyPositions.values.joined()) }
 }

@@ -115,7 +115,7 @@ struct XdpOnlyEngine {
     /// Kernel counters for the kernel's chains, XDP's for INPUT (it alone sees those packets).
     func counterSource(_ table: Table, ruleset: Ruleset) throws -> ListPrinter.CounterSource {
         guard let live = try xdp.liveGeneration() else { return .zero }
-        let totals = RetiredCounters(store: firewall.store).totals(live: try xdp.counters(generation: live))
+        let totals = RetiredCounters(store: firewall.store).totals(live: try xdp.counters(generation: live), replies: try xdp.replyCounters(generation: live))
         let ids = RuleIdentity.all(in: ruleset)
         let kernel = table
         return ListPrinter.CounterSource(

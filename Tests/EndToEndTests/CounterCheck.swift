@@ -48,10 +48,12 @@ struct CounterCheck {
     }
 
     /// One probe: what it moved in the kernel alone, and where XDP dropped it in both layers.
-    mutating func record(ref moved: NetfilterSnapshot, decidedBy rule: RuleName?, xdpPosition: Int?, ipBytes: UInt64) {
+    /// `replyPlaces`: XDP answered it (REJECT), and its reply counts where the kernel's did.
+    mutating func record(ref moved: NetfilterSnapshot, decidedBy rule: RuleName?, xdpPosition: Int?, ipBytes: UInt64,
+                         replyPlaces: Set<RuleName> = []) {
         if let rule, rule.table == "filter" { deciding.insert(rule) }
         guard let xdpPosition else { return }
-        for (r, c) in moved.rules {
+        for (r, c) in moved.rules where !replyPlaces.contains(r) {
             adjust[r, default: (0, 0)].packets -= Int64(c.packets)
             adjust[r, default: (0, 0)].bytes -= Int64(c.bytes)
         }

@@ -41,6 +41,18 @@ struct PositionNames {
         if o.isPolicy { out.append(RuleName(table: "filter", chain: "INPUT", index: nil)) }
         return out
     }
+
+    /// A `reject` position: the OUTPUT/POSTROUTING rules and policies the reply XDP sends is
+    /// counted on (the kernel counted its own reply there).
+    func replyPlaces(_ position: Int) -> Set<RuleName> {
+        guard position < result.origins.count else { return [] }
+        return Set(result.origins[position].replyPlaces.map { place in
+            switch place {
+            case .rule(let r): RuleName(table: r.table, chain: r.chain, index: r.index)
+            case .policy(let table, let chain): RuleName(table: table, chain: chain, index: nil)
+            }
+        })
+    }
 }
 
 /// Waits, bounded, until a probe has been decided in every receiver, and names each outcome.
@@ -67,7 +79,12 @@ struct ProbeJudge {
         var moved = NetfilterSnapshot()
         /// The position XDP dropped it at.
         var xdpPosition: Int?
+        /// XDP answered it (REJECT, XDP_TX): the reply did not go through the kernel.
+        var replySent = false
     }
+
+    /// Packets XDP decided itself: dropped, or REJECTed with or without a reply.
+    static func decided(_ s: DataplaneStats) -> UInt64 { s.dropped + s.rejected + s.rejectLimited }
 
     let path: InputPath
 
@@ -94,7 +111,8 @@ struct ProbeJudge {
                 if let d = xdp[i] {
                     a.stats = try d.stats()
                     a.counters = try d.counters()
-                    if let s = a.stats, let b = before[i].stats, s.dropped > b.dropped, let c = a.counters, let bc = before[i].counters {
+                    if let s = a.stats, let b = before[i].stats, Self.decided(s) > Self.decided(b), let c = a.counters, let bc = before[i].counters {
+                        a.replySent = s.rejected > b.rejected
                         let pos = zip(c, bc).enumerated().first { $0.element.0.packets > $0.element.1.packets }?.offset
                         a.xdpPosition = pos
                         a.snapshot = before[i].snapshot

@@ -52,7 +52,7 @@ final class RejectReplyTests: XCTestCase {
 
     struct Topology {
         let gen: NamedNamespace, fw: NamedNamespace
-        init(_ tag: String) throws {
+        init(_ tag: String, ruleset: String = RejectReplyTests.ruleset) throws {
             try Privileged.skipUnlessPrivileged()
             for tool in ["ip", "iptables-restore", "sysctl", "python3"] where !Run.has(tool) {
                 throw XCTSkip("'\(tool)' is not installed")
@@ -82,7 +82,7 @@ final class RejectReplyTests: XCTestCase {
             try fw.exec("sysctl -qw net.ipv4.ip_forward=1")
             try fw.exec("sysctl -qw net.ipv4.conf.all.rp_filter=0")
             try fw.exec("sysctl -qw net.ipv4.conf.f0.rp_filter=0")
-            let r = Run.run(["ip", "netns", "exec", fw.name, "iptables-restore"], stdin: RejectReplyTests.ruleset)
+            let r = Run.run(["ip", "netns", "exec", fw.name, "iptables-restore"], stdin: ruleset)
             guard r.status == 0 else { throw XCTSkip("iptables-restore failed: \(r.stderr)") }
         }
 
@@ -95,7 +95,7 @@ final class RejectReplyTests: XCTestCase {
         }
     }
 
-    static func attach(_ fw: NamedNamespace) throws -> Dataplane {
+    static func attach(_ fw: NamedNamespace, ruleset: String = RejectReplyTests.ruleset) throws -> Dataplane {
         let rs = try RestoreParser.parse(ruleset, options: .init())
         let compiled = Compiler.compile(rs, interface: "f0")
         XCTAssertEqual(compiled.tables.verdicts.filter { $0 == .reject }.count, 11, "every REJECT is answered from XDP")

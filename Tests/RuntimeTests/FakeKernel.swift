@@ -79,6 +79,9 @@ final class FakeKernel: KernelLayer {
     }
 
     func keepConntrack(_ on: Bool) -> ToolResult { ToolResult(status: 0) }
+    /// The built-in chains iptables-nft would have created; nil: all (iptables-legacy).
+    var builtin: Set<String>? = nil
+    func builtinChains(_ family: Family) -> Set<String>? { builtin }
 
     func references() -> [String: Int] {
         var n: [String: Int] = [:]

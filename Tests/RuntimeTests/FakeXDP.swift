@@ -32,6 +32,7 @@ final class FakeXDP: XDPLayer {
         precondition(empty || passAll || generation != live, "the live generation was rewritten while it judged packets")
         generations[Int(generation)] = tables
         counts[Int(generation)] = Array(repeating: RuleCounter(packets: 0, bytes: 0), count: tables.verdicts.count + 1)
+        replies[Int(generation)] = [:]
         onChange()
     }
     func beginTransition() throws { both = true; onChange() }
@@ -86,6 +87,12 @@ final class FakeXDP: XDPLayer {
         for i in counts[Int(generation)].indices where positions?.contains(UInt32(i)) ?? true {
             counts[Int(generation)][i] = RuleCounter(packets: 0, bytes: 0)
         }
+    }
+    /// Replies sent per `reject` position, per generation (what replies_N holds).
+    var replies: [[UInt32: RuleCounter]] = [[:], [:]]
+    func replyCounters(generation: UInt32) throws -> [UInt32: RuleCounter] { replies[Int(generation)] }
+    func zeroReplyCounters(generation: UInt32, positions: [UInt32]) throws {
+        for p in positions { replies[Int(generation)][p] = nil }
     }
     func pendingChange() throws -> Bool { both || guarded || passAll }
     func summary() throws -> XDPSummary { XDPSummary(programID: 1, pendingChange: try pendingChange()) }
