@@ -604,6 +604,7 @@ route_ok:
 /* REJECT's reply built in XDP. */
 #include "reject.h"
 #include "ext_recent.h"
+#include "ext_time.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -639,6 +640,8 @@ __attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt
 		return eipt_ext_ttl(p, e);
 	case EIPT_EXT_RECENT:
 		return eipt_ext_recent(ctx, p, e);
+	case EIPT_EXT_TIME:
+		return eipt_ext_time(e);
 	default:
 		return EIPT_EXT_MAYBE;
 	}

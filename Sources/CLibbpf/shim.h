@@ -7,4 +7,18 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include "../../bpf/ebpf_iptables.h"
+#include <sys/timex.h>
+
+/* The kernel's TAI offset (CLOCK_TAI - CLOCK_REALTIME, whole seconds): adjtimex's `tai`,
+ * read without changing anything (modes 0). -1 when the call fails. For -m time
+ * (bpf/ext_time.h); here because struct timex's padding bit-fields do not import. */
+static inline int eipt_read_tai_offset(long long *out)
+{
+	struct timex tx = {0};
+
+	if (adjtimex(&tx) < 0)
+		return -1;
+	*out = tx.tai;
+	return 0;
+}
 #endif

@@ -53,6 +53,9 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     case ttl(TTLMatch)
     /// `-m recent` (RecentTest.swift, bpf/ext_recent.h): stateful, acts on a list.
     case recent(RecentTest)
+    /// `-m time` in UTC (TimeMatch.swift, bpf/ext_time.h); `negated` only from a RETURN's
+    /// complement (xt_time has no `!` of its own).
+    case time(TimeMatch, negated: Bool)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
@@ -69,6 +72,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .length: "length"
         case .ttl: "TTL"
         case .recent: "recent"
+        case .time: "time"
         }
     }
 
@@ -88,6 +92,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .length(let r, let n): .length(r, negated: !n)
         case .ttl(let t): t.negation.map { .ttl($0) }
         case .recent: nil // it acts whatever it answers: `!` is not its complement
+        // MAYBE near a boundary either way: the complement is exact.
+        case .time(let t, let n): .time(t, negated: !n)
         }
     }
 
@@ -95,7 +101,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// evaluated exactly where iptables evaluates it, once per packet.
     public var isStateful: Bool {
         switch self {
-        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl: false
+        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .time: false
         case .limit, .statistic, .hashlimit, .recent: true
         }
     }
@@ -103,7 +109,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// The state a stateful test acts on (nil for the others). Stateful cases carry one.
     public var instance: ExtInstance? {
         switch self {
-        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl: nil
+        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .time: nil
         case .limit(_, _, let i), .statistic(_, _, let i), .hashlimit(_, _, let i): i
         case .recent(let r): r.instance
         }
@@ -160,6 +166,9 @@ public enum ExtTest: Equatable, Hashable, Sendable {
             return t.holds(p.ttl)
         case .recent:
             return nil // depends on the list: the mirror cannot say
+        case .time(let t, let n):
+            guard let ns = p.realtimeNanoseconds, let a = t.xdpAnswer(realtimeNanoseconds: ns) else { return nil }
+            return a != n
         }
     }
 }
