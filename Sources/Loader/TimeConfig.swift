@@ -17,6 +17,11 @@ extension Dataplane {
         try map("time_config").update(UInt32(0), c)
     }
 
+    /// Writes time_config as unknown: every time test answers MAYBE (the kernel decides).
+    public func clearTimeConfig() throws(LoaderError) {
+        try map("time_config").update(UInt32(0), eipt_time_config())
+    }
+
     /// adjtimex's `tai` (CLOCK_TAI - CLOCK_REALTIME in whole seconds); nil when unreadable.
     public static func currentTAIOffset() -> Int64? {
         var v: Int64 = 0
