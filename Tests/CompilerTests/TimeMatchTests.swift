@@ -96,7 +96,7 @@ final class TimeMatchTests: XCTestCase {
                 } else {
                     s = from + Int64(rng.below(UInt64(to - from)))
                 }
-                if rng.below(8) == 0 { s = Int64(t.dateStart) + Int64(rng.below(5)) - 2 }
+                if rng.below(8) == 0 { s = max(from, Int64(t.dateStart) + Int64(rng.below(5)) - 2) }
                 let ns = s * 1_000_000_000 + Int64(rng.below(1_000_000_000))
                 let kernel = [s - 1, s, s + 1].map { t.kernelMatches(stamp: $0) }
                 let agree = kernel.allSatisfy { $0 == kernel[1] }
