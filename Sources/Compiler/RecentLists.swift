@@ -53,7 +53,8 @@ public struct RecentLists: Equatable, Sendable {
     /// in the kernel: a chain is entered at its top) has run it, so both copies hold the
     /// packet's TTL and --rttl answers alike in both (docs/recent.md).
     static func ttlSetBefore(_ rules: [Rule], index: Int, _ t: RecentTest) -> Bool {
-        for rule in rules.prefix(index) where rule.target == nil {
+        for rule in rules.prefix(index) where rule.target == nil && rule.source == nil && rule.destination == nil
+            && rule.inInterface == nil && rule.outInterface == nil && rule.proto == nil && rule.fragment == nil {
             let significant = rule.matches.filter { if case .comment = $0 { false } else { true } }
             guard significant.count == 1, case .opaque(let e)? = significant.first, e.name == "recent",
                   let q = RecentTest.parse(e, instance: t.instance, actOnly: true) else { continue }
