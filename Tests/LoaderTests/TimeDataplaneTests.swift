@@ -49,6 +49,7 @@ final class TimeDataplaneTests: XCTestCase {
         let r = Compiler.compile(rs, interface: "lo")
         try dp.write(r.tables, generation: generation)
         try dp.activate(generation: generation)
+        try dp.setFlags(.allDestinations)
         generation ^= 1
     }
 
@@ -75,7 +76,6 @@ final class TimeDataplaneTests: XCTestCase {
         try Privileged.skipUnlessPrivileged()
         Self.awayFromMidnight()
         let dp = try Dataplane.load()
-        try dp.setFlags(.allDestinations)
         let now = Self.realtime().s
         let today = Self.weekday(now), mday = Self.monthday(now)
         let h = Self.hms
@@ -116,7 +116,6 @@ final class TimeDataplaneTests: XCTestCase {
         try Privileged.skipUnlessPrivileged()
         Self.awayFromMidnight()
         let dp = try Dataplane.load()
-        try dp.setFlags(.allDestinations)
         var g: UInt32 = 0
         var seen = false
         for _ in 0..<5 {
