@@ -540,9 +540,13 @@ _Static_assert(sizeof(struct eipt_ext_time) <= 56, "eipt_ext_time fits eipt_ext.
 /* time_config: ARRAY[1]. The realtime clock the program reads is bpf_ktime_get_tai_ns()
  * minus tai_offset seconds (CLOCK_TAI = CLOCK_REALTIME + the kernel's TAI offset,
  * adjtimex's `tai`), written by the Loader with every table write; valid 0 (never
- * written): every time test answers MAYBE. */
+ * written): every time test answers MAYBE. tai_mono_ns is CLOCK_TAI - CLOCK_MONOTONIC at
+ * that write: it moves only when the clock is stepped or the TAI offset changes, and a
+ * move of half a second or more makes every time test MAYBE until the next write (the
+ * offset may no longer be the kernel's). */
 struct eipt_time_config {
 	__s64 tai_offset;
+	__s64 tai_mono_ns;
 	__u32 valid;
 	__u32 pad;
 };

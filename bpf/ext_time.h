@@ -9,7 +9,8 @@
  * is then one of S - 1, S, S + 1. The test answers only when time_mt() gives the same
  * answer for all three; within a second of any boundary of the rule (a date, a daytime,
  * midnight for the day masks) it answers MAYBE and the kernel decides. Also MAYBE: no
- * offset written, a clock before 1970-01-02, a month-day test past 2039 (xt_time's year
+ * offset written, CLOCK_TAI moved against CLOCK_MONOTONIC since it was (a clock step or a
+ * new TAI offset: time_config), a clock before 1970-01-02, a month-day test past 2039 (xt_time's year
  * table ends there). Only UTC rules are written: --kerneltz needs sys_tz, which XDP cannot
  * read (the compiler leaves those rules to the kernel).
  */
@@ -25,6 +26,8 @@ struct {
 #define EIPT_TIME_ALL_MONTHDAYS 0xfffffffeu
 /* days from 1970-01-01 to 2040-01-01: xt_time's days_since_epoch[] covers 1970..2039 */
 #define EIPT_TIME_DSE_END 25567u
+/* A TAI offset change is whole seconds; smaller clock steps leave the offset right. */
+#define EIPT_TIME_MAX_DRIFT_NS 500000000LL
 
 /* The day of the month of day `dse` since 1970-01-01 (the proleptic Gregorian civil date,
  * as xt_time's localtime_3 finds it from its year and month tables for 1970..2039). */
@@ -80,14 +83,21 @@ static __attribute__((noinline)) int eipt_ext_time(struct eipt_ext *e)
 	const struct eipt_ext_time *t = EIPT_EXT_DATA(e, time);
 	struct eipt_time_config *c;
 	__u32 zero = 0;
-	__s64 real;
+	__s64 real, tai, drift;
 	__u64 s;
 	int before, now, after;
 
 	c = bpf_map_lookup_elem(&time_config, &zero);
 	if (!c || !c->valid)
 		return EIPT_EXT_MAYBE;
-	real = (__s64)bpf_ktime_get_tai_ns() - c->tai_offset * 1000000000LL;
+	tai = (__s64)bpf_ktime_get_tai_ns();
+	/* CLOCK_TAI - CLOCK_MONOTONIC is the kernel's offs_tai: it changes when the realtime
+	 * clock is stepped or the TAI offset is set (adjtimex ADJ_TAI), not otherwise. Since the
+	 * Loader read the offset, has it? Then the offset may be stale: the kernel decides. */
+	drift = tai - (__s64)bpf_ktime_get_ns() - c->tai_mono_ns;
+	if (drift > EIPT_TIME_MAX_DRIFT_NS || drift < -EIPT_TIME_MAX_DRIFT_NS)
+		return EIPT_EXT_MAYBE;
+	real = tai - c->tai_offset * 1000000000LL;
 	if (real <= 0)
 		return EIPT_EXT_MAYBE;
 	s = (__u64)real / 1000000000ULL;

@@ -106,6 +106,18 @@ final class TimeDataplaneTests: XCTestCase {
         XCTAssertEqual(try dp.testRun(packet: Self.udp(7001)).action, XDPAction.pass)
         try dp.writeTimeConfig()
         XCTAssertEqual(try dp.testRun(packet: Self.udp(7002)).action, XDPAction.pass)
+        // CLOCK_TAI moved against CLOCK_MONOTONIC since the write (a step, a new TAI offset):
+        // the offset may be stale, every time test answers MAYBE (the packet goes up). Less
+        // than half a second: still the same offset.
+        let taiMono = try XCTUnwrap(Dataplane.currentTAIMonotonic())
+        try dp.writeTimeConfig(taiMonotonic: taiMono - 1_000_000_000)
+        XCTAssertEqual(try dp.testRun(packet: Self.udp(7001)).action, XDPAction.pass, "the clock moved 1 s: MAYBE")
+        try dp.writeTimeConfig(taiMonotonic: taiMono + 37_000_000_000)
+        XCTAssertEqual(try dp.testRun(packet: Self.udp(7001)).action, XDPAction.pass, "a TAI offset set to 37 s: MAYBE")
+        try dp.writeTimeConfig(taiMonotonic: taiMono + 200_000_000)
+        XCTAssertEqual(try dp.testRun(packet: Self.udp(7001)).action, XDPAction.drop, "0.2 s: the offset holds")
+        try dp.writeTimeConfig()
+        XCTAssertEqual(try dp.testRun(packet: Self.udp(7001)).action, XDPAction.drop)
         print("time dataplane: TAI offset \(offset) s; \(rules.count) windows decided at \(h(now)) UTC")
     }
 
