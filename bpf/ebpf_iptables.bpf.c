@@ -618,6 +618,7 @@ route_ok:
 #include "reject.h"
 #include "ext_recent.h"
 #include "ext_conntrack.h"
+#include "ext_time.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -655,6 +656,8 @@ __attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt
 		return eipt_ext_recent(ctx, p, e);
 	case EIPT_EXT_CONNTRACK:
 		return eipt_ext_conntrack(ctx, p, e);
+	case EIPT_EXT_TIME:
+		return eipt_ext_time(e);
 	default:
 		return EIPT_EXT_MAYBE;
 	}

@@ -286,6 +286,7 @@ enum eipt_ext_kind {
 	EIPT_EXT_TTL = 8,      /* a second -m ttl test of one rule (bpf/ext_length.h) */
 	EIPT_EXT_RECENT = 13,  /* -m recent (bpf/ext_recent.h) */
 	EIPT_EXT_CONNTRACK = 14, /* -m conntrack / -m state (bpf/ext_conntrack.h) */
+	EIPT_EXT_TIME = 16,    /* -m time (bpf/ext_time.h) */
 	/* kinds 2..: one per extension (see the union) */
 };
 
@@ -479,6 +480,7 @@ enum eipt_recent_cmd {
 };
 #define EIPT_RECENT_F_DEST 1u      /* --rdest: the destination address (else --rsource) */
 #define EIPT_RECENT_F_ACT_ONLY 2u  /* the rule has no target: act, then answer NO (the walk goes on) */
+#define EIPT_RECENT_F_TTL 4u       /* --rttl: an entry whose TTL differs from the packet's (both nonzero) is no entry */
 
 struct eipt_ext_recent {
 	__u32 list;      /* list id (eipt_recent_key.list): FNV-1a of the name */
@@ -558,6 +560,41 @@ struct eipt_recent_entry {
 struct eipt_recent_list {
 	__u32 entries;    /* entries of the list in `recent` */
 	__u32 overflowed; /* the list reached ip_list_tot: its tests answer MAYBE */
+};
+
+/*
+ * -m time (xt_time.c): the payload is struct xt_time_info as libxt_time fills it. Only UTC
+ * rules are written (--kerneltz reads the kernel's sys_tz, which XDP cannot see). Seconds
+ * of the day 0..86399; dates are seconds since the epoch (UTC); masks as the kernel's:
+ * bit 1..31 the month days, bit 1..7 Monday..Sunday.
+ */
+#define EIPT_TIME_F_CONTIGUOUS 2u /* XT_TIME_CONTIGUOUS */
+struct eipt_ext_time {
+	__u32 date_start;
+	__u32 date_stop;
+	__u32 daytime_start;
+	__u32 daytime_stop;
+	__u32 monthdays;  /* XT_TIME_ALL_MONTHDAYS (0xfffffffe): no month-day test */
+	__u8 weekdays;
+	__u8 flags;       /* EIPT_TIME_F_* */
+	__u8 pad[2];
+};
+#ifndef __BPF__
+_Static_assert(sizeof(struct eipt_ext_time) <= 56, "eipt_ext_time fits eipt_ext.data");
+#endif
+
+/* time_config: ARRAY[1]. The realtime clock the program reads is bpf_ktime_get_tai_ns()
+ * minus tai_offset seconds (CLOCK_TAI = CLOCK_REALTIME + the kernel's TAI offset,
+ * adjtimex's `tai`), written by the Loader with every table write; valid 0 (never
+ * written): every time test answers MAYBE. tai_mono_ns is CLOCK_TAI - CLOCK_MONOTONIC at
+ * that write: it moves only when the clock is stepped or the TAI offset changes, and a
+ * move of half a second or more makes every time test MAYBE until the next write (the
+ * offset may no longer be the kernel's). */
+struct eipt_time_config {
+	__s64 tai_offset;
+	__s64 tai_mono_ns;
+	__u32 valid;
+	__u32 pad;
 };
 
 struct eipt_ext {

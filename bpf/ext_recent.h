@@ -14,8 +14,10 @@
  *     holds (the kernel tests `ret` after inversion); --set always records it;
  *   - recording: index &= ring mask, stamps[index++] = now, nstamps = max(nstamps, index),
  *     ttl = the packet's TTL.
- * --remove, --reap and --rttl are never written (the compiler leaves those rules to the
- * kernel: see docs/recent.md). The time is bpf_jiffies64(), the kernel's own jiffies.
+ *   - --rttl: an entry whose TTL differs from the packet's (neither 0) counts as no entry;
+ * --remove and --reap are never written (the compiler leaves those rules to the kernel,
+ * and --rttl unless the rule's chain sets the entry's TTL first: see docs/recent.md).
+ * The time is bpf_jiffies64(), the kernel's own jiffies.
  */
 
 /* CONFIG_HZ of the running kernel (libbpf reads /proc/config.gz); 0 when unknown, and
@@ -138,6 +140,12 @@ static __attribute__((noinline)) int eipt_ext_recent(struct xdp_md *ctx, struct 
 	hitcount = r->hitcount;
 	time = now - window;
 	bpf_spin_lock(&ent->lock);
+	/* --rttl: recent_entry_lookup() passes the packet's TTL, and an entry whose TTL
+	 * differs (neither 0) is not found: no hit, no update (--rttl never goes with --set). */
+	if ((r->flags & EIPT_RECENT_F_TTL) && ent->ttl != p->ttl && ent->ttl && p->ttl) {
+		bpf_spin_unlock(&ent->lock);
+		goto out;
+	}
 	if (cmd & EIPT_RECENT_SET) {
 		ret = !ret;
 	} else {

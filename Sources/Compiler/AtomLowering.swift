@@ -133,6 +133,8 @@ struct AtomLowering {
                 case .success(let t): out.append(.ext(.recent(t)))
                 case .failure(let why): unsupported.append(why)
                 }
+            case .opaque(let e) where e.name == "time":
+                do { out.append(.ext(try Self.time(e))) } catch { unsupported.append(error) }
             case .limit, .mark, .hl, .opaque:
                 unsupported.append(.match(m.name))
             }

@@ -56,6 +56,9 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// `-m conntrack` options, or a state test after a stateful one (ConntrackTest.swift,
     /// bpf/ext_conntrack.h).
     case conntrack(ConntrackTest)
+    /// `-m time` in UTC (TimeMatch.swift, bpf/ext_time.h); `negated` only from a RETURN's
+    /// complement (xt_time has no `!` of its own).
+    case time(TimeMatch, negated: Bool)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
@@ -73,6 +76,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .ttl: "TTL"
         case .recent: "recent"
         case .conntrack: "conntrack"
+        case .time: "time"
         }
     }
 
@@ -93,6 +97,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .ttl(let t): t.negation.map { .ttl($0) }
         case .recent: nil // it acts whatever it answers: `!` is not its complement
         case .conntrack: nil // a conjunction of options: its complement is not one test
+        // MAYBE near a boundary either way: the complement is exact.
+        case .time(let t, let n): .time(t, negated: !n)
         }
     }
 
@@ -100,7 +106,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// evaluated exactly where iptables evaluates it, once per packet.
     public var isStateful: Bool {
         switch self {
-        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .conntrack: false
+        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .conntrack, .time: false
         case .limit, .statistic, .hashlimit, .recent: true
         }
     }
@@ -108,7 +114,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// The state a stateful test acts on (nil for the others). Stateful cases carry one.
     public var instance: ExtInstance? {
         switch self {
-        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .conntrack: nil
+        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .conntrack, .time: nil
         case .limit(_, _, let i), .statistic(_, _, let i), .hashlimit(_, _, let i): i
         case .recent(let r): r.instance
         }
@@ -170,6 +176,9 @@ public enum ExtTest: Equatable, Hashable, Sendable {
             // none for (decide's default); with an entry the answer is
             // ConntrackTest.holds(entry:packet:stateWithoutEntry:).
             return t.holds(entry: nil, packet: p, stateWithoutEntry: CompiledTables.stateWithoutEntry(p))
+        case .time(let t, let n):
+            guard let ns = p.realtimeNanoseconds, let a = t.xdpAnswer(realtimeNanoseconds: ns) else { return nil }
+            return a != n
         }
     }
 }

@@ -45,6 +45,24 @@ public struct RecentLists: Equatable, Sendable {
         }
     }
 
+    /// --rttl compares the packet's TTL with the one the entry recorded last. XDP's copy of
+    /// the list records every packet iptables would, the kernel's copy only those XDP passes,
+    /// so their TTLs can differ — unless the same packet has just recorded its own TTL in
+    /// both: an earlier rule of the same chain with no test and no target but
+    /// `-m recent --set` on the list, same side. Every walk that reaches `index` (in XDP or
+    /// in the kernel: a chain is entered at its top) has run it, so both copies hold the
+    /// packet's TTL and --rttl answers alike in both (docs/recent.md).
+    static func ttlSetBefore(_ rules: [Rule], index: Int, _ t: RecentTest) -> Bool {
+        for rule in rules.prefix(index) where rule.target == nil && rule.source == nil && rule.destination == nil
+            && rule.inInterface == nil && rule.outInterface == nil && rule.proto == nil && rule.fragment == nil {
+            let significant = rule.matches.filter { if case .comment = $0 { false } else { true } }
+            guard significant.count == 1, case .opaque(let e)? = significant.first, e.name == "recent",
+                  let q = RecentTest.parse(e, instance: t.instance, actOnly: true) else { continue }
+            if q.command == .set && q.name == t.name && q.destination == t.destination && q.mask == t.mask { return true }
+        }
+        return false
+    }
+
     /// The recent matches of a rule, parsed (nil: a form the parser does not read).
     static func tests(of rule: Rule, ref: RuleRef?) -> [(index: Int, test: RecentTest?)] {
         var out: [(Int, RecentTest?)] = []
@@ -84,6 +102,8 @@ public struct RecentLists: Equatable, Sendable {
                             refuse(t.name, "\(whereText) is in a chain FORWARD or OUTPUT reach too")
                         } else if let why = ruleForm(rule, t) {
                             refuse(t.name, "\(whereText): \(why)")
+                        } else if t.rttl, !Self.ttlSetBefore(chain.rules, index: i, t) {
+                            refuse(t.name, "\(whereText): --rttl without a target-less --set of the list (same side) earlier in its chain (the kernel's copy may hold another TTL than XDP's)")
                         } else if t.hitcount > 32 {
                             refuse(t.name, "\(whereText): --hitcount \(t.hitcount) (XDP keeps 32 stamps per address)")
                         } else if case .tests(_, let unsupported) = lowering.lower(rule),

@@ -85,7 +85,9 @@ public struct RecentTest: Equatable, Hashable, Sendable {
     public var unsupportedForm: String? {
         if command == .remove { return "--remove (an entry XDP removes while dropping stays in the kernel's list)" }
         if reap { return "--reap (the kernel reaps the least recently updated entry of the list, which XDP cannot name)" }
-        if rttl { return "--rttl (the kernel's copy may hold another TTL than XDP's)" }
+        // --rttl is evaluated only where the rule's chain sets the entry's TTL to the
+        // packet's just before (RecentLists.ttlSetBefore); with --set the kernel refuses it.
+        if rttl && !(command == .rcheck || command == .update) { return "--rttl with --\(command.rawValue)" }
         if negated && (command == .rcheck || command == .update) {
             return "! --\(command.rawValue) (the kernel's copy of the list lags XDP's: an inverted check could hold there and not here)"
         }

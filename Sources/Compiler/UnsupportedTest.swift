@@ -49,6 +49,8 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
     case statefulInstances(limit: Int)
     /// `-m recent` on a list XDP does not keep (RecentLists says why).
     case recentList(String, why: String)
+    /// `-m time` that XDP does not evaluate (--kerneltz, or options it does not read).
+    case timeMatch(String)
 
     public enum DynamicSet: Equatable, Sendable {
         /// Created with `timeout`: members expire in the kernel.
@@ -97,6 +99,7 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .statefulOnJump: "stateful-on-jump"
         case .statefulInstances: "stateful-instances"
         case .recentList: "recent-list"
+        case .timeMatch: "time"
         }
     }
 
@@ -134,6 +137,7 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .statefulOnJump(let name): "\(name) on a jump, goto or RETURN: its state would be charged per inlined rule"
         case .statefulInstances(let n): "more than \(n) stateful match instances in one ruleset"
         case .recentList(let name, let why): "recent list \(name) stays in the kernel: \(why)"
+        case .timeMatch(let why): "time: \(why)"
         }
     }
 

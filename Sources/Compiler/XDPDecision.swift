@@ -33,6 +33,9 @@ public struct PacketFacts: Equatable, Sendable {
     /// The IP packet's bytes from its header (as long as its total length); nil when
     /// unknown (a `-m string` or `--tcp-option` test then may match).
     public var ipPacket: [UInt8]? = nil
+    /// The realtime clock the program reads (CLOCK_TAI minus the TAI offset), in ns since
+    /// the epoch; nil when unknown (a `-m time` test then may match).
+    public var realtimeNanoseconds: Int64? = nil
 
     public struct Ports: Equatable, Sendable {
         public var source: UInt16

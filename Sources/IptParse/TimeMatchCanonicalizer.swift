@@ -49,7 +49,9 @@ enum TimeMatchCanonicalizer {
         }
         if let s = value("datestart") { out.append(ExtensionOption("datestart", args: [try date(s)])) }
         out.append(ExtensionOption("datestop", args: [try value("datestop").map(date) ?? "2038-01-19T03:14:07"]))
-        if opts.contains(where: { $0.name == "kerneltz" }) { out.append(ExtensionOption("kerneltz")) }
+        // --localtz sets XT_TIME_LOCAL_TZ as --kerneltz does (libxt_time), and iptables-save
+        // prints that flag as --kerneltz.
+        if opts.contains(where: { $0.name == "kerneltz" || $0.name == "localtz" }) { out.append(ExtensionOption("kerneltz")) }
         if opts.contains(where: { $0.name == "contiguous" }) { out.append(ExtensionOption("contiguous")) }
         return out
     }

@@ -110,6 +110,21 @@ enum ExtEncoding {
             e.kind = UInt16(EIPT_EXT_RECENT.rawValue)
             e.neg = r.negated ? 1 : 0
             put(RecentEncoding.payload(r, params: RecentModuleParams.current), into: &e)
+        case .time(let t, let negated):
+            guard !t.kernelTimezone else {
+                throw LoaderError("write generation \(generation): a -m time test with --kerneltz")
+            }
+            e.kind = UInt16(EIPT_EXT_TIME.rawValue)
+            e.neg = negated ? 1 : 0
+            var d = eipt_ext_time()
+            d.date_start = t.dateStart
+            d.date_stop = t.dateStop
+            d.daytime_start = t.daytimeStart
+            d.daytime_stop = t.daytimeStop
+            d.monthdays = t.monthdays
+            d.weekdays = t.weekdays
+            d.flags = t.contiguous ? UInt8(EIPT_TIME_F_CONTIGUOUS) : 0
+            put(d, into: &e)
         }
         return e
     }

@@ -48,7 +48,7 @@ struct BpfObject: ~Copyable {
 enum DataplaneNames {
     static let program = "eipt_xdp"
     static let perGeneration = ["rule_info", "proto_port", "src", "src_proto_port", "src_host", "src_proto_port_host", "fallback", "ext", "counters", "replies"]
-    static let shared = ["live", "gen_config", "guard_src", "stats", "fragments", "local_routes", "local_state", "reject_config", "reject_peers", "reject_global", "recent", "recent_lists"]
+    static let shared = ["live", "gen_config", "guard_src", "stats", "fragments", "local_routes", "local_state", "reject_config", "reject_peers", "reject_global", "recent", "recent_lists", "time_config"]
     static var maps: [String] {
         shared + [0, 1].flatMap { g in perGeneration.map { "\($0)_\(g)" } }
     }

@@ -36,7 +36,8 @@ enum RecentEncoding {
         p.mask = r.mask.bigEndian
         p.seconds = r.seconds
         p.hitcount = UInt8(clamping: r.hitcount)
-        p.flags = UInt8((r.destination ? EIPT_RECENT_F_DEST : 0) | (r.actOnly ? EIPT_RECENT_F_ACT_ONLY : 0))
+        p.flags = UInt8((r.destination ? EIPT_RECENT_F_DEST : 0) | (r.actOnly ? EIPT_RECENT_F_ACT_ONLY : 0)
+                        | (r.rttl ? EIPT_RECENT_F_TTL : 0))
         let mask = RecentTest.ringMask(hitcounts: r.listHitcounts.isEmpty ? [r.hitcount] : r.listHitcounts,
                                        ipPktListTot: params.ipPktListTot)
         p.ring_mask = UInt8(truncatingIfNeeded: mask)

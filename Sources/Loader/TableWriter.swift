@@ -69,6 +69,7 @@ extension Dataplane {
         config.rule_count = ruleCount
         config.flags = TableEncoding.generationFlags(tables)
         if tables.verdicts.contains(.reject) { try writeRejectConfig() }
+        try writeTimeConfig()
         try map("gen_config").update(g, config)
     }
 
