@@ -112,6 +112,7 @@ final class ConntrackTestTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(decided, total / 2, "the mirror answers too rarely: \(decided) of \(total)")
+        print("conntrack mirror: answered \(decided) of \(total) random cases, each the kernel's in every view")
     }
 
     /// eipt_ct_state without an entry, for TCP/UDP with ports.
