@@ -87,7 +87,10 @@ public enum Compiler {
         // kernel's REJECT (not there with --xdp-only).
         for f in builder.flat where f.verdict == .reject { blockers.append(.kernelRule(f.origin, .reject)) }
         if natRules > 0 { blockers.append(.natTable(rules: natRules)) }
-        let origins = builder.flat.map { PositionOrigin(rule: $0.origin, isPolicy: $0.isPolicy, via: $0.via) }
+        // A CONTINUE position counts its own rule only: the jumps on its way are counted with
+        // the position that decides the packet (whose `via` names them when it is in the
+        // same chain), never twice.
+        let origins = builder.flat.map { PositionOrigin(rule: $0.origin, isPolicy: $0.isPolicy, via: $0.verdict.continues ? [] : $0.via) }
         return CompileResult(tables: builder.tables, origins: origins, report: report,
                              installable: !options.xdpOnly || blockers.isEmpty, xdpOnlyBlockers: blockers)
     }

@@ -53,6 +53,10 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     case ttl(TTLMatch)
     /// `-m recent` (RecentTest.swift, bpf/ext_recent.h): stateful, acts on a list.
     case recent(RecentTest)
+    /// The complement of a stateful test's answer, read from the per-packet memo of its
+    /// instance and never acting (EIPT_EXT_ID_MEMO_NOT): only after a position that evaluates
+    /// it for every packet that can get here (ContinuePositions.swift, a charged RETURN).
+    indirect case memoNegation(ExtTest)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
@@ -69,6 +73,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .length: "length"
         case .ttl: "TTL"
         case .recent: "recent"
+        case .memoNegation(let e): e.kind
         }
     }
 
@@ -88,6 +93,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .length(let r, let n): .length(r, negated: !n)
         case .ttl(let t): t.negation.map { .ttl($0) }
         case .recent: nil // it acts whatever it answers: `!` is not its complement
+        case .memoNegation(let e): e
         }
     }
 
@@ -96,7 +102,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var isStateful: Bool {
         switch self {
         case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl: false
-        case .limit, .statistic, .hashlimit, .recent: true
+        case .limit, .statistic, .hashlimit, .recent, .memoNegation: true
         }
     }
 
@@ -106,6 +112,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl: nil
         case .limit(_, _, let i), .statistic(_, _, let i), .hashlimit(_, _, let i): i
         case .recent(let r): r.instance
+        case .memoNegation(let e): e.instance
         }
     }
 
@@ -160,6 +167,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
             return t.holds(p.ttl)
         case .recent:
             return nil // depends on the list: the mirror cannot say
+        case .memoNegation(let e):
+            return e.holds(for: p).map { !$0 }
         }
     }
 }

@@ -86,6 +86,10 @@ enum ExtEncoding {
             e.kind = UInt16(EIPT_EXT_RECENT.rawValue)
             e.neg = r.negated ? 1 : 0
             put(RecentEncoding.payload(r, params: RecentModuleParams.current), into: &e)
+        case .memoNegation(let inner):
+            // Never evaluated as its kind: eipt_stateful_begin answers it from the memo
+            // (TableEncoding sets EIPT_EXT_ID_MEMO_NOT in its id).
+            e = try encode(inner, generation: generation, stamp: stamp)
         }
         return e
     }

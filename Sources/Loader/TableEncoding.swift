@@ -108,6 +108,7 @@ enum TableEncoding {
                             throw LoaderError("write generation \(generation): more than \(ExtTest.maxStatefulInstances) stateful match instances")
                         }
                         encoded.id = id
+                        if case .memoNegation = e { encoded.id |= EIPT_EXT_ID_MEMO_NOT }
                     }
                     ext.append(encoded)
                 }
