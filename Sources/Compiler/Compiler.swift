@@ -86,6 +86,10 @@ public enum Compiler {
         // Answered from XDP, but only where XDP can be sure of the reply; the rest needs the
         // kernel's REJECT (not there with --xdp-only).
         for f in builder.flat where f.verdict == .reject { blockers.append(.kernelRule(f.origin, .reject)) }
+        // MARK and CONNMARK continue in XDP; the mark itself is set by the kernel's INPUT.
+        for f in builder.flat where f.verdict.continues {
+            if let t = f.continues?.sideEffect { blockers.append(.kernelRule(f.origin, .target(t))) }
+        }
         if natRules > 0 { blockers.append(.natTable(rules: natRules)) }
         // A CONTINUE position counts its own rule only: the jumps on its way are counted with
         // the position that decides the packet (whose `via` names them when it is in the

@@ -46,15 +46,28 @@ extension CompiledTables.Verdict {
     public var continues: Bool { self == .continue || self == .continueWithoutEntry }
 }
 
+extension ContinueKind {
+    /// The target whose side effect only the kernel's INPUT performs (nil: none): with
+    /// `--xdp-only` that INPUT is empty.
+    var sideEffect: String? {
+        switch self {
+        case .countsOnly, .charge: nil
+        case .mark(let t): t
+        case .connmark: "CONNMARK"
+        }
+    }
+}
+
 extension ChainFlattener {
     /// How a rule whose target lets iptables' walk go on is matched in XDP (nil: it is not
     /// such a rule, or XDP cannot stand in for it: a `KERNEL` position). With `--xdp-only` the
-    /// kernel's INPUT is empty and nobody would set a mark: only counting rules continue.
+    /// kernel's INPUT is empty and nobody would set a mark: MARK and CONNMARK positions block
+    /// it (`xdpOnlyBlockers`), as REJECT does.
     func continuation(_ target: Target?) -> (CompiledTables.Verdict, ContinueKind)? {
         switch target {
         case nil:
             return (.continue, .countsOnly)
-        case .opaque(let e)? where !options.xdpOnly:
+        case .opaque(let e)?:
             switch e.name {
             case "MARK":
                 return (.continue, .mark("MARK"))
