@@ -87,8 +87,9 @@ public enum Compiler {
         // kernel's REJECT (not there with --xdp-only).
         for f in builder.flat where f.verdict == .reject { blockers.append(.kernelRule(f.origin, .reject)) }
         // MARK and CONNMARK continue in XDP; the mark itself is set by the kernel's INPUT.
+        var marking: Set<RuleRef> = []
         for f in builder.flat where f.verdict.continues {
-            if let t = f.continues?.sideEffect { blockers.append(.kernelRule(f.origin, .target(t))) }
+            if let t = f.continues?.sideEffect, marking.insert(f.origin).inserted { blockers.append(.kernelRule(f.origin, .target(t))) }
         }
         if natRules > 0 { blockers.append(.natTable(rules: natRules)) }
         // A CONTINUE position counts its own rule only: the jumps on its way are counted with
