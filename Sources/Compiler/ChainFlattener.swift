@@ -175,8 +175,9 @@ struct ChainFlattener {
                     // It only counts: a CONTINUE position XDP counts when it decides the
                     // packet. With a test XDP cannot evaluate (or a recent list it acts on,
                     // RecentLists), every packet it may match goes to the kernel, which counts.
-                    if unsupported.isEmpty, RecentLists.actOnlyReason(own) == nil, let (v, kind) = continuation(nil) {
-                        emitContinue(v, with(staying, own), ref, kind)
+                    if unsupported.isEmpty, let (v, kind) = continuation(nil) {
+                        let (acting, list) = Self.answering(own)
+                        emitContinue(v, with(staying, acting), ref, list.map { .recent($0) } ?? kind)
                     } else {
                         emit(.kernel, with(staying, own), ref, kernel: RecentLists.actOnlyReason(own) ?? .countsOnly)
                     }

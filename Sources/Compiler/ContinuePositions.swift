@@ -23,6 +23,11 @@ public enum ContinueKind: Equatable, Sendable {
     /// it there; the positions it leads to (or, for RETURN, the ones after it) read the
     /// answer from the per-packet memo (bpf/ext_stateful.h) instead of charging again.
     case charge(String)
+    /// No target, and a recent test on a list XDP keeps (RecentLists): XDP acts on the list as
+    /// the kernel does, and counts the rule when the test holds (the kernel counts the rule
+    /// when its matches hold: `--set` always, a check on a hit). The test answers as the
+    /// kernel's (not EIPT_RECENT_F_ACT_ONLY's constant no): the position records a yes.
+    case recent(String)
 }
 
 extension ContinueKind {
@@ -37,6 +42,8 @@ extension ContinueKind {
             "CONNMARK writes the connection's mark: XDP counts and goes on for packets without a conntrack entry, and passes the others up"
         case .charge(let kind):
             "its \(kind) test is charged here once per packet, and the rules it leads to read that answer; XDP counts it and goes on"
+        case .recent(let list):
+            "no target: XDP records its packets in recent list \(list) as the kernel does, counts the rule when its test holds, and goes on"
         }
     }
 }
@@ -51,7 +58,7 @@ extension ContinueKind {
     /// `--xdp-only` that INPUT is empty.
     var sideEffect: String? {
         switch self {
-        case .countsOnly, .charge: nil
+        case .countsOnly, .charge, .recent: nil
         case .mark(let t): t
         case .connmark: "CONNMARK"
         }
@@ -81,6 +88,19 @@ extension ChainFlattener {
         default:
             return nil
         }
+    }
+
+    /// A rule without a target acting on a recent list XDP keeps: its recent tests answer as
+    /// the kernel's match does (the CONTINUE position records a yes), not the act-only no.
+    static func answering(_ own: [Atom]) -> (atoms: [Atom], list: String?) {
+        var list: String?
+        let atoms = own.map { a -> Atom in
+            guard case .ext(.recent(var t)) = a, t.actOnly else { return a }
+            list = list ?? t.name
+            t.actOnly = false
+            return .ext(.recent(t))
+        }
+        return (atoms, list)
     }
 
     /// The stateful tests of a rule's own tests, in order.
