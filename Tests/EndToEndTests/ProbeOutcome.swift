@@ -31,6 +31,11 @@ struct PositionNames {
         return RuleName(table: r.table, chain: r.chain, index: r.index)
     }
 
+    /// A CONTINUE position: counted with the deciding one, never deciding itself.
+    func continues(_ position: Int) -> Bool {
+        position < result.tables.verdicts.count && result.tables.verdicts[position].continues
+    }
+
     /// Every rule whose counter a drop at `position` belongs to, as the design counts it:
     /// the rule, the jumps that led to it, and the policy when it applied.
     func counted(_ position: Int) -> [RuleName] {
@@ -67,6 +72,8 @@ struct ProbeJudge {
         var moved = NetfilterSnapshot()
         /// The position XDP dropped it at.
         var xdpPosition: Int?
+        /// The CONTINUE positions XDP counted with it.
+        var xdpContinued: [Int] = []
     }
 
     let path: InputPath
@@ -95,8 +102,11 @@ struct ProbeJudge {
                     a.stats = try d.stats()
                     a.counters = try d.counters()
                     if let s = a.stats, let b = before[i].stats, s.dropped > b.dropped, let c = a.counters, let bc = before[i].counters {
-                        let pos = zip(c, bc).enumerated().first { $0.element.0.packets > $0.element.1.packets }?.offset
+                        let moved = zip(c, bc).enumerated().filter { $0.element.0.packets > $0.element.1.packets }.map(\.offset)
+                        let continued = moved.filter { p in names[i]?.continues(p) ?? false }
+                        let pos = moved.first { !continued.contains($0) }
                         a.xdpPosition = pos
+                        a.xdpContinued = continued
                         a.snapshot = before[i].snapshot
                         a.outcome = ProbeOutcome(delivered: false, rule: pos.flatMap { p in names[i]?.name(p) }, byXDP: true)
                         after[i] = a
