@@ -181,6 +181,23 @@ extern void bpf_ct_release(struct nf_conn *ct) __ksym;
 
 /* ---------------------------------------------------------------- packet facts */
 
+/* CONTINUE positions one packet may match; past that it goes to the kernel. */
+#define EIPT_MAX_CONT 8
+
+/* cont_scratch: PERCPU_ARRAY, 1 entry: the CONTINUE positions of the packet being judged
+ * on this CPU, in order (eipt_pkt.cont_n of them). Not on the stack: the deepest call chain
+ * (program, judge, ext rule, ext test, route check) is at BPF's 512 bytes already. */
+struct eipt_cont_list {
+	__u32 pos[EIPT_MAX_CONT];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct eipt_cont_list);
+} cont_scratch SEC(".maps");
+
 /* What the judges and the drop checks look at, parsed once. Lives on the program's stack
  * and is handed to the global functions and the bpf_loop callback by pointer. */
 struct eipt_pkt {
@@ -206,6 +223,12 @@ struct eipt_pkt {
 	__u64 memo_done, memo_yes;
 	__u8 reject_with;  /* out: eipt_rule_info.reject_with of the deciding position */
 	__u16 udp_check;   /* UDP: the checksum field as sent (0: none; network order) */
+	/* Set by eipt_ct_state when the kfunc found a conntrack entry (for the packet, or for
+	 * the flow an ICMP error quotes). */
+	__u8 ct_entry;
+	/* out: how many CONTINUE positions the packet matched before its final one (their
+	 * positions in cont_scratch): counted with the final position when XDP decides it. */
+	__u8 cont_n;
 };
 
 struct eipt_fb_ctx {
@@ -296,6 +319,52 @@ __attribute__((noinline)) int eipt_fb_match(struct eipt_pkt *p, struct eipt_fb_r
 	return EIPT_FB_MATCH;
 }
 
+/* eipt_fb_continues' answers. */
+#define EIPT_CONT_NOT 0     /* not a CONTINUE position: it decides */
+#define EIPT_CONT_GO_ON 1   /* recorded (or already): scan on after it */
+#define EIPT_CONT_NEED_CT 2 /* look the conntrack entry up first */
+#define EIPT_CONT_KERNEL 3  /* the packet goes to the kernel at this position */
+
+/*
+ * A matching entry at position `pos`: whether it is a CONTINUE position, and what to do.
+ * iptables counts a packet on a rule without a verdict (no target, MARK, CONNMARK, a jump's
+ * charged limit) and goes on to the next rule (ipt_do_table: XT_CONTINUE). So the scan goes
+ * on, and the position is recorded to be counted if XDP decides the packet; a position
+ * that may match (`maybe`) cannot be counted exactly: the kernel decides from there.
+ * EIPT_CONTINUE_NO_CT (CONNMARK writing the connection's mark): a dropped packet of an
+ * existing connection would still have changed its mark (xt_connmark writes ct->mark), a
+ * packet without an entry only an unconfirmed one the drop frees: only those go on.
+ */
+static __always_inline int eipt_fb_continues(struct eipt_fb_ctx *c, struct eipt_pkt *p, __u32 pos,
+					     int maybe, const int gen)
+{
+	struct eipt_rule_info *ri = GEN_LOOKUP(gen, rule_info, &pos);
+	struct eipt_cont_list *l;
+	__u32 n, zero = 0;
+
+	if (!ri || (ri->verdict != EIPT_CONTINUE && ri->verdict != EIPT_CONTINUE_NO_CT))
+		return EIPT_CONT_NOT;
+	n = p->cont_n;
+	l = bpf_map_lookup_elem(&cont_scratch, &zero);
+	if (!l)
+		return EIPT_CONT_KERNEL;
+	if (n && l->pos[(n - 1) & (EIPT_MAX_CONT - 1)] == pos)
+		return EIPT_CONT_GO_ON; /* another alternative of the position just recorded */
+	if (maybe)
+		return EIPT_CONT_KERNEL;
+	if (ri->verdict == EIPT_CONTINUE_NO_CT) {
+		if (!c->ct_state)
+			return EIPT_CONT_NEED_CT;
+		if (c->ct_state == EIPT_CT_UNCERTAIN || p->ct_entry)
+			return EIPT_CONT_KERNEL;
+	}
+	if (n >= EIPT_MAX_CONT)
+		return EIPT_CONT_KERNEL;
+	l->pos[n & (EIPT_MAX_CONT - 1)] = pos;
+	p->cont_n = n + 1;
+	return EIPT_CONT_GO_ON;
+}
+
 static __always_inline long eipt_fallback_step(__u32 i, void *data, const int gen)
 {
 	struct eipt_fb_ctx *c = data;
@@ -334,8 +403,19 @@ static __always_inline long eipt_fallback_step(__u32 i, void *data, const int ge
 		return 1;
 	}
 	if (m == EIPT_FB_MATCH || m == EIPT_FB_MAYBE) {
+		int k = eipt_fb_continues(c, p, r->pos, m == EIPT_FB_MAYBE, gen);
+
+		if (k == EIPT_CONT_GO_ON)
+			return 0;
+		if (k == EIPT_CONT_NEED_CT) {
+			c->need_ct = 1;
+			c->start = idx;
+			return 1;
+		}
 		/* A rule that may match holds its place: the kernel decides from here. */
 		c->best = r->pos;
+		if (k == EIPT_CONT_KERNEL)
+			m = EIPT_FB_MAYBE;
 		c->uncertain = m == EIPT_FB_MAYBE;
 		return 1;
 	}
@@ -420,8 +500,10 @@ __attribute__((noinline)) int eipt_ct_state(struct xdp_md *ctx, struct eipt_pkt 
 			return p->proto == IPPROTO_TCP && !p->nonfirst_frag ? EIPT_CT_INVALID : EIPT_CT_NEW;
 		s = eipt_ct_tuple_state(ctx, p->saddr, p->daddr, bpf_htons(p->sport),
 					bpf_htons(p->dport), p->proto, 0);
-		if (s)
+		if (s) {
+			p->ct_entry = 1;
 			return s;
+		}
 		if (p->proto == IPPROTO_TCP && p->has_tcp_flags)
 			return eipt_tcp_new_state(p->tcp_flags);
 		return EIPT_CT_NEW;
@@ -448,6 +530,8 @@ __attribute__((noinline)) int eipt_ct_state(struct xdp_md *ctx, struct eipt_pkt 
 				return EIPT_CT_INVALID;
 			s = eipt_ct_tuple_state(ctx, in->saddr, in->daddr, ports[0], ports[1],
 						in->protocol, EIPT_CT_RELATED);
+			if (s)
+				p->ct_entry = 1;
 			return s ? s : EIPT_CT_INVALID;
 		}
 		/*
@@ -765,6 +849,29 @@ static __always_inline void eipt_count(__u32 gen, __u32 idx, __u64 packets, __u6
 	}
 }
 
+/* The CONTINUE positions the packet matched on its way to the one XDP decides it at: the
+ * kernel would have counted it on each (ipt_do_table counts every rule whose matches hold). */
+__attribute__((noinline)) int eipt_count_cont(__u32 gen, struct eipt_pkt *p, __u32 bytes)
+{
+	struct eipt_cont_list *l;
+	__u32 i, n, zero = 0;
+
+	if (!p)
+		return 0;
+	n = p->cont_n;
+	if (!n)
+		return 0;
+	l = bpf_map_lookup_elem(&cont_scratch, &zero);
+	if (!l)
+		return 0;
+	for (i = 0; i < EIPT_MAX_CONT; i++) {
+		if (i >= n)
+			break;
+		eipt_count(gen, l->pos[i], 1, bytes);
+	}
+	return 0;
+}
+
 static __always_inline int eipt_stat(__u32 idx, int action)
 {
 	__u64 *n = bpf_map_lookup_elem(&stats, &idx);
@@ -797,7 +904,8 @@ extern int *bpf_iter_num_next(struct bpf_iter_num *it) __ksym;
 extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym;
 
 static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, const int gen,
-				      void *step, int (*ext_rule)(struct xdp_md *, struct eipt_pkt *, __u32))
+				      void *step, int (*ext_rule)(struct xdp_md *, struct eipt_pkt *, __u32),
+				      int (*ext_cont)(struct xdp_md *, struct eipt_pkt *, struct eipt_fb_ctx *, __u32, int))
 {
 	struct eipt_fb_ctx fc = {};
 	struct eipt_gen_config *cfg;
@@ -910,8 +1018,22 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 			idx = fc.start;
 			{
 				struct eipt_fb_rule *r = GEN_LOOKUP(gen, fallback, &idx);
-				if (r)
+				if (r) {
+					int k = ext_cont(ctx, p, &fc, r->pos, a == EIPT_EXT_MAYBE || fc.uncertain);
+
+					/* The verifier takes memory a global function was given as
+					 * overwritten with plain numbers: store the pointer again. */
+					fc.pkt = p;
+
+					if (k == EIPT_CONT_GO_ON) {
+						fc.uncertain = 0;
+						fc.start++;
+						continue;
+					}
+					if (k != EIPT_CONT_NOT)
+						a = EIPT_EXT_MAYBE;
 					fc.best = r->pos;
+				}
 			}
 			if (a == EIPT_EXT_MAYBE)
 				fc.uncertain = 1;
@@ -955,11 +1077,28 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 			return EIPT_EXT_MAYBE;                                                  \
 		return eipt_ext_rule(ctx, p, idx, N);                                           \
 	}                                                                                   \
+	/* A fallback entry whose ext tests held (or may hold): eipt_fb_continues, with the \
+	 * conntrack lookup it may need. Its own global function: the judge's frame is on   \
+	 * the deepest call chain. */                                                       \
+	__attribute__((noinline)) int eipt_ext_cont_##N(struct xdp_md *ctx, struct eipt_pkt *p, \
+							struct eipt_fb_ctx *c, __u32 pos, int maybe)     \
+	{                                                                                   \
+		int k;                                                                          \
+		if (!p || !c)                                                                   \
+			return EIPT_CONT_KERNEL;                                                \
+		k = eipt_fb_continues(c, p, pos, maybe, N);                                     \
+		if (k == EIPT_CONT_NEED_CT) {                                                   \
+			c->ct_state = eipt_ct_state(ctx, p);                                    \
+			k = eipt_fb_continues(c, p, pos, maybe, N);                             \
+		}                                                                               \
+		return k == EIPT_CONT_NEED_CT ? EIPT_CONT_KERNEL : k;                           \
+	}                                                                                   \
 	__attribute__((noinline)) int eipt_judge_##N(struct xdp_md *ctx, struct eipt_pkt *p) \
 	{                                                                                   \
 		if (!p)                                                                         \
 			return 0;                                                               \
-		return eipt_judge(ctx, p, N, eipt_fallback_step_##N, eipt_ext_rule_##N);        \
+		return eipt_judge(ctx, p, N, eipt_fallback_step_##N, eipt_ext_rule_##N,         \
+				  eipt_ext_cont_##N);                                           \
 	}
 
 EIPT_GENERATION_CODE(0)
@@ -969,6 +1108,7 @@ static __always_inline void eipt_judge_by(struct xdp_md *ctx, struct eipt_pkt *p
 {
 	p->verdict = 0;
 	p->gen_flags = 0;
+	p->cont_n = 0;
 	if (gen)
 		eipt_judge_1(ctx, p);
 	else
@@ -1097,7 +1237,13 @@ int eipt_xdp(struct xdp_md *ctx)
 		/* Transition: the kernel holds either ruleset meanwhile; drop only what both drop. */
 		__u8 reject_with = pkt.reject_with;
 
+		/* CONTINUE positions are counted on one generation's positions: while both judge,
+		 * a packet that met any goes up and the kernel counts it. */
+		if (pkt.cont_n)
+			return eipt_stat(EIPT_STAT_SPLIT_PASSED, XDP_PASS);
 		eipt_judge_by(ctx, &pkt, !gen);
+		if (pkt.cont_n)
+			return eipt_stat(EIPT_STAT_SPLIT_PASSED, XDP_PASS);
 		if ((verdict == EIPT_DROP) != (pkt.verdict == EIPT_DROP))
 			return eipt_stat(EIPT_STAT_SPLIT_PASSED, XDP_PASS);
 		/* REJECT in either: only the same reply from both (the kernel's is one of them). */
@@ -1108,10 +1254,15 @@ int eipt_xdp(struct xdp_md *ctx)
 		gen_flags |= pkt.gen_flags;
 	} else if (verdict == EIPT_ACCEPT && (gen_flags & EIPT_GEN_XDP_ONLY)) {
 		eipt_count(gen, pos, 1, pkt.tot_len); /* the kernel's INPUT is empty: no one else counts it */
+		eipt_count_cont(gen, &pkt, pkt.tot_len);
 	}
 	if (verdict != EIPT_DROP && verdict != EIPT_REJECT)
 		return eipt_stat(EIPT_STAT_PASSED, XDP_PASS);
 
+	/* A first fragment: its later fragments add their bytes to the deciding position only;
+	 * one that met CONTINUE positions goes up, and the kernel counts the datagram. */
+	if ((frag & 0x2000) && pkt.cont_n)
+		return eipt_stat(EIPT_STAT_FRAGMENT_PASSED, XDP_PASS);
 	checks = (flags & EIPT_LIVE_ALL_DESTINATIONS) ? 0 : EIPT_CHECK_ROUTE;
 	if (gen_flags & EIPT_GEN_NAT_CHECK)
 		checks |= EIPT_CHECK_NAT;
@@ -1134,9 +1285,11 @@ int eipt_xdp(struct xdp_md *ctx)
 		eipt_count(gen, pos, 1, tot_len);
 		if (r == EIPT_STAT_REJECTED)
 			eipt_reply_sent(ctx, gen, pos);
+		eipt_count_cont(gen, &pkt, tot_len);
 		return eipt_stat(r, r == EIPT_STAT_REJECTED ? XDP_TX : XDP_DROP);
 	}
 	eipt_count(gen, pos, 1, pkt.tot_len);
+	eipt_count_cont(gen, &pkt, pkt.tot_len);
 	if (frag & 0x2000) { /* first fragment (MF, offset 0): drop the rest of the datagram too */
 		struct eipt_frag_value fv = { .pos = pos, .generation = gen };
 		bpf_map_update_elem(&fragments, &fk, &fv, BPF_ANY);

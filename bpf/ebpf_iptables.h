@@ -39,6 +39,13 @@ enum eipt_verdict {
 	/* REJECT: dropped as DROP is, and answered from XDP with the reply the kernel's REJECT
 	 * sends (eipt_rule_info.reject_with), or passed up when XDP cannot be sure of it. */
 	EIPT_REJECT = 4,
+	/* A position that matches and lets the walk go on (no target, MARK, CONNMARK, the
+	 * charge of a stateful test on a jump): the judge records it and scans on; it is
+	 * counted with the final position when XDP decides the packet (eipt_pkt.cont). */
+	EIPT_CONTINUE = 5,
+	/* EIPT_CONTINUE for a packet without a conntrack entry; with one (or when the lookup
+	 * cannot tell) the packet goes to the kernel: CONNMARK writes the connection's mark. */
+	EIPT_CONTINUE_NO_CT = 6,
 };
 
 /* eipt_rule_info.reject_with: the ICMP destination-unreachable code the kernel's REJECT
@@ -606,6 +613,11 @@ struct eipt_ext {
 	 * than a union so that Swift imports the row as a plain value it can copy to a map. */
 	__u8 data[56];
 };
+/* eipt_ext.id with this bit: a stateful test's complement, read from the per-packet memo
+ * of instance (id & 63) only; MAYBE when not memoised. The compiler writes one only after a
+ * position that evaluates the instance for every packet that can reach it (the charge of a
+ * RETURN with a stateful test: ContinuePositions.swift). */
+#define EIPT_EXT_ID_MEMO_NOT 0x80000000u
 #define EIPT_EXT_DATA(e, kind) ((struct eipt_ext_##kind *)(e)->data)
 
 /* counters_N: PERCPU_ARRAY[EIPT_MAX_RULES + 1] indexed by position; policy at rule_count.

@@ -32,6 +32,14 @@ static __always_inline int eipt_stateful_begin(struct xdp_md *ctx, struct eipt_p
 {
 	__u32 id = e->id;
 
+	/* A complement read from the memo (EIPT_EXT_ID_MEMO_NOT): the instance was evaluated
+	 * for this packet by an earlier position, whose answer decides; never acts itself. */
+	if (id & EIPT_EXT_ID_MEMO_NOT) {
+		id &= 63;
+		if ((p->memo_done >> id) & 1)
+			return ((p->memo_yes >> id) & 1) ? EIPT_EXT_NO : EIPT_EXT_YES;
+		return EIPT_EXT_MAYBE;
+	}
 	if (p->live_flags & EIPT_LIVE_BOTH)
 		return EIPT_EXT_MAYBE;
 	if (id < 64 && ((p->memo_done >> id) & 1))

@@ -12,16 +12,9 @@ extension ChainFlattener {
         let stateful = own.compactMap { a -> ExtTest? in
             if case .ext(let e) = a, e.isStateful { e } else { nil }
         }
-        guard let first = stateful.first else { return [] }
-        switch rule.target {
-        case .jump?, .goto?, .return?:
-            // Inlined, the jump's tests join every callee position, whose fixed tests XDP
-            // checks first: the state would be charged only for packets some callee rule
-            // tests, and iptables charges it for every packet reaching the jump.
-            return [.statefulOnJump(first.kind)]
-        default:
-            break
-        }
+        guard !stateful.isEmpty else { return [] }
+        // On a jump, goto or RETURN the state is charged by a CONTINUE position at the rule's
+        // place (ContinuePositions.swift: `charge`), not per inlined position.
         for case .hashlimit(let h, _, _) in stateful where !hashlimitTables.contains(h.name) {
             guard hashlimitTables.count < Self.maxHashlimitTables else {
                 return [.statefulOptions("hashlimit", "more than \(Self.maxHashlimitTables) tables")]

@@ -25,6 +25,8 @@ struct FlatRule: Equatable {
     var replyPlaces: [ReplyCountPlace] = []
     /// The jumps and gotos that led here: the kernel counts a packet on each of them too.
     var via: [RuleRef] = []
+    /// A `continue` position: why (ContinuePositions.swift).
+    var continues: ContinueKind?
 
     init(atoms: [Atom], verdict: CompiledTables.Verdict, origin: RuleRef, isPolicy: Bool = false,
          kernelReason: KernelReason? = nil, rejectAsDrop: Bool = false, via: [RuleRef] = []) {
@@ -172,9 +174,15 @@ struct ChainFlattener {
                 own = atoms
                 let unsupported = lowered + statefulProblems(rule, own)
                 guard let target = rule.target else {
-                    // It only counts; the kernel counts only the packets it sees, so every
-                    // packet this rule may match goes there, and its counter stays exact.
-                    emit(.kernel, with(staying, own), ref, kernel: RecentLists.actOnlyReason(own) ?? .countsOnly)
+                    // It only counts: a CONTINUE position XDP counts when it decides the
+                    // packet. With a test XDP cannot evaluate (or a recent list it acts on,
+                    // RecentLists), every packet it may match goes to the kernel, which counts.
+                    if unsupported.isEmpty, let (v, kind) = continuation(nil) {
+                        let (acting, list) = Self.answering(own)
+                        emitContinue(v, with(staying, acting), ref, list.map { .recent($0) } ?? kind)
+                    } else {
+                        emit(.kernel, with(staying, own), ref, kernel: RecentLists.actOnlyReason(own) ?? .countsOnly)
+                    }
                     continue
                 }
                 if !unsupported.isEmpty {
@@ -218,19 +226,22 @@ struct ChainFlattener {
                 }
             case .jump(let callee)?:
                 guard canEnter(callee, conds, ref, depth: depth) else { continue }
+                // A stateful test is charged at the jump; the charge counts the jump itself.
+                let charged = charge(own, conds, ref)
                 events[ref, default: RuleEvents()].inlined = (.jump(callee), flat.count)
-                walk(callee, context: conds, topLevel: false, depth: depth + 1, via: via + [ref])
+                walk(callee, context: conds, topLevel: false, depth: depth + 1, via: charged ? via : via + [ref])
                 self.via = via
             case .goto(let callee)?:
                 guard canEnter(callee, conds, ref, depth: depth) else { continue }
+                let charged = charge(own, conds, ref)
                 events[ref, default: RuleEvents()].inlined = (.goto(callee), flat.count)
-                walk(callee, context: conds, topLevel: false, depth: depth + 1, via: via + [ref])
+                walk(callee, context: conds, topLevel: false, depth: depth + 1, via: charged ? via : via + [ref])
                 self.via = via
                 if topLevel {
                     // Falling off the end of a chain entered by goto from INPUT applies INPUT's policy.
                     emit(policy, conds, ref, isPolicy: true)
                     if own.isEmpty { return }
-                } else if !leave(own, conds, ref, as: "goto", inlined: .goto(callee), staying: &staying) {
+                } else if !leave(own, conds, ref, as: "goto", inlined: .goto(callee), staying: &staying, charged: charged) {
                     return
                 }
             case .log?:
@@ -238,7 +249,11 @@ struct ChainFlattener {
             case .queue?:
                 emit(.kernel, conds, ref, kernel: .target("QUEUE"))
             case .opaque(let e)?:
-                emit(.kernel, conds, ref, kernel: .target(e.name))
+                if let (v, kind) = continuation(rule.target) {
+                    emitContinue(v, conds, ref, kind)
+                } else {
+                    emit(.kernel, conds, ref, kernel: .target(e.name))
+                }
             }
         }
     }
@@ -278,10 +293,24 @@ struct ChainFlattener {
     /// the rest of the chain, the others stay: `staying and (!a or !b or ...)`. false: no
     /// packet stays (the rule has no test).
     private mutating func leave(_ own: [Atom], _ conds: [[Atom]], _ ref: RuleRef, as name: String,
-                                inlined: XDPPlacement.Inlined, staying: inout [[Atom]]) -> Bool {
+                                inlined: XDPPlacement.Inlined, staying: inout [[Atom]], charged: Bool = false) -> Bool {
         if own.isEmpty {
             events[ref, default: RuleEvents()].inlined = (inlined, flat.count)
             return false
+        }
+        // A stateful test: charged at the rule's place (ContinuePositions.swift), and the
+        // packets staying are read from the memo it leaves.
+        if !Self.statefulTests(own).isEmpty, let alts = Self.chargedNegations(own) {
+            let kept = Disjunction.and(staying, alts)
+            guard kept.count <= Disjunction.maxAlternatives else {
+                emit(.kernel, conds, ref, kernel: .multiTestReturn(target: name, tests: own.count,
+                                                                   why: .tooManyAlternatives(limit: Disjunction.maxAlternatives)))
+                return true
+            }
+            if !charged { _ = charge(own, conds, ref) }
+            events[ref, default: RuleEvents()].inlined = (inlined, flat.count)
+            staying = kept.isEmpty ? [staying[0] + alts[0]] : kept
+            return true
         }
         let negations = own.compactMap(\.negation)
         guard negations.count == own.count else {

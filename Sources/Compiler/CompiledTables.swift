@@ -17,6 +17,13 @@ public struct CompiledTables: Equatable, Sendable {
         /// Dropped as `drop` is, and answered from XDP with the kernel's REJECT reply
         /// (`rejectReplies`), or passed up where XDP cannot be sure of it.
         case reject = 4
+        /// Matches as any position, and the walk goes on after it (a rule whose target does
+        /// not end iptables' walk: none, MARK, ...; ContinuePositions.swift). Always a
+        /// fallback entry; counted when the packet is finally decided in XDP.
+        case `continue` = 5
+        /// `continue` for a packet without a conntrack entry; one with an entry goes to the
+        /// kernel (CONNMARK changing the connection's mark, which outlives a dropped packet).
+        case continueWithoutEntry = 6
     }
 
     public struct ProtoPort: Hashable, Sendable {

@@ -91,8 +91,16 @@ public enum Compiler {
         // Answered from XDP, but only where XDP can be sure of the reply; the rest needs the
         // kernel's REJECT (not there with --xdp-only).
         for f in builder.flat where f.verdict == .reject { blockers.append(.kernelRule(f.origin, .reject)) }
+        // MARK and CONNMARK continue in XDP; the mark itself is set by the kernel's INPUT.
+        var marking: Set<RuleRef> = []
+        for f in builder.flat where f.verdict.continues {
+            if let t = f.continues?.sideEffect, marking.insert(f.origin).inserted { blockers.append(.kernelRule(f.origin, .target(t))) }
+        }
         if natRules > 0 { blockers.append(.natTable(rules: natRules)) }
-        let origins = builder.flat.map { PositionOrigin(rule: $0.origin, isPolicy: $0.isPolicy, via: $0.via, replyPlaces: $0.replyPlaces) }
+        // A CONTINUE position counts its own rule only: the jumps on its way are counted with
+        // the position that decides the packet (whose `via` names them when it is in the
+        // same chain), never twice.
+        let origins = builder.flat.map { PositionOrigin(rule: $0.origin, isPolicy: $0.isPolicy, via: $0.verdict.continues ? [] : $0.via, replyPlaces: $0.replyPlaces) }
         return CompileResult(tables: builder.tables, origins: origins, report: report,
                              installable: !options.xdpOnly || blockers.isEmpty, xdpOnlyBlockers: blockers)
     }

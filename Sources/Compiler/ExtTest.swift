@@ -59,6 +59,10 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// `-m time` in UTC (TimeMatch.swift, bpf/ext_time.h); `negated` only from a RETURN's
     /// complement (xt_time has no `!` of its own).
     case time(TimeMatch, negated: Bool)
+    /// The complement of a stateful test's answer, read from the per-packet memo of its
+    /// instance and never acting (EIPT_EXT_ID_MEMO_NOT): only after a position that evaluates
+    /// it for every packet that can get here (ContinuePositions.swift, a charged RETURN).
+    indirect case memoNegation(ExtTest)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
@@ -77,6 +81,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .recent: "recent"
         case .conntrack: "conntrack"
         case .time: "time"
+        case .memoNegation(let e): e.kind
         }
     }
 
@@ -99,6 +104,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .conntrack: nil // a conjunction of options: its complement is not one test
         // MAYBE near a boundary either way: the complement is exact.
         case .time(let t, let n): .time(t, negated: !n)
+        case .memoNegation(let e): e
         }
     }
 
@@ -107,7 +113,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     public var isStateful: Bool {
         switch self {
         case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .conntrack, .time: false
-        case .limit, .statistic, .hashlimit, .recent: true
+        case .limit, .statistic, .hashlimit, .recent, .memoNegation: true
         }
     }
 
@@ -117,6 +123,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .conntrack, .time: nil
         case .limit(_, _, let i), .statistic(_, _, let i), .hashlimit(_, _, let i): i
         case .recent(let r): r.instance
+        case .memoNegation(let e): e.instance
         }
     }
 
@@ -179,6 +186,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .time(let t, let n):
             guard let ns = p.realtimeNanoseconds, let a = t.xdpAnswer(realtimeNanoseconds: ns) else { return nil }
             return a != n
+        case .memoNegation(let e):
+            return e.holds(for: p).map { !$0 }
         }
     }
 }

@@ -209,6 +209,12 @@ public struct RecentLists: Equatable, Sendable {
                     if q.verdict == .kernel && (!Self.isActOnly(q) || otherActOnly) {
                         return "\(q.origin.spoken) runs in the kernel before its rule \(f.origin.spoken)"
                     }
+                    // A CONTINUE position acting on another list (ContinuePositions.swift): that
+                    // list's test may answer MAYBE (an overflowed list), which sends the packet
+                    // to the kernel there, as another list's act-only test did.
+                    if q.verdict.continues && Self.recentTests(q).contains(where: { $0.name != name }) {
+                        return "\(q.origin.spoken) acts on another recent list before its rule \(f.origin.spoken)"
+                    }
                     if Self.mayStopUncertain(q, tcpUDPOnly: tcpUDPOnly) {
                         return "\(q.origin.spoken) tests a conntrack state XDP may not know, before its rule \(f.origin.spoken)"
                     }

@@ -67,7 +67,7 @@ public struct MigrationReport: Equatable, Sendable {
     public var xdpOnly: Bool { result.tables.xdpOnly }
 
     /// Status names in the order reports list them.
-    static let statusOrder = ["keyed", "inlined", "fallback", "conntrack", "reject-as-drop", "kernel",
+    static let statusOrder = ["keyed", "inlined", "fallback", "conntrack", "reject-as-drop", "continue", "kernel",
                               "no-effect", "shadowed", "never-matches", "unreachable"]
 
     public var totals: [(String, Int)] {

@@ -56,6 +56,9 @@ public enum XDPPlacement: Equatable, Sendable {
     indirect case rejectAsDrop(XDPPlacement)
     /// REJECT answered from XDP with the kernel's reply (bpf/reject.h).
     indirect case rejectReply(RejectReply, XDPPlacement)
+    /// Matched in XDP, which goes on after it and counts it when it decides the packet: a
+    /// rule whose target does not end iptables' walk (ContinuePositions.swift).
+    indirect case continues(ContinueKind, XDPPlacement)
 
     public enum KeyedTable: String, Equatable, Sendable {
         case catchAll = "catch-all"
@@ -169,6 +172,7 @@ extension XDPPlacement {
         case .inlined: "inlined"
         case .rejectAsDrop: "reject-as-drop"
         case .rejectReply(_, let p): p.name
+        case .continues: "continue"
         }
     }
 
@@ -185,6 +189,7 @@ extension XDPPlacement {
         case .rejectAsDrop(let p): "REJECT compiled as DROP (--reject-as-drop): no ICMP/RST reply is sent; \(p.detail)"
         case .rejectReply(let r, let p):
             "answered from XDP with \(r.name), the kernel's reply (passed up where XDP cannot be sure of it); \(p.detail)"
+        case .continues(let k, let p): "\(k.detail); \(p.detail)"
         }
     }
 }

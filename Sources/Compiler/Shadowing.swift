@@ -39,7 +39,9 @@ enum Shadowing {
             }
             guard let bs = atoms[j], live(j) else { continue }
             for i in 0..<j {
-                guard let as_ = atoms[i], live(i), flat[i].kernelReason == nil, flat[i].verdict != .kernel else { continue }
+                // A CONTINUE position decides nothing: the walk goes on after it.
+                guard let as_ = atoms[i], live(i), flat[i].kernelReason == nil, flat[i].verdict != .kernel,
+                      !flat[i].verdict.continues else { continue }
                 // Every alternative of j lies inside some alternative of i.
                 if flat[i].origin != flat[j].origin && bs.allSatisfy({ b in as_.contains { a in a.allSatisfy { implied($0, by: b) } } }) {
                     if !kernel.contains(where: { k in bs.contains { AtomNormalization.normalize(k.atoms + $0) != nil } }) {

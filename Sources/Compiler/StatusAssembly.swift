@@ -106,7 +106,9 @@ struct StatusAssembly {
                 kernel = kernel ?? .coveredBy(by)
             } else {
                 allShadowed = false
-                if let placed = builder.placements[p] {
+                if let placed = builder.placements[p], let kind = f.continues, f.verdict.continues {
+                    xdp = xdp ?? .continues(kind, placed)
+                } else if let placed = builder.placements[p] {
                     xdp = xdp ?? (f.rejectAsDrop ? .rejectAsDrop(placed) : f.reject.map { .rejectReply($0, placed) } ?? placed)
                 }
             }

@@ -57,10 +57,11 @@ struct TableBuilder {
             var layouts: [Layout] = []
             for atoms in alternatives {
                 do {
-                    layouts.append(try self.layout(atoms, position: pos))
+                    layouts.append(try self.layout(atoms, position: pos, fallbackOnly: flat[i].verdict.continues))
                 } catch {
                     if flat[i].verdict != .kernel {
                         flat[i].verdict = .kernel
+                        flat[i].continues = nil
                         flat[i].kernelReason = .unsupportedTests([error])
                         flat[i].isPolicy = false
                         flat[i].rejectAsDrop = false
@@ -164,6 +165,7 @@ struct TableBuilder {
     private mutating func cutHere(_ i: Int, _ why: KernelReason.Capacity) {
         cut = i
         flat[i].verdict = .kernel
+        flat[i].continues = nil
         flat[i].kernelReason = .capacity(why)
         flat[i].isPolicy = false
         flat[i].rejectAsDrop = false
@@ -173,7 +175,11 @@ struct TableBuilder {
         placements[i] = .keyed(.catchAll, entries: 1)
     }
 
-    func layout(_ atoms: [Atom], position: UInt32) throws(UnsupportedTest) -> Layout {
+    /// `fallbackOnly`: a CONTINUE position, which the judge must meet in its scan (a keyed
+    /// table answers one smallest position, which must decide): fallback entries, even
+    /// for no test at all (an entry without tests).
+    func layout(_ atoms: [Atom], position: UInt32, fallbackOnly: Bool = false) throws(UnsupportedTest) -> Layout {
+        if fallbackOnly { return .fallback(try FallbackLowering.lower(atoms, position: position, setMembers: smallSet)) }
         if atoms.isEmpty { return .catchAll }
         if let k = keyed(atoms) { return .keyed(k) }
         return .fallback(try FallbackLowering.lower(atoms, position: position, setMembers: smallSet))

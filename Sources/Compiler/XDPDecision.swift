@@ -74,11 +74,19 @@ extension CompiledTables {
     public struct Decision: Equatable, Sendable {
         public var position: UInt32?
         public var verdict: Verdict
-        public init(position: UInt32?, verdict: Verdict) {
+        /// The CONTINUE positions matched on the way, in order: counted with `position` when
+        /// XDP decides the packet (empty when the verdict is `kernel`: the kernel counts).
+        public var continued: [UInt32] = []
+        public init(position: UInt32?, verdict: Verdict, continued: [UInt32] = []) {
             self.position = position
             self.verdict = verdict
+            self.continued = continued
         }
     }
+
+    /// CONTINUE positions one packet may match in the program (EIPT_MAX_CONT); past that
+    /// it goes to the kernel.
+    public static let maxContinued = 8
 
     /// What `eipt_judge` answers for a packet: the lowest position among the catch-all, the
     /// protocol/port table (exact port, then any port), the source LPM table, the
@@ -107,8 +115,11 @@ extension CompiledTables {
         let sorted = fallback.enumerated().sorted { ($0.element.position, $0.offset) < ($1.element.position, $1.offset) }
         let state = conntrack ?? Self.stateWithoutEntry(p)
         var uncertain = false
+        var continued: [UInt32] = []
         for (_, rule) in sorted {
             if rule.position >= best { break }
+            // `eipt_fb_continues`: another alternative of the position just recorded.
+            if continued.last == rule.position { continue }
             if rule.matches(p, conntrack: state) {
                 // Extension tests, in order: the first that does not hold rejects the
                 // entry; one the facts cannot answer makes it a kernel decision.
@@ -119,18 +130,27 @@ extension CompiledTables {
                     if !h { extFails = true; break }
                 }
                 if extFails { continue }
-                best = rule.position
                 // A state test the program cannot answer: the rule may match, so its
                 // position holds and the kernel decides.
-                uncertain = (rule.conntrack != nil && state == nil) || extUnknown
+                let maybe = (rule.conntrack != nil && state == nil) || extUnknown
                     || (rule.length != nil && p.firstFragment)
+                let v = Int(rule.position) < verdicts.count ? verdicts[Int(rule.position)] : .kernel
+                if v.continues && !maybe && continued.count < Self.maxContinued
+                    // CONNMARK: only a packet without a conntrack entry (and a lookup that can tell).
+                    && (v == .continue || (conntrack == nil && state != nil)) {
+                    continued.append(rule.position)
+                    continue
+                }
+                best = rule.position
+                uncertain = maybe || v.continues
                 break
             }
         }
         if best == UInt32.max || best >= Compiler.maxRules || Int(best) >= verdicts.count {
-            return Decision(position: nil, verdict: policy)
+            return Decision(position: nil, verdict: policy, continued: policy == .kernel ? [] : continued)
         }
-        return Decision(position: best, verdict: uncertain ? .kernel : verdicts[Int(best)])
+        let verdict = uncertain || verdicts[Int(best)].continues ? .kernel : verdicts[Int(best)]
+        return Decision(position: best, verdict: verdict, continued: verdict == .kernel ? [] : continued)
     }
 
     /// The value an LPM lookup returns: the longest stored prefix containing `address`.

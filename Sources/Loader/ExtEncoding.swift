@@ -125,6 +125,10 @@ enum ExtEncoding {
             d.weekdays = t.weekdays
             d.flags = t.contiguous ? UInt8(EIPT_TIME_F_CONTIGUOUS) : 0
             put(d, into: &e)
+        case .memoNegation(let inner):
+            // Never evaluated as its kind: eipt_stateful_begin answers it from the memo
+            // (TableEncoding sets EIPT_EXT_ID_MEMO_NOT in its id).
+            e = try encode(inner, generation: generation, stamp: stamp)
         }
         return e
     }

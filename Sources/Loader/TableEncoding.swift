@@ -35,6 +35,8 @@ enum TableEncoding {
         case .accept: info.verdict = EIPT_ACCEPT.rawValue
         case .drop: info.verdict = EIPT_DROP.rawValue
         case .kernel: info.verdict = EIPT_KERNEL.rawValue
+        case .continue: info.verdict = EIPT_CONTINUE.rawValue
+        case .continueWithoutEntry: info.verdict = EIPT_CONTINUE_NO_CT.rawValue
         case .reject:
             // A reject position without its reply cannot be answered: the kernel decides it.
             guard let reject else { info.verdict = EIPT_KERNEL.rawValue; break }
@@ -106,6 +108,7 @@ enum TableEncoding {
                             throw LoaderError("write generation \(generation): more than \(ExtTest.maxStatefulInstances) stateful match instances")
                         }
                         encoded.id = id
+                        if case .memoNegation = e { encoded.id |= EIPT_EXT_ID_MEMO_NOT }
                     }
                     ext.append(encoded)
                 }

@@ -73,8 +73,11 @@ public struct XDPAnswer: Equatable, Sendable {
 
     /// The decision of the position whose counter moved between `before` and `after`.
     public static func decision(before: [UInt64], after: [UInt64], compiled: CompileResult) -> Decision? {
-        guard let pos = zip(before, after).enumerated().first(where: { $0.element.1 > $0.element.0 })?.offset else { return nil }
         let t = compiled.tables
+        // CONTINUE positions the packet met are counted with the deciding one: skip them.
+        guard let pos = zip(before, after).enumerated().first(where: {
+            $0.element.1 > $0.element.0 && !($0.offset < t.verdicts.count && t.verdicts[$0.offset].continues)
+        })?.offset else { return nil }
         if pos >= compiled.origins.count || compiled.origins[pos].isPolicy {
             return Decision(.policy(table: "filter", chain: "INPUT"), t.policy == .drop ? .drop : .accept)
         }
@@ -82,7 +85,7 @@ public struct XDPAnswer: Equatable, Sendable {
         switch t.verdicts[pos] {
         case .drop, .reject: verdict = .drop
         case .accept: verdict = .accept
-        case .kernel: verdict = .other("KERNEL")
+        case .kernel, .continue, .continueWithoutEntry: verdict = .other("KERNEL")
         }
         return Decision(rule: compiled.origins[pos].rule, verdict)
     }

@@ -26,18 +26,28 @@ struct StatefulCostCommand {
         ("drop", "-A INPUT -p udp -m udp --dport 5060 -j DROP"),
         ("limit+LOG", "-A INPUT -p udp -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix \"[UFW BLOCK] \"\n-A INPUT -p udp -j DROP"),
         ("hashlimit", "-A INPUT -p udp -m udp --dport 5060 -m hashlimit --hashlimit-above 10/sec --hashlimit-burst 5 --hashlimit-mode srcip,dstport --hashlimit-name bench -j DROP"),
+        // CONTINUE positions (ContinuePositions.swift): a counting rule and a MARK before the
+        // DROP, each recorded and counted with it.
+        ("count+MARK", "-A INPUT -p udp\n-A INPUT -p udp -j MARK --set-xmark 0x1/0xffffffff\n-A INPUT -p udp -m udp --dport 5060 -j DROP"),
+        // ufw's ufw-not-local end: a limit on a jump (charged at the jump, past the burst: no),
+        // then the DROP.
+        ("limit-jump", "-N C\n-A INPUT -p udp -m limit --limit 3/min --limit-burst 10 -j C\n-A INPUT -p udp -j DROP\n-A C -j DROP"),
     ]
+    /// Cases decided through CONTINUE positions rather than a stateful test.
+    static let continuing: Set<String> = ["count+MARK"]
 
     func run() throws {
         var samples = [[Double]](repeating: [], count: Self.cases.count)
         let frame = UDPFrame(source: 0x0A00_0001).bytes
         for _ in 0..<repetitions {
             for (k, c) in Self.cases.enumerated() {
-                let text = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\(c.rules)\nCOMMIT\n"
+                let chains = c.rules.contains("-N C") ? ":C - [0:0]\n" : ""
+                let rules = c.rules.replacingOccurrences(of: "-N C\n", with: "")
+                let text = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\(chains)\(rules)\nCOMMIT\n"
                 let ruleset = try RestoreParser.parse(text, options: .init(file: "\(c.name).rules"))
                 let result = Compiler.compile(ruleset, sets: nil, interface: "bench0")
                 let stateful = result.tables.fallback.flatMap(\.ext).filter(\.isStateful).count
-                guard k == 0 || stateful > 0 else {
+                guard k == 0 || stateful > 0 || Self.continuing.contains(c.name) else {
                     throw BenchError(description: "\(c.name): no stateful test in XDP: \(result.report.rules.map { "\($0.status)" })")
                 }
                 let dp = try Dataplane.load()

@@ -86,7 +86,9 @@ struct RandomRulesets {
             case 55..<67 where !later.isEmpty: return ("-j \(pick(later))", false)
             case 67..<73 where !later.isEmpty: return ("-g \(pick(later))", true)
             case 73..<79 where !exact || rejectAsDrop: return ("-j REJECT", false)
-            case 79..<83 where !exact: return ("", false) // counts only: the kernel must see it
+            // Counts only: a CONTINUE position, exact in XDP too (MARK continues as well, but
+            // its mark is the kernel INPUT's: it keeps a ruleset from --xdp-only).
+            case 79..<83: return ("", false)
             case 83..<89 where !exact: return ("-j LOG --log-prefix x", false)
             case 89..<92 where !exact: return ("-j SET --add-set dyn src", false)
             case 92..<96 where !exact: return ("-j MARK --set-xmark 0x1/0xffffffff", false)

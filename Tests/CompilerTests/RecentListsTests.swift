@@ -26,7 +26,8 @@ final class RecentListsTests: XCTestCase {
         let tests = recentTests(r)
         XCTAssertEqual(tests.count, 2)
         XCTAssertEqual(tests.map(\.command), [.set, .update])
-        XCTAssertEqual(tests.map(\.actOnly), [true, false])
+        // The --set rule is a CONTINUE position: its test answers as the kernel's (no act-only no).
+        XCTAssertEqual(tests.map(\.actOnly), [false, false])
         XCTAssertEqual(tests.map(\.name), ["SIP", "SIP"])
         XCTAssertEqual(tests[1].seconds, 60)
         XCTAssertEqual(tests[1].hitcount, 4)
@@ -35,8 +36,8 @@ final class RecentListsTests: XCTestCase {
         XCTAssertEqual(RecentTest.ringMask(hitcounts: [4], ipPktListTot: 0), 3)
         XCTAssertEqual(RecentTest.ringMask(hitcounts: [4], ipPktListTot: 20), 31)
         XCTAssertEqual(r.report.rules[1].status.layer, .xdp)
-        // The --set rule keeps its KERNEL position (the kernel counts it), and says XDP acts on it.
-        XCTAssertEqual(r.report.rules[0].status, .kernel(.recentActs(list: "SIP")))
+        // The --set rule continues in XDP, which acts on the list and counts it.
+        XCTAssertEqual(r.report.rules[0].status, .xdp(.continues(.recent("SIP"), .fallback(entries: 1))))
         // Two instances: the per-packet memo keeps them apart.
         XCTAssertNotEqual(tests[0].instance, tests[1].instance)
     }

@@ -49,8 +49,11 @@ final class StatefulLoweringTests: XCTestCase {
         let r = try compile("*filter\n-A INPUT -p udp -m mark --mark 1 -m limit --limit 3/min -j LOG\n-A INPUT -m limit --limit 1/s -j REJECT\n-A INPUT -m limit --limit 1/s\nCOMMIT\n")
         XCTAssertEqual(status(r, "INPUT", 1), .kernel(.unsupportedTests([.match("mark")])))
         // Rule 2's REJECT is answered from XDP (nothing on the reply's way out): its limit is
-        // XDP's, as a DROP's would be.
-        for i in [1, 3] { XCTAssertEqual(statefulTests(r, "INPUT", i), [], "rule \(i)") }
+        // XDP's, as a DROP's would be. Rule 3 (no target) is a CONTINUE position: its limit
+        // is charged in XDP, as the kernel charges it, and the walk goes on.
+        XCTAssertEqual(statefulTests(r, "INPUT", 1), [], "rule 1")
+        XCTAssertEqual(statefulTests(r, "INPUT", 3).map(\.kind), ["limit"], "rule 3")
+        XCTAssertEqual(status(r, "INPUT", 3), .xdp(.continues(.countsOnly, .fallback(entries: 1))))
     }
 
     func testALimitBeforeOtherTestsStaysInTheKernel() throws {
@@ -65,10 +68,28 @@ final class StatefulLoweringTests: XCTestCase {
         XCTAssertNil(r.tables.fallback.last?.conntrack)
     }
 
-    func testAStatefulJumpStaysInTheKernel() throws {
-        let r = try compile("*filter\n:C - [0:0]\n-A INPUT -m limit --limit 3/min -j C\n-A INPUT -j DROP\n-A C -p udp -j DROP\n-A C -m limit --limit 1/s -j RETURN\nCOMMIT\n")
-        XCTAssertEqual(status(r, "INPUT", 1), .kernel(.unsupportedTests([.statefulOnJump("limit")])))
-        XCTAssertEqual(r.tables.fallback.flatMap(\.ext).filter(\.isStateful), [])
+    /// A limit on a jump is charged once, at the jump's own CONTINUE position (counted on
+    /// the jump); the callee's positions carry the same instance and read its memo. A limit
+    /// on a RETURN is charged at the RETURN; the positions after it keep the packets whose
+    /// memoised answer was no (`memoNegation`).
+    func testAStatefulJumpIsChargedAtTheJump() throws {
+        let r = try compile("*filter\n:C - [0:0]\n-A INPUT -m limit --limit 3/min -j C\n-A INPUT -j DROP\n-A C -p udp -j DROP\n-A C -m limit --limit 1/s -j RETURN\n-A C -p tcp -j DROP\nCOMMIT\n")
+        XCTAssertEqual(status(r, "INPUT", 1), .xdp(.continues(.charge("limit"), .fallback(entries: 1))))
+        XCTAssertEqual(status(r, "C", 2), .xdp(.continues(.charge("limit"), .fallback(entries: 1))))
+        XCTAssertEqual(status(r, "C", 3), .xdp(.fallback(entries: 1)))
+        let jump = ExtInstance(rule: RuleRef(table: "filter", chain: "INPUT", index: 1, line: nil), match: 0)
+        let ret = ExtInstance(rule: RuleRef(table: "filter", chain: "C", index: 2, line: nil), match: 0)
+        // Positions: 0 the jump's charge, 1 C#1, 2 the RETURN's charge, 3 C#3, 4 INPUT#2.
+        XCTAssertEqual(r.tables.verdicts, [.continue, .drop, .continue, .drop, .drop])
+        XCTAssertEqual(statefulTests(r, "INPUT", 1).compactMap(\.instance), [jump])
+        XCTAssertEqual(statefulTests(r, "C", 1).compactMap(\.instance), [jump])
+        XCTAssertEqual(statefulTests(r, "C", 2).compactMap(\.instance), [jump, ret])
+        let after = statefulTests(r, "C", 3)
+        XCTAssertEqual(after.compactMap(\.instance), [jump, ret])
+        if case .memoNegation(.limit)? = after.last {} else { XCTFail("C#3 keeps the RETURN's no: \(after)") }
+        // The charge counts the jump: the callee's positions do not name it again.
+        XCTAssertEqual(r.origins[1].via, [])
+        XCTAssertEqual(r.origins[0].via, [])
     }
 
     func testInstancesBeyondTheCapStayInTheKernel() throws {

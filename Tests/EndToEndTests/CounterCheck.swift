@@ -49,7 +49,7 @@ struct CounterCheck {
 
     /// One probe: what it moved in the kernel alone, and where XDP dropped it in both layers.
     /// `replyPlaces`: XDP answered it (REJECT), and its reply counts where the kernel's did.
-    mutating func record(ref moved: NetfilterSnapshot, decidedBy rule: RuleName?, xdpPosition: Int?, ipBytes: UInt64,
+    mutating func record(ref moved: NetfilterSnapshot, decidedBy rule: RuleName?, xdpPosition: Int?, continued: [Int] = [], ipBytes: UInt64,
                          replyPlaces: Set<RuleName> = []) {
         if let rule, rule.table == "filter" { deciding.insert(rule) }
         guard let xdpPosition else { return }
@@ -57,7 +57,8 @@ struct CounterCheck {
             adjust[r, default: (0, 0)].packets -= Int64(c.packets)
             adjust[r, default: (0, 0)].bytes -= Int64(c.bytes)
         }
-        for r in names.counted(xdpPosition) {
+        // The CONTINUE positions it met are counted with it (their own rule each).
+        for r in names.counted(xdpPosition) + continued.flatMap(names.counted) {
             adjust[r, default: (0, 0)].packets += 1
             adjust[r, default: (0, 0)].bytes += Int64(ipBytes)
         }

@@ -161,7 +161,8 @@ struct DifferentialRun {
             } else {
                 result.disagreements.append("\(p): kernel alone: \(k); both layers: \(o)")
             }
-            counterCheck.record(ref: after[0].moved, decidedBy: k.rule, xdpPosition: after[1].xdpPosition, ipBytes: UInt64(frame.count - 14),
+            counterCheck.record(ref: after[0].moved, decidedBy: k.rule, xdpPosition: after[1].xdpPosition, continued: after[1].xdpContinued,
+                                ipBytes: UInt64(frame.count - 14),
                                 replyPlaces: after[1].replySent ? after[1].xdpPosition.map(names.replyPlaces) ?? [] : [])
         }
         if result.unscorable == 0 {

@@ -31,6 +31,11 @@ struct PositionNames {
         return RuleName(table: r.table, chain: r.chain, index: r.index)
     }
 
+    /// A CONTINUE position: counted with the deciding one, never deciding itself.
+    func continues(_ position: Int) -> Bool {
+        position < result.tables.verdicts.count && result.tables.verdicts[position].continues
+    }
+
     /// Every rule whose counter a drop at `position` belongs to, as the design counts it:
     /// the rule, the jumps that led to it, and the policy when it applied.
     func counted(_ position: Int) -> [RuleName] {
@@ -81,6 +86,8 @@ struct ProbeJudge {
         var xdpPosition: Int?
         /// XDP answered it (REJECT, XDP_TX): the reply did not go through the kernel.
         var replySent = false
+        /// The CONTINUE positions XDP counted with it.
+        var xdpContinued: [Int] = []
     }
 
     /// Packets XDP decided itself: dropped, or REJECTed with or without a reply.
@@ -113,8 +120,11 @@ struct ProbeJudge {
                     a.counters = try d.counters()
                     if let s = a.stats, let b = before[i].stats, Self.decided(s) > Self.decided(b), let c = a.counters, let bc = before[i].counters {
                         a.replySent = s.rejected > b.rejected
-                        let pos = zip(c, bc).enumerated().first { $0.element.0.packets > $0.element.1.packets }?.offset
+                        let moved = zip(c, bc).enumerated().filter { $0.element.0.packets > $0.element.1.packets }.map(\.offset)
+                        let continued = moved.filter { p in names[i]?.continues(p) ?? false }
+                        let pos = moved.first { !continued.contains($0) }
                         a.xdpPosition = pos
+                        a.xdpContinued = continued
                         a.snapshot = before[i].snapshot
                         a.outcome = ProbeOutcome(delivered: false, rule: pos.flatMap { p in names[i]?.name(p) }, byXDP: true)
                         after[i] = a

@@ -89,6 +89,15 @@ final class RecentOracleTests: XCTestCase {
         // a's and c's 4th packet on (6 + 3) are dropped: the list decided, and XDP did it.
         XCTAssertEqual(refVerdicts.filter { !$0 }.count, 9, "\(refVerdicts)")
         XCTAssertEqual(try two.xdp().stats().dropped, 9, "every drop was XDP's")
+        // Counters: the act-only --set rule is a CONTINUE position, counted by XDP for the
+        // packets it drops further on; both layers show what the kernel alone shows.
+        let kernelCounts = ref.snapshot().rules
+        let bothCounts = NetfilterSnapshot.iptablesCounters(two.ours(["-c"], tool: "ebpf-iptables-save").stdout)
+        for i in 1...3 {
+            let name = RuleName(table: "filter", chain: "INPUT", index: i)
+            XCTAssertEqual(bothCounts[name], kernelCounts[name], "INPUT#\(i): both layers \(bothCounts[name].map(\.description) ?? "-"), kernel alone \(kernelCounts[name].map(\.description) ?? "-")")
+        }
+        XCTAssertEqual(kernelCounts[RuleName(table: "filter", chain: "INPUT", index: 1)]?.packets, UInt64(sequence.count))
 
         let refList = Self.parse(ref.run(["cat", "/proc/net/xt_recent/SIP"]).stdout)
         let out = two.ours(["recent", "SIP"])

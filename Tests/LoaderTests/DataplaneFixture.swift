@@ -38,6 +38,9 @@ struct DataplaneFixture {
         /// The live generation's deciding position: a position, `policy` (-1), or none (nil).
         var position: Int?
         var stat: Stat
+        /// CONTINUE positions the packet matched first (`+P,Q` after the position): counted
+        /// with the deciding one.
+        var continued: [Int] = []
     }
 
     /// A change of the live controls between packets.
@@ -110,6 +113,8 @@ struct DataplaneFixture {
         case "accept": return .accept
         case "drop": return .drop
         case "kernel": return .kernel
+        case "continue": return .continue
+        case "continue-noct": return .continueWithoutEntry
         default: return nil
         }
     }
@@ -257,6 +262,13 @@ struct DataplaneFixture {
                 var h = Hashlimit(name: String(f[0]), average: 3_600_000_000, burst: burst, mode: mode)
                 h.sourceMask = mask
                 r.ext.append(.hashlimit(h, negated: neg, instance: ExtInstance(rule: RuleRef(table: "filter", chain: "INPUT", index: k, line: nil), match: 0)))
+            case "notlimit":
+                // notlimit AVG/BURST/INST: the complement of limit INST's memoised answer
+                // (ExtTest.memoNegation: a charged RETURN's staying packets).
+                let n = v.split(separator: "/").compactMap { UInt32($0) }
+                guard n.count == 3 else { throw fail("notlimit") }
+                let inst = ExtInstance(rule: RuleRef(table: "filter", chain: "INPUT", index: Int(n[2]), line: nil), match: 0)
+                r.ext.append(.memoNegation(.limit(average: n[0], burst: n[1], instance: inst)))
             case "limit", "nth", "random":
                 // limit AVG/BURST/INST, nth EVERY-1/COUNT/INST, random P31/INST: INST names the
                 // state (entries with the same INST share one bucket or counter).
@@ -438,7 +450,12 @@ struct DataplaneFixture {
             default: throw fail("unknown packet option \(k)")
             }
         }
-        let out = Array(w[(arrow + 1)...])
+        var out = Array(w[(arrow + 1)...])
+        var continued: [Int] = []
+        if let plus = out.firstIndex(where: { $0.hasPrefix("+") }) {
+            continued = out[plus].dropFirst().split(separator: ",").compactMap { Int($0) }
+            out.remove(at: plus)
+        }
         guard out.count == 2 || out.count == 3, out[0] == "PASS" || out[0] == "DROP" else {
             throw fail("expected => PASS|DROP POS|policy|none [STAT]")
         }
@@ -453,6 +470,6 @@ struct DataplaneFixture {
         } else {
             stat = !pass ? .dropped : position == nil ? .untouched : .passed
         }
-        return Probe(line: line, text: text, packet: p, expectPass: pass, position: position, stat: stat)
+        return Probe(line: line, text: text, packet: p, expectPass: pass, position: position, stat: stat, continued: continued)
     }
 }

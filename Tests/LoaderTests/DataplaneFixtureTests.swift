@@ -103,7 +103,7 @@ final class DataplaneFixtureTests: XCTestCase {
                     let verdict = pos < 0 ? t.policy : t.verdicts[pos]
                     let counted = probe.stat == .dropped || probe.stat == .rejectLimited || probe.stat == .rejected
                         || (xdpOnly && !inTransition && probe.stat == .passed && verdict == .accept)
-                    if counted { expected = [index] }
+                    if counted { expected = (probe.continued + [index]).sorted() }
                 }
                 let moved = (0..<afterLive.count).filter { afterLive[$0].packets != beforeLive[$0].packets }
                 XCTAssertEqual(moved, expected, "counter moved: \(where_)")
