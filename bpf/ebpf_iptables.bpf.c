@@ -193,6 +193,14 @@ struct eipt_pkt {
 	__u64 memo_done, memo_yes;
 	__u8 reject_with;  /* out: eipt_rule_info.reject_with of the deciding position */
 	__u16 udp_check;   /* UDP: the checksum field as sent (0: none; network order) */
+	/* statistic --mode random, not drawn yet (bpf/ext_statistic.h): the positions that take
+	 * the packet if their draw says yes, in order; draw_n of them are recorded. */
+	__u8 draw_n;
+	struct eipt_draw {
+		__u32 pos;
+		__u32 probability; /* 31-bit threshold */
+		__u8 neg, id;      /* XT_STATISTIC_INVERT; eipt_ext.id of the test */
+	} draws[EIPT_MAX_DRAWS];
 };
 
 struct eipt_fb_ctx {
@@ -604,6 +612,8 @@ route_ok:
 /* REJECT's reply built in XDP. */
 #include "reject.h"
 #include "ext_recent.h"
+/* statistic --mode random: the pending draws. */
+#include "draws.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -671,6 +681,8 @@ static __always_inline int eipt_ext_rule(struct xdp_md *ctx, struct eipt_pkt *p,
 		if (!e)
 			return EIPT_EXT_MAYBE;
 		a = eipt_ext_holds(ctx, p, e);
+		if (a == EIPT_EXT_PENDING && i + 1 == count)
+			return a; /* the compiler puts a rule's draw last (PendingDraws.swift) */
 		if (a != EIPT_EXT_YES)
 			return a == EIPT_EXT_NO ? EIPT_EXT_NO : EIPT_EXT_MAYBE;
 	}
@@ -838,6 +850,8 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 			if (er && (er->ext_flags & EIPT_EXT_F_STATEFUL))
 				eipt_reaches_input(ctx, p);
 			a = ext_rule(ctx, p, fc.start);
+			if (a == EIPT_EXT_PENDING)
+				a = eipt_draw_pend(p, er); /* NO once recorded: go on as if it did not match */
 			if (a == EIPT_EXT_NO) {
 				fc.uncertain = 0;
 				fc.start++;
@@ -905,6 +919,7 @@ static __always_inline void eipt_judge_by(struct xdp_md *ctx, struct eipt_pkt *p
 {
 	p->verdict = 0;
 	p->gen_flags = 0;
+	p->draw_n = 0;
 	if (gen)
 		eipt_judge_1(ctx, p);
 	else
@@ -1024,6 +1039,8 @@ int eipt_xdp(struct xdp_md *ctx)
 	}
 
 	eipt_judge_by(ctx, &pkt, gen);
+	if (pkt.draw_n && !(flags & EIPT_LIVE_BOTH))
+		eipt_draws_resolve(ctx, &pkt, gen, frag); /* may change pos, verdict, reject_with */
 	verdict = pkt.verdict;
 	pos = pkt.pos;
 	gen_flags = pkt.gen_flags;

@@ -293,6 +293,10 @@ enum eipt_ext_answer {
 	EIPT_EXT_NO = 0,
 	EIPT_EXT_YES = 1,
 	EIPT_EXT_MAYBE = 2, /* cannot tell in XDP for this packet: the rule's position goes to the kernel */
+	/* statistic --mode random, the rule's last test (every other one held): not drawn yet;
+	 * the judge records a pending draw and goes on as if the rule did not match
+	 * (bpf/ext_statistic.h, Compiler/PendingDraws.swift). */
+	EIPT_EXT_PENDING = 3,
 };
 
 struct eipt_ext_mac {
@@ -371,6 +375,8 @@ _Static_assert(sizeof(struct eipt_ext_limit) <= 56, "eipt_ext_limit fits eipt_ex
 /* -m statistic: xt_statistic_info's fields as libxt_statistic stores them (every is n-1,
  * count the nth counter's initial value every-packet, probability a 31-bit fraction).
  * `neg` is XT_STATISTIC_INVERT. `stamp` as for limit. */
+/* Pending draws one packet may hold (struct eipt_pkt.draws); one more goes to the kernel. */
+#define EIPT_MAX_DRAWS 4
 enum eipt_statistic_mode {
 	EIPT_STATISTIC_RANDOM = 0,
 	EIPT_STATISTIC_NTH = 1,

@@ -100,6 +100,14 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         }
     }
 
+    /// `-m statistic --mode random`: the program does not draw where it meets the test but
+    /// records a pending draw and goes on as if it did not match; it draws at the end only
+    /// when XDP itself carries out every outcome the draws can lead to (XDPDecision.swift,
+    /// bpf/ext_statistic.h), so that the kernel never draws a second time for one packet.
+    public var isPendingDraw: Bool {
+        if case .statistic(.random, _, _) = self { true } else { false }
+    }
+
     /// The state a stateful test acts on (nil for the others). Stateful cases carry one.
     public var instance: ExtInstance? {
         switch self {

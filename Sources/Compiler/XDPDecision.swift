@@ -71,9 +71,19 @@ extension CompiledTables {
     public struct Decision: Equatable, Sendable {
         public var position: UInt32?
         public var verdict: Verdict
-        public init(position: UInt32?, verdict: Verdict) {
+        /// The pending draws (PendingDraws.swift) XDP makes, in order, before `verdict`
+        /// stands; empty when none, and when the packet goes up undrawn (`.kernel`).
+        public var draws: [PendingDraws.Draw] = []
+        public init(position: UInt32?, verdict: Verdict, draws: [PendingDraws.Draw] = []) {
             self.position = position
             self.verdict = verdict
+            self.draws = draws
+        }
+
+        /// The decision once the draws are made: `random` gives one 32-bit value per draw.
+        public func drawn(_ random: () -> UInt32) -> Decision {
+            for d in draws where d.says(random()) { return Decision(position: d.position, verdict: d.verdict) }
+            return Decision(position: position, verdict: verdict)
         }
     }
 
@@ -104,6 +114,7 @@ extension CompiledTables {
         let sorted = fallback.enumerated().sorted { ($0.element.position, $0.offset) < ($1.element.position, $1.offset) }
         let state = conntrack ?? Self.stateWithoutEntry(p)
         var uncertain = false
+        var pending = PendingDraws.Mirror()
         for (_, rule) in sorted {
             if rule.position >= best { break }
             if rule.matches(p, conntrack: state) {
@@ -112,10 +123,17 @@ extension CompiledTables {
                 var extUnknown = false
                 var extFails = false
                 for e in rule.ext {
+                    if e.isPendingDraw { continue } // the last test: recorded below
                     guard let h = e.holds(for: p) else { extUnknown = true; break }
                     if !h { extFails = true; break }
                 }
                 if extFails { continue }
+                if !extUnknown, let draw = rule.ext.last, draw.isPendingDraw {
+                    if pending.record(draw, at: rule.position, verdict: verdicts.indices.contains(Int(rule.position)) ? verdicts[Int(rule.position)] : .kernel) {
+                        continue // as if the rule did not match
+                    }
+                    extUnknown = true
+                }
                 best = rule.position
                 // A state test the program cannot answer: the rule may match, so its
                 // position holds and the kernel decides.
@@ -124,10 +142,13 @@ extension CompiledTables {
                 break
             }
         }
+        let found: Decision
         if best == UInt32.max || best >= Compiler.maxRules || Int(best) >= verdicts.count {
-            return Decision(position: nil, verdict: policy)
+            found = Decision(position: nil, verdict: policy)
+        } else {
+            found = Decision(position: best, verdict: uncertain ? .kernel : verdicts[Int(best)])
         }
-        return Decision(position: best, verdict: uncertain ? .kernel : verdicts[Int(best)])
+        return pending.resolve(found, xdpOnly: xdpOnly)
     }
 
     /// The value an LPM lookup returns: the longest stored prefix containing `address`.
