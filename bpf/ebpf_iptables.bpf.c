@@ -609,6 +609,7 @@ route_ok:
 #include "ext_tcpopt.h"
 #include "ext_iprange.h"
 #include "ext_length.h"
+#include "ext_proto.h"
 /* REJECT's reply built in XDP. */
 #include "reject.h"
 #include "ext_recent.h"
@@ -649,6 +650,8 @@ __attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt
 		return eipt_ext_ttl(p, e);
 	case EIPT_EXT_RECENT:
 		return eipt_ext_recent(ctx, p, e);
+	case EIPT_EXT_PROTO:
+		return eipt_ext_proto(p, e);
 	default:
 		return EIPT_EXT_MAYBE;
 	}

@@ -285,6 +285,7 @@ enum eipt_ext_kind {
 	EIPT_EXT_LENGTH = 7,   /* a second -m length test of one rule (bpf/ext_length.h) */
 	EIPT_EXT_TTL = 8,      /* a second -m ttl test of one rule (bpf/ext_length.h) */
 	EIPT_EXT_RECENT = 13,  /* -m recent (bpf/ext_recent.h) */
+	EIPT_EXT_PROTO = 15,   /* a rule's second protocol test (bpf/ext_proto.h) */
 	/* kinds 2..: one per extension (see the union) */
 };
 
@@ -456,6 +457,12 @@ _Static_assert(sizeof(struct eipt_ext_iprange) <= 56, "eipt_ext_iprange fits eip
 /* A rule's second -m length test (the entry's own length field holds the first). */
 struct eipt_ext_length {
 	__u16 lo, hi; /* IP total length, inclusive */
+};
+
+/* A second protocol test of one conjunction (a RETURN's `! -p tcp` with the rule's own
+ * `! -p udp`: the entry's own proto field holds the first); `neg` is `!`. */
+struct eipt_ext_proto {
+	__u8 proto;
 };
 
 /* A rule's second -m ttl test; op is enum eipt_ttl_op (EIPT_TTL_NE: `neg` of EQ). */

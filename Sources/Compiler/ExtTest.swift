@@ -53,6 +53,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     case ttl(TTLMatch)
     /// `-m recent` (RecentTest.swift, bpf/ext_recent.h): stateful, acts on a list.
     case recent(RecentTest)
+    /// A second protocol test of one conjunction (FallbackLowering; bpf/ext_proto.h).
+    case proto(UInt8, negated: Bool)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
@@ -69,6 +71,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .length: "length"
         case .ttl: "TTL"
         case .recent: "recent"
+        case .proto: "protocol"
         }
     }
 
@@ -88,6 +91,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .length(let r, let n): .length(r, negated: !n)
         case .ttl(let t): t.negation.map { .ttl($0) }
         case .recent: nil // it acts whatever it answers: `!` is not its complement
+        case .proto(let p, let n): .proto(p, negated: !n)
         }
     }
 
@@ -95,7 +99,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// evaluated exactly where iptables evaluates it, once per packet.
     public var isStateful: Bool {
         switch self {
-        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl: false
+        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .proto: false
         case .limit, .statistic, .hashlimit, .recent: true
         }
     }
@@ -111,7 +115,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// The state a stateful test acts on (nil for the others). Stateful cases carry one.
     public var instance: ExtInstance? {
         switch self {
-        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl: nil
+        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .proto: nil
         case .limit(_, _, let i), .statistic(_, _, let i), .hashlimit(_, _, let i): i
         case .recent(let r): r.instance
         }
@@ -168,6 +172,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
             return t.holds(p.ttl)
         case .recent:
             return nil // depends on the list: the mirror cannot say
+        case .proto(let v, let n):
+            return (p.proto == v) != n
         }
     }
 }

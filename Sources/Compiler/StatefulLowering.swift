@@ -36,7 +36,7 @@ extension AtomLowering {
             // would advance only for the packets XDP passes up: it stays in the kernel.
             let (mode, negated) = try Self.statistic(e)
             if case .nth = mode, !statisticInXDP {
-                throw .statefulOptions("statistic", "--mode nth counts per rule, and the kernel's counter would see only the packets XDP passes up")
+                throw .statefulOptions("statistic", "--mode nth (one counter per rule, which the kernel would advance only for the packets XDP passes up)")
             }
             return .statistic(mode, negated: negated, instance: instance)
         case .opaque(let e) where e.name == "hashlimit":

@@ -86,6 +86,10 @@ enum ExtEncoding {
             e.kind = UInt16(EIPT_EXT_RECENT.rawValue)
             e.neg = r.negated ? 1 : 0
             put(RecentEncoding.payload(r, params: RecentModuleParams.current), into: &e)
+        case .proto(let p, let negated):
+            e.kind = UInt16(EIPT_EXT_PROTO.rawValue)
+            e.neg = negated ? 1 : 0
+            put(eipt_ext_proto(proto: p), into: &e)
         }
         return e
     }

@@ -66,6 +66,9 @@ struct DataplaneFixture {
     }
 
     var tables = CompiledTables()
+    /// The runs (`xdpOnly` false, true) the fixture is for: both unless a `runs` line says
+    /// (a pending draw's outcome differs: XDP carries out ACCEPT only when INPUT is empty).
+    var xdpOnlyRuns: [Bool] = [false, true]
     /// The idle generation's tables, for transitions.
     var idle: CompiledTables?
     var steps: [Step] = []
@@ -187,6 +190,10 @@ struct DataplaneFixture {
                 guard w.count == 4 || (w.count == 5 && w[4] == "unsure"), let p = prefix(w[1]),
                       let type = AddrTypeTest.rtnType(String(w[2])), let ifindex = UInt32(w[3]) else { throw fail("local") }
                 local.append(LocalRoutes.Entry(destination: p.address, length: p.length, type: UInt8(type), ifindex: ifindex, unsure: w.count == 5))
+            case "runs":
+                // runs layered|xdponly: only that run of the two.
+                guard w.count == 2, w[1] == "layered" || w[1] == "xdponly" else { throw fail("runs layered|xdponly") }
+                f.xdpOnlyRuns = [w[1] == "xdponly"]
             case "activate":
                 guard w.count == 2, w[1] == "idle" else { throw fail("activate idle") }
                 f.steps.append(.control(.activateIdle))
