@@ -3,8 +3,8 @@
  * statistic --mode random as pending draws (Compiler/PendingDraws.swift is the long
  * story). The kernel draws each time a packet reaches the rule; it judges again every
  * packet XDP passes up, and draws again. So XDP never draws where it meets the test: the
- * judge records a pending draw (eipt_draw_pend) and goes on as if the rule did not match;
- * eipt_draws_resolve, after the judge, draws only when XDP carries out every outcome the
+ * test records a pending draw (eipt_statistic_pend) and answers NO, so the judge goes on;
+ * eipt_draws_settle, after the judge, draws only when XDP carries out every outcome the
  * draws can lead to (each pending position's verdict and the one found), so whether the
  * packet goes up never depends on a draw: either it goes up undrawn (the kernel draws
  * once) or XDP draws once and acts. The first draw that says yes decides, in position
@@ -12,80 +12,119 @@
  * Included by ebpf_iptables.bpf.c after reject.h.
  */
 
-/* The judge met a pending draw at fallback rule `r` (eipt_statistic_pend filled the slot):
- * count it, and answer NO (go on as if the rule did not match); MAYBE when it cannot. */
-static __always_inline int eipt_draw_pend(struct eipt_pkt *p, struct eipt_fb_rule *r)
+/* The bit of a REJECT kind among the outcomes: ICMP codes 0..15, tcp-reset 16; -1 for a
+ * kind eipt_reject_reply always passes up. */
+static __always_inline int eipt_draw_reject_bit(__u32 with)
 {
-	__u32 n = p->draw_n;
-
-	if (!r || n >= EIPT_MAX_DRAWS)
-		return EIPT_EXT_MAYBE;
-	p->draws[n].pos = r->pos;
-	p->draw_n = n + 1;
-	return EIPT_EXT_NO;
+	if (with == EIPT_REJECT_TCP_RESET)
+		return 16;
+	return with <= 15 ? (int)with : -1;
 }
 
-/* Whether the packet stays in XDP when judged `verdict`: DROP; REJECT whose reply XDP
- * answers (sent, or limited and dropped) and does not pass up; ACCEPT when the kernel's
- * INPUT is empty (--xdp-only). The drop path's route and NAT checks are the same for
- * every outcome: what they pass up goes up whatever the draws said, and nothing is counted. */
-static __always_inline int eipt_draw_carried_out(struct xdp_md *ctx, struct eipt_pkt *p, __u32 verdict,
-						 __u32 with, __u32 frag)
+/* Whether XDP may carry out an outcome `verdict` (the packet does not go up): DROP; REJECT
+ * when its reply is answered from XDP (sent, or limited and dropped: checked by the caller
+ * through `rejects`); ACCEPT when the kernel's INPUT is empty (--xdp-only). The drop path's
+ * route and NAT checks are the same for every outcome: what they pass up goes up whatever
+ * the draws said, and nothing is counted. */
+static __always_inline int eipt_draw_outcome(struct eipt_pkt *p, __u32 verdict, __u32 with, __u32 *rejects)
 {
+	int bit;
+
 	if (verdict == EIPT_DROP)
 		return 1;
-	if (verdict == EIPT_REJECT)
-		return eipt_reject_reply(ctx, p, with, frag | EIPT_REJECT_DRY) != EIPT_STAT_REJECT_PASSED;
-	if (verdict == EIPT_ACCEPT)
-		return (p->gen_flags & EIPT_GEN_XDP_ONLY) != 0;
-	return 0;
+	if (verdict == EIPT_REJECT) {
+		bit = eipt_draw_reject_bit(with);
+		if (bit < 0)
+			return 0;
+		*rejects |= 1u << bit;
+		return 1;
+	}
+	return verdict == EIPT_ACCEPT && (p->gen_flags & EIPT_GEN_XDP_ONLY);
 }
 
-static __always_inline struct eipt_rule_info *eipt_draw_info(__u32 gen, __u32 pos)
+/* The verdict and REJECT kind of each pending draw's position, into its slot; answers -1
+ * when some outcome (the verdict found, or a draw's) would go up: the packet then goes up
+ * undrawn; else the REJECT kinds among the outcomes (eipt_draw_reject_bit), whose replies
+ * the caller checks. A global function, like eipt_draws_draw: neither calls
+ * eipt_reject_reply, whose call chain (program, reply, checksum loop) has no stack to spare:
+ * the program calls it itself. */
+__attribute__((noinline)) int eipt_draws_plan(struct eipt_pkt *p, __u32 gen)
 {
-	return GEN_LOOKUP(gen, rule_info, &pos);
+	struct eipt_draw_slots *ds;
+	struct eipt_rule_info *ri;
+	__u32 i, zero = 0, pos, rejects = 0;
+
+	if (!p || p->draw_n > EIPT_MAX_DRAWS)
+		return -1;
+	ds = bpf_map_lookup_elem(&draw_slots, &zero);
+	if (!ds || !eipt_draw_outcome(p, p->verdict, p->reject_with, &rejects))
+		return -1;
+	for (i = 0; i < EIPT_MAX_DRAWS; i++) {
+		if (i >= p->draw_n)
+			break;
+		pos = ds->d[i].pos;
+		ri = GEN_LOOKUP(gen, rule_info, &pos);
+		if (!ri || !eipt_draw_outcome(p, ri->verdict, ri->reject_with, &rejects))
+			return -1;
+		ds->d[i].verdict = ri->verdict;
+		ds->d[i].with = ri->reject_with;
+	}
+	return (int)rejects;
+}
+
+/* The draws, in order (xt_statistic: (get_random_u32() & 0x7FFFFFFF) < probability, `!`
+ * inverting): the first that says yes takes the packet; none: the verdict found stands. */
+__attribute__((noinline)) int eipt_draws_draw(struct eipt_pkt *p)
+{
+	struct eipt_draw_slots *ds;
+	__u32 i, zero = 0, hit;
+
+	if (!p)
+		return 0;
+	ds = bpf_map_lookup_elem(&draw_slots, &zero);
+	if (!ds)
+		return 0;
+	for (i = 0; i < EIPT_MAX_DRAWS; i++) {
+		if (i >= p->draw_n)
+			break;
+		hit = (bpf_get_prandom_u32() & 0x7FFFFFFFu) < ds->d[i].probability;
+		if (hit == !!ds->d[i].neg)
+			continue;
+		p->pos = ds->d[i].pos;
+		p->verdict = ds->d[i].verdict;
+		p->reject_with = ds->d[i].with;
+		return 1;
+	}
+	return 0;
 }
 
 /*
  * After the judge of generation `gen`, for a packet with pending draws: leaves p->pos,
  * verdict and reject_with as found, or sets them to the first draw that says yes, or sets
  * the verdict to EIPT_KERNEL (up, undrawn) when some outcome would not stay in XDP.
- * xt_statistic: (get_random_u32() & 0x7FFFFFFF) < probability, inverted by `!`.
- * A global function: verified once.
+ * A global function: inlined, its registers would grow the program's own frame, which is
+ * on the judge's call chain (program, judge, ext rule, ext test, route check) at 512 bytes.
  */
-__attribute__((noinline)) int eipt_draws_resolve(struct xdp_md *ctx, struct eipt_pkt *p, __u32 gen, __u32 frag)
+__attribute__((noinline)) int eipt_draws_settle(struct xdp_md *ctx, struct eipt_pkt *p, __u32 gen, __u32 frag)
 {
-	struct eipt_rule_info *ri;
-	__u32 n, i, hit;
+	int rejects;
+	__u32 bit;
 
 	if (!p)
 		return 0;
-	n = p->draw_n;
-	if (n > EIPT_MAX_DRAWS)
+	rejects = eipt_draws_plan(p, gen);
+	if (rejects < 0)
 		goto up;
-	if (!eipt_draw_carried_out(ctx, p, p->verdict, p->reject_with, frag))
-		goto up;
-	for (i = 0; i < EIPT_MAX_DRAWS; i++) {
-		if (i >= n)
-			break;
-		ri = eipt_draw_info(gen, p->draws[i].pos);
-		if (!ri || !eipt_draw_carried_out(ctx, p, ri->verdict, ri->reject_with, frag))
-			goto up;
-	}
-	for (i = 0; i < EIPT_MAX_DRAWS; i++) {
-		if (i >= n)
-			break;
-		hit = (bpf_get_prandom_u32() & 0x7FFFFFFFu) < p->draws[i].probability;
-		if (hit == !!p->draws[i].neg)
+	/* Each REJECT kind among the outcomes: answered from XDP, or the packet goes up
+	 * undrawn (a reply passed up after a draw would be judged, and drawn, again). */
+	for (bit = 0; bit <= 16; bit++) {
+		if (!(rejects & (1 << bit)))
 			continue;
-		ri = eipt_draw_info(gen, p->draws[i].pos);
-		if (!ri)
+		if (eipt_reject_reply(ctx, p, bit == 16 ? EIPT_REJECT_TCP_RESET : bit, frag | EIPT_REJECT_DRY) ==
+		    EIPT_STAT_REJECT_PASSED)
 			goto up;
-		p->pos = p->draws[i].pos;
-		p->verdict = ri->verdict;
-		p->reject_with = ri->reject_with;
-		return 0;
 	}
+	eipt_draws_draw(p);
 	return 0;
 up:
 	p->verdict = EIPT_KERNEL;

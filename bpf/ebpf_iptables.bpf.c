@@ -193,15 +193,30 @@ struct eipt_pkt {
 	__u64 memo_done, memo_yes;
 	__u8 reject_with;  /* out: eipt_rule_info.reject_with of the deciding position */
 	__u16 udp_check;   /* UDP: the checksum field as sent (0: none; network order) */
-	/* statistic --mode random, not drawn yet (bpf/ext_statistic.h): the positions that take
-	 * the packet if their draw says yes, in order; draw_n of them are recorded. */
+	/* statistic --mode random draws pending for this packet (bpf/draws.h: the draws
+	 * themselves are in the per-CPU draw_slots, this frame being near the stack's limit),
+	 * and the position whose ext tests run (positions < EIPT_MAX_RULES fit 16 bits). */
 	__u8 draw_n;
-	struct eipt_draw {
-		__u32 pos;
-		__u32 probability; /* 31-bit threshold */
-		__u8 neg, id;      /* XT_STATISTIC_INVERT; eipt_ext.id of the test */
-	} draws[EIPT_MAX_DRAWS];
+	__u16 draw_pos;
 };
+
+/* One pending draw: the position that takes the packet if the draw says yes. */
+struct eipt_draw {
+	__u32 pos;
+	__u32 probability; /* 31-bit threshold */
+	__u8 neg, id;      /* XT_STATISTIC_INVERT; eipt_ext.id of the test */
+	__u8 verdict, with; /* the position's eipt_rule_info (eipt_draws_plan) */
+};
+struct eipt_draw_slots {
+	struct eipt_draw d[EIPT_MAX_DRAWS];
+};
+/* Per CPU: a packet is judged start to end on one CPU (as reject_scratch). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct eipt_draw_slots);
+} draw_slots SEC(".maps");
 
 struct eipt_fb_ctx {
 	struct eipt_pkt *pkt;
@@ -671,6 +686,7 @@ static __always_inline int eipt_ext_rule(struct xdp_md *ctx, struct eipt_pkt *p,
 		return EIPT_EXT_MAYBE;
 	first = r->ext_first;
 	count = r->ext_count;
+	p->draw_pos = r->pos; /* for a draw left pending (bpf/ext_statistic.h) */
 	if (count > EIPT_MAX_EXT_PER_RULE)
 		return EIPT_EXT_MAYBE;
 	for (i = 0; i < EIPT_MAX_EXT_PER_RULE; i++) {
@@ -684,8 +700,6 @@ static __always_inline int eipt_ext_rule(struct xdp_md *ctx, struct eipt_pkt *p,
 		if (!e)
 			return EIPT_EXT_MAYBE;
 		a = eipt_ext_holds(ctx, p, e);
-		if (a == EIPT_EXT_PENDING && i + 1 == count)
-			return a; /* the compiler puts a rule's draw last (PendingDraws.swift) */
 		if (a != EIPT_EXT_YES)
 			return a == EIPT_EXT_NO ? EIPT_EXT_NO : EIPT_EXT_MAYBE;
 	}
@@ -853,8 +867,6 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 			if (er && (er->ext_flags & EIPT_EXT_F_STATEFUL))
 				eipt_reaches_input(ctx, p);
 			a = ext_rule(ctx, p, fc.start);
-			if (a == EIPT_EXT_PENDING)
-				a = eipt_draw_pend(p, er); /* NO once recorded: go on as if it did not match */
 			if (a == EIPT_EXT_NO) {
 				fc.uncertain = 0;
 				fc.start++;
@@ -1043,7 +1055,7 @@ int eipt_xdp(struct xdp_md *ctx)
 
 	eipt_judge_by(ctx, &pkt, gen);
 	if (pkt.draw_n && !(flags & EIPT_LIVE_BOTH))
-		eipt_draws_resolve(ctx, &pkt, gen, frag); /* may change pos, verdict, reject_with */
+		eipt_draws_settle(ctx, &pkt, gen, frag); /* may change pos, verdict, reject_with */
 	verdict = pkt.verdict;
 	pos = pkt.pos;
 	gen_flags = pkt.gen_flags;

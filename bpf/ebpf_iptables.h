@@ -294,10 +294,6 @@ enum eipt_ext_answer {
 	EIPT_EXT_NO = 0,
 	EIPT_EXT_YES = 1,
 	EIPT_EXT_MAYBE = 2, /* cannot tell in XDP for this packet: the rule's position goes to the kernel */
-	/* statistic --mode random, the rule's last test (every other one held): not drawn yet;
-	 * the judge records a pending draw and goes on as if the rule did not match
-	 * (bpf/ext_statistic.h, Compiler/PendingDraws.swift). */
-	EIPT_EXT_PENDING = 3,
 };
 
 struct eipt_ext_mac {
