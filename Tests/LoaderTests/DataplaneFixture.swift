@@ -292,6 +292,9 @@ struct DataplaneFixture {
                 guard i < w.count, let val = UInt8(w[i]), let op = TTLMatch.Operator(rawValue: String(v)) else { throw fail("xttl") }
                 i += 1
                 r.ext.append(.ttl(TTLMatch(op: op, value: val)))
+            case "xproto": // a second protocol test, as an ext row (kind 15)
+                guard let p = proto(v) else { throw fail("xproto") }
+                r.ext.append(.proto(p, negated: neg))
             case "tcpopt":
                 guard let o = UInt8(v) else { throw fail("tcpopt") }
                 r.ext.append(.tcpOption(o, negated: neg))
