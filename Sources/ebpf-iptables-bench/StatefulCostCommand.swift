@@ -10,6 +10,8 @@ import Loader
 ///   limit+LOG  ufw's shape: -m limit --limit 3/min --limit-burst 10 -j LOG, then DROP (the
 ///              flood is past the burst: the limit says no, XDP drops at the DROP)
 ///   hashlimit  --hashlimit-above 10/sec --hashlimit-mode srcip,dstport -j DROP (one source)
+///   statistic  --mode random --probability 0.5 -j DROP, then DROP: a pending draw, drawn
+///              after the judge (every outcome drops)
 /// Each on a freshly loaded Dataplane; median of 5 interleaved repetitions.
 struct StatefulCostCommand {
     var repeatCount: UInt32 = 1_000_000
@@ -26,6 +28,7 @@ struct StatefulCostCommand {
         ("drop", "-A INPUT -p udp -m udp --dport 5060 -j DROP"),
         ("limit+LOG", "-A INPUT -p udp -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix \"[UFW BLOCK] \"\n-A INPUT -p udp -j DROP"),
         ("hashlimit", "-A INPUT -p udp -m udp --dport 5060 -m hashlimit --hashlimit-above 10/sec --hashlimit-burst 5 --hashlimit-mode srcip,dstport --hashlimit-name bench -j DROP"),
+        ("statistic", "-A INPUT -p udp -m udp --dport 5060 -m statistic --mode random --probability 0.5 -j DROP\n-A INPUT -p udp -j DROP"),
     ]
 
     func run() throws {
