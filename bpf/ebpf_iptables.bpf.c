@@ -211,6 +211,14 @@ struct eipt_pkt {
 	__u8 nonfirst_frag;
 	__u8 first_frag; /* MF set, offset 0: INPUT sees the reassembled datagram */
 	__u8 ihl;       /* IP header length in bytes */
+	/* The one-byte fields below fill what alignment would leave as padding: this struct
+	 * lives in the program's frame, on the judge's call chain at the 512-byte limit. */
+	/* Set by eipt_ct_state when the kfunc found a conntrack entry (for the packet, or for
+	 * the flow an ICMP error quotes). */
+	__u8 ct_entry;
+	/* out: how many CONTINUE positions the packet matched before its final one (their
+	 * positions in cont_scratch): counted with the final position when XDP decides it. */
+	__u8 cont_n;
 	__u32 pos;      /* out: deciding position, or rule_count for the policy */
 	__u32 verdict;  /* out: enum eipt_verdict; 0 when the generation has no gen_config */
 	__u32 gen_flags; /* out: the judging generation's EIPT_GEN_* */
@@ -219,17 +227,34 @@ struct eipt_pkt {
 	 * (0 not asked yet, 1 yes, 2 no), and the answers of the ones already evaluated for this
 	 * packet, by eipt_ext.id (< 64): a test inlined into several positions acts once. */
 	__u8 input_known;
-	__u8 ct_snap; /* ext_conntrack.h: the packet's conntrack snapshot is taken (in padding: no stack) */
+	__u8 ct_snap; /* ext_conntrack.h: the packet's conntrack snapshot is taken */
+	/* statistic --mode random draws pending for this packet (bpf/draws.h: the draws
+	 * themselves are in the per-CPU draw_slots), and the position whose ext tests run
+	 * (positions < EIPT_MAX_RULES fit 16 bits). */
+	__u16 draw_pos;
 	__u64 memo_done, memo_yes;
 	__u8 reject_with;  /* out: eipt_rule_info.reject_with of the deciding position */
+	__u8 draw_n;
 	__u16 udp_check;   /* UDP: the checksum field as sent (0: none; network order) */
-	/* Set by eipt_ct_state when the kfunc found a conntrack entry (for the packet, or for
-	 * the flow an ICMP error quotes). */
-	__u8 ct_entry;
-	/* out: how many CONTINUE positions the packet matched before its final one (their
-	 * positions in cont_scratch): counted with the final position when XDP decides it. */
-	__u8 cont_n;
 };
+
+/* One pending draw: the position that takes the packet if the draw says yes. */
+struct eipt_draw {
+	__u32 pos;
+	__u32 probability; /* 31-bit threshold */
+	__u8 neg, id;      /* XT_STATISTIC_INVERT; eipt_ext.id of the test */
+	__u8 verdict, with; /* the position's eipt_rule_info (eipt_draws_plan) */
+};
+struct eipt_draw_slots {
+	struct eipt_draw d[EIPT_MAX_DRAWS];
+};
+/* Per CPU: a packet is judged start to end on one CPU (as reject_scratch). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct eipt_draw_slots);
+} draw_slots SEC(".maps");
 
 struct eipt_fb_ctx {
 	struct eipt_pkt *pkt;
@@ -698,11 +723,14 @@ route_ok:
 #include "ext_tcpopt.h"
 #include "ext_iprange.h"
 #include "ext_length.h"
+#include "ext_proto.h"
 /* REJECT's reply built in XDP. */
 #include "reject.h"
 #include "ext_recent.h"
 #include "ext_conntrack.h"
 #include "ext_time.h"
+/* statistic --mode random: the pending draws. */
+#include "draws.h"
 
 /*
  * Whether extension test `e` holds for the packet. A global function: verified once,
@@ -742,6 +770,8 @@ __attribute__((noinline)) int eipt_ext_holds(struct xdp_md *ctx, struct eipt_pkt
 		return eipt_ext_conntrack(ctx, p, e);
 	case EIPT_EXT_TIME:
 		return eipt_ext_time(e);
+	case EIPT_EXT_PROTO:
+		return eipt_ext_proto(p, e);
 	default:
 		return EIPT_EXT_MAYBE;
 	}
@@ -761,6 +791,7 @@ static __always_inline int eipt_ext_rule(struct xdp_md *ctx, struct eipt_pkt *p,
 		return EIPT_EXT_MAYBE;
 	first = r->ext_first;
 	count = r->ext_count;
+	p->draw_pos = r->pos; /* for a draw left pending (bpf/ext_statistic.h) */
 	if (count > EIPT_MAX_EXT_PER_RULE)
 		return EIPT_EXT_MAYBE;
 	for (i = 0; i < EIPT_MAX_EXT_PER_RULE; i++) {
@@ -1109,6 +1140,7 @@ static __always_inline void eipt_judge_by(struct xdp_md *ctx, struct eipt_pkt *p
 	p->verdict = 0;
 	p->gen_flags = 0;
 	p->cont_n = 0;
+	p->draw_n = 0;
 	if (gen)
 		eipt_judge_1(ctx, p);
 	else
@@ -1228,6 +1260,8 @@ int eipt_xdp(struct xdp_md *ctx)
 	}
 
 	eipt_judge_by(ctx, &pkt, gen);
+	if (pkt.draw_n && !(flags & EIPT_LIVE_BOTH))
+		eipt_draws_settle(ctx, &pkt, gen, frag); /* may change pos, verdict, reject_with */
 	verdict = pkt.verdict;
 	pos = pkt.pos;
 	gen_flags = pkt.gen_flags;

@@ -293,6 +293,7 @@ enum eipt_ext_kind {
 	EIPT_EXT_TTL = 8,      /* a second -m ttl test of one rule (bpf/ext_length.h) */
 	EIPT_EXT_RECENT = 13,  /* -m recent (bpf/ext_recent.h) */
 	EIPT_EXT_CONNTRACK = 14, /* -m conntrack / -m state (bpf/ext_conntrack.h) */
+	EIPT_EXT_PROTO = 15,   /* a rule's second protocol test (bpf/ext_proto.h) */
 	EIPT_EXT_TIME = 16,    /* -m time (bpf/ext_time.h) */
 	/* kinds 2..: one per extension (see the union) */
 };
@@ -380,6 +381,8 @@ _Static_assert(sizeof(struct eipt_ext_limit) <= 56, "eipt_ext_limit fits eipt_ex
 /* -m statistic: xt_statistic_info's fields as libxt_statistic stores them (every is n-1,
  * count the nth counter's initial value every-packet, probability a 31-bit fraction).
  * `neg` is XT_STATISTIC_INVERT. `stamp` as for limit. */
+/* Pending draws one packet may hold (struct eipt_pkt.draws); one more goes to the kernel. */
+#define EIPT_MAX_DRAWS 4
 enum eipt_statistic_mode {
 	EIPT_STATISTIC_RANDOM = 0,
 	EIPT_STATISTIC_NTH = 1,
@@ -459,6 +462,12 @@ _Static_assert(sizeof(struct eipt_ext_iprange) <= 56, "eipt_ext_iprange fits eip
 /* A rule's second -m length test (the entry's own length field holds the first). */
 struct eipt_ext_length {
 	__u16 lo, hi; /* IP total length, inclusive */
+};
+
+/* A second protocol test of one conjunction (a RETURN's `! -p tcp` with the rule's own
+ * `! -p udp`: the entry's own proto field holds the first); `neg` is `!`. */
+struct eipt_ext_proto {
+	__u8 proto;
 };
 
 /* A rule's second -m ttl test; op is enum eipt_ttl_op (EIPT_TTL_NE: `neg` of EQ). */

@@ -47,6 +47,10 @@ static __always_inline int eipt_stateful_begin(struct xdp_md *ctx, struct eipt_p
 	/* Asked by the judge before this rule's tests (EIPT_EXT_F_STATEFUL); not asked: MAYBE. */
 	if (p->input_known != 1)
 		return EIPT_EXT_MAYBE;
+	/* A random draw is pending (bpf/draws.h): iptables charges this test only if that draw
+	 * says no, which is not known yet. */
+	if (p->draw_n)
+		return EIPT_EXT_MAYBE;
 	return EIPT_EXT_UNDECIDED;
 }
 

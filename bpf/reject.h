@@ -327,7 +327,7 @@ static __always_inline int eipt_dest_mac_is(struct xdp_md *ctx, struct bpf_fib_l
 
 /* icmp_send(skb, ICMP_DEST_UNREACH, code, 0) for a packet without IP options. */
 static __always_inline int eipt_reject_icmp(struct xdp_md *ctx, struct eipt_pkt *p, __u32 code,
-					    struct eipt_reject_config *cfg)
+					    struct eipt_reject_config *cfg, __u32 dry)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -361,6 +361,8 @@ static __always_inline int eipt_reject_icmp(struct xdp_md *ctx, struct eipt_pkt 
 		return EIPT_STAT_REJECT_PASSED;
 	if (!eipt_dest_mac_is(ctx, &fib))
 		return EIPT_STAT_REJECT_PASSED;
+	if (dry)
+		return EIPT_STAT_REJECTED; /* answered from XDP (or limited): see EIPT_REJECT_DRY */
 	if (!eipt_reject_allow(cfg, code, p->saddr))
 		return EIPT_STAT_REJECT_LIMITED;
 
@@ -417,7 +419,8 @@ struct eipt_tcphdr {
 };
 
 /* nf_send_reset for a TCP packet without IP options. */
-static __always_inline int eipt_reject_reset(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_reject_config *cfg)
+static __always_inline int eipt_reject_reset(struct xdp_md *ctx, struct eipt_pkt *p, struct eipt_reject_config *cfg,
+					     __u32 dry)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -458,6 +461,8 @@ static __always_inline int eipt_reject_reset(struct xdp_md *ctx, struct eipt_pkt
 		return EIPT_STAT_REJECT_PASSED;
 	if (!eipt_dest_mac_is(ctx, &fib))
 		return EIPT_STAT_REJECT_PASSED;
+	if (dry)
+		return EIPT_STAT_REJECTED;
 
 	seed = (__u64)(p->saddr & 0xffff) + (p->saddr >> 16) + (p->daddr & 0xffff) + (p->daddr >> 16) +
 	       bpf_htons((__u16)IPPROTO_TCP) + bpf_htons((__u16)sizeof(th));
@@ -492,7 +497,13 @@ static __always_inline int eipt_reject_reset(struct xdp_md *ctx, struct eipt_pkt
  * The reply for a packet judged REJECT (`with`: eipt_rule_info.reject_with) that passed the
  * drop checks: EIPT_STAT_REJECTED (XDP_TX), _LIMITED (XDP_DROP) or _PASSED (XDP_PASS).
  * A global function: verified once.
+ * With EIPT_REJECT_DRY in `frag`: only whether the reply would be passed up (_PASSED) or
+ * not, with the frame and the rate limit untouched (pending draws, bpf/draws.h). What is
+ * left after the dry checks cannot pass the packet up but for bpf_xdp_adjust_head/tail
+ * failing, which the headroom every XDP frame has (XDP_PACKET_HEADROOM) rules out.
  */
+#define EIPT_REJECT_DRY (1u << 16)
+
 __attribute__((noinline)) int eipt_reject_reply(struct xdp_md *ctx, struct eipt_pkt *p, __u32 with, __u32 frag)
 {
 	struct eipt_reject_config *cfg;
@@ -508,8 +519,8 @@ __attribute__((noinline)) int eipt_reject_reply(struct xdp_md *ctx, struct eipt_
 	if (p->ihl != 20 || p->tot_len > EIPT_REJECT_MAX_FRAME - 14)
 		return EIPT_STAT_REJECT_PASSED;
 	if (with == EIPT_REJECT_TCP_RESET)
-		return eipt_reject_reset(ctx, p, cfg);
+		return eipt_reject_reset(ctx, p, cfg, frag & EIPT_REJECT_DRY);
 	if (with > 15)
 		return EIPT_STAT_REJECT_PASSED;
-	return eipt_reject_icmp(ctx, p, with, cfg);
+	return eipt_reject_icmp(ctx, p, with, cfg, frag & EIPT_REJECT_DRY);
 }

@@ -13,8 +13,9 @@ struct AtomLowering {
     var hashlimitUses: [String: Int] = [:]
     /// The `-m recent` lists XDP evaluates (RecentLists); the others stay the kernel's.
     var recent = RecentLists()
-    /// Never set yet (StatefulLowering.swift: the kernel would draw again for what XDP passes
-    /// up; and --xdp-only must not change what compiles). bpf/ext_statistic.h is ready.
+    /// Never set yet: statistic --mode nth stays in the kernel (StatefulLowering.swift: its
+    /// counter would see only what XDP passes up; and --xdp-only must not change what
+    /// compiles). --mode random is a pending draw (PendingDraws.swift).
     var statisticInXDP = false
     /// `-m conntrack` options, SNAT/DNAT states and state tests after a stateful test, as
     /// ext tests (ConntrackTest.swift); set by the compiler.
@@ -147,6 +148,7 @@ struct AtomLowering {
             out.append(.fragment(false))
         }
         if let problem = order.problem { unsupported.append(problem) }
+        if let problem = Self.placingDraw(&out) { unsupported.append(problem) }
         var named: [UnsupportedTest] = []
         for u in unsupported where !named.contains(u) { named.append(u) }
         return .tests(out, unsupported: named)

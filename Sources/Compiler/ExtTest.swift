@@ -63,6 +63,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// instance and never acting (EIPT_EXT_ID_MEMO_NOT): only after a position that evaluates
     /// it for every packet that can get here (ContinuePositions.swift, a charged RETURN).
     indirect case memoNegation(ExtTest)
+    /// A second protocol test of one conjunction (FallbackLowering; bpf/ext_proto.h).
+    case proto(UInt8, negated: Bool)
 
     /// The kind, as a word for reports and layout errors.
     public var kind: String {
@@ -82,6 +84,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         case .conntrack: "conntrack"
         case .time: "time"
         case .memoNegation(let e): e.kind
+        case .proto: "protocol"
         }
     }
 
@@ -105,6 +108,7 @@ public enum ExtTest: Equatable, Hashable, Sendable {
         // MAYBE near a boundary either way: the complement is exact.
         case .time(let t, let n): .time(t, negated: !n)
         case .memoNegation(let e): e
+        case .proto(let p, let n): .proto(p, negated: !n)
         }
     }
 
@@ -112,15 +116,23 @@ public enum ExtTest: Equatable, Hashable, Sendable {
     /// evaluated exactly where iptables evaluates it, once per packet.
     public var isStateful: Bool {
         switch self {
-        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .conntrack, .time: false
+        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .conntrack, .time, .proto: false
         case .limit, .statistic, .hashlimit, .recent, .memoNegation: true
         }
+    }
+
+    /// `-m statistic --mode random`: the program does not draw where it meets the test but
+    /// records a pending draw and goes on as if it did not match; it draws at the end only
+    /// when XDP itself carries out every outcome the draws can lead to (XDPDecision.swift,
+    /// bpf/ext_statistic.h), so that the kernel never draws a second time for one packet.
+    public var isPendingDraw: Bool {
+        if case .statistic(.random, _, _) = self { true } else { false }
     }
 
     /// The state a stateful test acts on (nil for the others). Stateful cases carry one.
     public var instance: ExtInstance? {
         switch self {
-        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .conntrack, .time: nil
+        case .mac, .addrtype, .pkttype, .string, .tcpOption, .ipRange, .length, .ttl, .conntrack, .time, .proto: nil
         case .limit(_, _, let i), .statistic(_, _, let i), .hashlimit(_, _, let i): i
         case .recent(let r): r.instance
         case .memoNegation(let e): e.instance
@@ -188,6 +200,8 @@ public enum ExtTest: Equatable, Hashable, Sendable {
             return a != n
         case .memoNegation(let e):
             return e.holds(for: p).map { !$0 }
+        case .proto(let v, let n):
+            return (p.proto == v) != n
         }
     }
 }

@@ -36,6 +36,11 @@ enum FallbackLowering {
             if alternatives.count > maxEntriesPerRule { throw .layout(.tooManyEntries(limit: maxEntriesPerRule)) }
         }
         var seen = Set<String>()
+        // Second address and protocol tests (a RETURN's or the NOTRACK fold's tests joined
+        // with the rule's own, where normalization could not merge them): ext rows, placed
+        // before the rule's own ext tests as the fixed tests they are (a stateful test is
+        // charged only for packets every fixed test admits).
+        var repeated: [ExtTest] = []
         // A set is spelled out last, against the source test (if any) already in place.
         let ordered = atoms.filter { if case .sourceSet = $0 { false } else { true } }
             + atoms.filter { if case .sourceSet = $0 { true } else { false } }
@@ -52,6 +57,9 @@ enum FallbackLowering {
                 switch a {
                 case .length(let r, let n): each { $0.ext.append(.length(r, negated: n)) }; continue
                 case .ttl(let t): each { $0.ext.append(.ttl(t)) }; continue
+                case .source, .destination, .proto:
+                    if let e = repeatedAsExt(a) { repeated.append(e); continue }
+                    throw .layout(.repeatedTest(kind))
                 default: throw .layout(.repeatedTest(kind))
                 }
             }
@@ -103,6 +111,7 @@ enum FallbackLowering {
                 break // handled above
             }
         }
+        if !repeated.isEmpty { each { $0.ext = repeated + $0.ext } }
         // The entry holds one port range for --dport and --ports alike.
         if let first = alternatives.first, first.ext.count > maxExtPerRule {
             throw .layout(.tooManyExtTests(limit: maxExtPerRule))
@@ -111,6 +120,28 @@ enum FallbackLowering {
             throw .layout(.portsAndEitherPorts)
         }
         return alternatives
+    }
+
+    /// A second source or destination test as an iprange row (a prefix is the range of its
+    /// addresses; xt_iprange and ip_packet_match agree on `!`), a second protocol test as a
+    /// protocol row. nil for anything else.
+    static func repeatedAsExt(_ a: Atom) -> ExtTest? {
+        func bounds(_ p: CompiledTables.Prefix) -> (UInt32, UInt32) {
+            let mask: UInt32 = p.length == 0 ? 0 : ~UInt32(0) << (32 - UInt32(min(p.length, 32)))
+            return (p.address & mask, (p.address & mask) | ~mask)
+        }
+        switch a {
+        case .source(let p, let n):
+            let (lo, hi) = bounds(p)
+            return .ipRange(destination: false, lower: lo, upper: hi, negated: n)
+        case .destination(let p, let n):
+            let (lo, hi) = bounds(p)
+            return .ipRange(destination: true, lower: lo, upper: hi, negated: n)
+        case .proto(let p, let n) where p != 0:
+            return .proto(p, negated: n)
+        default:
+            return nil
+        }
     }
 
     /// The ports 0...65535 outside `ranges`, as ranges; nil when none are left.

@@ -30,8 +30,14 @@ extension AtomLowering {
             // dropped 1-(0.7)^2 of the packets, nth --every 3 dropped 1-(2/3)^2). A token bucket
             // fed a subset of the packets agrees with XDP's; a draw does not. So statistic is
             // not decided in XDP while the kernel evaluates the ruleset too.
-            guard statisticInXDP else { throw .statefulOptions("statistic", "a draw the kernel repeats for every packet XDP passes up") }
+            // --mode random is decided by a pending draw (PendingDraws.swift): XDP draws only
+            // when it carries out every outcome itself, otherwise the packet goes up undrawn
+            // and the kernel draws once. --mode nth keeps a counter per rule, which the kernel
+            // would advance only for the packets XDP passes up: it stays in the kernel.
             let (mode, negated) = try Self.statistic(e)
+            if case .nth = mode, !statisticInXDP {
+                throw .statefulOptions("statistic", "--mode nth (one counter per rule, which the kernel would advance only for the packets XDP passes up)")
+            }
             return .statistic(mode, negated: negated, instance: instance)
         case .opaque(let e) where e.name == "hashlimit":
             let (h, above) = try Self.hashlimit(e)
@@ -156,7 +162,8 @@ struct StatefulOrder {
             let fixed = added.contains { if case .ext = $0 { false } else { true } }
             if fixed || l4 { problem = .statefulBeforeTests(first, later: m.name) }
         }
-        if seenStateful == nil, added.contains(where: { if case .ext(let e) = $0 { e.isStateful } else { false } }) {
+        // A pending draw changes no state: the tests after it may be fixed ones.
+        if seenStateful == nil, added.contains(where: { if case .ext(let e) = $0 { e.isStateful && !e.isPendingDraw } else { false } }) {
             seenStateful = m.name
         }
     }

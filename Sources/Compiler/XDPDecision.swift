@@ -77,10 +77,24 @@ extension CompiledTables {
         /// The CONTINUE positions matched on the way, in order: counted with `position` when
         /// XDP decides the packet (empty when the verdict is `kernel`: the kernel counts).
         public var continued: [UInt32] = []
-        public init(position: UInt32?, verdict: Verdict, continued: [UInt32] = []) {
+        /// The pending draws (PendingDraws.swift) XDP makes, in order, before `verdict`
+        /// stands; empty when none, and when the packet goes up undrawn (`.kernel`).
+        public var draws: [PendingDraws.Draw] = []
+        public init(position: UInt32?, verdict: Verdict, continued: [UInt32] = [], draws: [PendingDraws.Draw] = []) {
             self.position = position
             self.verdict = verdict
             self.continued = continued
+            self.draws = draws
+        }
+
+        /// The decision once the draws are made: `random` gives one 32-bit value per draw. A
+        /// draw that says yes decides at its position: the CONTINUE positions after it were
+        /// never reached.
+        public func drawn(_ random: () -> UInt32) -> Decision {
+            for d in draws where d.says(random()) {
+                return Decision(position: d.position, verdict: d.verdict, continued: continued.filter { $0 < d.position })
+            }
+            return Decision(position: position, verdict: verdict, continued: continued)
         }
     }
 
@@ -116,6 +130,7 @@ extension CompiledTables {
         let state = conntrack ?? Self.stateWithoutEntry(p)
         var uncertain = false
         var continued: [UInt32] = []
+        var pending = PendingDraws.Mirror()
         for (_, rule) in sorted {
             if rule.position >= best { break }
             // `eipt_fb_continues`: another alternative of the position just recorded.
@@ -126,10 +141,17 @@ extension CompiledTables {
                 var extUnknown = false
                 var extFails = false
                 for e in rule.ext {
+                    if e.isPendingDraw { continue } // the last test: recorded below
                     guard let h = e.holds(for: p) else { extUnknown = true; break }
                     if !h { extFails = true; break }
                 }
                 if extFails { continue }
+                if !extUnknown, let draw = rule.ext.last, draw.isPendingDraw {
+                    if pending.record(draw, at: rule.position, verdict: verdicts.indices.contains(Int(rule.position)) ? verdicts[Int(rule.position)] : .kernel) {
+                        continue // as if the rule did not match
+                    }
+                    extUnknown = true
+                }
                 // A state test the program cannot answer: the rule may match, so its
                 // position holds and the kernel decides.
                 let maybe = (rule.conntrack != nil && state == nil) || extUnknown
@@ -146,11 +168,14 @@ extension CompiledTables {
                 break
             }
         }
+        let found: Decision
         if best == UInt32.max || best >= Compiler.maxRules || Int(best) >= verdicts.count {
-            return Decision(position: nil, verdict: policy, continued: policy == .kernel ? [] : continued)
+            found = Decision(position: nil, verdict: policy, continued: policy == .kernel ? [] : continued)
+        } else {
+            let verdict = uncertain || verdicts[Int(best)].continues ? .kernel : verdicts[Int(best)]
+            found = Decision(position: best, verdict: verdict, continued: verdict == .kernel ? [] : continued)
         }
-        let verdict = uncertain || verdicts[Int(best)].continues ? .kernel : verdicts[Int(best)]
-        return Decision(position: best, verdict: verdict, continued: verdict == .kernel ? [] : continued)
+        return pending.resolve(found, xdpOnly: xdpOnly)
     }
 
     /// The value an LPM lookup returns: the longest stored prefix containing `address`.

@@ -129,6 +129,10 @@ enum ExtEncoding {
             // Never evaluated as its kind: eipt_stateful_begin answers it from the memo
             // (TableEncoding sets EIPT_EXT_ID_MEMO_NOT in its id).
             e = try encode(inner, generation: generation, stamp: stamp)
+        case .proto(let p, let negated):
+            e.kind = UInt16(EIPT_EXT_PROTO.rawValue)
+            e.neg = negated ? 1 : 0
+            put(eipt_ext_proto(proto: p), into: &e)
         }
         return e
     }

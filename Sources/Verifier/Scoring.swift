@@ -14,10 +14,11 @@ public struct Scoring: Equatable, Sendable {
 
     public init() {}
 
-    public mutating func add(packet: String, xdp: XDPAnswer, kernel: KernelAnswer, xdpOnly: Bool) {
+    public mutating func add(packet: String, xdp: XDPAnswer, kernel: KernelAnswer, xdpOnly: Bool,
+                             drawn: [Decision.Decider] = []) {
         probes += 1
         if !kernel.accepted { kernelDrops += 1 }
-        if let why = Self.disagreement(xdp: xdp, kernel: kernel, xdpOnly: xdpOnly) {
+        if let why = Self.disagreement(xdp: xdp, kernel: kernel, xdpOnly: xdpOnly, drawn: drawn) {
             disagreements.append(MigrationReport.Disagreement(
                 packet: packet,
                 iptables: (kernel.decision.map { "\($0)" } ?? "no rule named") + (kernel.accepted ? ", accepted" : ", not accepted"),
@@ -30,11 +31,18 @@ public struct Scoring: Equatable, Sendable {
     }
 
     /// nil when the two layers decide the probe as the kernel alone does, else why not.
-    public static func disagreement(xdp: XDPAnswer, kernel: KernelAnswer, xdpOnly: Bool) -> String? {
+    /// `drawn`: the rules XDP decides by a pending draw (statistic random, PendingDraws.swift).
+    /// Where XDP's decider or the kernel's is one, each side drew for itself (with the same
+    /// chances), and another deciding rule with the same verdict is that variation.
+    public static func disagreement(xdp: XDPAnswer, kernel: KernelAnswer, xdpOnly: Bool,
+                                    drawn: [Decision.Decider] = []) -> String? {
         if xdp.dropped {
             if kernel.accepted { return "XDP drops a packet the kernel accepts" }
             guard let x = xdp.decision, x.verdict == .drop else { return "XDP drops a packet at no DROP position" }
-            if kernel.decision?.decider != x.decider { return "XDP drops it by another rule than the kernel" }
+            if kernel.decision?.decider != x.decider {
+                let varies = drawn.contains(x.decider) || kernel.decision.map { drawn.contains($0.decider) } == true
+                if !varies { return "XDP drops it by another rule than the kernel" }
+            }
             return nil
         }
         guard xdpOnly, let x = xdp.decision, x.verdict == .accept else { return nil }

@@ -81,6 +81,12 @@ public enum Verification {
         let positions = compiled.tables.verdicts.count
         var ours = try dp.counters(generation: 0).prefix(positions + 1).map(\.packets)
         var scoring = Scoring()
+        // The rules XDP decides by a draw of its own (statistic random).
+        let drawn = compiled.tables.fallback.filter { $0.ext.contains(where: \.isPendingDraw) }.compactMap { f -> Decision.Decider? in
+            guard Int(f.position) < compiled.origins.count, !compiled.origins[Int(f.position)].isPolicy else { return nil }
+            let r = compiled.origins[Int(f.position)].rule
+            return .rule(table: r.table, chain: r.chain, index: r.index)
+        }
         var before = kernel.snapshot()
         for (i, var p) in probes.enumerated() {
             // A flow of its own per probe (and `snapshot` flushed the connections of the ones before).
@@ -94,7 +100,7 @@ public enum Verification {
             ours = after
             let (k, now) = try kernel.answer(after: before)
             before = now
-            scoring.add(packet: p.description, xdp: xdp, kernel: k, xdpOnly: tables.xdpOnly)
+            scoring.add(packet: p.description, xdp: xdp, kernel: k, xdpOnly: tables.xdpOnly, drawn: drawn)
         }
         return scoring.verification
     }

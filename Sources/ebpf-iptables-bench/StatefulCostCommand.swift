@@ -10,6 +10,8 @@ import Loader
 ///   limit+LOG  ufw's shape: -m limit --limit 3/min --limit-burst 10 -j LOG, then DROP (the
 ///              flood is past the burst: the limit says no, XDP drops at the DROP)
 ///   hashlimit  --hashlimit-above 10/sec --hashlimit-mode srcip,dstport -j DROP (one source)
+///   statistic  --mode random --probability 0.5 -j DROP, then DROP: a pending draw, drawn
+///              after the judge (every outcome drops)
 /// Each on a freshly loaded Dataplane; median of 5 interleaved repetitions.
 struct StatefulCostCommand {
     var repeatCount: UInt32 = 1_000_000
@@ -32,6 +34,7 @@ struct StatefulCostCommand {
         // ufw's ufw-not-local end: a limit on a jump (charged at the jump, past the burst: no),
         // then the DROP.
         ("limit-jump", "-N C\n-A INPUT -p udp -m limit --limit 3/min --limit-burst 10 -j C\n-A INPUT -p udp -j DROP\n-A C -j DROP"),
+        ("statistic", "-A INPUT -p udp -m udp --dport 5060 -m statistic --mode random --probability 0.5 -j DROP\n-A INPUT -p udp -j DROP"),
     ]
     /// Cases decided through CONTINUE positions rather than a stateful test.
     static let continuing: Set<String> = ["count+MARK"]

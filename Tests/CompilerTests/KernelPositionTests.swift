@@ -109,10 +109,10 @@ final class KernelPositionTests: XCTestCase {
                  "filter/C#4": .xdp(.inlined(.return)),
                  "filter/C#5": .kernel(.multiTestReturn(target: "RETURN", tests: 2, why: .tooManyAlternatives(limit: 16))),
              ] },
-             // C#6's alternatives each hold several negated sources and TTLs, which no
-             // fallback entry holds (one test of a kind): it is KERNEL over fewer tests.
-             decides: [(ttl(tcp("10.5.1.1", 80), 65), nil, .kernel, "filter/C#5"), (tcp("10.1.1.1", 80), nil, .kernel, "filter/C#6"),
-                       (ttl(tcp("10.7.1.1", 80), 65), nil, .kernel, "filter/C#6")],
+             // C#6's alternatives each hold several negated sources and TTLs: the entry holds
+             // one of each, ext rows the others (iprange, TTL), so XDP decides it exactly.
+             decides: [(ttl(tcp("10.5.1.1", 80), 65), nil, .kernel, "filter/C#5"), (tcp("10.1.1.1", 80), nil, .drop, "filter/C#6"),
+                       (ttl(tcp("10.7.1.1", 80), 65), nil, .drop, "filter/C#6"), (ttl(tcp("10.1.1.1", 80), 61), nil, .accept, "filter/INPUT#2")],
              qualifies: false),
         Case(name: "a jump whose tests do not lower is not walked: its position covers the callee",
              text: "*filter\n:C - [0:0]\n-A INPUT -p udp -m mark --mark 0x1 -j C\n-A INPUT -p tcp -j DROP\n-A C -j DROP\nCOMMIT\n",

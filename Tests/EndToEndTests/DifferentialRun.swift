@@ -148,7 +148,12 @@ struct DifferentialRun {
             let nd = path.nondeterministicMatched(after[0].moved)
             let kernelVaries = (ref2 != nil && after[2].outcome.map { !k.agrees(with: $0) || path.nondeterministicMatched(after[2].moved) != nd } == true)
                 || (!o.byXDP && path.nondeterministicMatched(after[1].moved) != nd)
-            if kernelVaries {
+            // XDP's pending draws (statistic random, PendingDraws.swift) vary as the kernel's
+            // own draw does: a probe XDP decided at a statistic rule, or where the kernel alone
+            // matched one, met a draw on each side.
+            let drawVaries = o.byXDP && (nd.contains(where: path.isStatistic)
+                || after[1].xdpPosition.map { path.isStatistic(names.name($0)) } == true)
+            if kernelVaries || drawVaries {
                 result.unscorable += 1
                 continue
             }

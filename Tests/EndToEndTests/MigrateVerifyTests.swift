@@ -168,6 +168,13 @@ final class VerificationScoringTests: XCTestCase {
         // Both drop, by different rules: the counters would differ.
         XCTAssertEqual(Scoring.disagreement(xdp: XDPAnswer(dropped: true, decision: ssh), kernel: KernelAnswer(accepted: false, decision: policyDrop), xdpOnly: false),
                        "XDP drops it by another rule than the kernel")
+        // ... unless one of them is a rule XDP draws for (statistic random): each side drew.
+        XCTAssertNil(Scoring.disagreement(xdp: XDPAnswer(dropped: true, decision: ssh), kernel: KernelAnswer(accepted: false, decision: policyDrop),
+                                          xdpOnly: false, drawn: [ssh.decider]))
+        XCTAssertNil(Scoring.disagreement(xdp: XDPAnswer(dropped: true, decision: policyDrop), kernel: KernelAnswer(accepted: false, decision: ssh),
+                                          xdpOnly: false, drawn: [ssh.decider]))
+        XCTAssertEqual(Scoring.disagreement(xdp: XDPAnswer(dropped: true, decision: ssh), kernel: KernelAnswer(accepted: true, decision: peers),
+                                            xdpOnly: false, drawn: [ssh.decider]), "XDP drops a packet the kernel accepts")
         // A drop no DROP position counted.
         XCTAssertNotNil(Scoring.disagreement(xdp: XDPAnswer(dropped: true, decision: nil), kernel: KernelAnswer(accepted: false, decision: ssh), xdpOnly: false))
     }

@@ -141,6 +141,12 @@ struct InputPath {
         nondeterministic = nd
     }
 
+    /// Whether `r` is a `-m statistic` rule (XDP may draw for it: PendingDraws.swift).
+    func isStatistic(_ r: RuleName) -> Bool {
+        guard let i = r.index, let table = ruleset.table(r.table), let chain = table.chain(r.chain), i >= 1, i <= chain.rules.count else { return false }
+        return (RulePrinter.save(chain.rules[i - 1], chain: chain.name, family: ruleset.family) + " ").contains("-m statistic ")
+    }
+
     /// The time- or history-dependent rules that matched, of what a packet moved.
     func nondeterministicMatched(_ moved: NetfilterSnapshot) -> Set<RuleName> {
         Set(moved.rules.keys.filter { nondeterministic.contains($0) && (moved.rules[$0]?.packets ?? 0) > 0 })

@@ -150,9 +150,10 @@ final class StatefulRateTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Double(dropped), Double(n) - twoLogged - 10 - 0.02 * Double(n), line)
     }
 
-    /// statistic with both layers stays in the kernel (the kernel would draw again for what
-    /// XDP passes up, see StatefulLowering.swift): random within the binomial 99.9 % interval
-    /// on both sides, nth exact, and XDP drops none of them.
+    /// statistic where the kernel decides: random before an ACCEPT (the policy) goes up
+    /// undrawn (the kernel would draw again for what XDP passes up: PendingDraws.swift), nth
+    /// stays in the kernel (its counter): random within the binomial 99.9 % interval on both
+    /// sides, nth exact, and XDP drops none of them.
     func testStatisticMatchesTheKernel() throws {
         let a: UInt32 = 0xC612_0601, b: UInt32 = 0xC612_0602
         let p = try pair(sources: [a, b])

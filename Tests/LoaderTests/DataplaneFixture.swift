@@ -69,6 +69,9 @@ struct DataplaneFixture {
     }
 
     var tables = CompiledTables()
+    /// The runs (`xdpOnly` false, true) the fixture is for: both unless a `runs` line says
+    /// (a pending draw's outcome differs: XDP carries out ACCEPT only when INPUT is empty).
+    var xdpOnlyRuns: [Bool] = [false, true]
     /// The idle generation's tables, for transitions.
     var idle: CompiledTables?
     var steps: [Step] = []
@@ -192,6 +195,10 @@ struct DataplaneFixture {
                 guard w.count == 4 || (w.count == 5 && w[4] == "unsure"), let p = prefix(w[1]),
                       let type = AddrTypeTest.rtnType(String(w[2])), let ifindex = UInt32(w[3]) else { throw fail("local") }
                 local.append(LocalRoutes.Entry(destination: p.address, length: p.length, type: UInt8(type), ifindex: ifindex, unsure: w.count == 5))
+            case "runs":
+                // runs layered|xdponly: only that run of the two.
+                guard w.count == 2, w[1] == "layered" || w[1] == "xdponly" else { throw fail("runs layered|xdponly") }
+                f.xdpOnlyRuns = [w[1] == "xdponly"]
             case "activate":
                 guard w.count == 2, w[1] == "idle" else { throw fail("activate idle") }
                 f.steps.append(.control(.activateIdle))
@@ -334,6 +341,9 @@ struct DataplaneFixture {
                     st.insert(one)
                 }
                 r.ext.append(.conntrack(ConntrackTest(states: Negatable(st, negated: neg))))
+            case "xproto": // a second protocol test, as an ext row (kind 15)
+                guard let p = proto(v) else { throw fail("xproto") }
+                r.ext.append(.proto(p, negated: neg))
             case "tcpopt":
                 guard let o = UInt8(v) else { throw fail("tcpopt") }
                 r.ext.append(.tcpOption(o, negated: neg))

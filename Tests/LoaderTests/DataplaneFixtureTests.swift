@@ -25,7 +25,7 @@ final class DataplaneFixtureTests: XCTestCase {
         try Privileged.skipUnlessPrivileged()
         for url in Self.fixtureFiles {
             let fixture = try DataplaneFixture.parse(Fixtures.text(url))
-            for xdpOnly in [false, true] {
+            for xdpOnly in fixture.xdpOnlyRuns {
                 try run(fixture, name: url.lastPathComponent + (xdpOnly ? " (xdp-only)" : ""), xdpOnly: xdpOnly)
             }
         }
