@@ -56,7 +56,8 @@ public enum PendingDraws {
         switch v {
         case .drop, .reject: true
         case .accept: xdpOnly
-        case .kernel: false
+        // A CONTINUE position does not end the walk: the packet goes on in XDP or up.
+        case .kernel, .continue, .continueWithoutEntry: false
         }
     }
 }
