@@ -12,9 +12,9 @@ import IptParse
 /// - never a fragment;
 /// - conntrack: the original's entry attached in the reply direction (nf_ct_attach makes the
 ///   RST `IP_CT_RELATED_REPLY`; the ICMP error is related to it the same way), so state
-///   RELATED — known only when the REJECT rule itself says the original was tracked
-///   (`--state`/`--ctstate` within NEW, ESTABLISHED, RELATED): an INVALID or UNTRACKED
-///   original has no entry to attach, and its reply's state is another story.
+///   RELATED — known only when the REJECT rule itself says the original was NEW
+///   (`--state`/`--ctstate NEW`, the case checked against the kernel): an INVALID or
+///   UNTRACKED original has no entry to attach, and its reply's state is another story.
 struct ReplyShape: Equatable {
     var reply: RejectReply
     /// The interface XDP answers from: the reply's out-interface.
@@ -58,12 +58,12 @@ struct ReplyShape: Equatable {
                 if let f = t.flags, !f.negated, f.value.mask & TCPBits.ack != 0 {
                     ack = f.value.compare & TCPBits.ack == 0
                 }
+            // Verified for NEW originals only (ESTABLISHED and RELATED ones should give RELATED
+            // too, by nf_conntrack_attach, but were not checked against the kernel).
             case .state(let s) where !s.negated:
-                if s.value.isSubset(of: [.new, .established, .related]) { tracked = true }
-                if s.value.isSubset(of: [.new]) { originalNew = true }
+                if s.value.isSubset(of: [.new]) { tracked = true; originalNew = true }
             case .conntrack(let c):
-                if let s = c.states, !s.negated, s.value.isSubset(of: [.new, .established, .related]) { tracked = true }
-                if let s = c.states, !s.negated, s.value.isSubset(of: [.new]) { originalNew = true }
+                if let s = c.states, !s.negated, s.value.isSubset(of: [.new]) { tracked = true; originalNew = true }
             default:
                 break
             }

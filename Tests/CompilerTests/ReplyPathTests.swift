@@ -147,6 +147,8 @@ final class ReplyPathTests: XCTestCase {
         let est = "-A OUTPUT -m conntrack --ctstate ESTABLISHED -j DROP\n"
         XCTAssertNil(try prove("*filter\n\(tracked)\(est)COMMIT\n").refusal)
         XCTAssertNotNil(try prove("*filter\n\(tracked)-A OUTPUT -m conntrack --ctstate SNAT -j DROP\nCOMMIT\n").refusal)
+        let established = "-A INPUT -m state --state ESTABLISHED -j REJECT\n"
+        XCTAssertNotNil(try prove("*filter\n\(out)\(established)COMMIT\n").refusal, "not checked against the kernel: unknown")
     }
 
     func testUserChainsReturnGotoAndDepth() throws {
