@@ -15,8 +15,9 @@
  *   - recording: index &= ring mask, stamps[index++] = now, nstamps = max(nstamps, index),
  *     ttl = the packet's TTL.
  *   - --rttl: an entry whose TTL differs from the packet's (neither 0) counts as no entry;
- * --remove and --reap are never written (the compiler leaves those rules to the kernel,
- * and --rttl unless the rule's chain sets the entry's TTL first: see docs/recent.md).
+ * --remove is never written (the compiler leaves those rules to the kernel, and --rttl
+ * unless the rule's chain sets the entry's TTL first: see docs/recent.md); --reap is left
+ * out, only on lists where it changes no answer (RecentLists.reapRefusal).
  * The time is bpf_jiffies64(), the kernel's own jiffies.
  */
 

@@ -78,6 +78,10 @@ public struct RecentLists: Equatable, Sendable {
     static func candidates(_ ruleset: Ruleset, lowering: AtomLowering) -> RecentLists {
         var lists = RecentLists()
         var masks: [String: Set<UInt32>] = [:]
+        // --reap: per list, the shortest window of its reaping tests, and the windows of
+        // every test that counts hits (`reapRefusal`).
+        var reapWindows: [String: UInt32] = [:]
+        var checkWindows: [String: [UInt32]] = [:]
         let filter = ruleset.table("filter")
         let input = Set(filter?.reach(from: "INPUT") ?? [])
         let elsewhere = Set((filter?.reach(from: "FORWARD") ?? []) + (filter?.reach(from: "OUTPUT") ?? []))
@@ -95,6 +99,8 @@ public struct RecentLists: Equatable, Sendable {
                         }
                         lists.owned[t.name, default: []].append(t.hitcount)
                         masks[t.name, default: []].insert(t.mask)
+                        if t.reap { reapWindows[t.name] = min(reapWindows[t.name] ?? .max, t.seconds) }
+                        if t.command == .rcheck || t.command == .update { checkWindows[t.name, default: []].append(t.seconds) }
                         let whereText = "\(table.name)/\(chain.name) rule \(i + 1)"
                         if table.name != "filter" || !input.contains(chain.name) {
                             refuse(t.name, "\(whereText) uses the list outside what filter INPUT reaches")
@@ -115,11 +121,33 @@ public struct RecentLists: Equatable, Sendable {
             }
         }
         for (name, m) in masks where m.count > 1 { refuse(name, "its rules give different --mask values") }
+        for (name, reap) in reapWindows {
+            if let why = reapRefusal(reapSeconds: reap, checkSeconds: checkWindows[name] ?? []) { refuse(name, why) }
+        }
         if lists.refused["*"] != nil {
             for name in lists.owned.keys { refuse(name, lists.refused["*"] ?? "") }
         }
         for name in lists.refused.keys { lists.owned[name] = nil }
         return lists
+    }
+
+    /// Whether XDP may leave out a list's `--reap` (nil) or why not. The kernel reaps, after a
+    /// --rcheck/--update with --reap, the list's least recently updated entry when its last
+    /// stamp is older than that rule's --seconds (xt_recent.c recent_entry_reap), an entry
+    /// XDP's hash map cannot name. Leaving it out changes no answer when every test that
+    /// counts hits on the list has a window `0 < --seconds <= the shortest reaping window`:
+    /// a reapable entry's stamps are all outside every such window, now and later, so it
+    /// counts no hit, an --update of it records nothing (no hit), and a --set into it leaves
+    /// the same in-window stamps and TTL as a --set that creates it. What differs is the
+    /// list's contents and count (docs/recent.md: a full list answers MAYBE).
+    static func reapRefusal(reapSeconds: UInt32, checkSeconds: [UInt32]) -> String? {
+        if checkSeconds.contains(0) {
+            return "--reap with a test of the list without --seconds (a reaped entry is still listed in XDP's copy)"
+        }
+        if let longer = checkSeconds.first(where: { $0 > reapSeconds }) {
+            return "--reap --seconds \(reapSeconds) with a test of the list whose window is longer (--seconds \(longer)): a reaped entry could still count there"
+        }
+        return nil
     }
 
     /// Condition 3 on the flattened positions; true when a list was refused (flatten again).
@@ -191,6 +219,16 @@ public struct RecentLists: Equatable, Sendable {
 
     private func stop(for name: String, flat: [FlatRule], cut: Int?) -> String? {
         var before: [(Int, FlatRule)] = []
+        // The copies (XDP's, the kernel's, iptables alone's) must agree only where packets
+        // change the list and the list changes answers. A list no rule records into (only
+        // --rcheck: its entries come from `ebpf-iptables recent NAME add`, into both copies;
+        // a --reap only takes entries out of one copy: RecentLists.reapRefusal) holds the same
+        // entries whichever layer a packet meets its rules in; a list no rule checks (only
+        // --set) answers the same whatever it holds. For those, what runs before their rules,
+        // in the kernel or as a MAYBE, cannot make an answer differ.
+        let tests = flat.flatMap { Self.recentTests($0).filter { $0.name == name } }
+        let records = tests.contains { $0.command == .set || $0.command == .update }
+        let checks = tests.contains { $0.command == .rcheck || $0.command == .update }
         for (n, f) in flat.enumerated() {
             let mine = Self.recentTests(f).contains { $0.name == name }
             if mine {
@@ -203,7 +241,7 @@ public struct RecentLists: Equatable, Sendable {
                 if Self.mayStopUncertain(f, tcpUDPOnly: tcpUDPOnly) {
                     return "its rule \(f.origin.spoken) tests a conntrack state XDP may not know for that protocol"
                 }
-                for (_, q) in before {
+                for (_, q) in before where records && checks {
                     if let qp = Self.protocols(q), let np = protos, qp.isDisjoint(with: np) { continue }
                     let otherActOnly = Self.recentTests(q).contains { $0.actOnly && $0.name != name }
                     if q.verdict == .kernel && (!Self.isActOnly(q) || otherActOnly) {

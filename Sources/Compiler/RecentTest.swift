@@ -84,7 +84,8 @@ public struct RecentTest: Equatable, Hashable, Sendable {
     /// the list then could hold an entry XDP's does not, or XDP could not follow the kernel.
     public var unsupportedForm: String? {
         if command == .remove { return "--remove (an entry XDP removes while dropping stays in the kernel's list)" }
-        if reap { return "--reap (the kernel reaps the least recently updated entry of the list, which XDP cannot name)" }
+        // --reap: left out where it changes no answer, a condition on the whole list
+        // (RecentLists.reapRefusal).
         // --rttl is evaluated only where the rule's chain sets the entry's TTL to the
         // packet's just before (RecentLists.ttlSetBefore); with --set the kernel refuses it.
         if rttl && !(command == .rcheck || command == .update) { return "--rttl with --\(command.rawValue)" }

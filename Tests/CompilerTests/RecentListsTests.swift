@@ -46,7 +46,7 @@ final class RecentListsTests: XCTestCase {
         let cases: [(String, String)] = [
             ("-A INPUT -m recent --name L --rcheck --rttl -j DROP", "--rttl"),
             ("-A INPUT -m recent --name L --remove", "--remove"),
-            ("-A INPUT -m recent --name L --rcheck --seconds 9 --reap -j DROP", "--reap"),
+            ("-A INPUT -m recent --name L --rcheck --seconds 9 --reap -j DROP\n-A INPUT -m recent --name L --rcheck --seconds 20 -j DROP", "--reap"),
             ("-A INPUT -m recent --name L ! --rcheck -j DROP", "! --rcheck"),
             ("-A INPUT -m recent --name L --rcheck -j ACCEPT", "-j ACCEPT"),
             ("-A INPUT -m recent --name L --rcheck -j LOG", "target LOG"),
@@ -60,6 +60,32 @@ final class RecentListsTests: XCTestCase {
             let detail = r.report.rules[0].status.detail
             XCTAssertTrue(detail.contains(word) || (rule.hasSuffix("--remove") || rule.hasSuffix("5")) && detail.contains("counts"), "\(rule): \(detail)")
         }
+    }
+
+    /// --reap: left out where it changes no answer (every test counting hits on the list has
+    /// a window no longer than the shortest reaping one); otherwise the list is the kernel's.
+    func testReapWhereItChangesNoAnswer() throws {
+        let r = try compile("""
+        :INPUT ACCEPT [0:0]
+        -A INPUT -p udp --dport 5060 -m recent --set --name S
+        -A INPUT -p udp --dport 5060 -m recent --rcheck --seconds 60 --reap --hitcount 3 --name S -j DROP
+        -A INPUT -p udp --dport 5061 -m recent --update --seconds 30 --name S -j DROP
+        """)
+        XCTAssertEqual(recentTests(r).map(\.command), [.set, .rcheck, .update])
+        XCTAssertEqual(r.report.rules.map(\.status.layer), [.xdp, .xdp, .xdp])
+
+        XCTAssertNil(RecentLists.reapRefusal(reapSeconds: 60, checkSeconds: [60, 1]))
+        XCTAssertNil(RecentLists.reapRefusal(reapSeconds: 60, checkSeconds: []))
+        XCTAssertNotNil(RecentLists.reapRefusal(reapSeconds: 60, checkSeconds: [61]))
+        XCTAssertNotNil(RecentLists.reapRefusal(reapSeconds: 60, checkSeconds: [0]))
+        // Two reaping tests: the shorter window is the one every test must fit in.
+        let two = try compile("""
+        :INPUT ACCEPT [0:0]
+        -A INPUT -m recent --rcheck --seconds 60 --reap --name S -j DROP
+        -A INPUT -m recent --rcheck --seconds 10 --reap --name S -j DROP
+        """)
+        XCTAssertEqual(two.report.rules.map(\.status.layer), [.kernel, .kernel])
+        XCTAssertTrue(two.report.rules[0].status.detail.contains("--seconds 60"), two.report.rules[0].status.detail)
     }
 
     /// --rttl: XDP's copy holds the TTL of the last packet iptables recorded, the kernel's the
