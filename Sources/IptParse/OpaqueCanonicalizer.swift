@@ -24,7 +24,14 @@ enum OpaqueCanonicalizer {
             }
         case "hashlimit":
             opts = opts.map { $0.name == "hashlimit" ? ExtensionOption("hashlimit-upto", negated: $0.negated, args: $0.args) : $0 }
-            if !opts.contains(where: { $0.name == "hashlimit-burst" }) {
+            var packetRate = false
+            for (i, o) in opts.enumerated() where o.name == "hashlimit-upto" || o.name == "hashlimit-above" {
+                guard let r = hashlimitRate(o.args[0]) else { continue }
+                opts[i].args = [r]
+                packetRate = true
+            }
+            // The default burst is printed for a packet rate only (bytes mode has its own).
+            if packetRate && !opts.contains(where: { $0.name == "hashlimit-burst" }) {
                 insert(&opts, ExtensionOption("hashlimit-burst", args: ["5"]), spec: e.spec)
             }
             guard opts.contains(where: { $0.name == "hashlimit-name" }) else {
@@ -56,6 +63,14 @@ enum OpaqueCanonicalizer {
                     throw parser.fail("bad-u32", "u32: cannot read '\(o.args[0])'", e.word)
                 }
                 opts[i].args = [c]
+            }
+        case "dscp":
+            // --dscp-class stores its value (libxt_dscp): printed as --dscp 0xNN.
+            for (i, o) in opts.enumerated() where o.name == "dscp" || o.name == "dscp-class" {
+                guard let v = dscpValue(o, parser: parser, word: e.word) else {
+                    throw parser.fail("bad-dscp", "expected a DSCP value from 0 to 63 or a class (CS0-CS7, BE, AF11-AF43, EF), got '\(o.args[0])'", e.word)
+                }
+                opts[i] = ExtensionOption("dscp", negated: o.negated, args: [String(format: "0x%02x", v)])
             }
         case "connmark":
             for (i, o) in opts.enumerated() where o.name == "mark" {
@@ -103,6 +118,13 @@ enum OpaqueCanonicalizer {
                 let xm = try xmark(o.name, v, m, raw: o.args[0], num: num)
                 opts = [ExtensionOption("set-xmark", args: [String(format: "0x%x/0x%x", xm.0, xm.1)])]
             }
+        case "DSCP":
+            for (i, o) in opts.enumerated() where o.name == "set-dscp" || o.name == "set-dscp-class" {
+                guard let v = dscpValue(o, parser: parser, word: e.word) else {
+                    throw parser.fail("bad-dscp", "expected a DSCP value from 0 to 63 or a class (CS0-CS7, BE, AF11-AF43, EF), got '\(o.args[0])'", e.word)
+                }
+                opts[i] = ExtensionOption("set-dscp", args: [String(format: "0x%02x", v)])
+            }
         case "TCPMSS":
             guard opts.count == 1 else {
                 throw parser.fail("missing-option", "TCPMSS needs one of --set-mss or --clamp-mss-to-pmtu", e.word)
@@ -130,6 +152,43 @@ enum OpaqueCanonicalizer {
             break
         }
         return ExtensionCall(name: e.spec.name, options: opts)
+    }
+
+    /// The DiffServ class names libxt_dscp knows (dscp_helper.c), matched without case.
+    static let dscpClasses: [String: UInt32] = [
+        "CS0": 0x00, "CS1": 0x08, "CS2": 0x10, "CS3": 0x18, "CS4": 0x20, "CS5": 0x28, "CS6": 0x30, "CS7": 0x38,
+        "BE": 0x00, "AF11": 0x0a, "AF12": 0x0c, "AF13": 0x0e, "AF21": 0x12, "AF22": 0x14, "AF23": 0x16,
+        "AF31": 0x1a, "AF32": 0x1c, "AF33": 0x1e, "AF41": 0x22, "AF42": 0x24, "AF43": 0x26, "EF": 0x2e,
+    ]
+
+    /// A `--dscp`/`--set-dscp` number (0...63, decimal or hex) or a `-class` name; nil if neither.
+    static func dscpValue(_ o: ExtensionOption, parser: CommandLineParser, word: Word) -> UInt32? {
+        guard let a = o.args.first else { return nil }
+        if o.name.hasSuffix("class") { return dscpClasses[a.uppercased()] }
+        guard let v = parser.parseUInt32(Substring(a)), v <= 63 else { return nil }
+        return v
+    }
+
+    /// A hashlimit packet rate (`N[/second|minute|hour|day]`, any prefix of the unit) as
+    /// iptables-save prints it: libxt_hashlimit parses it to a period of
+    /// XT_HASHLIMIT_SCALE_v2 (10^6) units and prints it in the largest unit that keeps it
+    /// exact, as libxt_limit does. nil for a byte rate (`4kb/s`) or anything else, kept as
+    /// written.
+    static func hashlimitRate(_ text: String) -> String? {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard !parts[0].isEmpty, parts[0].allSatisfy(\.isNumber), let n = UInt64(parts[0]), n > 0 else { return nil }
+        var unit: UInt64 = 1
+        if parts.count == 2 {
+            let u = parts[1].lowercased()
+            guard !u.isEmpty else { return nil }
+            if "second".hasPrefix(u) { unit = 1 } else if "minute".hasPrefix(u) { unit = 60 }
+            else if "hour".hasPrefix(u) { unit = 3600 } else if "day".hasPrefix(u) { unit = 86400 }
+            else { return nil }
+        }
+        let scale: UInt64 = 1_000_000
+        let period = scale * unit / n
+        guard period > 0 else { return nil }
+        return RulePrinter.rate(period, scale: scale)
     }
 
     /// NAT to a port rewrites a transport header, so the kernel wants to know which one.

@@ -156,7 +156,12 @@ public enum RulePrinter {
 
     /// The limit match's rate in the largest unit that keeps it exact (libxt_limit's print_rate).
     static func rate(_ period: UInt32) -> String {
-        let scale = UInt64(LimitMatch.scale)
+        rate(UInt64(period), scale: UInt64(LimitMatch.scale))
+    }
+
+    /// A period of `scale` units per second in the largest unit that keeps it exact (the
+    /// print_rate of libxt_limit and libxt_hashlimit, each with its own scale).
+    static func rate(_ period: UInt64, scale: UInt64) -> String {
         let rates: [(String, UInt64)] = [("day", scale * 86400), ("hour", scale * 3600), ("min", scale * 60), ("sec", scale)]
         let p = UInt64(max(1, period))
         var i = 1
