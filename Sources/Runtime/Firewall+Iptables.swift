@@ -30,12 +30,18 @@ extension Firewall {
 
     /// -L, -S, -C, -Z: the kernel answers; XDP's counters are added where counters show.
     func readOnly(_ line: IptablesCommandLine, xdp: XDPLayer) throws -> ToolResult {
+        // `-L -v -Z`: the kernel lists, then zeroes, in one command; its exact counts (for the
+        // lines XDP adds to) are read before it, since after it they are zero. A packet the
+        // kernel counts between this read and its listing shows in -L's own line only where
+        // XDP adds nothing.
+        let listsCounts = line.command.map { ($0.kind == .list || $0.kind == .listRules) && $0.verbose } ?? false
+        let savedBefore = line.zeroAfter && listsCounts ? kernel.save(.ipv4, counters: true) : nil
         let r = kernel.iptables(.ipv4, line.argv)
         guard r.ok, let c = line.command else { return r }
         var out = r
         switch c.kind {
         case .list where c.verbose, .listRules where c.verbose:
-            let saved = kernel.save(.ipv4, counters: true)
+            let saved = savedBefore ?? kernel.save(.ipv4, counters: true)
             guard saved.ok, let ruleset = KernelView.rules(saved.stdout, family: .ipv4).ruleset,
                   let live = try xdp.liveGeneration() else { break }
             let merge = CounterMerge(identities: RuleIdentity.all(in: ruleset),
@@ -118,7 +124,12 @@ extension Firewall {
                     interface: a.interface, options: options)
         }
         let (r, _) = try changeBothLayers(xdp: xdp, attachment: a, options: options, before: before, predicted: predicted,
-                                          readBack: { try self.readView() }, change: { self.kernel.iptables(.ipv4, line.argv) })
+                                          readBack: { try self.readView() },
+                                          carry: { after in
+                                              guard let c = line.command, let b = before.ruleset, let a = after.ruleset else { return .none }
+                                              return CounterCarry.edit(c, before: b, after: a)
+                                          },
+                                          change: { self.kernel.iptables(.ipv4, line.argv) })
         return r
     }
 }

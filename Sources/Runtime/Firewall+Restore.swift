@@ -172,7 +172,12 @@ extension Firewall {
             predicted = program(for: view, interface: a.interface, options: options)
         }
         let (r, after) = try changeBothLayers(xdp: xdp, attachment: a, options: options, before: beforeView, predicted: predicted,
-                                              readBack: { try self.readView() }, change: apply)
+                                              readBack: { try self.readView() },
+                                              carry: { after in
+                                                  guard let b = beforeView.ruleset, let a = after.ruleset else { return .none }
+                                                  return CounterCarry.restore(text: kernelText, noflush: req.noflush && !options.xdpOnly, before: b, after: a)
+                                              },
+                                              change: apply)
         if !r.ok {
             // Refused after all (the dry run said yes): put our own INPUT copy back as it was.
             if let previousInput { try xdpOnly.save(previousInput) }

@@ -91,6 +91,7 @@ public final class Firewall: @unchecked Sendable {
     /// kernel holds afterwards. Returns the tool's result and the view read back.
     func changeBothLayers(xdp: XDPLayer, attachment: Attachment, options: CompileOptions, before: KernelView,
                           predicted: XDPProgram?, readBack: () throws -> KernelView,
+                          carry: (KernelView) -> CounterCarry = { _ in .none },
                           change: () -> ToolResult) throws -> (ToolResult, KernelView) {
         let live = try xdp.liveGeneration()
         let idle: UInt32 = live.map { 1 - $0 } ?? 0
@@ -110,8 +111,9 @@ public final class Firewall: @unchecked Sendable {
                 if predicted != nil, live != nil { try xdp.cancelTransition() }
             } else {
                 let actual = program(for: after, interface: attachment.interface, options: options)
+                let moved = carry(after)
                 if let predicted, predicted.tables == actual.tables {
-                    try retireAndActivate(xdp: xdp, generation: idle, program: actual)
+                    try retireAndActivate(xdp: xdp, generation: idle, program: actual, carry: moved)
                 } else {
                     // Not what we predicted: pass everything, end the transition (both
                     // generations judge during one, so neither may be rewritten), then install
@@ -119,7 +121,7 @@ public final class Firewall: @unchecked Sendable {
                     if !passAll { try xdp.setPassAll(true); passAll = true }
                     if predicted != nil, live != nil { try xdp.cancelTransition() }
                     try xdp.write(actual.tables, generation: idle)
-                    try retireAndActivate(xdp: xdp, generation: idle, program: actual)
+                    try retireAndActivate(xdp: xdp, generation: idle, program: actual, carry: moved)
                     if predicted != nil && result.ok {
                         store.event("prediction mismatch: the kernel holds what we did not predict; installed what it holds")
                     }
@@ -138,7 +140,8 @@ public final class Firewall: @unchecked Sendable {
 
     /// Flips to `generation` and folds what the old generation dropped into the per-rule
     /// totals, so that counters survive the rewrite (the kernel's own counters do).
-    func retireAndActivate(xdp: XDPLayer, generation: UInt32, program: XDPProgram) throws {
+    /// `carry` moves the retired counts to the rules' identities after the change.
+    func retireAndActivate(xdp: XDPLayer, generation: UInt32, program: XDPProgram, carry: CounterCarry = .none) throws {
         let old = try xdp.liveGeneration()
         try xdp.activate(generation: generation)
         let counters = RetiredCounters(store: store)
@@ -149,6 +152,7 @@ public final class Firewall: @unchecked Sendable {
                 counters.retireReplies(replies, positions: counters.liveReplyPositions())
             }
         }
+        counters.carry(carry)
         counters.keepOnly(program.identities)
         counters.setLivePositions(program.positions)
         counters.setLiveReplyPositions(program.replyPositions)

@@ -66,6 +66,15 @@ struct RetiredCounters {
         save(counts)
     }
 
+    /// Moves each rule's retired count to the rule's identity after a change (CounterCarry):
+    /// the kernel's counters follow the rule, not its text or place.
+    func carry(_ c: CounterCarry) {
+        guard !c.map.isEmpty else { return }
+        let counts = load()
+        let moved = c.apply(counts) { $0.add($1.packets, $1.bytes) }
+        if moved != counts { save(moved) }
+    }
+
     /// Forgets rules that no longer exist (the kernel forgets their counters with them).
     func keepOnly(_ identities: Set<RuleIdentity>) {
         let counts = load()
