@@ -54,7 +54,15 @@ extension Firewall {
         default:
             break
         }
-        if c.kind == .zero || line.zeroAfter { try zeroXDP(c, xdp: xdp) }
+        // `-L CHAIN N -Z` / `-S CHAIN N -Z` list one rule but zero the whole chain, policy
+        // included (iptables 1.8.9 nf_tables: "Zeroing chain `INPUT'", every rule -c 0 0).
+        if c.kind == .zero {
+            try zeroXDP(c, xdp: xdp)
+        } else if line.zeroAfter {
+            var whole = c
+            whole.ruleNumber = nil
+            try zeroXDP(whole, xdp: xdp)
+        }
         return out
     }
 
