@@ -45,7 +45,8 @@ extension Firewall {
             guard saved.ok, let ruleset = KernelView.rules(saved.stdout, family: .ipv4).ruleset,
                   let live = try xdp.liveGeneration() else { break }
             let merge = CounterMerge(identities: RuleIdentity.all(in: ruleset),
-                                     xdp: RetiredCounters(store: store).totals(live: try xdp.counters(generation: live)))
+                                     xdp: RetiredCounters(store: store).totals(live: try xdp.counters(generation: live),
+                                                                                   replies: try xdp.replyCounters(generation: live)))
             let kernelTable = try RestoreParser.parse(saved.stdout, options: .init(file: "<iptables-save>")).table(c.table) ?? Table(name: c.table)
             out.stdout = c.kind == .list
                 ? merge.list(r.stdout, table: c.table, kernel: kernelTable, exact: c.exact, lineNumbers: c.lineNumbers,
