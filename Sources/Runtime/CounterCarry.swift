@@ -51,7 +51,9 @@ struct CounterCarry: Equatable {
                     // after `-R` without -c, even with the same text.
                     if let r = c.ruleNumber, r >= 1, r <= o.count { to[r - 1] = nil }
                 case .delete:
-                    to = deleted(c, chain: ch, family: before.family, count: o.count)
+                    // Not found as our engine finds it: the kernel's choice is unknown here,
+                    // and each rule goes to the next of its text, in order.
+                    to = deleted(c, chain: ch, count: o.count) ?? inOrder(o, n)
                 case .flush, .deleteChain:
                     to = o.map { _ in nil }
                 }
@@ -63,14 +65,16 @@ struct CounterCarry: Equatable {
 
     /// The new index of each old rule after `-D`: by number, or (by spec) the first rule equal
     /// to each given one in turn, as iptables deletes.
-    private static func deleted(_ c: IptCommand, chain: Chain, family: Family, count: Int) -> [Int?] {
+    /// (Rule equality, as Table.apply finds the rule it deletes.) nil: a rule was not found.
+    private static func deleted(_ c: IptCommand, chain: Chain, count: Int) -> [Int?]? {
         var alive = Array(0..<count)
         if let r = c.ruleNumber {
-            if r >= 1, r <= count { alive.remove(at: r - 1) }
+            guard r >= 1, r <= count else { return nil }
+            alive.remove(at: r - 1)
         } else {
             var rules = chain.rules
             for r in c.rules {
-                guard let k = rules.firstIndex(where: { Self.same($0, r, family: family) }) else { break }
+                guard let k = rules.firstIndex(of: r) else { return nil }
                 rules.remove(at: k)
                 alive.remove(at: k)
             }
@@ -78,10 +82,6 @@ struct CounterCarry: Equatable {
         var to: [Int?] = Array(repeating: nil, count: count)
         for (newIndex, oldIndex) in alive.enumerated() { to[oldIndex] = newIndex }
         return to
-    }
-
-    private static func same(_ a: Rule, _ b: Rule, family: Family) -> Bool {
-        RulePrinter.spec(a, family: family) == RulePrinter.spec(b, family: family)
     }
 
     /// A restore of `text` (tables it names) into the kernel: without --noflush every rule

@@ -65,6 +65,10 @@ final class CounterCarryTests: XCTestCase {
         XCTAssertEqual(try after(["-D", "INPUT", "-s", "198.18.1.0/24", "-j", "DROP"]).input, [2, 3])
     }
 
+    func testDeleteBySpecInTheWordsTypedFindsTheKernelsRule() throws {
+        XCTAssertEqual(try after(["-D", "INPUT", "-p", "udp", "--dport", "5060", "-j", "sip"]).input, [1, 2])
+    }
+
     func testDeleteByNumberTakesThatOne() throws {
         XCTAssertEqual(try after(["-D", "INPUT", "2"]).input, [1, 3])
     }
