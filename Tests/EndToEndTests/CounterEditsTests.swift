@@ -125,6 +125,9 @@ final class CounterEditsTests: XCTestCase {
         try step("-Z INPUT 3") { pair.both(["-Z", "INPUT", "3"]) }
         try step("-L -Z") { pair.both(["-L", "INPUT", "-Z", "-v", "-x", "-n", "--line-numbers"]) }
         try step("-Z sip -v") { pair.both(["-Z", "sip", "-v"]) }
+        // Listing one rule with -Z zeroes the whole chain, policy included (iptables 1.8.9).
+        try step("-L INPUT 3 -Z") { pair.both(["-L", "INPUT", "3", "-Z", "-v", "-x", "-n"]) }
+        try step("-S sip -v -Z") { pair.both(["-S", "sip", "-v", "-Z"]) }
         try step("save -c into restore -c") {
             let refText = pair.ref.kernel(["iptables-save", "-c"]).stdout
             let oursText = pair.fw.ours("ebpf-iptables-save", ["-c"]).stdout
