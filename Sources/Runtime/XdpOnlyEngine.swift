@@ -55,7 +55,10 @@ struct XdpOnlyEngine {
                 }
             }
             if line.zeroAfter {
-                try zero(cmd, table: table)
+                // A listing of one rule with -Z zeroes its whole chain (iptables 1.8.9).
+                var whole = cmd
+                whole.ruleNumber = nil
+                try zero(whole, table: table)
                 if cmd.verbose { out += Self.chainMessages("Zeroing", table, cmd.chain) }
             }
             return out
@@ -69,14 +72,16 @@ struct XdpOnlyEngine {
         default:
             let before = table
             try apply(cmd, to: &table)
+            let rulesetBefore = ruleset
             ruleset.replaceTable(table)
-            try commit(ruleset, before: before, after: table, kernelRules: kernelRules)
+            try commit(ruleset, before: before, after: table, kernelRules: kernelRules,
+                       carry: CounterCarry.edit(cmd, before: rulesetBefore, after: ruleset))
             return Self.verboseLines(cmd, before: before, after: table)
         }
     }
 
     /// INPUT to our state and XDP, the rest of filter to the kernel.
-    func commit(_ ruleset: Ruleset, before: Table, after: Table, kernelRules: Ruleset) throws {
+    func commit(_ ruleset: Ruleset, before: Table, after: Table, kernelRules: Ruleset, carry: CounterCarry = .none) throws {
         let sets = try? firewall.readSets().sets
         let result = Compiler.compile(ruleset, sets: sets.flatMap { $0.sets.isEmpty ? nil : $0 }, interface: attachment.interface, options: options)
         guard result.installable else {
@@ -94,7 +99,7 @@ struct XdpOnlyEngine {
         let idle: UInt32 = live.map { 1 - $0 } ?? 0
         // XDP alone decides INPUT: one flip, never a transition (passing would mean accepting).
         try xdp.write(prog.tables, generation: idle)
-        try firewall.retireAndActivate(xdp: xdp, generation: idle, program: prog)
+        try firewall.retireAndActivate(xdp: xdp, generation: idle, program: prog, carry: carry)
         if let input = after.chain("INPUT") { try XdpOnlyInput(store: firewall.store).save(input) }
         let view = try firewall.readView()
         try firewall.cache(view)
