@@ -49,9 +49,22 @@ extension Firewall {
 
     /// Whether the kernel's rules differ from those XDP was compiled from (cheap: the rules
     /// only; sets changed with plain ipset between two of our commands are not seen here).
+    /// Read back with iptables-save once; then, while nftables' generation stays where it
+    /// was when that read agreed (RulesGenerationStamp), not again: every iptables-nft
+    /// change, ours or anyone's, bumps it.
     func rulesChangedBehindOurBack() -> Bool {
+        let stamp = RulesGenerationStamp(store: store)
+        let stored = store.read(store.paths.kernelRulesFile)
+        let before = kernel.rulesGeneration()
+        if let before, let stored, stamp.holds(generation: before, rules: stored) { return false }
         let r = kernel.save(.ipv4, counters: false)
         guard r.ok else { return true }
-        return KernelText.normalized(r.stdout) != store.read(store.paths.kernelRulesFile)
+        let changed = KernelText.normalized(r.stdout) != stored
+        // Stamped only for iptables-nft (the generation says nothing of iptables-legacy's
+        // tables) and when nothing changed while the tool read.
+        if !changed, let before, let stored, r.stdout.contains(" (nf_tables)"), kernel.rulesGeneration() == before {
+            stamp.record(generation: before, rules: stored)
+        }
+        return changed
     }
 }
