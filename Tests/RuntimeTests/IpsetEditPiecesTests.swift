@@ -7,8 +7,11 @@ import XCTest
 /// netlink, and when the kernel's rules need no reading back.
 final class IpsetEditPiecesTests: XCTestCase {
     func testMemberEditTakesOnlyOneIPv4AddressAddedOrDeleted() {
-        XCTAssertEqual(IpsetMemberEdit(["add", "S", "10.0.0.1"]),
-                       IpsetMemberEdit(edit: .add, set: "S", address: 0x0A00_0001, exist: false))
+        let e = IpsetMemberEdit(["add", "S", "10.0.0.1"])
+        XCTAssertEqual(e?.edit, .add)
+        XCTAssertEqual(e?.set, "S")
+        XCTAssertEqual(e?.address, 0x0A00_0001)
+        XCTAssertEqual(e?.exist, false)
         XCTAssertEqual(IpsetMemberEdit(["-exist", "del", "S", "192.0.2.255"])?.exist, true)
         XCTAssertEqual(IpsetMemberEdit(["del", "S", "192.0.2.255", "-!"])?.edit, .del)
         XCTAssertEqual(IpsetMemberEdit(["-A", "S", "1.2.3.4"])?.edit, .add)
