@@ -9,24 +9,28 @@ extension Firewall {
     /// engine predicts. `stdin` is what `restore` reads when no -file is given.
     public func ipset(_ argv: [String], stdin: String?) throws -> ToolResult {
         let inv = try? IpsetArgv.parse(argv)
-        // Questions, and whatever our parser cannot read (ipset then says what is wrong).
-        guard let inv, ![.list, .save, .test, .version, .help].contains(inv.command) else {
+        // Questions go straight to the kernel's ipset.
+        if let inv, [.list, .save, .test, .version, .help].contains(inv.command) {
             return kernel.ipset(argv, stdin: stdin)
         }
+        // Whatever our parser cannot read (ipset 4's `new`, type names and `--option`
+        // spellings ipset 7.17 still takes, or a real mistake: ipset then says what is
+        // wrong) takes the whole path without a prediction: XDP passes everything while the
+        // kernel's ipset runs, then runs what the kernel holds after it.
         return try locked("ebpf-ipset \(argv.joined(separator: " "))") {
             guard let (a, xdp) = try attached() else { return kernel.ipset(argv, stdin: stdin) }
             let options = store.compileOptions
             // After an interrupted change (kill -9), or rules changed behind our back (plain
             // iptables), the whole path below reconciles first: the fast path edits the live
             // generation as it is, compiled from rules the kernel may no longer hold.
-            if try !xdp.pendingChange(), !rulesChangedBehindOurBack(),
+            if let inv, try !xdp.pendingChange(), !rulesChangedBehindOurBack(),
                let fast = try MemberFastPath(firewall: self, xdp: xdp, attachment: a, options: options).run(inv, argv: argv) {
                 return fast
             }
             let before = try readView()
             try reconcile(xdp: xdp, attachment: a, options: options, view: before)
             var predicted: XDPProgram? = nil
-            if let sets = before.sets {
+            if let inv, let sets = before.sets {
                 var input = stdin
                 if inv.command == .restore, let path = inv.file {
                     input = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
@@ -49,9 +53,22 @@ extension Firewall {
 
     /// Whether the kernel's rules differ from those XDP was compiled from (cheap: the rules
     /// only; sets changed with plain ipset between two of our commands are not seen here).
+    /// Read back with iptables-save once; then, while nftables' generation stays where it
+    /// was when that read agreed (RulesGenerationStamp), not again: every iptables-nft
+    /// change, ours or anyone's, bumps it.
     func rulesChangedBehindOurBack() -> Bool {
+        let stamp = RulesGenerationStamp(store: store)
+        let stored = store.read(store.paths.kernelRulesFile)
+        let before = kernel.rulesGeneration()
+        if let before, let stored, stamp.holds(generation: before, rules: stored) { return false }
         let r = kernel.save(.ipv4, counters: false)
         guard r.ok else { return true }
-        return KernelText.normalized(r.stdout) != store.read(store.paths.kernelRulesFile)
+        let changed = KernelText.normalized(r.stdout) != stored
+        // Stamped only for iptables-nft (the generation says nothing of iptables-legacy's
+        // tables) and when nothing changed while the tool read.
+        if !changed, let before, let stored, r.stdout.contains(" (nf_tables)"), kernel.rulesGeneration() == before {
+            stamp.record(generation: before, rules: stored)
+        }
+        return changed
     }
 }

@@ -37,6 +37,8 @@ public protocol KernelLayer {
     func keepConntrack(_ on: Bool) -> ToolResult
     /// The built-in chains that exist in the kernel (see the extension's default).
     func builtinChains(_ family: Family) -> Set<String>?
+    /// A number that changes whenever the kernel's rules change (see the extension's default).
+    func rulesGeneration() -> UInt32?
 }
 
 extension KernelLayer {
@@ -45,6 +47,11 @@ extension KernelLayer {
     /// restore names (iptables-save prints the others anyway, with `[0:0]`). Nil: all exist
     /// (iptables-legacy), or it cannot be told. A chain that does not exist counts nothing.
     public func builtinChains(_ family: Family) -> Set<String>? { nil }
+
+    /// nftables' ruleset generation id, bumped by every iptables-nft change (ours or anyone's),
+    /// when this layer's iptables is iptables-nft and the id can be read; nil: cannot be told,
+    /// the rules are read back instead.
+    public func rulesGeneration() -> UInt32? { nil }
 
     /// `iptables-save [-c]`, every table.
     public func save(_ family: Family, counters: Bool) -> ToolResult { save(family, counters: counters, table: nil) }
