@@ -47,7 +47,10 @@ public enum RestoreParser {
         state.preparsed = preparsed
         for (i, line) in lines.enumerated() {
             state.line(line, number: i + 1)
-            if state.diagnostics.count >= options.maxDiagnostics { break }
+            // Capped with lines left: the rest of the file is not read, so a table still open
+            // here may well be closed further down; end() would report a COMMIT that is not
+            // missing. Capped on the last line, the whole file was read and end() is right.
+            if state.diagnostics.count >= options.maxDiagnostics && i + 1 < lines.count { return state }
         }
         state.end(lastLine: lines.count)
         return state
