@@ -25,6 +25,10 @@ public struct RestoreRequest: Equatable, Sendable, Codable {
     public var counters = false
     public var test = false
     public var options = CompileOptions()
+    /// Invoked as plain `iptables-restore` (a drop-in link): refusals in the kernel tool's own
+    /// words, byte for byte, instead of our located diagnostics, and no warnings iptables-restore
+    /// would not print. Optional so requests of older clients still decode.
+    public var kernelWords: Bool?
 
     public init(family: Family, text: String, source: String, setFiles: [(name: String, text: String)] = []) {
         self.family = family
@@ -100,10 +104,16 @@ extension Firewall {
                                 base: req.noflush ? (options.xdpOnly ? nil : before.text) : nil,
                                 text: kernelText, noflush: req.noflush && !options.xdpOnly)
         guard dry.ok else {
+            // The dry run is iptables-restore itself on the same text: its words are the ones
+            // iptables-restore prints ("line 2 failed", "COMMIT expected at line 3" ...). Its
+            // own problems (101: the sets, 102: the --noflush base) stay ours.
+            if req.kernelWords == true, ![101, 102].contains(dry.status), !dry.stderr.hasPrefix("ebpf-iptables") {
+                return ToolResult(status: dry.status, stdout: dry.stdout, stderr: dry.stderr)
+            }
             let located = ourErrors ?? KernelDiagnostic.locate(stderr: dry.stderr, text: kernelText, source: req.source)
             return ToolResult(status: dry.status, stderr: (located.map { $0 + "\n" } ?? dry.stderr) + "ebpf-iptables-restore: nothing was applied\n")
         }
-        if let ourErrors {
+        if let ourErrors, req.kernelWords != true {
             notes += ourErrors.replacingOccurrences(of: ": error: ", with: ": warning: ") + "\n"
             notes += "ebpf-iptables-restore: the kernel accepts what is flagged above and stores it its own way; XDP is compiled from what the kernel holds\n"
         }
