@@ -30,6 +30,12 @@ enum AddressParser {
     /// A single address with an optional mask (conntrack's `--ctorigsrc` ...): four numbers,
     /// else what getaddrinfo makes of it, which must be exactly one address.
     static func parse(_ w: Word, family: Family, source: WordSource) throws(Diagnostic) -> IPPrefix {
+        try single(w, family: family, source: source).prefix
+    }
+
+    /// `parse`, with the address as given, before the mask: conntrack keeps and prints it so
+    /// (`--ctorigsrc 192.0.2.7/24` stays that in iptables-save).
+    static func single(_ w: Word, family: Family, source: WordSource) throws(Diagnostic) -> (address: [UInt8], prefix: IPPrefix) {
         let (host, maskText) = split(w.text)
         let numeric = family == .ipv4 ? IPAddressText.parseStrictIPv4(host) : IPAddressText.parse(host, family: family)
         let found = numeric.map { [$0] } ?? HostNames.addresses(String(host), family: family)
@@ -37,7 +43,7 @@ enum AddressParser {
         guard found.count == 1 else {
             throw source.diagnostic("ambiguous-host", "'\(host)' resolves to more than one address (\(found.count)), and this option takes one", at: w)
         }
-        return prefix(addr, try mask(maskText, w: w, family: family, source: source), family: family)
+        return (addr, prefix(addr, try mask(maskText, w: w, family: family, source: source), family: family))
     }
 
     enum Mask {

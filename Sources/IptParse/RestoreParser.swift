@@ -153,6 +153,12 @@ struct RestoreState {
             report("bad-chain-name", "chain name '\(name.text)' is too long (at most 28 characters)", line: n, text: text, column: name.column, length: name.length)
             return
         }
+        // iptables-restore: "chain name may not clash with target name" (a chain iptables-nft's
+        // -E may still create, see ChainNameClash).
+        if CommandLineParser.standardTargets[name.text] != nil {
+            report("bad-chain-name", "chain name '\(name.text)' may not clash with the target \(name.text)", line: n, text: text, column: name.column, length: name.length)
+            return
+        }
         var counters = Counters(packets: 0, bytes: 0)
         if words.count >= 3 {
             guard let c = Self.counters(words[2].text) else {

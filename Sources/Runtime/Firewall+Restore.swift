@@ -60,6 +60,11 @@ extension Firewall {
                 return ToolResult(status: 2, stderr: "\(error)\n")
             }
         }
+        // `iptables-restore --test` under the plain name: the kernel tool's own check, its
+        // answer and words (it commits nothing).
+        if req.test, req.kernelWords == true, req.setFiles.isEmpty, !req.options.xdpOnly {
+            return kernel.restoreTest(req.family, req.text, noflush: req.noflush)
+        }
         let attachment = req.family == .ipv4 ? try attached() : nil
         if req.options.xdpOnly && attachment == nil && !req.test {
             return ToolResult(status: 1, stderr: "ebpf-iptables-restore: --xdp-only needs the XDP program: run 'ebpf-iptables attach IFACE' first; nothing was applied\n")

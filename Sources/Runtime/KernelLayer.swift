@@ -32,6 +32,10 @@ public protocol KernelLayer {
     /// given, then `text` with iptables-restore (`--noflush` when asked). The result is the
     /// last step that ran; on success the kernel would take the same change here.
     func dryRun(_ family: Family, sets: String, base: String?, text: String, noflush: Bool) -> ToolResult
+    /// `iptables-restore --test [--noflush]` with `text` on standard input: the kernel tool's
+    /// own check, which commits nothing (and, with iptables-nft, reads no chains: a jump to a
+    /// chain that does not exist passes it).
+    func restoreTest(_ family: Family, _ text: String, noflush: Bool) -> ToolResult
     /// Keeps conntrack running in this namespace (a one-rule nftables table) while filter
     /// INPUT's state tests run in XDP only (`--xdp-only`); `false` removes it.
     func keepConntrack(_ on: Bool) -> ToolResult
@@ -45,6 +49,11 @@ extension KernelLayer {
     /// restore names (iptables-save prints the others anyway, with `[0:0]`). Nil: all exist
     /// (iptables-legacy), or it cannot be told. A chain that does not exist counts nothing.
     public func builtinChains(_ family: Family) -> Set<String>? { nil }
+
+    /// Without a tool to ask (fakes): the dry run's verdict, which is stricter.
+    public func restoreTest(_ family: Family, _ text: String, noflush: Bool) -> ToolResult {
+        dryRun(family, sets: "", base: nil, text: text, noflush: noflush)
+    }
 
     /// `iptables-save [-c]`, every table.
     public func save(_ family: Family, counters: Bool) -> ToolResult { save(family, counters: counters, table: nil) }
