@@ -106,7 +106,7 @@ extension Firewall {
         // (their members were read by our parser, which reads them as ipset does; a member
         // the kernel refuses fails the fill below, before anything is swapped in).
         let dry = kernel.dryRun(req.family, sets: sets.headers,
-                                base: req.noflush ? (options.xdpOnly ? nil : before.text) : nil,
+                                base: req.noflush ? (options.xdpOnly ? nil : dryRunBase(before.text, family: req.family)) : nil,
                                 text: kernelText, noflush: req.noflush && !options.xdpOnly)
         guard dry.ok else {
             // The dry run is iptables-restore itself on the same text: its words are the ones
@@ -195,6 +195,22 @@ extension Firewall {
         let needsConntrack = options.xdpOnly && program(for: after, interface: a.interface, options: options).tables.needsConntrack
         _ = kernel.keepConntrack(needsConntrack)
         return ToolResult(status: r.status, stdout: r.stdout, stderr: notes + r.stderr)
+    }
+
+    /// The running ruleset as the dry run's `--noflush` base. iptables-save prints every
+    /// built-in chain of a table, also those iptables-nft does not have (a restore creates
+    /// only the chains it names); restoring that text would create them there, and the dry
+    /// run would answer `-D INPUT 5` with "Index of deletion too big." where iptables-restore
+    /// here says "No chain/target/match by that name." Those chain lines are left out.
+    func dryRunBase(_ text: String, family: Family) -> String {
+        guard let present = kernel.builtinChains(family) else { return text }
+        var table = ""
+        return text.split(separator: "\n", omittingEmptySubsequences: false).filter { line in
+            if line.hasPrefix("*") { table = String(line.dropFirst()) }
+            guard line.hasPrefix(":"), let name = line.dropFirst().split(separator: " ").first.map(String.init),
+                  BuiltinTables.isBuiltin(name, in: table) else { return true }
+            return present.contains(table + "\t" + name)
+        }.joined(separator: "\n")
     }
 
     /// `--reject-as-drop`: each REJECT that XDP drops silently, said once at restore.

@@ -30,11 +30,11 @@ final class RestoreErrorCapTests: XCTestCase {
         XCTAssertTrue(found.allSatisfy { $0.id == "unknown-match" }, Set(found.map(\.id)).sorted().joined(separator: ","))
         // The first error: line 3 (after `*filter` and the chain line), the word `tcpp`.
         let first = found.first
-        XCTAssertEqual(first?.location, SourceLocation(file: "big.rules", line: 3, column: 31, length: 4))
+        XCTAssertEqual(first?.location, SourceLocation(file: "big.rules", line: 3, column: 27, length: 4))
         XCTAssertEqual(first?.description, """
-            big.rules:3:31-34: error: unknown match 'tcpp'
+            big.rules:3:27-30: error: unknown match 'tcpp'
             -A INPUT -s 198.18.0.1 -m tcpp -j DROP
-                                          ^^^^
+                                      ^^^^
             """)
         XCTAssertEqual(found.last?.location.line, 52, "fifty consecutive lines, one error each")
     }
