@@ -78,9 +78,13 @@ final class HostNameTests: XCTestCase {
             "iptables -S",
         ]
         var matched = 0
+        var events = ""
         for line in commands {
             let k = reference(line)
             let o = ours(line.hasPrefix("iptables-restore") || line.contains("| iptables-restore") ? line : "ebpf-" + line)
+            let now = fw.events
+            XCTAssertEqual(now, events, "\(line) logged an event")
+            events = now
             if k.status == o.status && k.stdout == o.stdout && k.stderr == o.stderr {
                 matched += 1
             } else {
@@ -89,7 +93,6 @@ final class HostNameTests: XCTestCase {
         }
         // Several rules came from one name: the test means something only if they did.
         let saved = FirewallUnderTest.withoutComments(ref.run(["iptables-save"]).stdout)
-        XCTAssertEqual(saved.components(separatedBy: "-A INPUT -s 198.18.7.1/32 -j DROP").count - 1, 0, "-D removed each")
         XCTAssertGreaterThanOrEqual(saved.components(separatedBy: "-s 198.18.7.0/24 -d 127.0.0.1/32").count - 1, 3, saved)
         XCTAssertEqual(FirewallUnderTest.withoutComments(fw.kernel(["iptables-save"]).stdout), saved, "kernel layers")
         XCTAssertEqual(FirewallUnderTest.withoutComments(fw.kernel(["ip6tables-save"]).stdout),
