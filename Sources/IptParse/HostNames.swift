@@ -21,10 +21,18 @@ enum HostNames {
         return addresses(name, family: family)
     }
 
-    /// `getnetbyname`: an IPv4 network name of /etc/networks.
+    /// `getnetbyname`: an IPv4 network name of /etc/networks. The reentrant form: restore
+    /// files are parsed on several threads (RestorePreparse).
     static func network(_ name: String) -> [UInt8]? {
-        guard !name.isEmpty, let n = getnetbyname(name), n.pointee.n_addrtype == AF_INET else { return nil }
-        let v = UInt32(truncatingIfNeeded: n.pointee.n_net)
+        guard !name.isEmpty else { return nil }
+        var entry = netent()
+        var found: UnsafeMutablePointer<netent>? = nil
+        var herr: Int32 = 0
+        let size = 4096
+        var buf = [CChar](repeating: 0, count: size)
+        let rc = getnetbyname_r(name, &entry, &buf, size, &found, &herr)
+        guard rc == 0, found != nil, entry.n_addrtype == AF_INET else { return nil }
+        let v = UInt32(truncatingIfNeeded: entry.n_net)
         return [UInt8(v >> 24 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)]
     }
 
