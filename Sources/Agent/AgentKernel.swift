@@ -67,6 +67,10 @@ public final class AgentKernel: KernelLayer, @unchecked Sendable {
         base.dryRun(family, sets: sets, base: b, text: text, noflush: noflush)
     }
 
+    public func restoreTest(_ family: Family, _ text: String, noflush: Bool) -> ToolResult {
+        base.restoreTest(family, text, noflush: noflush)
+    }
+
     public func keepConntrack(_ on: Bool) -> ToolResult { base.keepConntrack(on) }
 
     public func save(_ family: Family, counters: Bool, table: String?) -> ToolResult {

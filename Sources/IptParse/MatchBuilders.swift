@@ -262,8 +262,10 @@ extension CommandLineParser {
                 }
                 other["ctproto"] = ExtensionOption("ctproto", negated: g.negated, args: ["\(n)"])
             case "ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst":
-                let a = try AddressParser.parse(g.args[0], family: family, source: source)
-                let text = a.prefixLength == family.maxPrefix ? IPAddressText.format(a.address, family: family) : a.saveText
+                let (given, a) = try AddressParser.single(g.args[0], family: family, source: source)
+                // The address unmasked, as conntrack keeps it: 192.0.2.7/24 is printed so.
+                let mask = a.saveText.split(separator: "/").dropFirst().first.map { "/" + $0 } ?? ""
+                let text = IPAddressText.format(a.prefixLength == family.maxPrefix ? a.address : given, family: family) + (a.prefixLength == family.maxPrefix ? "" : mask)
                 other[g.option.name] = ExtensionOption(g.option.name, negated: g.negated, args: [text])
             case "ctorigsrcport", "ctorigdstport", "ctreplsrcport", "ctrepldstport":
                 let r = try ports(g.args[0], proto: "tcp")

@@ -92,6 +92,8 @@ enum OpaqueCanonicalizer {
             return v
         }
         switch e.spec.name {
+        case "TEE", "NETMAP":
+            opts = try hostOptions(opts, target: e.spec.name, family: family, parser: parser, word: e.word)
         case "MARK":
             guard opts.count == 1, let o = opts.first else {
                 throw parser.fail("missing-option", "MARK needs exactly one of --set-xmark, --set-mark, --and-mark, --or-mark, --xor-mark", e.word)

@@ -47,7 +47,10 @@ public enum RestoreParser {
         state.preparsed = preparsed
         for (i, line) in lines.enumerated() {
             state.line(line, number: i + 1)
-            if state.diagnostics.count >= options.maxDiagnostics { break }
+            // Capped with lines left: the rest of the file is not read, so a table still open
+            // here may well be closed further down; end() would report a COMMIT that is not
+            // missing. Capped on the last line, the whole file was read and end() is right.
+            if state.diagnostics.count >= options.maxDiagnostics && i + 1 < lines.count { return state }
         }
         state.end(lastLine: lines.count)
         return state
@@ -148,6 +151,12 @@ struct RestoreState {
         }
         if name.text.count > 28 {
             report("bad-chain-name", "chain name '\(name.text)' is too long (at most 28 characters)", line: n, text: text, column: name.column, length: name.length)
+            return
+        }
+        // iptables-restore: "chain name may not clash with target name" (a chain iptables-nft's
+        // -E may still create, see ChainNameClash).
+        if CommandLineParser.standardTargets[name.text] != nil {
+            report("bad-chain-name", "chain name '\(name.text)' may not clash with the target \(name.text)", line: n, text: text, column: name.column, length: name.length)
             return
         }
         var counters = Counters(packets: 0, bytes: 0)

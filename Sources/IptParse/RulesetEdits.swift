@@ -33,7 +33,9 @@ extension Table {
             guard n <= chains[i].rules.count + 1 else {
                 throw EditError(.indexTooBig, "cannot insert at position \(n): chain \(chains[i].name) has \(chains[i].rules.count) rules")
             }
-            chains[i].rules.insert(contentsOf: cmd.rules, at: n - 1)
+            // Several rules (address lists, names of several addresses) go in one by one at
+            // the same number, as iptables inserts them: the last written ends up first.
+            chains[i].rules.insert(contentsOf: cmd.rules.reversed(), at: n - 1)
         case .delete:
             let i = try chainIndex(cmd.chain)
             if let n = cmd.ruleNumber {

@@ -25,6 +25,10 @@ public struct RestoreRequest: Equatable, Sendable, Codable {
     public var counters = false
     public var test = false
     public var options = CompileOptions()
+    /// Invoked as plain `iptables-restore` (a drop-in link): refusals in the kernel tool's own
+    /// words, byte for byte, instead of our located diagnostics, and no warnings iptables-restore
+    /// would not print. Optional so requests of older clients still decode.
+    public var kernelWords: Bool?
 
     public init(family: Family, text: String, source: String, setFiles: [(name: String, text: String)] = []) {
         self.family = family
@@ -55,6 +59,11 @@ extension Firewall {
             } catch {
                 return ToolResult(status: 2, stderr: "\(error)\n")
             }
+        }
+        // `iptables-restore --test` under the plain name: the kernel tool's own check, its
+        // answer and words (it commits nothing).
+        if req.test, req.kernelWords == true, req.setFiles.isEmpty, !req.options.xdpOnly {
+            return kernel.restoreTest(req.family, req.text, noflush: req.noflush)
         }
         let attachment = req.family == .ipv4 ? try attached() : nil
         if req.options.xdpOnly && attachment == nil && !req.test {
@@ -97,13 +106,19 @@ extension Firewall {
         // (their members were read by our parser, which reads them as ipset does; a member
         // the kernel refuses fails the fill below, before anything is swapped in).
         let dry = kernel.dryRun(req.family, sets: sets.headers,
-                                base: req.noflush ? (options.xdpOnly ? nil : before.text) : nil,
+                                base: req.noflush ? (options.xdpOnly ? nil : dryRunBase(before.text, family: req.family)) : nil,
                                 text: kernelText, noflush: req.noflush && !options.xdpOnly)
         guard dry.ok else {
+            // The dry run is iptables-restore itself on the same text: its words are the ones
+            // iptables-restore prints ("line 2 failed", "COMMIT expected at line 3" ...). Its
+            // own problems (101: the sets, 102: the --noflush base) stay ours.
+            if req.kernelWords == true, ![101, 102].contains(dry.status), !dry.stderr.hasPrefix("ebpf-iptables") {
+                return ToolResult(status: dry.status, stdout: dry.stdout, stderr: dry.stderr)
+            }
             let located = ourErrors ?? KernelDiagnostic.locate(stderr: dry.stderr, text: kernelText, source: req.source)
             return ToolResult(status: dry.status, stderr: (located.map { $0 + "\n" } ?? dry.stderr) + "ebpf-iptables-restore: nothing was applied\n")
         }
-        if let ourErrors {
+        if let ourErrors, req.kernelWords != true {
             notes += ourErrors.replacingOccurrences(of: ": error: ", with: ": warning: ") + "\n"
             notes += "ebpf-iptables-restore: the kernel accepts what is flagged above and stores it its own way; XDP is compiled from what the kernel holds\n"
         }
@@ -185,6 +200,22 @@ extension Firewall {
         let needsConntrack = options.xdpOnly && program(for: after, interface: a.interface, options: options).tables.needsConntrack
         _ = kernel.keepConntrack(needsConntrack)
         return ToolResult(status: r.status, stdout: r.stdout, stderr: notes + r.stderr)
+    }
+
+    /// The running ruleset as the dry run's `--noflush` base. iptables-save prints every
+    /// built-in chain of a table, also those iptables-nft does not have (a restore creates
+    /// only the chains it names); restoring that text would create them there, and the dry
+    /// run would answer `-D INPUT 5` with "Index of deletion too big." where iptables-restore
+    /// here says "No chain/target/match by that name." Those chain lines are left out.
+    func dryRunBase(_ text: String, family: Family) -> String {
+        guard let present = kernel.builtinChains(family) else { return text }
+        var table = ""
+        return text.split(separator: "\n", omittingEmptySubsequences: false).filter { line in
+            if line.hasPrefix("*") { table = String(line.dropFirst()) }
+            guard line.hasPrefix(":"), let name = line.dropFirst().split(separator: " ").first.map(String.init),
+                  BuiltinTables.isBuiltin(name, in: table) else { return true }
+            return present.contains(table + "\t" + name)
+        }.joined(separator: "\n")
     }
 
     /// `--reject-as-drop`: each REJECT that XDP drops silently, said once at restore.

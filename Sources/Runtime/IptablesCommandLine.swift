@@ -57,6 +57,9 @@ struct IptablesCommandLine {
         guard let command, var r = ruleset else { return nil }
         var t = r.table(command.table) ?? Table(name: command.table)
         do { try t.apply(command) } catch { return nil }
+        // The kernel refuses a loop a built-in chain reaches ("Too many links"); a chain named
+        // like a target reads back as something else (ChainNameClash): no prediction then.
+        if t.reachableLoop() != nil || !t.targetLikeChains.isEmpty { return nil }
         r.replaceTable(t)
         return r
     }

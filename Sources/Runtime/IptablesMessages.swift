@@ -96,6 +96,10 @@ enum IptablesMessages {
             return parameter("ttl: bad value for option \"\(option)\", or out of range (0-255).\n")
         case "bad-address", "hostname":
             return parameter("host/network `\(q.last.map { $0.split(separator: "/").first.map(String.init) ?? $0 } ?? word)' not found")
+        case "negated-list":
+            return parameter("! not allowed with multiple source or destination IP addresses")
+        case "ambiguous-host":
+            return parameter("\(q.first ?? word) resolves to more than one address\n")
         case "bad-prefix":
             if m.hasPrefix("prefix length "), let n = m.split(separator: " ").dropFirst(2).first {
                 return parameter("invalid mask `\(n)' specified")

@@ -32,6 +32,10 @@ public protocol KernelLayer {
     /// given, then `text` with iptables-restore (`--noflush` when asked). The result is the
     /// last step that ran; on success the kernel would take the same change here.
     func dryRun(_ family: Family, sets: String, base: String?, text: String, noflush: Bool) -> ToolResult
+    /// `iptables-restore --test [--noflush]` with `text` on standard input: the kernel tool's
+    /// own check, which commits nothing (and, with iptables-nft, reads no chains: a jump to a
+    /// chain that does not exist passes it).
+    func restoreTest(_ family: Family, _ text: String, noflush: Bool) -> ToolResult
     /// Keeps conntrack running in this namespace (a one-rule nftables table) while filter
     /// INPUT's state tests run in XDP only (`--xdp-only`); `false` removes it.
     func keepConntrack(_ on: Bool) -> ToolResult
@@ -52,6 +56,11 @@ extension KernelLayer {
     /// when this layer's iptables is iptables-nft and the id can be read; nil: cannot be told,
     /// the rules are read back instead.
     public func rulesGeneration() -> UInt32? { nil }
+
+    /// Without a tool to ask (fakes): the dry run's verdict, which is stricter.
+    public func restoreTest(_ family: Family, _ text: String, noflush: Bool) -> ToolResult {
+        dryRun(family, sets: "", base: nil, text: text, noflush: noflush)
+    }
 
     /// `iptables-save [-c]`, every table.
     public func save(_ family: Family, counters: Bool) -> ToolResult { save(family, counters: counters, table: nil) }

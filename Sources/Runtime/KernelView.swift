@@ -21,6 +21,9 @@ public struct KernelView: Equatable, Sendable {
     public static func rules(_ text: String, family: Family) -> (text: String, ruleset: Ruleset?) {
         let normal = KernelText.normalized(text)
         let ruleset = try? RestoreParser.parse(normal, options: .init(family: family, file: "<iptables-save>"))
+        // A chain named like a target: the text does not say what the kernel holds (a jump
+        // or the target), so nothing is read from it and XDP passes everything.
+        if ruleset?.savesAmbiguously == true { return (normal, nil) }
         return (normal, ruleset)
     }
 

@@ -41,6 +41,10 @@ public struct SystemKernel: KernelLayer {
         return run(family == .ipv6 ? "ip6tables-restore" : "iptables-restore", args, stdin: text, deadline: Self.long)
     }
 
+    public func restoreTest(_ family: Family, _ text: String, noflush: Bool) -> ToolResult {
+        run(family == .ipv6 ? "ip6tables-restore" : "iptables-restore", ["--test"] + (noflush ? ["--noflush"] : []), stdin: text, deadline: Self.long)
+    }
+
     public func save(_ family: Family, counters: Bool, table: String?) -> ToolResult {
         var args: [String] = []
         if counters { args.append("-c") }

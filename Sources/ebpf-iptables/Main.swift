@@ -13,8 +13,11 @@ enum Main {
         // scripts and tools calling `iptables`/`ipset` (fail2ban, ufw) keep XDP in step;
         // the kernel's own tools are then found by full path, never through these links.
         switch argv0 {
-        case "ebpf-iptables-restore", "iptables-restore": args = ["restore"] + args
-        case "ebpf-ip6tables-restore", "ip6tables-restore": args = ["restore", "-6"] + args
+        case "ebpf-iptables-restore": args = ["restore"] + args
+        case "ebpf-ip6tables-restore": args = ["restore", "-6"] + args
+        // Under the plain names a refused file gets iptables-restore's own words (drop-in).
+        case "iptables-restore": args = ["restore", "--kernel-words"] + args
+        case "ip6tables-restore": args = ["restore", "-6", "--kernel-words"] + args
         case "ebpf-iptables-save", "iptables-save": args = ["save"] + args
         case "ebpf-ip6tables-save", "ip6tables-save": args = ["save", "-6"] + args
         case "ebpf-ip6tables", "ip6tables": exit(IptablesArgv.run(args, family: .ipv6))

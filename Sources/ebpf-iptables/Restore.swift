@@ -46,6 +46,11 @@ struct Restore: ParsableCommand {
     @Option(name: [.customShort("T"), .customLong("table")], help: "Restore only this table of the input, as iptables-restore -T.")
     var table: String?
 
+    /// Set by the plain names `iptables-restore`/`ip6tables-restore` (Main): iptables-restore's
+    /// own words for every refusal.
+    @Flag(help: .hidden)
+    var kernelWords = false
+
     func run() throws {
         var (text, name) = try RulesetLoading.read(input.file)
         if let table { text = Self.only(table: table, of: text) }
@@ -58,6 +63,7 @@ struct Restore: ParsableCommand {
         req.noflush = noflush
         req.counters = counters
         req.test = test
+        req.kernelWords = kernelWords ? true : nil
         req.options = CompileOptions(rejectAsDrop: rejectAsDrop, xdpOnly: xdpOnly)
         // Through CLI.status: a busy lock is exit 4 with our message, as for every other command.
         let status = CLI.run(.restore(req))

@@ -161,12 +161,22 @@ final class IptablesConformanceTests: XCTestCase {
         let fw = try FirewallUnderTest(prefix: "ebpt-conf")
         tally.scripts += 1
         var events = ""
-        for raw in Fixtures.text(url).split(separator: "\n") {
+        let text = Fixtures.text(url)
+        // `$ ` lines are shell lines (`printf '...' | iptables-restore`): the reference runs
+        // them as they are; ours with the plain names linked to our binary first on PATH, as
+        // an operator installs it as a drop-in.
+        if text.contains("\n$ ") || text.hasPrefix("$ ") {
+            for name in ["iptables", "iptables-restore", "iptables-save", "ipset"] {
+                try FileManager.default.createSymbolicLink(atPath: fw.bin + "/" + name, withDestinationPath: Run.binary)
+            }
+        }
+        for raw in text.split(separator: "\n") {
             let line = String(raw)
             if line.trimmingCharacters(in: .whitespaces).isEmpty || line.hasPrefix("#") { continue }
             let isIpset = line.hasPrefix("ipset ")
-            let kernel = ref.run(["sh", "-c", isIpset ? line : "iptables " + line])
-            let ours = fw.oursShell(isIpset ? "ebpf-" + line : "ebpf-iptables " + line)
+            let shell = line.hasPrefix("$ ") ? String(line.dropFirst(2)) : nil
+            let kernel = ref.run(["sh", "-c", shell ?? (isIpset ? line : "iptables " + line)])
+            let ours = fw.oursShell(shell ?? (isIpset ? "ebpf-" + line : "ebpf-iptables " + line))
             tally.commands += 1
             // A command that logged an event (a prediction the kernel contradicted) is named here.
             let now = fw.events
