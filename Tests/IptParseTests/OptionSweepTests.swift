@@ -12,7 +12,7 @@ import XCTest
 /// keep on purpose are in fixtures/option-sweep/known.tsv with their reason, and are asserted
 /// to still differ, so a fix shows up there.
 final class OptionSweepTests: XCTestCase {
-    static let dir = Fixtures.fixtures.appendingPathComponent("option-sweep")
+    static let dir = OptionSweepCase.directory
     static let sets: Set<String> = ["sweep4", "sweep4net"]
 
     func testEveryRecordedCaseMatchesOurParserAndPrinters() throws {
@@ -57,67 +57,7 @@ final class OptionSweepTests: XCTestCase {
     }
 }
 
-/// One row of fixtures/option-sweep/cases.tsv.
-struct OptionSweepCase {
-    var id: String
-    var section: String
-    var kind: String
-    var option: String
-    var table: String
-    var chain: String
-    var argv: [String]
-    var argvJSON: String
-    var status: Int32
-    var stderr: String
-    var listRules: String
-    var save: String
-    var list: String
-
-    /// "core" (iptables(8)'s own options), "a-l" or "m-z" by the extension's name.
-    var group: String {
-        if section == "core" { return "core" }
-        let first = section.lowercased().first ?? "a"
-        return first <= "l" ? "a-l" : "m-z"
-    }
-
-    static func unescape(_ s: Substring) -> String {
-        var out = ""
-        var it = s.makeIterator()
-        while let c = it.next() {
-            guard c == "\\", let n = it.next() else { out.append(c); continue }
-            switch n {
-            case "n": out.append("\n")
-            case "t": out.append("\t")
-            default: out.append(n)
-            }
-        }
-        return out
-    }
-
-    static func load(_ url: URL) -> [OptionSweepCase] {
-        var out: [OptionSweepCase] = []
-        for line in Fixtures.text(url).split(separator: "\n") where !line.hasPrefix("#") && !line.hasPrefix("id\t") {
-            let f = line.split(separator: "\t", omittingEmptySubsequences: false)
-            guard f.count == 12, let data = String(f[6]).data(using: .utf8),
-                  let argv = try? JSONDecoder().decode([String].self, from: data), let status = Int32(f[7]) else { continue }
-            out.append(OptionSweepCase(id: String(f[0]), section: String(f[1]), kind: String(f[2]), option: String(f[3]),
-                                       table: String(f[4]), chain: String(f[5]), argv: argv, argvJSON: String(f[6]),
-                                       status: status, stderr: unescape(f[8]), listRules: unescape(f[9]),
-                                       save: unescape(f[10]), list: unescape(f[11])))
-        }
-        return out
-    }
-
-    /// known.tsv: argv (the JSON of cases.tsv) TAB reason.
-    static func known(_ url: URL) -> [String: String] {
-        var out: [String: String] = [:]
-        for line in Fixtures.text(url).split(separator: "\n") where !line.hasPrefix("#") {
-            let f = line.split(separator: "\t", maxSplits: 1)
-            if f.count == 2 { out[String(f[0])] = String(f[1]) }
-        }
-        return out
-    }
-
+extension OptionSweepCase {
     /// What our parser and printers make of the case, against the recording; nil when equal.
     static func difference(_ c: OptionSweepCase, sets: Set<String>) -> String? {
         let (source, words) = WordSource.argv(c.argv)
