@@ -57,7 +57,7 @@ enum ExtensionCatalog {
         "udp source-port=1 sport=1 destination-port=1 dport=1",
         "udplite? ",
         "sctp source-port=1 sport=1 destination-port=1 dport=1 chunk-types=2",
-        "dccp? source-port=1 sport=1 destination-port=1 dport=1 dccp-types=1 dccp-option=1",
+        "dccp source-port=1 sport=1 destination-port=1 dport=1 dccp-types=1 dccp-option=1",
         "icmp/4 icmp-type=1",
         "icmp6/6 icmpv6-type=1",
         "multiport source-ports=1 sports=1 destination-ports=1 dports=1 ports=1",

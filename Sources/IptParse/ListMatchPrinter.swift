@@ -112,7 +112,10 @@ struct ListMatchPrinter {
         case .mark(let mk):
             let v = mk.mask == 0xffff_ffff ? "0x" + String(mk.value, radix: 16) : "0x" + String(mk.value, radix: 16) + "/0x" + String(mk.mask, radix: 16)
             return " mark match" + (mk.negated ? " !" : "") + " " + v
-        case .icmp6, .hl, .string, .opaque:
+        case .opaque(let e):
+            if let s = ExtensionForms.list(e, numeric: numeric) { return s }
+            throw .init("match '\(m.name)'")
+        case .icmp6, .hl, .string:
             throw .init("match '\(m.name)'")
         }
     }

@@ -78,7 +78,7 @@ enum OpaqueCanonicalizer {
                 opts[i].args = [hexMask(v, m)]
             }
         default:
-            break
+            if let forms = try ExtensionForms.match(e, opts, family: family, parser: parser) { opts = forms }
         }
         return ExtensionCall(name: e.spec.name, options: opts)
     }

@@ -109,6 +109,9 @@ public enum RulePrinter {
         case .mark(let mk):
             let v = mk.mask == 0xffff_ffff ? String(format: "0x%x", mk.value) : String(format: "0x%x/0x%x", mk.value, mk.mask)
             return " -m mark\(neg(mk.negated)) --mark \(v)"
+        case .opaque(let e) where e.name == "ah" || e.name == "esp":
+            // libxt_ah/esp save no spi test for the full range, negated or not (-L still shows `! 0:max`).
+            return " -m \(e.name)" + options(e.options.filter { $0.args != ["0:4294967295"] })
         case .opaque(let e):
             return " -m \(e.name)" + options(e.options)
         }

@@ -63,7 +63,7 @@ public struct OptionSweepCase: Sendable {
         }
         return out
     }
-
+}
 
 extension OptionSweepCase {
     public static var directory: URL { Fixtures.fixtures.appendingPathComponent("option-sweep") }
