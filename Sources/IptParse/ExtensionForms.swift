@@ -319,4 +319,64 @@ enum ExtensionForms {
             return nil
         }
     }
+
+    /// A conntrack address option as libxt_conntrack stores and saves it: the address as
+    /// given (not masked), `/N` for a prefix shorter than 32 (a dotted mask is turned into
+    /// its prefix; /32, a longer one and a mask with holes print no mask), `localhost` as
+    /// 127.0.0.1; anything else fails in getaddrinfo, with its message.
+    static func conntrackAddress(_ text: String, parser: CommandLineParser, word: Word) throws(Diagnostic) -> String {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        var addr = String(parts[0])
+        if addr == "localhost" { addr = "127.0.0.1" }
+        guard let a = dotted(Substring(addr)) else {
+            throw xt(parser, addr.contains(":") ? "getaddrinfo: Address family for hostname not supported\n"
+                                                 : "getaddrinfo: Name or service not known\n", word)
+        }
+        let bare = a.map(String.init).joined(separator: ".")
+        guard parts.count == 2 else { return bare }
+        var prefix: Int?
+        if let n = Int(parts[1]), n >= 0 {
+            prefix = n
+        } else if let m = dotted(parts[1]) {
+            let v = m.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            let ones = v.leadingZeroBitCount == 0 ? (~v).leadingZeroBitCount : 0
+            prefix = (v == 0) ? 0 : ((ones > 0 && v << UInt32(ones) == 0) ? ones : 32)
+        } else {
+            throw xt(parser, "getaddrinfo: Name or service not known\n", word)
+        }
+        guard let p = prefix, p < 32 else { return bare }
+        return bare + "/\(p)"
+    }
+
+    static func dotted(_ s: Substring) -> [UInt8]? {
+        let q = s.split(separator: ".", omittingEmptySubsequences: false)
+        guard q.count == 4 else { return nil }
+        let b = q.compactMap { $0.isEmpty || $0.count > 3 ? nil : UInt8($0) }
+        return b.count == 4 ? b : nil
+    }
+
+    /// A conntrack port range as iptables-save writes it: `lo` when both ends are equal or
+    /// the upper end wrapped to 0 (`1:65536`), else `lo:hi` (reversed kept).
+    static func conntrackPort(_ text: String, parser: CommandLineParser, word: Word) throws(Diagnostic) -> String {
+        let (lo, hi) = try portRange(text, proto: "tcp", parser: parser, word: word)
+        return lo == hi || (hi == 0 && text.contains(":")) ? "\(lo)" : "\(lo):\(hi)"
+    }
+
+    /// `value[/mask]` of 32-bit numbers (connmark, CONNMARK).
+    static func markValue(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        return parts.allSatisfy { p in parseNumber(p).map { $0 <= 0xffff_ffff } ?? false }
+    }
+
+    /// hashlimit's byte rates (`10kb/s`, `1mb/m`, `512b/s`).
+    static func hashlimitByteRate(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return false }
+        let n = parts[0]
+        let units = ["kb", "mb", "b"]
+        guard let u = units.first(where: { n.hasSuffix($0) }) else { return false }
+        let digits = n.dropLast(u.count)
+        guard !digits.isEmpty, digits.allSatisfy(\.isNumber) else { return false }
+        return ["s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"].contains(String(parts[1]))
+    }
 }

@@ -63,9 +63,14 @@ struct ListMatchPrinter {
             // libxt_conntrack prints ctstate first, then ctproto; the other options are not rendered here.
             var s = c.states.map { ($0.negated ? " !" : "") + " ctstate " + $0.value.saveText } ?? ""
             for o in c.other {
-                guard o.name == "ctproto", o.args.count == 1 else { throw .init("conntrack --\(o.name)") }
-                let n = ProtocolNames.parse(o.args[0].lowercased()).map(String.init) ?? o.args[0]
-                s += (o.negated ? " !" : "") + " ctproto \(n)"
+                guard o.args.count == 1 else { throw .init("conntrack --\(o.name)") }
+                if o.name == "ctproto" {
+                    let n = ProtocolNames.parse(o.args[0].lowercased()).map(String.init) ?? o.args[0]
+                    s += (o.negated ? " !" : "") + " ctproto \(n)"
+                } else {
+                    // libxt_conntrack prints every other option as its name and saved value.
+                    s += (o.negated ? " !" : "") + " \(o.name) \(o.args[0])"
+                }
             }
             return s
         case .state(let st):

@@ -262,12 +262,22 @@ extension CommandLineParser {
                 }
                 other["ctproto"] = ExtensionOption("ctproto", negated: g.negated, args: ["\(n)"])
             case "ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst":
-                let a = try AddressParser.parse(g.args[0], family: family, source: source)
-                let text = a.prefixLength == family.maxPrefix ? IPAddressText.format(a.address, family: family) : a.saveText
+                let text: String
+                if family == .ipv4 {
+                    text = try ExtensionForms.conntrackAddress(g.args[0].text, parser: self, word: g.args[0])
+                } else {
+                    let a = try AddressParser.parse(g.args[0], family: family, source: source)
+                    text = a.prefixLength == family.maxPrefix ? IPAddressText.format(a.address, family: family) : a.saveText
+                }
                 other[g.option.name] = ExtensionOption(g.option.name, negated: g.negated, args: [text])
             case "ctorigsrcport", "ctorigdstport", "ctreplsrcport", "ctrepldstport":
-                let r = try ports(g.args[0], proto: "tcp")
-                other[g.option.name] = ExtensionOption(g.option.name, negated: g.negated, args: [r.saveText])
+                let text = try ExtensionForms.conntrackPort(g.args[0].text, parser: self, word: g.args[0])
+                other[g.option.name] = ExtensionOption(g.option.name, negated: g.negated, args: [text])
+            case "ctexpire":
+                let (lo, hi) = try ExtensionForms.range32(g.args[0].text, ext: "conntrack", option: "ctexpire", parser: self, word: g.args[0])
+                other["ctexpire"] = ExtensionOption("ctexpire", negated: g.negated, args: [ExtensionForms.rangeText(lo, hi)])
+            case "ctstatus", "ctdir":
+                other[g.option.name] = ExtensionOption(g.option.name, negated: g.negated, args: [g.args[0].text.uppercased()])
             default:
                 other[g.option.name] = ExtensionOption(g.option.name, negated: g.negated, args: g.args.map(\.text))
             }

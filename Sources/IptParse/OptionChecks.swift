@@ -1,0 +1,117 @@
+/// The checks libxtables' xtables_option_parse makes as each option of an extension is read
+/// (before the next word is looked at), in its order: given twice ("can only be used once"),
+/// `!` where the option takes none ("cannot be inverted"), then the value. Messages are
+/// iptables 1.8.9's, learnt through the option sweep (fixtures/option-sweep). Because
+/// iptables checks a value as soon as it reads it, `--dport -j ACCEPT` is refused for the
+/// value `-j`, not for the stray `ACCEPT`: these checks run when the option's arguments are
+/// taken, not when the rule is assembled.
+///
+/// Extensions a–l (the matches addrtype…length and the targets AUDIT…LOG); others keep
+/// their builders' checks.
+enum OptionChecks {
+    /// The options that take `!` (iptables-extensions(8)'s `[!]`), per extension covered here.
+    static let invertible: [String: Set<String>] = [
+        "addrtype": ["src-type", "dst-type"], "ah": ["ahspi"], "cgroup": ["path", "cgroup"], "comment": [],
+        "connbytes": ["connbytes"], "connlabel": ["label"], "connlimit": [], "connmark": ["mark"],
+        "conntrack": ["ctstate", "ctproto", "ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst", "ctorigsrcport",
+                      "ctorigdstport", "ctreplsrcport", "ctrepldstport", "ctstatus", "ctexpire"],
+        "cpu": ["cpu"], "dccp": ["source-port", "sport", "destination-port", "dport", "dccp-types", "dccp-option"],
+        "devgroup": ["src-group", "dst-group"], "dscp": ["dscp", "dscp-class"],
+        "ecn": ["ecn-tcp-cwr", "ecn-tcp-ece", "ecn-ip-ect"], "esp": ["espspi"], "hashlimit": [], "helper": ["helper"],
+        "icmp": ["icmp-type"], "iprange": ["src-range", "dst-range"], "length": ["length"], "limit": [],
+        "AUDIT": [], "CHECKSUM": [], "CLASSIFY": [], "CONNMARK": [], "CONNSECMARK": [], "CT": [], "DSCP": [], "LOG": [],
+    ]
+
+    /// libxtables names an option by its first spelling in the extension's table.
+    static let primary: [String: String] = ["sport": "source-port", "dport": "destination-port"]
+
+    static func check(_ e: LoadedExtension, _ opt: ExtensionSpec.Option, negated: Bool, args: [Word],
+                      parser: CommandLineParser) throws(Diagnostic) {
+        let ext = e.spec.name
+        guard let inv = invertible[ext] else { return }
+        let name = primary[opt.name] ?? opt.name
+        let w = args.first ?? e.word
+        func xt(_ text: String) -> Diagnostic { ExtensionForms.xt(parser, text, w) }
+        if e.given.contains(where: { (primary[$0.option.name] ?? $0.option.name) == name }) {
+            throw xt("\(ext): option \"--\(name)\" can only be used once.\n")
+        }
+        if negated && !inv.contains(opt.name) {
+            throw xt("\(ext): option \"--\(name)\" cannot be inverted.\n")
+        }
+        guard let a = args.first?.text else { return }
+        func uint(_ lo: UInt64, _ hi: UInt64, prefix: Bool = true, blank: Bool = true) throws(Diagnostic) {
+            guard let v = ExtensionForms.parseNumber(Substring(a)), v >= lo, v <= hi else {
+                throw xt((prefix ? "\(ext): " : "") + "bad value for option \"--\(name)\", or out of range (\(lo)-\(hi))." + (blank ? "\n" : ""))
+            }
+        }
+        func plen(_ max: Int) throws(Diagnostic) {
+            guard let v = Int(a), v >= 0, v <= max else {
+                throw xt("\(ext): bad value for option \"--\(name)\", neither a valid network mask nor valid CIDR (0-\(max)).\n")
+            }
+        }
+        func badValue() -> Diagnostic { xt("\(ext): Bad value for \"--\(name)\" option: \"\(a)\"") }
+        switch (ext, opt.name) {
+        case ("dccp", "dccp-option"):
+            try uint(1, 255)
+        case ("dccp", _) where opt.name.hasSuffix("port"):
+            _ = try ExtensionForms.portRange(a, proto: "dccp", parser: parser, word: w)
+        case ("dccp", "dccp-types"):
+            for t in a.split(separator: ",", omittingEmptySubsequences: false) where !ExtensionForms.dccpTypes.contains(t.uppercased()) {
+                throw xt("Unknown DCCP type `\(t)'")
+            }
+        case ("ah", _), ("esp", _):
+            _ = try ExtensionForms.range32(a, ext: ext, option: name, parser: parser, word: w)
+        case ("conntrack", "ctexpire"):
+            _ = try ExtensionForms.range32(a, ext: ext, option: name, parser: parser, word: w)
+        case ("conntrack", _) where opt.name.hasSuffix("port"):
+            _ = try ExtensionForms.portRange(a, proto: "tcp", parser: parser, word: w)
+        case ("conntrack", "ctorigsrc"), ("conntrack", "ctorigdst"), ("conntrack", "ctreplsrc"), ("conntrack", "ctrepldst"):
+            _ = try ExtensionForms.conntrackAddress(a, parser: parser, word: w)
+        case ("conntrack", "ctstatus"):
+            for s in a.split(separator: ",", omittingEmptySubsequences: false)
+            where !["NONE", "EXPECTED", "SEEN_REPLY", "ASSURED", "CONFIRMED"].contains(s.uppercased()) {
+                throw xt("Bad ctstatus \"\(s)\"")
+            }
+        case ("conntrack", "ctdir"):
+            guard ["ORIGINAL", "REPLY"].contains(a.uppercased()) else { throw badValue() }
+        case ("conntrack", "ctproto"):
+            guard ProtocolNames.parse(a.lowercased()) != nil else { throw xt("unknown protocol \"\(a)\" specified") }
+        case ("cpu", "cpu"), ("connlimit", "connlimit-upto"), ("connlimit", "connlimit-above"):
+            try uint(0, 0xffff_ffff)
+        case ("connlimit", "connlimit-mask"), ("hashlimit", "hashlimit-srcmask"), ("hashlimit", "hashlimit-dstmask"):
+            try plen(32)
+        case ("hashlimit", "hashlimit-burst"):
+            try uint(1, 1_000_000, prefix: false, blank: false)
+        case ("hashlimit", "hashlimit-htable-size"), ("hashlimit", "hashlimit-htable-max"),
+             ("hashlimit", "hashlimit-htable-expire"), ("hashlimit", "hashlimit-htable-gcinterval"):
+            try uint(0, 0xffff_ffff)
+        case ("hashlimit", "hashlimit-upto"), ("hashlimit", "hashlimit-above"), ("hashlimit", "hashlimit"):
+            guard OpaqueCanonicalizer.hashlimitRate(a) != nil || ExtensionForms.hashlimitByteRate(a) else { throw badValue() }
+        case ("hashlimit", "hashlimit-mode"):
+            for m in a.split(separator: ",", omittingEmptySubsequences: false)
+            where !["srcip", "srcport", "dstip", "dstport"].contains(String(m)) {
+                throw badValue()
+            }
+        case ("dscp", "dscp"), ("DSCP", "set-dscp"):
+            try uint(0, 63)
+        case ("dscp", "dscp-class"), ("DSCP", "set-dscp-class"):
+            guard OpaqueCanonicalizer.dscpClasses[a.uppercased()] != nil else { throw xt("Invalid DSCP value `\(a)'\n") }
+        case ("ecn", "ecn-ip-ect"):
+            try uint(0, 3)
+        case ("length", "length"):
+            for part in a.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false) where !part.isEmpty || !a.contains(":") {
+                guard let v = ExtensionForms.parseNumber(part), v <= 65535 else {
+                    throw xt("length: bad value for option \"--length\" near \"\(part)\", or out of range (0-65535).\n")
+                }
+            }
+        case ("limit", "limit-burst"):
+            try uint(0, 10000)
+        case ("connmark", "mark"), ("CONNMARK", "set-xmark"), ("CONNMARK", "set-mark"):
+            guard ExtensionForms.markValue(a) else { throw xt("\(ext): bad integer value for option \"--\(name)\", or out of range.\n") }
+        case ("CONNMARK", "and-mark"), ("CONNMARK", "or-mark"), ("CONNMARK", "xor-mark"):
+            try uint(0, 0xffff_ffff)
+        default:
+            break
+        }
+    }
+}
