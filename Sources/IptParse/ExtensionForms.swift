@@ -122,7 +122,24 @@ enum ExtensionForms {
                 out.append(ExtensionOption(o.name, negated: o.negated, args: [rangeText(lo, hi)]))
             }
             return out
-        case "helper", "cgroup", "connlabel":
+        case "devgroup":
+            var out: [ExtensionOption] = []
+            for o in opts {
+                let parts = o.args[0].split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let v = parts[0] == "default" ? 0 : parseNumber(parts[0]), v <= 0xffff_ffff else {
+                    throw xt(parser, "devgroup: could not map name \(parts[0]) to an integer value for option \"--\(o.name)\".\n", word(o))
+                }
+                let m = parts.count == 2 ? parseNumber(parts[1]) : nil
+                // libxt_devgroup saves a group by its name in /etc/iproute2/group (0 is `default`), else in hex.
+                var text = v == 0 && m == nil ? "default" : "0x" + String(v, radix: 16)
+                if let m { text = "0x" + String(v, radix: 16) + "/0x" + String(m, radix: 16) }
+                out.append(ExtensionOption(o.name, negated: o.negated, args: [text]))
+            }
+            return out
+        case "helper":
+            // The kernel keeps 29 characters of a helper name (char name[30]).
+            return opts.map { ExtensionOption($0.name, negated: $0.negated, args: [String($0.args[0].prefix(29))]) }
+        case "cgroup", "connlabel":
             return opts.map { o in
                 if e.spec.name == "cgroup" && o.name == "cgroup", let v = parseNumber(Substring(o.args[0])) {
                     return ExtensionOption(o.name, negated: o.negated, args: ["\(v)"])
@@ -141,7 +158,9 @@ enum ExtensionForms {
                 let lo = parts[0].isEmpty ? 0 : parseNumber(parts[0]) ?? 0
                 let hi = parts.count == 2 ? (parts[1].isEmpty ? UInt64.max : parseNumber(parts[1]) ?? UInt64.max) : UInt64.max
                 if hi < lo { throw xt(parser, "\(hi) should be less than \(lo)", word(o)) }
-                out.append(ExtensionOption("connbytes", negated: o.negated, args: [hi == UInt64.max ? "\(lo)" : "\(lo):\(hi)"]))
+                // libxt_connbytes inverts by swapping the bounds: `! a:a` (and `! max`) stays a:a.
+                let negated = o.negated && lo != hi
+                out.append(ExtensionOption("connbytes", negated: negated, args: [hi == UInt64.max ? "\(lo)" : "\(lo):\(hi)"]))
             }
             return out
         default:
@@ -230,7 +249,7 @@ enum ExtensionForms {
         case "devgroup":
             var s = ""
             for o in e.options {
-                s += (o.negated ? " !" : "") + " \(o.name) \(o.args[0])"
+                s += (o.negated ? " !" : "") + " \(o.name) " + (o.args[0] == "default" ? "0x0" : o.args[0])
             }
             return s
         case "hashlimit":

@@ -189,10 +189,13 @@ extension CommandLineParser {
 
     func range(_ w: Word, what: String) throws(Diagnostic) -> ValueRange {
         let parts = w.text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let lo = UInt16(parts[0]), parts.count == 1 || UInt16(parts[1]) != nil else {
+        // `:N` is 0:N and `N:` is N:65535, as libxt_length reads them.
+        let lo = parts.count == 2 && parts[0].isEmpty ? 0 : UInt16(parts[0])
+        let hiText = parts.count == 2 ? parts[1] : parts[0]
+        let hiValue = parts.count == 2 && hiText.isEmpty ? 65535 : UInt16(hiText)
+        guard let lo, let hi = hiValue else {
             throw fail("bad-number", "expected \(what) or range like 64:1500, got '\(w.text)'", w)
         }
-        let hi = parts.count == 2 ? UInt16(parts[1]) ?? lo : lo
         guard lo <= hi else { throw fail("bad-range", "range '\(w.text)' is reversed", w) }
         return ValueRange(lo, hi)
     }
