@@ -168,6 +168,11 @@ enum ExtensionForms {
         }
     }
 
+    /// Options in the spec's order (iptables-save's), after a rewrite changed names.
+    static func ordered(_ opts: [ExtensionOption], spec: ExtensionSpec) -> [ExtensionOption] {
+        spec.options.flatMap { o in opts.filter { $0.name == o.name } }
+    }
+
     /// The spec's option order, for the extensions above that reorder (connbytes saves
     /// --connbytes, --connbytes-mode, --connbytes-dir; ecn saves cwr, ece, ect).
     static let saveOrder: [String: [String]] = [
@@ -385,6 +390,14 @@ enum ExtensionForms {
     static func markValue(_ text: String) -> Bool {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         return parts.allSatisfy { p in parseNumber(p).map { $0 <= 0xffff_ffff } ?? false }
+    }
+
+    /// `--hashlimit-burst N[kb|mb|b]`: a byte burst is kept in bytes (libxt_hashlimit).
+    static func hashlimitBurst(_ text: String) -> UInt64? {
+        for (suffix, mult) in [("kb", UInt64(1024)), ("mb", UInt64(1024 * 1024)), ("b", UInt64(1))] where text.hasSuffix(suffix) {
+            return UInt64(text.dropLast(suffix.count)).map { $0 * mult }
+        }
+        return UInt64(text)
     }
 
     /// hashlimit's byte rates (`10kb/s`, `1mb/m`, `512b/s`).

@@ -24,6 +24,19 @@ enum OpaqueCanonicalizer {
             }
         case "hashlimit":
             opts = opts.map { $0.name == "hashlimit" ? ExtensionOption("hashlimit-upto", negated: $0.negated, args: $0.args) : $0 }
+            // libxt_hashlimit: `! --hashlimit-upto` is --hashlimit-above and the other way round.
+            opts = opts.map { o in
+                guard o.negated else { return o }
+                return ExtensionOption(o.name == "hashlimit-upto" ? "hashlimit-above" : "hashlimit-upto", args: o.args)
+            }
+            opts = opts.filter { !($0.name == "hashlimit-mode" && $0.args.first?.isEmpty == true) }
+            for (i, o) in opts.enumerated() where o.name == "hashlimit-burst" {
+                opts[i].args = [ExtensionForms.hashlimitBurst(o.args[0]).map(String.init) ?? o.args[0]]
+            }
+            for o in opts where (o.name == "hashlimit-srcmask" || o.name == "hashlimit-dstmask") && (Int(o.args[0]) ?? 0) > 32 {
+                throw ExtensionForms.kernelRefuses(parser, "hashlimit: --\(o.name) longer than 32", e.word)
+            }
+            opts = ExtensionForms.ordered(opts, spec: e.spec)
             var packetRate = false
             for (i, o) in opts.enumerated() where o.name == "hashlimit-upto" || o.name == "hashlimit-above" {
                 guard let r = hashlimitRate(o.args[0]) else { continue }
@@ -49,6 +62,15 @@ enum OpaqueCanonicalizer {
                 throw parser.fail("missing-option", "statistic: --every and --packet go together", e.word)
             }
         case "connlimit":
+            // libxt_connlimit: `! --connlimit-upto` is --connlimit-above and the other way round; a mask is cut to 32.
+            opts = opts.map { o in
+                if o.name == "connlimit-mask", let n = Int(o.args[0]), n > (family == .ipv4 ? 32 : 128) {
+                    return ExtensionOption(o.name, args: [family == .ipv4 ? "32" : "128"])
+                }
+                guard o.negated else { return o }
+                return ExtensionOption(o.name == "connlimit-upto" ? "connlimit-above" : "connlimit-upto", args: o.args)
+            }
+            opts = ExtensionForms.ordered(opts, spec: e.spec)
             if !opts.contains(where: { $0.name == "connlimit-mask" }) {
                 insert(&opts, ExtensionOption("connlimit-mask", args: [family == .ipv4 ? "32" : "128"]), spec: e.spec)
             }
