@@ -20,6 +20,7 @@ enum OptionChecks {
         "ecn": ["ecn-tcp-cwr", "ecn-tcp-ece", "ecn-ip-ect"], "esp": ["espspi"],
         "hashlimit": ["hashlimit-upto", "hashlimit-above", "hashlimit"], "helper": ["helper"],
         "icmp": ["icmp-type"], "iprange": ["src-range", "dst-range"], "length": ["length"], "limit": [],
+        "cluster": ["cluster-local-node", "cluster-local-nodemask"], "HMARK": [], "IDLETIMER": [],
         "AUDIT": [], "CHECKSUM": [], "CLASSIFY": [], "CONNMARK": [], "CONNSECMARK": [], "CT": [], "DSCP": [], "LOG": [],
     ]
 
@@ -115,6 +116,47 @@ enum OptionChecks {
             guard ExtensionForms.markValue(a) else { throw xt("\(ext): bad integer value for option \"--\(name)\", or out of range.\n") }
         case ("CONNMARK", "and-mark"), ("CONNMARK", "or-mark"), ("CONNMARK", "xor-mark"):
             try uint(0, 0xffff_ffff)
+        case ("cluster", "cluster-total-nodes"), ("cluster", "cluster-local-node"), ("cluster", "cluster-local-nodemask"):
+            try uint(1, 32)
+        case ("cluster", "cluster-hash-seed"), ("IDLETIMER", "timeout"), ("HMARK", "hmark-offset"), ("HMARK", "hmark-rnd"),
+             ("HMARK", "hmark-spi-mask"):
+            try uint(0, 0xffff_ffff)
+        case ("HMARK", "hmark-mod"):
+            try uint(1, 0xffff_ffff)
+        case ("HMARK", "hmark-sport-mask"), ("HMARK", "hmark-dport-mask"), ("HMARK", "hmark-proto-mask"):
+            try uint(0, 65535)
+        case ("HMARK", "hmark-src-prefix"), ("HMARK", "hmark-dst-prefix"):
+            guard let v = Int(a), v >= 0, v <= 32 else {
+                throw xt("HMARK: bad value for option \"--\(name)\", neither a valid network mask nor valid CIDR (0-32).\n")
+            }
+        case ("HMARK", "hmark-tuple"):
+            for t in a.split(separator: ",", omittingEmptySubsequences: false)
+            where !["src", "dst", "sport", "dport", "spi", "ct"].contains(String(t)) {
+                throw xt("Bad type \"\(t)\"")
+            }
+        default:
+            break
+        }
+    }
+
+    /// libxtables' final check of mandatory options (xtables_options_fcheck), in the
+    /// extension's option order, and the extensions' own final checks.
+    static func final(_ e: LoadedExtension, parser: CommandLineParser) throws(Diagnostic) {
+        let given = Set(e.given.map(\.option.name))
+        func xt(_ text: String) -> Diagnostic { ExtensionForms.xt(parser, text, e.word) }
+        switch e.spec.name {
+        case "IDLETIMER":
+            for n in ["timeout", "label"] where !given.contains(n) {
+                throw xt("IDLETIMER: option \"--\(n)\" must be specified\n")
+            }
+        case "HMARK":
+            if !given.contains("hmark-mod") { throw xt("--hmark-mod is mandatory") }
+            if !given.contains("hmark-rnd") { throw xt("--hmark-rnd is mandatory") }
+        case "cluster":
+            if !given.contains("cluster-total-nodes") { throw xt("cluster: option \"--cluster-total-nodes\" must be specified\n") }
+            if !given.contains("cluster-local-node") && !given.contains("cluster-local-nodemask") {
+                throw xt("cluster match: `--cluster-local-node' or`--cluster-local-nodemask' is missing")
+            }
         default:
             break
         }
