@@ -146,6 +146,12 @@ enum ExtensionForms {
                 }
                 return o
             }
+        case "ecn":
+            // The TCP bits need `-p tcp`: the kernel refuses them otherwise.
+            if opts.contains(where: { $0.name.hasPrefix("ecn-tcp") }), parser.proto?.value != 6 || parser.proto?.negated == true {
+                throw kernelRefuses(parser, "ecn --ecn-tcp-* needs '-p tcp'", e.word)
+            }
+            return opts
         case "cpu":
             return opts.map { o in
                 ExtensionOption(o.name, negated: o.negated, args: [parseNumber(Substring(o.args[0])).map { "\($0)" } ?? o.args[0]])
@@ -157,7 +163,7 @@ enum ExtensionForms {
                 let parts = o.args[0].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
                 let lo = parts[0].isEmpty ? 0 : parseNumber(parts[0]) ?? 0
                 let hi = parts.count == 2 ? (parts[1].isEmpty ? UInt64.max : parseNumber(parts[1]) ?? UInt64.max) : UInt64.max
-                if hi < lo { throw xt(parser, "\(hi) should be less than \(lo)", word(o)) }
+                if hi < lo { throw xt(parser, "\(lo) should be less than \(hi)", word(o)) }
                 // libxt_connbytes inverts by swapping the bounds: `! a:a` (and `! max`) stays a:a.
                 let negated = o.negated && lo != hi
                 out.append(ExtensionOption("connbytes", negated: negated, args: [hi == UInt64.max ? "\(lo)" : "\(lo):\(hi)"]))
@@ -271,7 +277,7 @@ enum ExtensionForms {
         guard let rate = above ?? arg("hashlimit-upto") else { return nil }
         var s = " limit: " + (above != nil ? "above " : "up to ") + rate
         if let b = arg("hashlimit-burst") { s += " burst \(b)" }
-        if let m = arg("hashlimit-mode") { s += " mode \(m)" }
+        if let m = arg("hashlimit-mode") { s += " mode " + m.replacingOccurrences(of: ",", with: "-") }
         let known: Set<String> = ["hashlimit-upto", "hashlimit-above", "hashlimit-burst", "hashlimit-mode", "hashlimit-name"]
         for o in e.options where !known.contains(o.name) {
             let short = o.name.replacingOccurrences(of: "hashlimit-", with: "")
@@ -323,8 +329,8 @@ enum ExtensionForms {
             guard parts.count == 2, let v = parts[0], let m = parts[1] else { return nil }
             func hex(_ x: UInt32) -> String { "0x" + String(x, radix: 16) }
             if v == 0 && m == 0xffff_ffff { return " CONNMARK and 0x0" }
-            if m == 0xffff_ffff { return " CONNMARK set " + hex(v) }
             if v == m { return " CONNMARK or " + hex(v) }
+            if m == 0xffff_ffff { return " CONNMARK set " + hex(v) }
             if v == 0 { return " CONNMARK and " + hex(~m) }
             if m == 0 { return " CONNMARK xor " + hex(v) }
             return " CONNMARK xset " + hex(v) + "/" + hex(m)

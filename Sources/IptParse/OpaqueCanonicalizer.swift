@@ -31,6 +31,18 @@ enum OpaqueCanonicalizer {
                 return ExtensionOption(o.name == "hashlimit-upto" ? "hashlimit-above" : "hashlimit-upto", args: o.args)
             }
             opts = opts.filter { !($0.name == "hashlimit-mode" && $0.args.first?.isEmpty == true) }
+            // The mode in libxt_hashlimit's bit order; defaults (a /32 mask, 0 for the table sizes and times) are not saved.
+            for (i, o) in opts.enumerated() where o.name == "hashlimit-mode" {
+                let given = Set(o.args[0].split(separator: ",").map(String.init))
+                opts[i].args = [["srcip", "srcport", "dstip", "dstport"].filter(given.contains).joined(separator: ",")]
+            }
+            let full = family == .ipv4 ? "32" : "128"
+            opts = opts.filter { o in
+                if (o.name == "hashlimit-srcmask" || o.name == "hashlimit-dstmask") && o.args.first == full { return false }
+                if ["hashlimit-htable-size", "hashlimit-htable-max", "hashlimit-htable-expire", "hashlimit-htable-gcinterval"].contains(o.name),
+                   let a = o.args.first, ExtensionForms.parseNumber(Substring(a)) == 0 { return false }
+                return true
+            }
             for (i, o) in opts.enumerated() where o.name == "hashlimit-burst" {
                 opts[i].args = [ExtensionForms.hashlimitBurst(o.args[0]).map(String.init) ?? o.args[0]]
             }
@@ -40,7 +52,12 @@ enum OpaqueCanonicalizer {
             opts = ExtensionForms.ordered(opts, spec: e.spec)
             var packetRate = false
             for (i, o) in opts.enumerated() where o.name == "hashlimit-upto" || o.name == "hashlimit-above" {
-                guard let r = hashlimitRate(o.args[0]) else { continue }
+                // A byte unit with other than /s is read as a packet rate (`100kb/m` is 100/min).
+                var text = o.args[0]
+                if ExtensionForms.hashlimitByteRate(text), !text.hasSuffix("/s"), !text.hasSuffix("/sec"), !text.hasSuffix("/second") {
+                    text = String(text.prefix { $0.isNumber }) + "/" + (text.split(separator: "/").last.map(String.init) ?? "")
+                }
+                guard let r = hashlimitRate(text) else { continue }
                 opts[i].args = [r]
                 packetRate = true
             }
@@ -124,6 +141,14 @@ enum OpaqueCanonicalizer {
             let xm = try xmark(o.name, v, m, raw: o.args[0], num: num)
             opts = [ExtensionOption("set-xmark", args: [String(format: "0x%x/0x%x", xm.0, xm.1)])]
         case "CONNMARK":
+            // strtoul base 0: `010` is 8.
+            opts = opts.map { o in
+                ExtensionOption(o.name, negated: o.negated, args: o.args.map { a in
+                    a.split(separator: "/", omittingEmptySubsequences: false).map { p in
+                        ExtensionForms.parseNumber(p).map { String($0) } ?? String(p)
+                    }.joined(separator: "/")
+                })
+            }
             let modes = opts.filter { ["set-xmark", "set-mark", "and-mark", "or-mark", "xor-mark", "save-mark", "restore-mark"].contains($0.name) }
             guard modes.count == 1, let o = modes.first else {
                 throw parser.fail("missing-option", "CONNMARK needs one of --set-xmark, --set-mark, --save-mark, --restore-mark, ...", e.word)

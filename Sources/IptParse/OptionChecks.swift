@@ -102,6 +102,12 @@ enum OptionChecks {
             try uint(0, 63)
         case ("dscp", "dscp-class"), ("DSCP", "set-dscp-class"):
             guard OpaqueCanonicalizer.dscpClasses[a.uppercased()] != nil else { throw xt("Invalid DSCP value `\(a)'\n") }
+        case ("connbytes", "connbytes"):
+            for part in a.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false) where !part.isEmpty {
+                guard ExtensionForms.parseNumber(part) != nil else {
+                    throw xt("connbytes: bad value for option \"--connbytes\" near \"\(part)\", or out of range (0-18446744073709551615).\n")
+                }
+            }
         case ("ecn", "ecn-ip-ect"):
             try uint(0, 3)
         case ("length", "length"):
