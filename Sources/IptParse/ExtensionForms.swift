@@ -179,6 +179,40 @@ enum ExtensionForms {
         spec.options.flatMap { o in opts.filter { $0.name == o.name } }
     }
 
+    /// Targets: the options in iptables-save's form, or nil when the target is not one of these.
+    static func target(_ e: LoadedExtension, _ opts: [ExtensionOption], parser: CommandLineParser) throws(Diagnostic) -> [ExtensionOption]? {
+        switch e.spec.name {
+        case "CLASSIFY":
+            // libxt_CLASSIFY: `%x:%x` into a 32-bit handle (each half cut to 16 bits), saved as %04x:%04x.
+            return try opts.map { (o: ExtensionOption) throws(Diagnostic) -> ExtensionOption in
+                let parts = o.args[0].split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count == 2, let hi = UInt32(parts[0], radix: 16), let lo = UInt32(parts[1], radix: 16) else {
+                    throw xt(parser, "Bad class value \"\(o.args[0])\"", e.word)
+                }
+                func h4(_ v: UInt32) -> String { let s = String(v & 0xffff, radix: 16); return String(repeating: "0", count: 4 - s.count) + s }
+                return ExtensionOption(o.name, args: [h4(hi) + ":" + h4(lo)])
+            }
+        case "CT":
+            let events = ["new", "related", "destroy", "reply", "assured", "protoinfo", "helper", "mark", "natseqinfo", "secmark"]
+            var out: [ExtensionOption] = []
+            for o in opts {
+                if o.name == "ctevents" || o.name == "expevents" {
+                    let allowed = o.name == "ctevents" ? events : ["new"]
+                    for ev in o.args[0].split(separator: ",", omittingEmptySubsequences: false) where !allowed.contains(String(ev)) {
+                        throw xt(parser, "Unknown event type \"\(ev)\"", e.word)
+                    }
+                }
+                // Defaults are not saved: no helper, zone 0.
+                if o.name == "helper" && o.args.first == "" { continue }
+                if o.name.hasPrefix("zone"), o.args.first == "0" { continue }
+                out.append(o)
+            }
+            return out
+        default:
+            return nil
+        }
+    }
+
     /// The spec's option order, for the extensions above that reorder (connbytes saves
     /// --connbytes, --connbytes-mode, --connbytes-dir; ecn saves cwr, ece, ect).
     static let saveOrder: [String: [String]] = [
@@ -328,11 +362,11 @@ enum ExtensionForms {
             let parts = xm.split(separator: "/").map { UInt32($0.dropFirst(2), radix: 16) }
             guard parts.count == 2, let v = parts[0], let m = parts[1] else { return nil }
             func hex(_ x: UInt32) -> String { "0x" + String(x, radix: 16) }
-            if v == 0 && m == 0xffff_ffff { return " CONNMARK and 0x0" }
-            if v == m { return " CONNMARK or " + hex(v) }
-            if m == 0xffff_ffff { return " CONNMARK set " + hex(v) }
+            // libxt_CONNMARK's print, in its order.
             if v == 0 { return " CONNMARK and " + hex(~m) }
+            if v == m { return " CONNMARK or " + hex(v) }
             if m == 0 { return " CONNMARK xor " + hex(v) }
+            if m == 0xffff_ffff { return " CONNMARK set " + hex(v) }
             return " CONNMARK xset " + hex(v) + "/" + hex(m)
         case "CT":
             if has("notrack") { return " CT notrack" }

@@ -198,7 +198,7 @@ enum OpaqueCanonicalizer {
                 }
             }
         default:
-            break
+            if let forms = try ExtensionForms.target(e, opts, parser: parser) { opts = forms }
         }
         return ExtensionCall(name: e.spec.name, options: opts)
     }

@@ -102,6 +102,12 @@ enum OptionChecks {
             try uint(0, 63)
         case ("dscp", "dscp-class"), ("DSCP", "set-dscp-class"):
             guard OpaqueCanonicalizer.dscpClasses[a.uppercased()] != nil else { throw xt("Invalid DSCP value `\(a)'\n") }
+        case ("iprange", "src-range"), ("iprange", "dst-range"):
+            // Each end must be an address; iptables names the part it could not read.
+            let ends = a.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+            for end in ends where ExtensionForms.dotted(end) == nil {
+                throw xt("iprange: Bad value for \"--\(name)\" option: \"\(end)\"")
+            }
         case ("connbytes", "connbytes"):
             for part in a.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false) where !part.isEmpty {
                 guard ExtensionForms.parseNumber(part) != nil else {
