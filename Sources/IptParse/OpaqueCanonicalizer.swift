@@ -6,7 +6,6 @@ import Foundation
 /// becomes `--set-xmark value/mask`, statistic's probability is a 31-bit fraction).
 enum OpaqueCanonicalizer {
     static func match(_ e: LoadedExtension, family: Family, parser: CommandLineParser) throws(Diagnostic) -> ExtensionCall {
-        try OptionChecks.final(e, parser: parser)
         var opts = ordered(e)
         switch e.spec.name {
         case "recent":
@@ -124,7 +123,6 @@ enum OpaqueCanonicalizer {
     }
 
     static func target(_ e: LoadedExtension, family: Family, parser: CommandLineParser) throws(Diagnostic) -> ExtensionCall {
-        try OptionChecks.final(e, parser: parser)
         var opts = ordered(e)
         func num(_ s: String) throws(Diagnostic) -> UInt32 {
             guard let v = parser.parseUInt32(Substring(s)) else {

@@ -102,6 +102,30 @@ enum OptionChecks {
             try uint(0, 63)
         case ("dscp", "dscp-class"), ("DSCP", "set-dscp-class"):
             guard OpaqueCanonicalizer.dscpClasses[a.uppercased()] != nil else { throw xt("Invalid DSCP value `\(a)'\n") }
+        case ("addrtype", "src-type"), ("addrtype", "dst-type"):
+            for t in a.split(separator: ",", omittingEmptySubsequences: false) where !AddrTypeMatch.order.contains(t.uppercased()) {
+                throw xt("addrtype: bad type \"\(t)\"")
+            }
+        case ("cgroup", "cgroup"):
+            try uint(0, 0xffff_ffff)
+        case ("connbytes", "connbytes-dir"):
+            guard ["original", "reply", "both"].contains(a) else { throw xt("Unknown --connbytes-dir `\(a)'\n") }
+        case ("connbytes", "connbytes-mode"):
+            guard ["packets", "bytes", "avgpkt"].contains(a) else { throw xt("Unknown --connbytes-mode `\(a)'\n") }
+        case ("conntrack", "ctstate"):
+            for s in a.split(separator: ",", omittingEmptySubsequences: false)
+            where !ConntrackStates.names.contains(where: { $0.0 == s.uppercased() }) {
+                throw xt("Bad ctstate \"\(s)\"")
+            }
+        case ("devgroup", "src-group"), ("devgroup", "dst-group"):
+            let v = a.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)[0]
+            guard v == "default" || ExtensionForms.parseNumber(v).map({ $0 <= 0xffff_ffff }) == true else {
+                throw xt("devgroup: could not map name \(v) to an integer value for option \"--\(name)\".\n")
+            }
+        case ("hashlimit", "hashlimit-rate-interval"):
+            guard let v = UInt32(a), v >= 1, v < 0xffff_ffff else { throw badValue() }
+        case ("icmp", "icmp-type"):
+            guard ICMPNames.parse(a, v6: false) != nil else { throw xt("Unknown ICMP type `\(a)'\n") }
         case ("iprange", "src-range"), ("iprange", "dst-range"):
             // Each end must be an address; iptables names the part it could not read.
             let ends = a.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
@@ -156,6 +180,32 @@ enum OptionChecks {
     static func final(_ e: LoadedExtension, parser: CommandLineParser) throws(Diagnostic) {
         let given = Set(e.given.map(\.option.name))
         func xt(_ text: String) -> Diagnostic { ExtensionForms.xt(parser, text, e.word) }
+        // Options libxtables marks mandatory (XTF_MAND): "EXT: option "--X" must be specified".
+        let mandatory: [String: String] = [
+            "connbytes": "connbytes", "connlabel": "label", "cpu": "cpu", "helper": "helper", "connmark": "mark",
+            "length": "length", "icmp": "icmp-type", "comment": "comment", "AUDIT": "type", "CHECKSUM": "checksum-fill",
+            "CLASSIFY": "set-class",
+        ]
+        if let m = mandatory[e.spec.name], !given.contains(m) {
+            throw xt("\(e.spec.name): option \"--\(m)\" must be specified\n")
+        }
+        // The extensions' own final checks, in their words.
+        let anyOf: [String: ([String], String)] = [
+            "addrtype": (["src-type", "dst-type"], "addrtype: you must specify --src-type or --dst-type"),
+            "connlimit": (["connlimit-upto", "connlimit-above"], "You must specify \"--connlimit-above\" or \"--connlimit-upto\"."),
+            "devgroup": (["src-group", "dst-group"], "devgroup match: You must specify either '--src-group' or '--dst-group'"),
+            "dscp": (["dscp", "dscp-class"], "DSCP match: Parameter --dscp is required"),
+            "ecn": (["ecn-tcp-cwr", "ecn-tcp-ece", "ecn-ip-ect"], "ECN match: some option required"),
+            "iprange": (["src-range", "dst-range"], "iprange match: You must specify `--src-range' or `--dst-range'"),
+            "hashlimit": (["hashlimit-upto", "hashlimit-above", "hashlimit"], "You have to specify --hashlimit"),
+            "DSCP": (["set-dscp", "set-dscp-class"], "DSCP target: Parameter --set-dscp is required"),
+            "ECN": (["ecn-tcp-remove", "ecn-ece", "ecn-cwr", "ecn-ip-ect"], "ECN target: An operation is required"),
+            "CONNSECMARK": (["save", "restore"], "CONNSECMARK target: parameter required"),
+            "conntrack": (e.spec.options.map(\.name), "conntrack: At least one option is required"),
+        ]
+        if let (names, text) = anyOf[e.spec.name], !names.contains(where: given.contains) {
+            throw xt(text)
+        }
         switch e.spec.name {
         case "IDLETIMER":
             for n in ["timeout", "label"] where !given.contains(n) {
