@@ -202,6 +202,10 @@ extension CommandLineParser {
 
     func icmp(_ e: LoadedExtension) throws(Diagnostic) -> Match {
         let v6 = e.spec.name == "icmp6"
+        if !v6, proto.map({ $0.value != 1 || $0.negated }) ?? true {
+            // iptables takes `-m icmp` without `-p icmp`; the kernel refuses it (exit 4).
+            throw ExtensionForms.kernelRefuses(self, "match icmp needs '-p icmp'", e.word)
+        }
         try requireProto(v6 ? 58 : 1, e)
         guard let g = e.given.first else { throw missing(e, v6 ? "--icmpv6-type" : "--icmp-type") }
         guard let t = ICMPNames.parse(g.args[0].text, v6: v6) else {

@@ -101,7 +101,7 @@ enum OptionChecks {
         case ("dscp", "dscp"), ("DSCP", "set-dscp"):
             try uint(0, 63)
         case ("dscp", "dscp-class"), ("DSCP", "set-dscp-class"):
-            guard OpaqueCanonicalizer.dscpClasses[a.uppercased()] != nil else { throw xt("Invalid DSCP value `\(a)'\n") }
+            guard OpaqueCanonicalizer.dscpClasses[a.uppercased()] != nil else { throw xt("Invalid DSCP value `\(a)'") }
         case ("addrtype", "src-type"), ("addrtype", "dst-type"):
             for t in a.split(separator: ",", omittingEmptySubsequences: false) where !AddrTypeMatch.order.contains(t.uppercased()) {
                 throw xt("addrtype: bad type \"\(t)\"")
@@ -109,9 +109,9 @@ enum OptionChecks {
         case ("cgroup", "cgroup"):
             try uint(0, 0xffff_ffff)
         case ("connbytes", "connbytes-dir"):
-            guard ["original", "reply", "both"].contains(a) else { throw xt("Unknown --connbytes-dir `\(a)'\n") }
+            guard ["original", "reply", "both"].contains(a) else { throw xt("Unknown --connbytes-dir `\(a)'") }
         case ("connbytes", "connbytes-mode"):
-            guard ["packets", "bytes", "avgpkt"].contains(a) else { throw xt("Unknown --connbytes-mode `\(a)'\n") }
+            guard ["packets", "bytes", "avgpkt"].contains(a) else { throw xt("Unknown --connbytes-mode `\(a)'") }
         case ("conntrack", "ctstate"):
             for s in a.split(separator: ",", omittingEmptySubsequences: false)
             where !ConntrackStates.names.contains(where: { $0.0 == s.uppercased() }) {
@@ -125,7 +125,7 @@ enum OptionChecks {
         case ("hashlimit", "hashlimit-rate-interval"):
             guard let v = UInt32(a), v >= 1, v < 0xffff_ffff else { throw badValue() }
         case ("icmp", "icmp-type"):
-            guard ICMPNames.parse(a, v6: false) != nil else { throw xt("Unknown ICMP type `\(a)'\n") }
+            guard ICMPNames.parse(a, v6: false) != nil else { throw xt("Unknown ICMP type `\(a)'") }
         case ("iprange", "src-range"), ("iprange", "dst-range"):
             // Each end must be an address; iptables names the part it could not read.
             let ends = a.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
