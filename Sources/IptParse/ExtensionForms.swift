@@ -192,6 +192,8 @@ enum ExtensionForms {
                 func h4(_ v: UInt32) -> String { let s = String(v & 0xffff, radix: 16); return String(repeating: "0", count: 4 - s.count) + s }
                 return ExtensionOption(o.name, args: [h4(hi) + ":" + h4(lo)])
             }
+        case "AUDIT":
+            return opts.map { ExtensionOption($0.name, args: $0.args.map { $0.lowercased() }) }
         case "CT":
             let events = ["new", "related", "destroy", "reply", "assured", "protoinfo", "helper", "mark", "natseqinfo", "secmark"]
             var out: [ExtensionOption] = []
@@ -356,6 +358,8 @@ enum ExtensionForms {
                 let what = has("save-mark") ? "save" : "restore"
                 let nf = arg("nfmask") ?? "0xffffffff", ct = arg("ctmask") ?? "0xffffffff"
                 if nf == "0xffffffff" && ct == "0xffffffff" { return " CONNMARK \(what)" }
+                // libxt_CONNMARK prints equal masks as one (`--mask`).
+                if nf == ct { return " CONNMARK \(what) mask \(nf)" }
                 return " CONNMARK \(what) nfmask \(nf) ctmask ~\(ct)"
             }
             guard let xm = arg("set-xmark") else { return nil }

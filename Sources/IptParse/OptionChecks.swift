@@ -21,6 +21,7 @@ enum OptionChecks {
         "hashlimit": ["hashlimit-upto", "hashlimit-above", "hashlimit"], "helper": ["helper"],
         "icmp": ["icmp-type"], "iprange": ["src-range", "dst-range"], "length": ["length"], "limit": [],
         "cluster": ["cluster-local-node", "cluster-local-nodemask"], "HMARK": [], "IDLETIMER": [],
+        "DNAT": [], "ECN": [],
         "AUDIT": [], "CHECKSUM": [], "CLASSIFY": [], "CONNMARK": [], "CONNSECMARK": [], "CT": [], "DSCP": [], "LOG": [],
     ]
 
@@ -132,6 +133,16 @@ enum OptionChecks {
             for end in ends where ExtensionForms.dotted(end) == nil {
                 throw xt("iprange: Bad value for \"--\(name)\" option: \"\(end)\"")
             }
+        case ("AUDIT", "type"):
+            guard ["accept", "drop", "reject"].contains(a.lowercased()) else { throw xt("Bad action type value \"\(a)\"") }
+        case ("LOG", "log-level"):
+            // libxt_LOG's names (not `err` or `warn`) or a number 0-7.
+            let names = ["emerg", "alert", "crit", "error", "warning", "notice", "info", "debug", "panic"]
+            guard names.contains(a) || (UInt8(a).map { $0 <= 7 } ?? false) else { throw xt("log level \"\(a)\" unknown\n") }
+        case ("LOG", "log-prefix"):
+            if a.isEmpty { throw xt("Argument must have a minimum length of 1 characters\n") }
+        case ("CT", "zone"), ("CT", "zone-orig"), ("CT", "zone-reply"):
+            guard a == "mark" || (UInt32(a).map { $0 <= 65535 } ?? false) else { throw xt("Cannot parse \(a) as a zone ID") }
         case ("connbytes", "connbytes"):
             for part in a.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false) where !part.isEmpty {
                 guard ExtensionForms.parseNumber(part) != nil else {
@@ -184,7 +195,7 @@ enum OptionChecks {
         let mandatory: [String: String] = [
             "connbytes": "connbytes", "connlabel": "label", "cpu": "cpu", "helper": "helper", "connmark": "mark",
             "length": "length", "icmp": "icmp-type", "comment": "comment", "AUDIT": "type", "CHECKSUM": "checksum-fill",
-            "CLASSIFY": "set-class",
+            "CLASSIFY": "set-class", "DNAT": "to-destination",
         ]
         if let m = mandatory[e.spec.name], !given.contains(m) {
             throw xt("\(e.spec.name): option \"--\(m)\" must be specified\n")
@@ -201,6 +212,8 @@ enum OptionChecks {
             "DSCP": (["set-dscp", "set-dscp-class"], "DSCP target: Parameter --set-dscp is required"),
             "ECN": (["ecn-tcp-remove", "ecn-ece", "ecn-cwr", "ecn-ip-ect"], "ECN target: An operation is required"),
             "CONNSECMARK": (["save", "restore"], "CONNSECMARK target: parameter required"),
+            "CONNMARK": (["set-xmark", "set-mark", "and-mark", "or-mark", "xor-mark", "save-mark", "restore-mark"],
+                         "CONNMARK target: No operation specified"),
             "conntrack": (e.spec.options.map(\.name), "conntrack: At least one option is required"),
         ]
         if let (names, text) = anyOf[e.spec.name], !names.contains(where: given.contains) {
