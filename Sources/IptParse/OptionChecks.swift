@@ -70,7 +70,8 @@ enum OptionChecks {
             _ = try ExtensionForms.range32(a, ext: ext, option: name, parser: parser, word: w)
         case ("conntrack", _) where opt.name.hasSuffix("port"):
             _ = try ExtensionForms.portRange(a, proto: "tcp", parser: parser, word: w)
-        case ("conntrack", "ctorigsrc"), ("conntrack", "ctorigdst"), ("conntrack", "ctreplsrc"), ("conntrack", "ctrepldst"):
+        case ("conntrack", "ctorigsrc"), ("conntrack", "ctorigdst"), ("conntrack", "ctreplsrc"), ("conntrack", "ctrepldst")
+            where parser.family == .ipv4:
             _ = try ExtensionForms.conntrackAddress(a, parser: parser, word: w)
         case ("conntrack", "ctstatus"):
             for s in a.split(separator: ",", omittingEmptySubsequences: false)
@@ -127,7 +128,7 @@ enum OptionChecks {
             guard let v = UInt32(a), v >= 1, v < 0xffff_ffff else { throw badValue() }
         case ("icmp", "icmp-type"):
             guard ICMPNames.parse(a, v6: false) != nil else { throw xt("Unknown ICMP type `\(a)'") }
-        case ("iprange", "src-range"), ("iprange", "dst-range"):
+        case ("iprange", "src-range"), ("iprange", "dst-range") where parser.family == .ipv4:
             // Each end must be an address; iptables names the part it could not read.
             let ends = a.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
             for end in ends where ExtensionForms.dotted(end) == nil {
