@@ -42,7 +42,9 @@ enum OpaqueCanonicalizer {
                    let a = o.args.first, ExtensionForms.parseNumber(Substring(a)) == 0 { return false }
                 return true
             }
-            for (i, o) in opts.enumerated() where o.name == "hashlimit-burst" {
+            // A byte burst (`10kb`) is kept as written with a byte rate and counted in bytes with a packet rate.
+            let byteRate = opts.contains { ($0.name == "hashlimit-upto" || $0.name == "hashlimit-above") && hashlimitRate($0.args[0]) == nil }
+            for (i, o) in opts.enumerated() where o.name == "hashlimit-burst" && !byteRate {
                 opts[i].args = [ExtensionForms.hashlimitBurst(o.args[0]).map(String.init) ?? o.args[0]]
             }
             for o in opts where (o.name == "hashlimit-srcmask" || o.name == "hashlimit-dstmask") && (Int(o.args[0]) ?? 0) > 32 {

@@ -70,9 +70,9 @@ enum OptionChecks {
             _ = try ExtensionForms.range32(a, ext: ext, option: name, parser: parser, word: w)
         case ("conntrack", _) where opt.name.hasSuffix("port"):
             _ = try ExtensionForms.portRange(a, proto: "tcp", parser: parser, word: w)
-        case ("conntrack", "ctorigsrc"), ("conntrack", "ctorigdst"), ("conntrack", "ctreplsrc"), ("conntrack", "ctrepldst")
-            where parser.family == .ipv4:
-            _ = try ExtensionForms.conntrackAddress(a, parser: parser, word: w)
+        case ("conntrack", "ctorigsrc"), ("conntrack", "ctorigdst"), ("conntrack", "ctreplsrc"), ("conntrack", "ctrepldst"):
+            // IPv4 only: ip6tables' addresses are read by the conntrack builder.
+            if parser.family == .ipv4 { _ = try ExtensionForms.conntrackAddress(a, parser: parser, word: w) }
         case ("conntrack", "ctstatus"):
             for s in a.split(separator: ",", omittingEmptySubsequences: false)
             where !["NONE", "EXPECTED", "SEEN_REPLY", "ASSURED", "CONFIRMED"].contains(s.uppercased()) {
@@ -128,10 +128,10 @@ enum OptionChecks {
             guard let v = UInt32(a), v >= 1, v < 0xffff_ffff else { throw badValue() }
         case ("icmp", "icmp-type"):
             guard ICMPNames.parse(a, v6: false) != nil else { throw xt("Unknown ICMP type `\(a)'") }
-        case ("iprange", "src-range"), ("iprange", "dst-range") where parser.family == .ipv4:
-            // Each end must be an address; iptables names the part it could not read.
+        case ("iprange", "src-range"), ("iprange", "dst-range"):
+            // Each end must be an address; iptables names the part it could not read (IPv4; ip6tables' own check stays).
             let ends = a.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-            for end in ends where ExtensionForms.dotted(end) == nil {
+            for end in ends where parser.family == .ipv4 && ExtensionForms.dotted(end) == nil {
                 throw xt("iprange: Bad value for \"--\(name)\" option: \"\(end)\"")
             }
         case ("AUDIT", "type"):
