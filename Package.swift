@@ -69,7 +69,7 @@ let package = Package(
         // Fixture locations, the malformed-case reader, process and namespace helpers.
         .target(name: "TestSupport", dependencies: ["Compiler", "Verifier"], path: "Tests/TestSupport"),
         .testTarget(name: "ChildProcessTests", dependencies: ["ChildProcess"]),
-        .testTarget(name: "IptParseTests", dependencies: ["IptParse", "TestSupport"]),
+        .testTarget(name: "IptParseTests", dependencies: ["IptParse", "TestSupport", "Runtime"]),
         .testTarget(name: "CompilerTests", dependencies: ["Compiler", "IptParse", "TestSupport"]),
         .testTarget(name: "LoaderTests", dependencies: ["Loader", "Compiler", "IptParse", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Compiler", "IptParse", "TestSupport"]),

@@ -264,6 +264,7 @@ struct CommandLineParser {
                 args.append(v)
             }
         }
+        try OptionChecks.check(extensions[i], opt, negated: invert, args: args, parser: self)
         if let dup = extensions[i].given.first(where: { $0.option.name == opt.name }), !repeatable(extensions[i].spec, opt) {
             _ = dup
             throw fail("duplicate-option", "option '--\(opt.name)' given twice for \(extensions[i].spec.name)", w)

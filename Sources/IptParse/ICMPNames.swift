@@ -87,9 +87,15 @@ enum ICMPNames {
         let parts = s.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count <= 2, let t = UInt8(parts[0]) else { return nil }
         if parts.count == 2 {
-            guard let c = UInt8(parts[1]) else { return nil }
-            return (t, c...c, false)
+            let r = parts[1].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let lo = UInt8(r[0]) else { return nil }
+            if r.count == 2 {
+                guard let hi = UInt8(r[1]), lo <= hi else { return nil }
+                return (t, lo...hi, !v6 && t == 255)
+            }
+            // xt_icmp: type 255 matches every ICMP packet, whatever the codes.
+            return (t, lo...lo, !v6 && t == 255)
         }
-        return (t, 0...255, false)
+        return (t, 0...255, !v6 && t == 255)
     }
 }

@@ -63,9 +63,14 @@ struct ListMatchPrinter {
             // libxt_conntrack prints ctstate first, then ctproto; the other options are not rendered here.
             var s = c.states.map { ($0.negated ? " !" : "") + " ctstate " + $0.value.saveText } ?? ""
             for o in c.other {
-                guard o.name == "ctproto", o.args.count == 1 else { throw .init("conntrack --\(o.name)") }
-                let n = ProtocolNames.parse(o.args[0].lowercased()).map(String.init) ?? o.args[0]
-                s += (o.negated ? " !" : "") + " ctproto \(n)"
+                guard o.args.count == 1 else { throw .init("conntrack --\(o.name)") }
+                if o.name == "ctproto" {
+                    let n = ProtocolNames.parse(o.args[0].lowercased()).map(String.init) ?? o.args[0]
+                    s += (o.negated ? " !" : "") + " ctproto \(n)"
+                } else {
+                    // libxt_conntrack prints every other option as its name and saved value.
+                    s += (o.negated ? " !" : "") + " \(o.name) \(o.args[0])"
+                }
             }
             return s
         case .state(let st):
@@ -112,7 +117,10 @@ struct ListMatchPrinter {
         case .mark(let mk):
             let v = mk.mask == 0xffff_ffff ? "0x" + String(mk.value, radix: 16) : "0x" + String(mk.value, radix: 16) + "/0x" + String(mk.mask, radix: 16)
             return " mark match" + (mk.negated ? " !" : "") + " " + v
-        case .icmp6, .hl, .string, .opaque:
+        case .opaque(let e):
+            if let s = ExtensionForms.list(e, numeric: numeric) { return s }
+            throw .init("match '\(m.name)'")
+        case .icmp6, .hl, .string:
             throw .init("match '\(m.name)'")
         }
     }

@@ -35,6 +35,7 @@ extension ListMatchPrinter {
 
 
     func opaqueTarget(_ e: ExtensionCall) throws(ListPrinter.Unsupported) -> String {
+        if let s = ExtensionForms.listTarget(e) { return s }
         func flags(_ names: [String]) -> String {
             names.filter { n in e.options.contains { $0.name == n } }.map { " " + $0 }.joined()
         }

@@ -189,16 +189,23 @@ extension CommandLineParser {
 
     func range(_ w: Word, what: String) throws(Diagnostic) -> ValueRange {
         let parts = w.text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let lo = UInt16(parts[0]), parts.count == 1 || UInt16(parts[1]) != nil else {
+        // `:N` is 0:N and `N:` is N:65535, as libxt_length reads them.
+        let lo = parts.count == 2 && parts[0].isEmpty ? 0 : UInt16(parts[0])
+        let hiText = parts.count == 2 ? parts[1] : parts[0]
+        let hiValue = parts.count == 2 && hiText.isEmpty ? 65535 : UInt16(hiText)
+        guard let lo, let hi = hiValue else {
             throw fail("bad-number", "expected \(what) or range like 64:1500, got '\(w.text)'", w)
         }
-        let hi = parts.count == 2 ? UInt16(parts[1]) ?? lo : lo
         guard lo <= hi else { throw fail("bad-range", "range '\(w.text)' is reversed", w) }
         return ValueRange(lo, hi)
     }
 
     func icmp(_ e: LoadedExtension) throws(Diagnostic) -> Match {
         let v6 = e.spec.name == "icmp6"
+        if !v6, proto.map({ $0.value != 1 || $0.negated }) ?? true {
+            // iptables takes `-m icmp` without `-p icmp`; the kernel refuses it (exit 4).
+            throw ExtensionForms.kernelRefuses(self, "match icmp needs '-p icmp'", e.word)
+        }
         try requireProto(v6 ? 58 : 1, e)
         guard let g = e.given.first else { throw missing(e, v6 ? "--icmpv6-type" : "--icmp-type") }
         guard let t = ICMPNames.parse(g.args[0].text, v6: v6) else {
@@ -262,14 +269,26 @@ extension CommandLineParser {
                 }
                 other["ctproto"] = ExtensionOption("ctproto", negated: g.negated, args: ["\(n)"])
             case "ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst":
-                let (given, a) = try AddressParser.single(g.args[0], family: family, source: source)
-                // The address unmasked, as conntrack keeps it: 192.0.2.7/24 is printed so.
-                let mask = a.saveText.split(separator: "/").dropFirst().first.map { "/" + $0 } ?? ""
-                let text = IPAddressText.format(a.prefixLength == family.maxPrefix ? a.address : given, family: family) + (a.prefixLength == family.maxPrefix ? "" : mask)
+                let text: String
+                if family == .ipv4, ExtensionForms.isDottedAddress(g.args[0].text) {
+                    // A dotted quad (with a mask or not): libxt_conntrack's own forms.
+                    text = try ExtensionForms.conntrackAddress(g.args[0].text, parser: self, word: g.args[0])
+                } else {
+                    // A name, or an IPv6 address: resolved as libxtables resolves host names.
+                    let (given, a) = try AddressParser.single(g.args[0], family: family, source: source)
+                    // The address unmasked, as conntrack keeps it: 192.0.2.7/24 is printed so.
+                    let mask = a.saveText.split(separator: "/").dropFirst().first.map { "/" + $0 } ?? ""
+                    text = IPAddressText.format(a.prefixLength == family.maxPrefix ? a.address : given, family: family) + (a.prefixLength == family.maxPrefix ? "" : mask)
+                }
                 other[g.option.name] = ExtensionOption(g.option.name, negated: g.negated, args: [text])
             case "ctorigsrcport", "ctorigdstport", "ctreplsrcport", "ctrepldstport":
-                let r = try ports(g.args[0], proto: "tcp")
-                other[g.option.name] = ExtensionOption(g.option.name, negated: g.negated, args: [r.saveText])
+                let text = try ExtensionForms.conntrackPort(g.args[0].text, parser: self, word: g.args[0])
+                other[g.option.name] = ExtensionOption(g.option.name, negated: g.negated, args: [text])
+            case "ctexpire":
+                let (lo, hi) = try ExtensionForms.range32(g.args[0].text, ext: "conntrack", option: "ctexpire", parser: self, word: g.args[0])
+                other["ctexpire"] = ExtensionOption("ctexpire", negated: g.negated, args: [ExtensionForms.rangeText(lo, hi)])
+            case "ctstatus", "ctdir":
+                other[g.option.name] = ExtensionOption(g.option.name, negated: g.negated, args: [g.args[0].text.uppercased()])
             default:
                 other[g.option.name] = ExtensionOption(g.option.name, negated: g.negated, args: g.args.map(\.text))
             }

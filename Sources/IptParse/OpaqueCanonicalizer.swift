@@ -24,9 +24,41 @@ enum OpaqueCanonicalizer {
             }
         case "hashlimit":
             opts = opts.map { $0.name == "hashlimit" ? ExtensionOption("hashlimit-upto", negated: $0.negated, args: $0.args) : $0 }
+            // libxt_hashlimit: `! --hashlimit-upto` is --hashlimit-above and the other way round.
+            opts = opts.map { o in
+                guard o.negated else { return o }
+                return ExtensionOption(o.name == "hashlimit-upto" ? "hashlimit-above" : "hashlimit-upto", args: o.args)
+            }
+            opts = opts.filter { !($0.name == "hashlimit-mode" && $0.args.first?.isEmpty == true) }
+            // The mode in libxt_hashlimit's bit order; defaults (a /32 mask, 0 for the table sizes and times) are not saved.
+            for (i, o) in opts.enumerated() where o.name == "hashlimit-mode" {
+                let given = Set(o.args[0].split(separator: ",").map(String.init))
+                opts[i].args = [["srcip", "srcport", "dstip", "dstport"].filter(given.contains).joined(separator: ",")]
+            }
+            let full = family == .ipv4 ? "32" : "128"
+            opts = opts.filter { o in
+                if (o.name == "hashlimit-srcmask" || o.name == "hashlimit-dstmask") && o.args.first == full { return false }
+                if ["hashlimit-htable-size", "hashlimit-htable-max", "hashlimit-htable-expire", "hashlimit-htable-gcinterval"].contains(o.name),
+                   let a = o.args.first, ExtensionForms.parseNumber(Substring(a)) == 0 { return false }
+                return true
+            }
+            // A byte burst (`10kb`) is kept as written with a byte rate and counted in bytes with a packet rate.
+            let byteRate = opts.contains { ($0.name == "hashlimit-upto" || $0.name == "hashlimit-above") && hashlimitRate($0.args[0]) == nil }
+            for (i, o) in opts.enumerated() where o.name == "hashlimit-burst" && !byteRate {
+                opts[i].args = [ExtensionForms.hashlimitBurst(o.args[0]).map(String.init) ?? o.args[0]]
+            }
+            for o in opts where (o.name == "hashlimit-srcmask" || o.name == "hashlimit-dstmask") && (Int(o.args[0]) ?? 0) > 32 {
+                throw ExtensionForms.kernelRefuses(parser, "hashlimit: --\(o.name) longer than 32", e.word)
+            }
+            opts = ExtensionForms.ordered(opts, spec: e.spec)
             var packetRate = false
             for (i, o) in opts.enumerated() where o.name == "hashlimit-upto" || o.name == "hashlimit-above" {
-                guard let r = hashlimitRate(o.args[0]) else { continue }
+                // A byte unit with other than /s is read as a packet rate (`100kb/m` is 100/min).
+                var text = o.args[0]
+                if ExtensionForms.hashlimitByteRate(text), !text.hasSuffix("/s"), !text.hasSuffix("/sec"), !text.hasSuffix("/second") {
+                    text = String(text.prefix { $0.isNumber }) + "/" + (text.split(separator: "/").last.map(String.init) ?? "")
+                }
+                guard let r = hashlimitRate(text) else { continue }
                 opts[i].args = [r]
                 packetRate = true
             }
@@ -49,6 +81,15 @@ enum OpaqueCanonicalizer {
                 throw parser.fail("missing-option", "statistic: --every and --packet go together", e.word)
             }
         case "connlimit":
+            // libxt_connlimit: `! --connlimit-upto` is --connlimit-above and the other way round; a mask is cut to 32.
+            opts = opts.map { o in
+                if o.name == "connlimit-mask", let n = Int(o.args[0]), n > (family == .ipv4 ? 32 : 128) {
+                    return ExtensionOption(o.name, args: [family == .ipv4 ? "32" : "128"])
+                }
+                guard o.negated else { return o }
+                return ExtensionOption(o.name == "connlimit-upto" ? "connlimit-above" : "connlimit-upto", args: o.args)
+            }
+            opts = ExtensionForms.ordered(opts, spec: e.spec)
             if !opts.contains(where: { $0.name == "connlimit-mask" }) {
                 insert(&opts, ExtensionOption("connlimit-mask", args: [family == .ipv4 ? "32" : "128"]), spec: e.spec)
             }
@@ -78,7 +119,7 @@ enum OpaqueCanonicalizer {
                 opts[i].args = [hexMask(v, m)]
             }
         default:
-            break
+            if let forms = try ExtensionForms.match(e, opts, family: family, parser: parser) { opts = forms }
         }
         return ExtensionCall(name: e.spec.name, options: opts)
     }
@@ -102,6 +143,14 @@ enum OpaqueCanonicalizer {
             let xm = try xmark(o.name, v, m, raw: o.args[0], num: num)
             opts = [ExtensionOption("set-xmark", args: [String(format: "0x%x/0x%x", xm.0, xm.1)])]
         case "CONNMARK":
+            // strtoul base 0: `010` is 8.
+            opts = opts.map { o in
+                ExtensionOption(o.name, negated: o.negated, args: o.args.map { a in
+                    a.split(separator: "/", omittingEmptySubsequences: false).map { p in
+                        ExtensionForms.parseNumber(p).map { String($0) } ?? String(p)
+                    }.joined(separator: "/")
+                })
+            }
             let modes = opts.filter { ["set-xmark", "set-mark", "and-mark", "or-mark", "xor-mark", "save-mark", "restore-mark"].contains($0.name) }
             guard modes.count == 1, let o = modes.first else {
                 throw parser.fail("missing-option", "CONNMARK needs one of --set-xmark, --set-mark, --save-mark, --restore-mark, ...", e.word)
@@ -151,7 +200,7 @@ enum OpaqueCanonicalizer {
                 }
             }
         default:
-            break
+            if let forms = try ExtensionForms.target(e, opts, parser: parser) { opts = forms }
         }
         return ExtensionCall(name: e.spec.name, options: opts)
     }

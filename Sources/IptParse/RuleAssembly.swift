@@ -31,9 +31,11 @@ extension CommandLineParser {
         }
         var matches: [Match] = []
         for (i, e) in extensions.enumerated() where i != targetIndex {
+            try OptionChecks.final(e, parser: self)
             matches.append(try buildMatch(e))
         }
         if let t = targetIndex {
+            try OptionChecks.final(extensions[t], parser: self)
             target = try buildTarget(extensions[t])
             try checkTargetPlacement(extensions[t])
         }

@@ -109,6 +109,14 @@ public enum RulePrinter {
         case .mark(let mk):
             let v = mk.mask == 0xffff_ffff ? String(format: "0x%x", mk.value) : String(format: "0x%x/0x%x", mk.value, mk.mask)
             return " -m mark\(neg(mk.negated)) --mark \(v)"
+        case .opaque(let e) where e.name == "connlabel":
+            // libxt_connlabel saves the label in double quotes, always.
+            return " -m connlabel" + e.options.map { o in
+                (o.negated ? " ! --" : " --") + o.name + o.args.map { " \"\($0)\"" }.joined()
+            }.joined()
+        case .opaque(let e) where e.name == "ah" || e.name == "esp":
+            // libxt_ah/esp save no spi test for the full range, negated or not (-L still shows `! 0:max`).
+            return " -m \(e.name)" + options(e.options.filter { $0.args != ["0:4294967295"] })
         case .opaque(let e):
             return " -m \(e.name)" + options(e.options)
         }
@@ -134,7 +142,7 @@ public enum RulePrinter {
     }
 
     /// Options whose values may hold spaces are written with iptables' quoting.
-    static let quotedOptions: Set<String> = ["nflog-prefix", "comment", "u32"]
+    static let quotedOptions: Set<String> = ["nflog-prefix", "comment", "u32", "helper", "path"]
 
     static func options(_ opts: [ExtensionOption]) -> String {
         var s = ""

@@ -55,6 +55,12 @@ enum IptablesMessages {
         // The option an argument belongs to, as iptables names it in "bad value" messages.
         let option = words.firstIndex { $0.column == d.location.column }.flatMap { $0 > 0 ? words[$0 - 1].text : nil } ?? ""
         switch d.id {
+        case "xt":
+            // IptParse already holds iptables' words (ExtensionForms).
+            return parameter(m)
+        case "kernel-refuses":
+            let op = [IptCommand.Kind.insert: "RULE_INSERT", .replace: "RULE_REPLACE"][kind ?? .append] ?? "RULE_APPEND"
+            return netlink(op, "Invalid argument", "rule in chain \(chain ?? "")")
         case "unknown-option":
             // A long option as written (without `=value`); a short one as our message names it (`-q` of `-Aq`).
             let name = word.hasPrefix("--") ? String(word.prefix { $0 != "=" }) : (q.first ?? word)
