@@ -119,7 +119,8 @@ struct StatusAssembly {
                 }
             }
         }
-        if let (up, why) = stateUp {
+        if let split = stateUp {
+            let (up, why) = split
             if case .rejectReply(let r, let p)? = xdp {
                 xdp = .rejectReplyByState(r, goingUp: up, p)
             } else {
