@@ -31,7 +31,7 @@ struct ReplyStateSplit: Equatable {
     var groups: [Group]
     /// The original states whose packets still go up (the kernel's REJECT answers them).
     var up: ConntrackStates
-    /// Why those go up (the first class's refusal), for the report.
+    /// Why those go up (per set of states with one reason), for the report.
     var why: String
 
     /// The classes of originals, in the order tried. ESTABLISHED and RELATED originals only
@@ -50,12 +50,15 @@ struct ReplyStateSplit: Equatable {
         let udpOnly = rule.proto.map { !$0.negated && $0.value == 17 } ?? false
         var groups: [Group] = []
         var up: ConntrackStates = []
-        var why: String?
+        var reasons: [(states: ConntrackStates, why: String)] = []
+        func refuse(_ c: ConntrackStates, _ why: String) {
+            up.insert(c)
+            if let i = reasons.firstIndex(where: { $0.why == why }) { reasons[i].states.insert(c) } else { reasons.append((c, why)) }
+        }
         let base = ReplyShape(reply: reply, rule: rule, interface: interface)
         for c in [ConntrackStates.new, .established, .related, .invalid, .untracked] where !allowed.isDisjoint(with: c) {
             guard classes(udpOnly: udpOnly).contains(c) else {
-                up.insert(c)
-                why = why ?? "\(Self.names(c)) originals: a TCP segment out of its connection's window is INVALID in the kernel, which XDP cannot see"
+                refuse(c, "a TCP segment out of its connection's window is INVALID in the kernel, which XDP cannot see")
                 continue
             }
             var shape = base
@@ -64,8 +67,7 @@ struct ReplyStateSplit: Equatable {
             shape.invalidReply = c == .invalid || c == .untracked
             let path = ReplyPath.prove(shape, in: ruleset)
             if let refusal = path.refusal {
-                up.insert(c)
-                why = why ?? "\(Self.names(c)) originals: \(refusal)"
+                refuse(c, refusal)
                 continue
             }
             if let i = groups.firstIndex(where: { $0.places == path.places }) {
@@ -75,7 +77,8 @@ struct ReplyStateSplit: Equatable {
             }
         }
         guard !groups.isEmpty else { return nil }
-        return ReplyStateSplit(groups: groups, up: up, why: why ?? "")
+        let why = reasons.map { "\(Self.names($0.states)): \($0.why)" }.joined(separator: "; ")
+        return ReplyStateSplit(groups: groups, up: up, why: why)
     }
 
     /// The states the rule's own `--state`/`--ctstate` tests let through (all when none).
