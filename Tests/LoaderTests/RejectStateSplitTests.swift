@@ -46,12 +46,18 @@ def probes():
     S = nxt(); a("invalid-tcp-synack", eth(ip(S, FW, 6, tcp(S, FW, 41004, 1234, 9000, 77, 0x12))))
     S = nxt(); a("invalid-tcp-rst", eth(ip(S, FW, 6, tcp(S, FW, 41005, 1234, 9000, 0, 0x04))))
     S = nxt(); a("invalid-tcp-finack", eth(ip(S, FW, 6, tcp(S, FW, 41006, 1234, 9000, 5, 0x11, pattern(10)))))
-    S = nxt(); a("uncertain-proto-253", eth(ip(S, FW, 253, pattern(30))))
+    S = nxt(); a("uncertain-proto-253", eth(ip(S, FW, 253, icmp(0, 0, 0, pattern(30)))))
+    S = nxt(); a("uncertain-proto-253-bad-sum", eth(ip(S, FW, 253, pattern(30))))
     return p
 
 """#
-    static let answeredByXDP: Set<String> = ["new-tcp-syn", "new-tcp-syn-payload", "new-tcp-ack", "new-udp", "new-udp-600"]
-    static let noReply: Set<String> = ["invalid-tcp-synack", "invalid-tcp-rst", "invalid-tcp-finack"]
+    static let answeredByXDP: Set<String> = ["new-tcp-syn", "new-tcp-syn-payload", "new-udp", "new-udp-600"]
+    /// INVALID originals (no reply: OUTPUT's policy drops it); an ACK conntrack would pick up
+    /// as NEW, which CHECK_TCP drops (`! --tcp-flags SYN,RST,ACK SYN --state NEW`); a protocol
+    /// nf_send_unreach checks the one's complement sum of (nf_reject_verify_csum: anything
+    /// but UDP, UDP-Lite, AH, ESP, SCTP, DCCP) whose sum is wrong: the kernel sends nothing.
+    static let noReply: Set<String> = ["invalid-tcp-synack", "invalid-tcp-rst", "invalid-tcp-finack", "new-tcp-ack",
+                                       "uncertain-proto-253-bad-sum"]
 
     func probe(_ t: RejectReplyTests.Topology) throws -> String {
         let script = RejectProber.script.replacingOccurrences(of: "def drain():", with: Self.probes + "def drain():")
@@ -91,12 +97,12 @@ def probes():
 
         let kernel = RejectReplyTests.parse(kernelOut).mapValues { $0.map(RejectReplyTests.completedTCPChecksum) }
         let xdp = RejectReplyTests.parse(xdpOut)
-        XCTAssertEqual(kernel.count, 9, "the prober ran every probe:\n\(kernelOut)")
+        XCTAssertEqual(kernel.count, 10, "the prober ran every probe:\n\(kernelOut)")
         var same = 0, bytes = 0
         for name in kernel.keys.sorted() {
             let k = kernel[name] ?? [], v = xdp[name] ?? ["<missing>"]
             if Self.noReply.contains(name) {
-                XCTAssertEqual(k, [], "\(name): the kernel alone sends no reply (INVALID, dropped by OUTPUT's policy)")
+                XCTAssertEqual(k, [], "\(name): the kernel alone sends no reply")
                 XCTAssertEqual(v, [], "\(name): both layers send no reply")
             } else {
                 XCTAssertEqual(k.count, 1, "\(name): the kernel answers it")
@@ -132,31 +138,31 @@ def probes():
             }
         }
         // By design (docs/two-layers.md, Counters) a packet XDP decides is not counted on the
-        // jumps it took and came back from (SERVICES -p tcp -j CHECK_TCP) nor on the RETURNs
-        // that brought it back: those are left out, the jumps that led to a position are not.
-        var vias: Set<String> = []
-        for (pos, o) in compiled.origins.enumerated() where pos < positions.count && positions[pos].packets > 0 {
-            for v in o.via { vias.insert("\(v.table) \(v.chain) \(v.index)") }
-        }
-        var passThrough: Set<String> = []
+        // jumps it took and came back from (SERVICES -p tcp -j CHECK_TCP for the TCP probes
+        // rejected in PSD) nor on a RETURN that brought it back: there both layers count at
+        // most what the kernel alone did; every other rule and policy exactly.
+        var jumps: Set<String> = []
         for chain in rs.table("filter")?.chains ?? [] {
             for (i, rule) in chain.rules.enumerated() {
-                let key = "filter \(chain.name) \(i + 1)"
                 switch rule.target {
-                case .jump?, .goto?, .return?: if !vias.contains(key) { passThrough.insert(key) }
+                case .jump?, .goto?, .return?: jumps.insert("filter \(chain.name) \(i + 1)")
                 default: break
                 }
             }
         }
         var compared = 0, nonzero = 0
-        for key in Set(kc.keys).union(xc.keys).sorted()
-        where key.hasPrefix("filter ") && !key.hasPrefix("filter FORWARD") && !passThrough.contains(key) {
+        for key in Set(kc.keys).union(xc.keys).sorted() where key.hasPrefix("filter ") && !key.hasPrefix("filter FORWARD") {
             let want = kc[key] ?? RuleCounter(packets: 0, bytes: 0), got = xc[key] ?? RuleCounter(packets: 0, bytes: 0)
             compared += 1
             if want.packets > 0 { nonzero += 1 }
+            if jumps.contains(key) {
+                XCTAssertLessThanOrEqual(got.packets, want.packets, key)
+                continue
+            }
             XCTAssertEqual(got, want, "\(key): kernel \(want.packets) packets \(want.bytes) bytes, kernel+XDP \(got.packets)/\(got.bytes)")
         }
-        XCTAssertEqual(kc["filter OUTPUT 2"]?.packets, 6, "the 5 NEW originals' replies and proto 253's are accepted by OUTPUT rule 2")
+        XCTAssertEqual(kc["filter OUTPUT 2"]?.packets, 5, "the 4 NEW originals' replies and proto 253's are accepted by OUTPUT rule 2")
+        XCTAssertEqual(kc["filter OUTPUT policy"]?.packets, 3, "the 3 INVALID originals' replies fall off OUTPUT")
         print("REJECT by original state (goautodial PSD): \(same)/\(kernel.count) probes identical (\(bytes) reply bytes); "
             + "XDP answered \(s1.rejected - s0.rejected); \(compared) filter counters compared (\(nonzero) nonzero), "
             + "OUTPUT rule 2 \(xc["filter OUTPUT 2"].map { "\($0.packets)/\($0.bytes)" } ?? "-")")
