@@ -14,7 +14,8 @@ import IptParse
 ///   RST `IP_CT_RELATED_REPLY`; the ICMP error is related to it the same way), so state
 ///   RELATED — known only when the REJECT rule itself says the original was NEW
 ///   (`--state`/`--ctstate NEW`, the case checked against the kernel): an INVALID or
-///   UNTRACKED original has no entry to attach, and its reply's state is another story.
+///   UNTRACKED original has no entry to attach, and its reply's state is another story
+///   (ReplyStateSplit: proven per class of originals, the reply's state set for each).
 struct ReplyShape: Equatable {
     var reply: RejectReply
     /// The interface XDP answers from: the reply's out-interface.
