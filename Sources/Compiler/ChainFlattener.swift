@@ -25,6 +25,9 @@ struct FlatRule: Equatable {
     var replyPlaces: [ReplyCountPlace] = []
     /// The jumps and gotos that led here: the kernel counts a packet on each of them too.
     var via: [RuleRef] = []
+    /// The `KERNEL` position of a REJECT answered from XDP for some original states only
+    /// (ReplyStateSplit): the report's detail on the states that go up.
+    var rejectStateUp: String?
     /// A `continue` position: why (ContinuePositions.swift).
     var continues: ContinueKind?
 
@@ -213,7 +216,11 @@ struct ChainFlattener {
                     flat[flat.count - 1].replyPlaces = path.places
                 } else if let ruleset = replyRuleset, case .reject(let r)? = rule.target, let reply = RejectReply(with: r.with),
                           let why = ReplyPath.prove(ReplyShape(reply: reply, rule: rule, interface: lowering.interface), in: ruleset).refusal {
-                    emit(.kernel, conds, ref, kernel: .rejectPath(why))
+                    if let split = stateSplit(reply, rule, own, ruleset) {
+                        emitStateSplit(split, reply, conds, ref, why: why)
+                    } else {
+                        emit(.kernel, conds, ref, kernel: .rejectPath(why))
+                    }
                 } else {
                     emit(.kernel, conds, ref, kernel: .reject)
                 }
@@ -269,6 +276,32 @@ struct ChainFlattener {
         events[ref, default: RuleEvents()].positions.append(flat.count)
         flat.append(FlatRule(alternatives: conds, verdict: v, origin: ref, isPolicy: isPolicy, kernelReason: kernel,
                              rejectAsDrop: rejectAsDrop, via: via))
+    }
+
+    /// The REJECT's reply proven for some classes of originals only (ReplyStateSplit), when
+    /// its tests hold no stateful test but a pending draw (a limit or recent test split by
+    /// state would be charged in XDP for some packets and in the kernel for others).
+    private func stateSplit(_ reply: RejectReply, _ rule: Rule, _ own: [Atom], _ ruleset: Ruleset) -> ReplyStateSplit? {
+        let stateful = own.contains { if case .ext(let e) = $0 { e.isStateful && !e.isPendingDraw } else { false } }
+        guard !stateful else { return nil }
+        return ReplyStateSplit.prove(reply: reply, rule: rule, interface: lowering.interface, in: ruleset)
+    }
+
+    /// One `reject` position per group of original states (its reply's count places), then a
+    /// `KERNEL` position for every other state: the kernel's REJECT matches whatever the
+    /// state, so no packet the rule matches walks past it. The state is a fixed test, tested
+    /// before the rule's extension tests (its pending draw): a packet whose reply XDP cannot
+    /// send goes up undrawn, and the kernel draws once.
+    private mutating func emitStateSplit(_ split: ReplyStateSplit, _ reply: RejectReply, _ conds: [[Atom]], _ ref: RuleRef, why: String) {
+        var sent: ConntrackStates = []
+        for g in split.groups {
+            emit(.reject, conds.map { $0 + [.conntrack(g.states, negated: false)] }, ref)
+            flat[flat.count - 1].reject = reply
+            flat[flat.count - 1].replyPlaces = g.places
+            sent.formUnion(g.states)
+        }
+        emit(.kernel, conds.map { $0 + [.conntrack(sent, negated: true)] }, ref, kernel: .rejectPath(why))
+        flat[flat.count - 1].rejectStateUp = split.detail
     }
 
     private mutating func enter(_ callee: String, through ref: RuleRef) {

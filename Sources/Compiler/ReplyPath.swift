@@ -51,6 +51,9 @@ struct ReplyPath {
         }
         for (tableName, chainName) in chains(for: shape.reply) {
             guard let table = ruleset.table(tableName), let chain = table.chain(chainName) else { continue }
+            // No entry attached (an INVALID or UNTRACKED original): nf_nat_inet_fn passes a
+            // packet without an entry through no nat chain.
+            if tableName == "nat", shape.invalidReply { continue }
             if tableName == "nat", !shape.originalNew {
                 path.refusal = "whether the reset passes nat POSTROUTING depends on the original's conntrack state (NEW: it does), "
                     + "which the REJECT rule does not test"

@@ -14,7 +14,8 @@ import IptParse
 ///   RST `IP_CT_RELATED_REPLY`; the ICMP error is related to it the same way), so state
 ///   RELATED — known only when the REJECT rule itself says the original was NEW
 ///   (`--state`/`--ctstate NEW`, the case checked against the kernel): an INVALID or
-///   UNTRACKED original has no entry to attach, and its reply's state is another story.
+///   UNTRACKED original has no entry to attach, and its reply's state is another story
+///   (ReplyStateSplit: proven per class of originals, the reply's state set for each).
 struct ReplyShape: Equatable {
     var reply: RejectReply
     /// The interface XDP answers from: the reply's out-interface.
@@ -34,6 +35,11 @@ struct ReplyShape: Equatable {
     /// The original was NEW (an entry not confirmed yet, whose source NAT binding nat INPUT
     /// would have set up after filter INPUT): the RST passes nat POSTROUTING.
     var originalNew = false
+    /// The original was INVALID (no entry to attach): conntrack sees the reply on its own at
+    /// OUTPUT, an ICMP error or a RST no connection explains, so INVALID (icmp_error finds no
+    /// entry for the quoted tuple; tcp_new refuses a RST), and without an entry
+    /// nf_nat_inet_fn passes it through no nat chain (ReplyPath.proveByState).
+    var invalidReply = false
 
     var proto: UInt8 {
         switch reply {
@@ -167,6 +173,8 @@ extension ReplyShape {
 
     /// xt_conntrack/xt_state: the state bit (RELATED) or, for SNAT/DNAT, the entry's NAT status.
     func state(_ states: ConntrackStates) -> ShapeAnswer {
+        // No entry: conntrack_mt/state_mt see INVALID, and SNAT/DNAT need an entry.
+        if invalidReply { return states.contains(.invalid) ? .match : .miss }
         guard tracked else { return .unknown }
         if states.contains(.related) { return .match }
         // SNAT/DNAT test the entry's NAT status bits, which a reply's shape does not tell.

@@ -56,6 +56,9 @@ public enum XDPPlacement: Equatable, Sendable {
     indirect case rejectAsDrop(XDPPlacement)
     /// REJECT answered from XDP with the kernel's reply (bpf/reject.h).
     indirect case rejectReply(RejectReply, XDPPlacement)
+    /// REJECT answered from XDP for the originals whose reply is proven to pass its way out
+    /// (ReplyStateSplit); `goingUp` says which originals go up to the kernel's REJECT, and why.
+    indirect case rejectReplyByState(RejectReply, goingUp: String, XDPPlacement)
     /// Matched in XDP, which goes on after it and counts it when it decides the packet: a
     /// rule whose target does not end iptables' walk (ContinuePositions.swift).
     indirect case continues(ContinueKind, XDPPlacement)
@@ -172,6 +175,7 @@ extension XDPPlacement {
         case .inlined: "inlined"
         case .rejectAsDrop: "reject-as-drop"
         case .rejectReply(_, let p): p.name
+        case .rejectReplyByState(_, _, let p): p.name
         case .continues: "continue"
         }
     }
@@ -189,6 +193,8 @@ extension XDPPlacement {
         case .rejectAsDrop(let p): "REJECT compiled as DROP (--reject-as-drop): no ICMP/RST reply is sent; \(p.detail)"
         case .rejectReply(let r, let p):
             "answered from XDP with \(r.name), the kernel's reply (passed up where XDP cannot be sure of it); \(p.detail)"
+        case .rejectReplyByState(let r, let up, let p):
+            "answered from XDP with \(r.name), the kernel's reply (passed up where XDP cannot be sure of it), for the originals whose conntrack state says how the reply leaves; \(up); \(p.detail)"
         case .continues(let k, let p): "\(k.detail); \(p.detail)"
         }
     }

@@ -86,6 +86,7 @@ struct StatusAssembly {
         var shadow: RuleRef?
         var allShadowed = true
         var anyLive = false
+        var stateUp: (String, KernelReason?)?
         for p in e.positions {
             if let c = builder.cut, p > c, let r = cutRef {
                 kernel = kernel ?? .afterCapacityCut(r)
@@ -98,6 +99,11 @@ struct StatusAssembly {
             anyLive = true
             if let by = shadowed[p] {
                 shadow = shadow ?? by
+            } else if f.verdict == .kernel, let up = f.rejectStateUp, case .rejectPath? = f.kernelReason {
+                // The originals a state-split REJECT passes up (ReplyStateSplit): a runtime
+                // answer of the rule XDP decides, unless none of its reject positions is live.
+                allShadowed = false
+                stateUp = stateUp ?? (up, f.kernelReason)
             } else if f.verdict == .kernel {
                 allShadowed = false
                 kernel = kernel ?? f.kernelReason
@@ -111,6 +117,14 @@ struct StatusAssembly {
                 } else if let placed = builder.placements[p] {
                     xdp = xdp ?? (f.rejectAsDrop ? .rejectAsDrop(placed) : f.reject.map { .rejectReply($0, placed) } ?? placed)
                 }
+            }
+        }
+        if let split = stateUp {
+            let (up, why) = split
+            if case .rejectReply(let r, let p)? = xdp {
+                xdp = .rejectReplyByState(r, goingUp: up, p)
+            } else {
+                kernel = kernel ?? why
             }
         }
         if let kernel { return .kernel(kernel) }
