@@ -61,6 +61,7 @@ enum IptablesMessages {
             return parameter("unknown option \"\(name)\"")
         case "missing-argument":
             if m.contains("rule number") { return parameter("-R requires a rule number") }
+            if m.hasPrefix("-c requires") { return parameter(m) }
             if m.contains("policy") { return parameter("-P requires a chain and a policy") }
             if word == "--tcp-flags" || m.contains("'--tcp-flags'") { return parameter("--tcp-flags requires two args.") }
             return parameter("option \"\(word)\" requires an argument")
@@ -86,6 +87,10 @@ enum IptablesMessages {
             return parameter("invalid port/service `\(last)' specified")
         case "bad-port-range":
             return parameter("invalid portrange (min > max)")
+        case "unresolved-port":
+            return parameter("Port \"\(q.first ?? word)\" does not resolve to anything.\n")
+        case "too-many-components":
+            return parameter("udp: Too many components for option \"\(q.first ?? "")\" (max: 2)\n")
         case "bad-address" where m.contains("address range"):
             return parameter("iprange: Bad value for \"\(option)\" option: \"\(word)\"")
         case "bad-number" where option == "--mark":
