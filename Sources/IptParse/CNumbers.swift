@@ -8,6 +8,20 @@ enum CNumbers {
     /// character is left over or no digit was read; a value beyond 64 bits saturates as
     /// strtoul's ERANGE (callers bound it). A `-` negates modulo 2^64, as strtoul does.
     static func strtoul(_ text: Substring, base: Int = 0) -> (value: UInt64, overflow: Bool)? {
+        guard let r = strtoulPrefix(text, base: base), r.rest.isEmpty else { return nil }
+        return (r.value, r.overflow)
+    }
+
+    /// xtables_strtoui(s, &end, &v, min, max) with base 0: the number at the start of the
+    /// word and what follows it; nil when no digit starts it or it is out of bounds.
+    static func strtouiPrefix(_ s: Substring, min: UInt64 = 0, max: UInt64) -> (value: UInt64, rest: Substring)? {
+        guard let r = strtoulPrefix(s), !r.overflow, r.value >= min, r.value <= max else { return nil }
+        return (r.value, r.rest)
+    }
+
+    /// strtoul(s, &end, base): the longest number at the start and the rest; nil when no
+    /// digit was read.
+    static func strtoulPrefix(_ text: Substring, base: Int = 0) -> (value: UInt64, overflow: Bool, rest: Substring)? {
         var s = text.drop { " \t\n\r\u{0B}\u{0C}".contains($0) }
         var negative = false
         if let f = s.first, f == "+" || f == "-" {
@@ -22,18 +36,19 @@ enum CNumbers {
         } else if radix == 0 {
             radix = s.hasPrefix("0") ? 8 : 10
         }
-        guard !s.isEmpty else { return nil }
+        let digits = s.prefix { $0.isASCII && ($0.hexDigitValue ?? radix) < radix }
+        guard !digits.isEmpty else { return nil }
         var v: UInt64 = 0
         var overflow = false
-        for c in s {
-            guard let d = c.hexDigitValue, d < radix else { return nil }
+        for c in digits {
             let (m, o1) = v.multipliedReportingOverflow(by: UInt64(radix))
-            let (a, o2) = m.addingReportingOverflow(UInt64(d))
+            let (a, o2) = m.addingReportingOverflow(UInt64(c.hexDigitValue ?? 0))
             if o1 || o2 { overflow = true }
             v = a
         }
-        if overflow { return (UInt64.max, true) }
-        return (negative ? 0 &- v : v, false)
+        let rest = s.dropFirst(digits.count)
+        if overflow { return (UInt64.max, true, rest) }
+        return (negative ? 0 &- v : v, false, rest)
     }
 
     /// xtables_strtoui(s, NULL, &v, min, max) with base 0: the whole word, within bounds.

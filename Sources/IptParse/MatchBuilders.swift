@@ -88,14 +88,16 @@ extension CommandLineParser {
             if g.negated && op != .eq {
                 throw fail("bad-negation", "'--\(g.option.name)' cannot be negated; use '! --\(e.spec.name)-eq'", g.word)
             }
-            guard let v = UInt8(g.args[0].text) else {
+            // libxt_ttl/libxt_hl: xtables_strtoui with base 0 (`0x10` is 16).
+            guard let v = CNumbers.strtoui(Substring(g.args[0].text), max: 255).map(UInt8.init) else {
                 throw fail("bad-number", "expected a value from 0 to 255, got '\(g.args[0].text)'", g.args[0])
             }
             let m = TTLMatch(op: g.negated ? .ne : op, value: v)
             return e.spec.name == "ttl" ? .ttl(m) : .hl(m)
         case "pkttype":
             guard let g = e.given.first else { throw missing(e, "--pkt-type") }
-            guard let t = PacketType(rawValue: g.args[0].text.lowercased()) else {
+            // libxt_pkttype prints PACKET_HOST by its first name, `unicast` (`host` is an alias).
+            guard let t = PacketType(rawValue: g.args[0].text.lowercased()).map({ $0 == .host ? .unicast : $0 }) else {
                 throw fail("bad-value", "expected unicast, broadcast or multicast, got '\(g.args[0].text)'", g.args[0])
             }
             return .pkttype(Negatable(t, negated: g.negated))
@@ -133,7 +135,7 @@ extension CommandLineParser {
                 if m.flags != nil { throw fail("duplicate-option", "'--syn' and '--tcp-flags' cannot both be given", g.word) }
                 m.flags = Negatable(TCPFlags(mask: try tcpFlags(g.args[0]), compare: try tcpFlags(g.args[1])), negated: g.negated)
             default:
-                guard let v = UInt8(g.args[0].text), v > 0 else {
+                guard let v = CNumbers.strtoui(Substring(g.args[0].text), min: 1, max: 255).map(UInt8.init) else {
                     throw fail("bad-number", "expected a TCP option number from 1 to 255, got '\(g.args[0].text)'", g.args[0])
                 }
                 m.option = Negatable(v, negated: g.negated)

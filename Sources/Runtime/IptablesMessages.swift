@@ -87,6 +87,11 @@ enum IptablesMessages {
             return parameter("invalid port/service `\(last)' specified")
         case "bad-port-range":
             return parameter("invalid portrange (min > max)")
+        case "xt-message", "never-matches-protocol":
+            // Our message is already the extension's own words (NamedValues.swift).
+            return parameter(m)
+        case "xt-message-nl":
+            return parameter(m + "\n")
         case "unresolved-port":
             return parameter("Port \"\(q.first ?? word)\" does not resolve to anything.\n")
         case "too-many-components":
