@@ -61,8 +61,9 @@ extension CommandLineParser {
         case UInt8(ascii: "i"), UInt8(ascii: "o"):
             let v = try arg("an interface name")
             try checkInterface(v)
-            // `-i +` is every interface: iptables stores no interface test for it (`! -i +` it keeps).
-            let iface: Negatable<String>? = v.text == "+" && !negated ? nil : Negatable(v.text, negated: negated)
+            // `-i +` is every interface: iptables stores no test for it (RuleAssembly drops
+            // it after the direction checks, which it still meets); `! -i +` it keeps.
+            let iface = Negatable(v.text, negated: negated)
             if key == UInt8(ascii: "i") { inIface = iface } else { outIface = iface }
         case UInt8(ascii: "f"):
             guard family == .ipv4 else {

@@ -46,6 +46,10 @@ enum OpaqueCanonicalizer {
                 let stored = UInt32(clamping: Int64((Double(0x8000_0000) * p).rounded()))
                 opts[i].args = [String(format: "%.11f", Double(stored) / Double(0x8000_0000))]
             }
+            if let every = opts.first(where: { $0.name == "every" }).flatMap({ UInt64($0.args[0]) }),
+               let packet = opts.first(where: { $0.name == "packet" }).flatMap({ UInt64($0.args[0]) }), packet >= every {
+                throw parser.fail("xt-message", "the --packet p must be 0 <= p <= n-1", e.word)
+            }
             if opts.contains(where: { $0.name == "every" }) != opts.contains(where: { $0.name == "packet" }) {
                 throw parser.fail("missing-option", "statistic: --every and --packet go together", e.word)
             }
@@ -73,6 +77,17 @@ enum OpaqueCanonicalizer {
                 }
                 opts[i] = ExtensionOption("dscp", negated: o.negated, args: [String(format: "0x%02x", v)])
             }
+        case "tcpmss":
+            for (i, o) in opts.enumerated() where o.name == "mss" {
+                opts[i].args = [try OptionValues.mssRange(o.args[0], parser: parser, word: e.word)]
+            }
+        case "realm":
+            // libxt_realm prints 0xV, or 0xV/0xM when the mask is not all ones.
+            for (i, o) in opts.enumerated() where o.name == "realm" {
+                if let vm = try? parser.valueMask(Word(o.args[0], column: e.word.column)) { opts[i].args = [hexMask(vm.0, vm.1)] }
+            }
+        case "physdev":
+            guard !opts.isEmpty else { throw parser.fail("xt-message", "PHYSDEV: no physdev option specified", e.word) }
         case "tos":
             for (i, o) in opts.enumerated() where o.name == "tos" {
                 opts[i].args = [try tosValue(o.args[0], parser: parser, word: e.word)]
@@ -141,6 +156,15 @@ enum OpaqueCanonicalizer {
             }
         case "TOS":
             opts = [try tosTarget(opts, parser: parser, word: e.word)]
+        case "SYNPROXY":
+            opts = try OptionValues.synproxy(opts, parser: parser, word: e.word)
+        case "NFLOG":
+            // libxt_NFLOG: --nflog-range is read and dropped (it never worked); a prefix has
+            // at least one character.
+            opts.removeAll { $0.name == "nflog-range" }
+            if opts.contains(where: { $0.name == "nflog-prefix" && $0.args[0].isEmpty }) {
+                throw parser.fail("xt-message-nl", "Argument must have a minimum length of 1 characters", e.word)
+            }
         case "TCPMSS":
             guard opts.count == 1 else {
                 throw parser.fail("missing-option", "TCPMSS needs one of --set-mss or --clamp-mss-to-pmtu", e.word)
@@ -159,7 +183,7 @@ enum OpaqueCanonicalizer {
         case "MASQUERADE", "REDIRECT":
             if opts.contains(where: { $0.name == "to-ports" }) { try requirePortProtocol(parser, e, "--to-ports") }
             for (i, o) in opts.enumerated() where o.name == "to-ports" {
-                switch OptionValues.natPorts(Substring(o.args[0])) {
+                switch OptionValues.natPorts(Substring(o.args[0]), shift: false) {
                 case .success(let p): opts[i].args = [p]
                 case .failure(let f): throw parser.fail("xt-message", f.message, e.word)
                 }

@@ -90,7 +90,9 @@ enum OptionValues {
     /// A NAT port or port range (libxt_REDIRECT, libxt_MASQUERADE, libxt_NAT): a number
     /// (strtoul base 0, at most 65535) or a service name, then `-hi`; printed `lo` or
     /// `lo-hi`. nil plus iptables' message when refused.
-    static func natPorts(_ text: Substring) -> Result<String, NatPortError> {
+    /// `shift`: DNAT/SNAT's `lo-hi/base` (a shifted port map, libxt_NAT revision 2); REDIRECT
+    /// and MASQUERADE refuse it.
+    static func natPorts(_ text: Substring, shift: Bool) -> Result<String, NatPortError> {
         var lo: UInt64
         var rest: Substring
         if let p = CNumbers.strtouiPrefix(text, max: 65535) {
@@ -104,11 +106,22 @@ enum OptionValues {
         switch rest.first {
         case nil: break
         case "-":
-            guard let h = CNumbers.strtoui(rest.dropFirst(), max: 65535) else {
-                return .failure(.init(message: "Port `\(rest.dropFirst())' not valid"))
+            let after = rest.dropFirst()
+            let slash = after.firstIndex(of: "/")
+            let hiText = after[..<(slash ?? after.endIndex)]
+            guard let h = CNumbers.strtoui(hiText, max: 65535) else {
+                return .failure(.init(message: "Port `\(slash == nil ? after : hiText)' not valid"))
             }
-            guard h >= lo else { return .failure(.init(message: "Port range `\(rest.dropFirst())' funky")) }
+            guard h >= lo else { return .failure(.init(message: "Port range `\(after)' funky")) }
             hi = h
+            if let slash {
+                guard shift else { return .failure(.init(message: "Shifted portmap ranges not supported with this kernel")) }
+                let baseText = after[after.index(after: slash)...]
+                guard let base = CNumbers.strtoui(baseText, max: 65535) else {
+                    return .failure(.init(message: "Port `\(baseText)' not valid"))
+                }
+                return .success((lo == hi ? "\(lo)" : "\(lo)-\(hi)") + "/\(base)")
+            }
         case ":":
             return .failure(.init(message: "Invalid port:port syntax - use dash"))
         default:
@@ -131,7 +144,7 @@ enum OptionValues {
         let portText = text[text.index(after: colon)...]
         // A second colon in an IPv4 address part is the address parser's refusal.
         if family == .ipv4, portText.contains(":") { return text }
-        switch natPorts(portText) {
+        switch natPorts(portText, shift: true) {
         case .success(let p): return String(text[..<colon]) + ":" + p
         case .failure(let e): throw parser.fail("xt-message", e.message, word)
         }
@@ -228,5 +241,40 @@ enum IPv4Text {
 
     static func format(_ v: UInt32) -> String {
         "\(v >> 24).\(v >> 16 & 0xff).\(v >> 8 & 0xff).\(v & 0xff)"
+    }
+}
+
+extension OptionValues {
+    /// libxt_tcpmss --mss (XTTYPE_UINT16RC): `lo[:hi]`, an empty side 0 or 65535, strtoul
+    /// base 0 each; printed `lo` or `lo:hi`.
+    static func mssRange(_ text: String, parser: CommandLineParser, word: Word) throws(Diagnostic) -> String {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count <= 2 else {
+            throw parser.fail("xt-message-nl", "tcpmss: Too many components for option \"--mss\" (max: 2)", word)
+        }
+        var values: [UInt64] = []
+        for (i, p) in parts.enumerated() {
+            if p.isEmpty && parts.count == 2 { values.append(i == 0 ? 0 : 65535); continue }
+            guard let v = CNumbers.strtoui(p, max: 65535) else {
+                throw parser.fail("xt-message-nl", "tcpmss: bad value for option \"--mss\" near \"\(p)\", or out of range (0-65535).", word)
+            }
+            values.append(v)
+        }
+        let lo = values[0], hi = values.count == 2 ? values[1] : values[0]
+        guard lo <= hi else { throw parser.fail("xt-message", "tcpmss: invalid range given", word) }
+        return lo == hi ? "\(lo)" : "\(lo):\(hi)"
+    }
+
+    /// SYNPROXY --mss and --wscale: read as 32-bit numbers (XTTYPE_UINT32) and stored in 16
+    /// and 8 bits, so 65536 is printed 0 (libxt_SYNPROXY).
+    static func synproxy(_ opts: [ExtensionOption], parser: CommandLineParser, word: Word) throws(Diagnostic) -> [ExtensionOption] {
+        var out = opts
+        for (i, o) in out.enumerated() where o.name == "mss" || o.name == "wscale" {
+            guard let v = CNumbers.strtoui(Substring(o.args[0]), max: 0xffff_ffff) else {
+                throw parser.fail("xt-message-nl", "SYNPROXY: bad value for option \"--\(o.name)\", or out of range (0-4294967295).", word)
+            }
+            out[i].args = ["\(o.name == "mss" ? v & 0xffff : v & 0xff)"]
+        }
+        return out
     }
 }
