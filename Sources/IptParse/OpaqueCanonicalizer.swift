@@ -77,6 +77,18 @@ enum OpaqueCanonicalizer {
                 }
                 opts[i] = ExtensionOption("dscp", negated: o.negated, args: [String(format: "0x%02x", v)])
             }
+        case "policy":
+            opts = policy(e)
+            // libxt_policy: tunnel addresses only in an element of --mode tunnel.
+            var element: [ExtensionOption] = []
+            for o in opts + [ExtensionOption("next")] {
+                guard o.name == "next" else { element.append(o); continue }
+                if element.contains(where: { $0.name.hasPrefix("tunnel-") }),
+                   !element.contains(where: { $0.name == "mode" && $0.args.first == "tunnel" }) {
+                    throw parser.fail("xt-message", "policy match: --tunnel-src/--tunnel-dst is only valid in tunnel mode", e.word)
+                }
+                element = []
+            }
         case "tcpmss":
             for (i, o) in opts.enumerated() where o.name == "mss" {
                 opts[i].args = [try OptionValues.mssRange(o.args[0], parser: parser, word: e.word)]

@@ -122,6 +122,13 @@ enum OptionValues {
                 }
                 return .success((lo == hi ? "\(lo)" : "\(lo)-\(hi)") + "/\(base)")
             }
+        case "/" where shift:
+            // What iptables-save prints for `lo-lo/base` (iptables itself refuses to read it
+            // back, "Garbage after port value"); read here so the kernel's own save parses.
+            guard let base = CNumbers.strtoui(rest.dropFirst(), max: 65535) else {
+                return .failure(.init(message: "Garbage after port value: `\(rest)'"))
+            }
+            return .success("\(lo)/\(base)")
         case ":":
             return .failure(.init(message: "Invalid port:port syntax - use dash"))
         default:
@@ -274,6 +281,44 @@ extension OptionValues {
                 throw parser.fail("xt-message-nl", "SYNPROXY: bad value for option \"--\(o.name)\", or out of range (0-4294967295).", word)
             }
             out[i].args = ["\(o.name == "mss" ? v & 0xffff : v & 0xff)"]
+        }
+        return out
+    }
+}
+
+extension OpaqueCanonicalizer {
+    /// `-m policy` as libxt_policy prints it: `--dir`, `--pol`, `--strict`, then each element
+    /// (elements parted by `--next`) as reqid, spi (hex), proto (by name), mode, tunnel-dst,
+    /// tunnel-src, each with its own `!`.
+    static func policy(_ e: LoadedExtension) -> [ExtensionOption] {
+        let given = e.given.map { ExtensionOption($0.option.name, negated: $0.negated, args: $0.args.map(\.text)) }
+        var head: [ExtensionOption] = []
+        for name in ["dir", "pol", "strict"] { head += given.filter { $0.name == name } }
+        var elements: [[ExtensionOption]] = [[]]
+        for o in given where !["dir", "pol", "strict"].contains(o.name) {
+            if o.name == "next" { elements.append([]); continue }
+            elements[elements.count - 1].append(o)
+        }
+        var out = head
+        for (n, element) in elements.enumerated() {
+            if n > 0 { out.append(ExtensionOption("next")) }
+            for name in ["reqid", "spi", "proto", "mode", "tunnel-dst", "tunnel-src"] {
+                for var o in element where o.name == name {
+                    switch name {
+                    case "spi":
+                        if let v = CNumbers.strtoui(Substring(o.args[0]), max: 0xffff_ffff) { o.args = [String(format: "0x%x", v)] }
+                    case "reqid":
+                        if let v = CNumbers.strtoui(Substring(o.args[0]), max: 0xffff_ffff) { o.args = ["\(v)"] }
+                    case "proto":
+                        if let p = ProtocolNames.parse(o.args[0].lowercased()) { o.args = [ProtocolNames.name(p)] }
+                    case "tunnel-dst", "tunnel-src":
+                        if o.args[0].hasSuffix("/32") { o.args = [String(o.args[0].dropLast(3))] }
+                    default:
+                        break
+                    }
+                    out.append(o)
+                }
+            }
         }
         return out
     }

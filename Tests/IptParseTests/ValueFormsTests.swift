@@ -92,6 +92,19 @@ final class ValueFormsTests: XCTestCase {
         ("filter", "-A INPUT -m recent --update --hitcount 0 --name x", "-A INPUT -m recent --update --name x --mask 255.255.255.255 --rsource"),
         ("filter", "-A INPUT -m statistic --mode nth --every 0x10 --packet 0x2", "-A INPUT -m statistic --mode nth --every 16 --packet 2"),
         ("filter", "-A INPUT -m quota --quota 0x10", "-A INPUT -m quota --quota 16"),
+        ("filter", "-A INPUT -m policy --dir in --pol ipsec --strict --reqid 1 --spi 0x10 --proto esp --mode tunnel --tunnel-src 1.2.3.4 --tunnel-dst 5.6.7.0/24 --next --reqid 2",
+         "-A INPUT -m policy --dir in --pol ipsec --strict --reqid 1 --spi 0x10 --proto esp --mode tunnel --tunnel-dst 5.6.7.0/24 --tunnel-src 1.2.3.4 --next --reqid 2"),
+        ("filter", "-A INPUT -m policy --dir in --pol ipsec --proto ah --spi 4294967295", "-A INPUT -m policy --dir in --pol ipsec --spi 0xffffffff --proto ah"),
+        ("filter", "-A INPUT -m policy --dir in --pol ipsec --proto 50", "-A INPUT -m policy --dir in --pol ipsec --proto esp"),
+        ("filter", "-A INPUT -m realm --realm 16/255", "-A INPUT -m realm --realm 0x10/0xff"),
+        ("filter", "-A INPUT -m realm ! --realm 5/0xffffffff", "-A INPUT -m realm ! --realm 0x5"),
+        ("filter", "-A INPUT -p tcp -m tcpmss --mss 0x10:0x20", "-A INPUT -p tcp -m tcpmss --mss 16:32"),
+        ("filter", "-A INPUT -p tcp -m tcpmss --mss 5:", "-A INPUT -p tcp -m tcpmss --mss 5:65535"),
+        ("filter", "-A INPUT -p tcp -m tcpmss --mss 5:5", "-A INPUT -p tcp -m tcpmss --mss 5"),
+        ("filter", "-A INPUT -p tcp -j SYNPROXY --mss 65536 --wscale 256", "-A INPUT -p tcp -j SYNPROXY --wscale 0 --mss 0"),
+        ("filter", "-A INPUT -j NFLOG --nflog-range 5", "-A INPUT -j NFLOG"),
+        ("nat", "-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:80-90/0x10", "-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:80-90/16"),
+        ("nat", "-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:80-80/100", "-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:80/100"),
     ]
 
     func testValuesPrintAsTheKernelsIptablesSavePrintsThem() throws {
@@ -150,7 +163,7 @@ final class ValueFormsTests: XCTestCase {
             ("nat", "-A PREROUTING -p tcp -j REDIRECT --to-ports 5:3", "xt-message"),
             ("nat", "-A POSTROUTING -p tcp -j MASQUERADE --to-ports 9-5", "xt-message"),
             ("nat", "-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:65536", "xt-message"),
-            ("nat", "-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:80/90", "xt-message"),
+            ("nat", "-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:80/x", "xt-message"),
             ("nat", "-A PREROUTING -j NETMAP --to 1.2.3.4/255.0.255.0", "xt-message-nl"),
             ("nat", "-A PREROUTING -j NETMAP", "xt-message-nl"),
             ("mangle", "-A PREROUTING -j TTL --ttl-set 256", "xt-message-nl"),
@@ -162,6 +175,14 @@ final class ValueFormsTests: XCTestCase {
             ("filter", "-A INPUT -m recent --update --seconds 0 --name x", "xt-message-nl"),
             ("filter", "-A INPUT -m statistic --mode nth --every 0", "xt-message-nl"),
             ("filter", "-A INPUT -m quota --quota 18446744073709551616", "xt-message-nl"),
+            ("filter", "-A INPUT -m policy --dir in --pol ipsec --tunnel-src 1.2.3.4", "xt-message"),
+            ("filter", "-A INPUT -p tcp -m tcpmss --mss 10:5", "xt-message"),
+            ("filter", "-A INPUT -p tcp -m tcpmss --mss 65536", "xt-message-nl"),
+            ("filter", "-A INPUT -m statistic --mode nth --every 3 --packet 3", "xt-message"),
+            ("filter", "-A INPUT -m physdev", "xt-message"),
+            ("filter", "-A INPUT -j NFLOG --nflog-prefix \"\"", "xt-message-nl"),
+            ("nat", "-A PREROUTING -p tcp -j REDIRECT --to-ports 80-90/100", "xt-message"),
+            ("filter", "-A INPUT -o + -j ACCEPT", "bad-direction"),
         ]
         for (table, rule, id) in cases {
             XCTAssertEqual(refusal(table, rule)?.id, id, rule)
