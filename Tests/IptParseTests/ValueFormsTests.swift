@@ -103,6 +103,8 @@ final class ValueFormsTests: XCTestCase {
         ("filter", "-A INPUT -p tcp -m tcpmss --mss 5:5", "-A INPUT -p tcp -m tcpmss --mss 5"),
         ("filter", "-A INPUT -p tcp -j SYNPROXY --mss 65536 --wscale 256", "-A INPUT -p tcp -j SYNPROXY --wscale 0 --mss 0"),
         ("filter", "-A INPUT -j NFLOG --nflog-range 5", "-A INPUT -j NFLOG"),
+        ("filter", "-A INPUT -j LOG --log-prefix 0123456789012345678901234567890123456789",
+         "-A INPUT -j LOG --log-prefix 01234567890123456789012345678"),
         ("nat", "-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:80-90/0x10", "-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:80-90/16"),
         ("nat", "-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:80-80/100", "-A PREROUTING -p tcp -j DNAT --to-destination 1.2.3.4:80/100"),
     ]
