@@ -181,8 +181,18 @@ struct AtomLowering {
     }
 
     private func ports(_ s: Negatable<ValueRange>?, _ d: Negatable<ValueRange>?, into out: inout [Atom]) {
-        if let r = s { out.append(.sourcePorts([r.value.lower...r.value.upper], negated: r.negated)) }
-        if let r = d { out.append(.destinationPorts([r.value.lower...r.value.upper], negated: r.negated)) }
+        if let r = s, let t = Self.portTest(r) { out.append(.sourcePorts(t.ranges, negated: t.negated)) }
+        if let r = d, let t = Self.portTest(r) { out.append(.destinationPorts(t.ranges, negated: t.negated)) }
+    }
+
+    /// One port option as a test. A reversed range (`--dport 60000:29`, which iptables
+    /// 1.8.9 stores for -p udp) holds no port, since the kernel tests `lo <= port <= hi`
+    /// (xt_udp's port_match, nft_range under iptables-nft): an empty list, a test no packet
+    /// passes; with `!` every port, so no test (nil): the L4 match's refusal of non-first
+    /// fragments is then added by lower(), as for any L4 match without a port test.
+    static func portTest(_ r: Negatable<ValueRange>) -> (ranges: [ClosedRange<UInt16>], negated: Bool)? {
+        guard r.value.lower <= r.value.upper else { return r.negated ? nil : ([], false) }
+        return ([r.value.lower...r.value.upper], r.negated)
     }
 
     private func state(_ s: Negatable<ConntrackStates>, into out: inout [Atom], unsupported: inout [UnsupportedTest]) {

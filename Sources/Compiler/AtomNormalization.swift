@@ -8,6 +8,8 @@ import IptParse
 enum AtomNormalization {
     /// nil: no packet can match.
     static func normalize(_ atoms: [Atom]) -> [Atom]? {
+        // An empty port list (a reversed udp range, AtomLowering.portTest) holds no packet.
+        if atoms.contains(where: { $0 == .sourcePorts([], negated: false) || $0 == .destinationPorts([], negated: false) }) { return nil }
         var out: [Atom] = []
         for a in atoms where !out.contains(a) { out.append(a) }
         var merged = true

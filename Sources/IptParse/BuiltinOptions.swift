@@ -38,6 +38,8 @@ extension CommandLineParser {
                 throw fail("bad-protocol", "unknown protocol '\(v.text)'", v)
             }
             if proto != nil { throw fail("duplicate-option", "protocol given twice", w) }
+            // xshared.c: `! -p 0` (all, ip) is refused while parsing.
+            if n == 0 && negated { throw fail("never-matches-protocol", "rule would never match protocol", v) }
             proto = n == 0 && !negated ? nil : Negatable(n, negated: negated)
             protoWord = v
             if n == 0 { protoWord = nil }
@@ -59,7 +61,10 @@ extension CommandLineParser {
         case UInt8(ascii: "i"), UInt8(ascii: "o"):
             let v = try arg("an interface name")
             try checkInterface(v)
-            if key == UInt8(ascii: "i") { inIface = Negatable(v.text, negated: negated) } else { outIface = Negatable(v.text, negated: negated) }
+            // `-i +` is every interface: iptables stores no test for it (RuleAssembly drops
+            // it after the direction checks, which it still meets); `! -i +` it keeps.
+            let iface = Negatable(v.text, negated: negated)
+            if key == UInt8(ascii: "i") { inIface = iface } else { outIface = iface }
         case UInt8(ascii: "f"):
             guard family == .ipv4 else {
                 throw fail("unknown-option", "'-f' is IPv4 only; ip6tables matches fragments with '-m frag'", w)
@@ -92,10 +97,22 @@ extension CommandLineParser {
             }
             table = v.text
         case UInt8(ascii: "c"):
+            // xshared.c: the byte count follows a comma in the same word (`-c 2,3`, the comma
+            // searched from the second character), else it is the next word when that does not
+            // start with '-' or '!'; each is read with sscanf("%llu").
             let p = try arg("packet and byte counters")
-            let b = try next(for: w, what: "packet and byte counters")
-            guard let pk = UInt64(p.text) else { throw fail("bad-counter", "expected a packet count, got '\(p.text)'", p) }
-            guard let by = UInt64(b.text) else { throw fail("bad-counter", "expected a byte count, got '\(b.text)'", b) }
+            let b: Word
+            if let comma = p.text.dropFirst().firstIndex(of: ",") {
+                let after = p.text[p.text.index(after: comma)...]
+                b = Word(String(after), column: p.column + p.text.distance(from: p.text.startIndex, to: comma) + 1)
+            } else if index < words.count, !words[index].text.hasPrefix("-"), !words[index].text.hasPrefix("!") {
+                b = words[index]
+                index += 1
+            } else {
+                throw fail("missing-argument", "-c requires packet and byte counter", w)
+            }
+            guard let pk = CNumbers.scanUnsigned(Substring(p.text)) else { throw fail("bad-counter", "-c packet counter not numeric", p) }
+            guard let by = CNumbers.scanUnsigned(Substring(b.text)) else { throw fail("bad-counter", "-c byte counter not numeric", b) }
             counters = Counters(packets: pk, bytes: by)
         case UInt8(ascii: "w"):
             // -w [seconds]: we serialise with a lock anyway; the number is accepted and ignored.

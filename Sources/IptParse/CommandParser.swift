@@ -265,8 +265,9 @@ struct CommandLineParser {
             }
         }
         try OptionChecks.check(extensions[i], opt, negated: invert, args: args, parser: self)
-        if let dup = extensions[i].given.first(where: { $0.option.name == opt.name }), !repeatable(extensions[i].spec, opt) {
-            _ = dup
+        if let dup = extensions[i].given.lastIndex(where: { $0.option.name == opt.name }), !repeatable(extensions[i].spec, opt),
+           // libxt_policy: each `--next` starts another element with options of its own.
+           !(extensions[i].spec.name == "policy" && extensions[i].given[dup...].contains { $0.option.name == "next" }) {
             throw fail("duplicate-option", "option '--\(opt.name)' given twice for \(extensions[i].spec.name)", w)
         }
         extensions[i].given.append(.init(option: opt, negated: invert, word: w, args: args))

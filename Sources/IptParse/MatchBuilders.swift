@@ -88,14 +88,16 @@ extension CommandLineParser {
             if g.negated && op != .eq {
                 throw fail("bad-negation", "'--\(g.option.name)' cannot be negated; use '! --\(e.spec.name)-eq'", g.word)
             }
-            guard let v = UInt8(g.args[0].text) else {
+            // libxt_ttl/libxt_hl: xtables_strtoui with base 0 (`0x10` is 16).
+            guard let v = CNumbers.strtoui(Substring(g.args[0].text), max: 255).map(UInt8.init) else {
                 throw fail("bad-number", "expected a value from 0 to 255, got '\(g.args[0].text)'", g.args[0])
             }
             let m = TTLMatch(op: g.negated ? .ne : op, value: v)
             return e.spec.name == "ttl" ? .ttl(m) : .hl(m)
         case "pkttype":
             guard let g = e.given.first else { throw missing(e, "--pkt-type") }
-            guard let t = PacketType(rawValue: g.args[0].text.lowercased()) else {
+            // libxt_pkttype prints PACKET_HOST by its first name, `unicast` (`host` is an alias).
+            guard let t = PacketType(rawValue: g.args[0].text.lowercased()).map({ $0 == .host ? .unicast : $0 }) else {
                 throw fail("bad-value", "expected unicast, broadcast or multicast, got '\(g.args[0].text)'", g.args[0])
             }
             return .pkttype(Negatable(t, negated: g.negated))
@@ -133,7 +135,7 @@ extension CommandLineParser {
                 if m.flags != nil { throw fail("duplicate-option", "'--syn' and '--tcp-flags' cannot both be given", g.word) }
                 m.flags = Negatable(TCPFlags(mask: try tcpFlags(g.args[0]), compare: try tcpFlags(g.args[1])), negated: g.negated)
             default:
-                guard let v = UInt8(g.args[0].text), v > 0 else {
+                guard let v = CNumbers.strtoui(Substring(g.args[0].text), min: 1, max: 255).map(UInt8.init) else {
                     throw fail("bad-number", "expected a TCP option number from 1 to 255, got '\(g.args[0].text)'", g.args[0])
                 }
                 m.option = Negatable(v, negated: g.negated)
@@ -157,7 +159,8 @@ extension CommandLineParser {
     /// A port option as the kernel stores it. nf_tables keeps `! 0:N` as `N+1:65535`
     /// and keeps no test at all for `0:65535` (nil here).
     func portRange(_ g: LoadedExtension.Given, proto: String) throws(Diagnostic) -> Negatable<ValueRange>? {
-        let r = try ports(g.args[0], proto: proto)
+        let long = g.option.name.hasPrefix("s") ? "source-port" : "destination-port"
+        let r = proto == "udp" ? try resolvedPorts(g.args[0], option: long) : try ports(g.args[0], proto: proto)
         if r.isFull {
             if g.negated {
                 throw fail("negated-full-range",
@@ -171,11 +174,14 @@ extension CommandLineParser {
         return Negatable(r, negated: g.negated)
     }
 
-    /// `22`, `ssh`, `1024:`, `:1023`, `1000:2000`.
+    /// `22`, `ssh`, `1024:`, `:1023`, `1000:2000`, as libxt_tcp, libxt_sctp and
+    /// libxt_multiport read them (xtables_parse_port): strtoul with base 0 within 0-65535
+    /// (`0x16` and `026` are 22), else a service of the protocol; `hi:lo` is refused.
     func ports(_ w: Word, proto: String, separator: Character = ":") throws(Diagnostic) -> ValueRange {
         let parts = w.text.split(separator: separator, maxSplits: 1, omittingEmptySubsequences: false)
         func one(_ s: Substring, _ dflt: UInt16) throws(Diagnostic) -> UInt16 {
             if s.isEmpty && parts.count == 2 { return dflt }
+            if let n = CNumbers.strtoui(s, max: 65535) { return UInt16(n) }
             guard let p = ProtocolNames.port(s, proto: proto) else {
                 throw fail("bad-port", "expected a port number (0-65535) or service name, got '\(s)'", w)
             }
@@ -184,6 +190,32 @@ extension CommandLineParser {
         let lo = try one(parts[0], 0)
         let hi = parts.count == 2 ? try one(parts[1], 65535) : lo
         guard lo <= hi else { throw fail("bad-port-range", "port range '\(w.text)' is reversed (first port must be lower)", w) }
+        return ValueRange(lo, hi)
+    }
+
+    /// `--sport`/`--dport` of libxt_udp, read by xtopt's port-range type: each side through
+    /// xtables_getportbyname (getaddrinfo), so a number is decimal and taken modulo 65536
+    /// (`65536` is port 0) and a service of any protocol is taken; the sides are kept in
+    /// the order written. iptables 1.8.9 stores `60000:29` as it is (no check of the order),
+    /// and the kernel then matches no port with it (xt_udp's and nft_range's `lo <= p <= hi`);
+    /// `! 60000:29` matches every port.
+    func resolvedPorts(_ w: Word, option: String) throws(Diagnostic) -> ValueRange {
+        let parts = w.text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count <= 2 else {
+            throw fail("too-many-components", "too many components for option '--\(option)' (max: 2) in '\(w.text)'", w)
+        }
+        func one(_ s: Substring, _ dflt: UInt16) throws(Diagnostic) -> UInt16 {
+            if s.isEmpty && parts.count == 2 { return dflt }
+            switch CNumbers.getaddrinfoPort(s) {
+            case .some(.some(let p)): return p
+            case .some(.none): break
+            case .none:
+                if let p = ProtocolNames.port(s, proto: "tcp") ?? ProtocolNames.port(s, proto: "udp") { return p }
+            }
+            throw fail("unresolved-port", "port '\(s)' does not resolve to anything", w)
+        }
+        let lo = try one(parts[0], 0)
+        let hi = parts.count == 2 ? try one(parts[1], 65535) : lo
         return ValueRange(lo, hi)
     }
 

@@ -7,6 +7,7 @@ import Foundation
 enum OpaqueCanonicalizer {
     static func match(_ e: LoadedExtension, family: Family, parser: CommandLineParser) throws(Diagnostic) -> ExtensionCall {
         var opts = ordered(e)
+        opts = try OptionValues.integers(e.spec.name, opts, parser: parser, word: e.word)
         switch e.spec.name {
         case "recent":
             let actions = ["set", "rcheck", "update", "remove"]
@@ -77,6 +78,10 @@ enum OpaqueCanonicalizer {
                 let stored = UInt32(clamping: Int64((Double(0x8000_0000) * p).rounded()))
                 opts[i].args = [String(format: "%.11f", Double(stored) / Double(0x8000_0000))]
             }
+            if let every = opts.first(where: { $0.name == "every" }).flatMap({ UInt64($0.args[0]) }),
+               let packet = opts.first(where: { $0.name == "packet" }).flatMap({ UInt64($0.args[0]) }), packet >= every {
+                throw parser.fail("xt-message", "the --packet p must be 0 <= p <= n-1", e.word)
+            }
             if opts.contains(where: { $0.name == "every" }) != opts.contains(where: { $0.name == "packet" }) {
                 throw parser.fail("missing-option", "statistic: --every and --packet go together", e.word)
             }
@@ -113,6 +118,41 @@ enum OpaqueCanonicalizer {
                 }
                 opts[i] = ExtensionOption("dscp", negated: o.negated, args: [String(format: "0x%02x", v)])
             }
+        case "policy":
+            opts = policy(e)
+            // libxt_policy: tunnel addresses only in an element of --mode tunnel.
+            var element: [ExtensionOption] = []
+            for o in opts + [ExtensionOption("next")] {
+                guard o.name == "next" else { element.append(o); continue }
+                if element.contains(where: { $0.name.hasPrefix("tunnel-") }),
+                   !element.contains(where: { $0.name == "mode" && $0.args.first == "tunnel" }) {
+                    throw parser.fail("xt-message", "policy match: --tunnel-src/--tunnel-dst is only valid in tunnel mode", e.word)
+                }
+                element = []
+            }
+        case "tcpmss":
+            for (i, o) in opts.enumerated() where o.name == "mss" {
+                opts[i].args = [try OptionValues.mssRange(o.args[0], parser: parser, word: e.word)]
+            }
+        case "realm":
+            // libxt_realm prints 0xV, or 0xV/0xM when the mask is not all ones.
+            for (i, o) in opts.enumerated() where o.name == "realm" {
+                if let vm = try? parser.valueMask(Word(o.args[0], column: e.word.column)) { opts[i].args = [hexMask(vm.0, vm.1)] }
+            }
+        case "physdev":
+            guard !opts.isEmpty else { throw parser.fail("xt-message", "PHYSDEV: no physdev option specified", e.word) }
+        case "tos":
+            for (i, o) in opts.enumerated() where o.name == "tos" {
+                opts[i].args = [try tosValue(o.args[0], parser: parser, word: e.word)]
+            }
+            guard !opts.isEmpty else { throw parser.fail("missing-option", "tos: option \"--tos\" must be specified", e.word) }
+        case "owner":
+            // libxt_owner: --suppl-groups refines a --gid-owner given before it.
+            let names = e.given.map(\.option.name)
+            if let s = names.firstIndex(of: "suppl-groups"), !names[..<s].contains("gid-owner") {
+                throw parser.fail("xt-message", "owner: Bad value for \"--suppl-groups\" option: \"you need to use --gid-owner first\"", e.word)
+            }
+            opts = try owner(opts, parser: parser, word: e.word)
         case "connmark":
             for (i, o) in opts.enumerated() where o.name == "mark" {
                 let (v, m) = try parser.valueMask(Word(o.args[0], column: e.word.column))
@@ -126,6 +166,7 @@ enum OpaqueCanonicalizer {
 
     static func target(_ e: LoadedExtension, family: Family, parser: CommandLineParser) throws(Diagnostic) -> ExtensionCall {
         var opts = ordered(e)
+        opts = try OptionValues.integers(e.spec.name, opts, parser: parser, word: e.word)
         func num(_ s: String) throws(Diagnostic) -> UInt32 {
             guard let v = parser.parseUInt32(Substring(s)) else {
                 throw parser.fail("bad-number", "expected a number, got '\(s)'", e.word)
@@ -176,6 +217,17 @@ enum OpaqueCanonicalizer {
                 }
                 opts[i] = ExtensionOption("set-dscp", args: [String(format: "0x%02x", v)])
             }
+        case "TOS":
+            opts = [try tosTarget(opts, parser: parser, word: e.word)]
+        case "SYNPROXY":
+            opts = try OptionValues.synproxy(opts, parser: parser, word: e.word)
+        case "NFLOG":
+            // libxt_NFLOG: --nflog-range is read and dropped (it never worked); a prefix has
+            // at least one character.
+            opts.removeAll { $0.name == "nflog-range" }
+            if opts.contains(where: { $0.name == "nflog-prefix" && $0.args[0].isEmpty }) {
+                throw parser.fail("xt-message-nl", "Argument must have a minimum length of 1 characters", e.word)
+            }
         case "TCPMSS":
             guard opts.count == 1 else {
                 throw parser.fail("missing-option", "TCPMSS needs one of --set-mss or --clamp-mss-to-pmtu", e.word)
@@ -188,8 +240,32 @@ enum OpaqueCanonicalizer {
             let addr = to.args[0]
             let hasPort = family == .ipv4 ? addr.contains(":") : addr.contains("]:")
             if hasPort { try requirePortProtocol(parser, e, "a port in --\(need)") }
+            for (i, o) in opts.enumerated() where o.name == need {
+                opts[i].args = [try OptionValues.natTarget(o.args[0], family: family, parser: parser, word: e.word)]
+            }
         case "MASQUERADE", "REDIRECT":
             if opts.contains(where: { $0.name == "to-ports" }) { try requirePortProtocol(parser, e, "--to-ports") }
+            for (i, o) in opts.enumerated() where o.name == "to-ports" {
+                switch OptionValues.natPorts(Substring(o.args[0]), shift: false) {
+                case .success(let p): opts[i].args = [p]
+                case .failure(let f): throw parser.fail("xt-message", f.message, e.word)
+                }
+            }
+        case "NFQUEUE":
+            opts = try OptionValues.nfqueue(opts, parser: parser, word: e.word)
+        case "TTL", "HL":
+            opts = try OptionValues.ttlTarget(e.spec.name, opts, parser: parser, word: e.word)
+        case "TCPOPTSTRIP":
+            for (i, o) in opts.enumerated() where o.name == "strip-options" {
+                opts[i].args = [try OptionValues.stripOptions(o.args[0], parser: parser, word: e.word)]
+            }
+        case "TPROXY":
+            opts = try OptionValues.tproxy(opts, family: family, parser: parser, word: e.word)
+        case "NETMAP":
+            guard let i = opts.firstIndex(where: { $0.name == "to" }) else {
+                throw parser.fail("xt-message-nl", "NETMAP: option \"--to\" must be specified", e.word)
+            }
+            opts[i].args = [try OptionValues.netmap(opts[i].args[0], family: family, parser: parser, word: e.word)]
         case "SET":
             guard opts.contains(where: { ["add-set", "del-set", "map-set"].contains($0.name) }) else {
                 throw parser.fail("missing-option", "SET needs --add-set, --del-set or --map-set", e.word)

@@ -48,7 +48,8 @@ enum ProtocolNames {
 
     /// `-p` argument (already lowercased) to a protocol number.
     static func parse(_ s: String) -> UInt8? {
-        if let n = UInt8(s) { return n }
+        // xtables_parse_protocol: strtoul base 0 first (`0x6` and `006` are tcp, `010` is 8).
+        if let n = CNumbers.strtoui(Substring(s), max: 255) { return UInt8(n) }
         if s.allSatisfy(\.isNumber) { return nil }
         if s == "all" { return 0 }
         return table.byName[s] ?? iptablesNames[s]

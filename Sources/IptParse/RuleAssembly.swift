@@ -44,8 +44,8 @@ extension CommandLineParser {
         let ruleLoc = SourceLocation(file: source.file, line: source.line, column: 1, length: max(1, source.text.count))
         for s in srcs {
             for d in dsts {
-                cmd.rules.append(Rule(source: s.flatMap(dropAny), destination: d.flatMap(dropAny), inInterface: inIface,
-                                      outInterface: outIface, proto: proto, fragment: fragment, matches: matches,
+                cmd.rules.append(Rule(source: s.flatMap(dropAny), destination: d.flatMap(dropAny), inInterface: Self.anyInterface(inIface),
+                                      outInterface: Self.anyInterface(outIface), proto: proto, fragment: fragment, matches: matches,
                                       target: target, counters: counters, location: ruleLoc))
             }
         }
@@ -74,5 +74,10 @@ extension CommandLineParser {
         if e.spec.name == "REJECT", table == "nat" {
             throw fail("target-table", "target REJECT cannot be used in the nat table", e.word)
         }
+    }
+
+    /// `-i +`/`-o +` match every interface: iptables stores no interface test for them.
+    static func anyInterface(_ i: Negatable<String>?) -> Negatable<String>? {
+        i?.value == "+" && i?.negated == false ? nil : i
     }
 }

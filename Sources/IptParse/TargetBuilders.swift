@@ -47,10 +47,14 @@ extension CommandLineParser {
             for g in e.given {
                 switch g.option.name {
                 case "log-prefix":
-                    guard g.args[0].text.utf8.count <= 29 else {
-                        throw fail("too-long", "log prefix is longer than 29 characters", g.args[0])
+                    // libxt_LOG keeps the first 29 bytes of a longer prefix, without a word
+                    // (iptables and iptables-restore 1.8.9). A cut inside a UTF-8 character
+                    // leaves bytes we cannot hold as text: refused.
+                    let bytes = Array(g.args[0].text.utf8)
+                    guard let prefix = bytes.count <= 29 ? g.args[0].text : String(validating: bytes.prefix(29), as: UTF8.self) else {
+                        throw fail("too-long", "log prefix is longer than 29 bytes and cut inside a character", g.args[0])
                     }
-                    t.prefix = g.args[0].text
+                    t.prefix = prefix
                 case "log-level":
                     let s = g.args[0].text.lowercased()
                     if let n = UInt8(s), n <= 7 { t.level = n }

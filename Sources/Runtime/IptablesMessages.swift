@@ -67,6 +67,7 @@ enum IptablesMessages {
             return parameter("unknown option \"\(name)\"")
         case "missing-argument":
             if m.contains("rule number") { return parameter("-R requires a rule number") }
+            if m.hasPrefix("-c requires") { return parameter(m) }
             if m.contains("policy") { return parameter("-P requires a chain and a policy") }
             if word == "--tcp-flags" || m.contains("'--tcp-flags'") { return parameter("--tcp-flags requires two args.") }
             return parameter("option \"\(word)\" requires an argument")
@@ -92,6 +93,15 @@ enum IptablesMessages {
             return parameter("invalid port/service `\(last)' specified")
         case "bad-port-range":
             return parameter("invalid portrange (min > max)")
+        case "xt-message", "never-matches-protocol":
+            // Our message is already the extension's own words (NamedValues.swift).
+            return parameter(m)
+        case "xt-message-nl":
+            return parameter(m + "\n")
+        case "unresolved-port":
+            return parameter("Port \"\(q.first ?? word)\" does not resolve to anything.\n")
+        case "too-many-components":
+            return parameter("udp: Too many components for option \"\(q.first ?? "")\" (max: 2)\n")
         case "bad-address" where m.contains("address range"):
             return parameter("iprange: Bad value for \"\(option)\" option: \"\(word)\"")
         case "bad-number" where option == "--mark":

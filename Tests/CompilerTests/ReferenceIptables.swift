@@ -220,7 +220,8 @@ struct ReferenceIptables {
 
     static func inRange(_ r: Negatable<ValueRange>?, _ port: UInt16) -> Bool {
         guard let r else { return true }
-        return (r.value.lower...r.value.upper).contains(port) != r.negated
+        // xt_tcpudp's port_match: `lo <= port <= hi` (a reversed udp range holds no port).
+        return (r.value.lower <= port && port <= r.value.upper) != r.negated
     }
 
     static func contains(_ p: IPPrefix, _ a: UInt32) -> Bool {

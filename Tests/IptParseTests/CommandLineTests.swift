@@ -101,7 +101,7 @@ final class CommandLineTests: XCTestCase {
 
     func testArgvErrorsPointAtTheWord() {
         let cases: [(String, String, Int)] = [
-            ("-A INPUT -p udp --dport 70000 -j ACCEPT", "bad-port", 25),
+            ("-A INPUT -p tcp --dport 70000 -j ACCEPT", "bad-port", 25),
             ("-A INPUT -j", "missing-argument", 10),
             ("-A INPUT -s 1.2.3.4 -Q", "unknown-option", 21),
             ("-P INPUT", "missing-argument", 1),
