@@ -113,7 +113,7 @@ enum ExtensionCatalog {
         "cluster cluster-total-nodes=1 cluster-local-node=1 cluster-local-nodemask=1 cluster-hash-seed=1",
         "osf? ",
         "rateest? ",
-        "connlabel? ",
+        "connlabel label=1 set",
         "bpf? ",
         "l2tp? ",
         "ipcomp? ",

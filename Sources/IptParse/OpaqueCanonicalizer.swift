@@ -174,7 +174,7 @@ enum OpaqueCanonicalizer {
             return v
         }
         switch e.spec.name {
-        case "TEE", "NETMAP":
+        case "TEE":
             opts = try hostOptions(opts, target: e.spec.name, family: family, parser: parser, word: e.word)
         case "MARK":
             guard opts.count == 1, let o = opts.first else {
@@ -265,7 +265,12 @@ enum OpaqueCanonicalizer {
             guard let i = opts.firstIndex(where: { $0.name == "to" }) else {
                 throw parser.fail("xt-message-nl", "NETMAP: option \"--to\" must be specified", e.word)
             }
-            opts[i].args = [try OptionValues.netmap(opts[i].args[0], family: family, parser: parser, word: e.word)]
+            if family == .ipv4, IPv4Text.isPlain(AddressParser.split(opts[i].args[0]).0) {
+                opts[i].args = [try OptionValues.netmap(opts[i].args[0], family: family, parser: parser, word: e.word)]
+            } else {
+                // A name, or a number inet_aton reads otherwise (`010.1.1.1`): getaddrinfo's.
+                opts = try hostOptions(opts, target: e.spec.name, family: family, parser: parser, word: e.word)
+            }
         case "SET":
             guard opts.contains(where: { ["add-set", "del-set", "map-set"].contains($0.name) }) else {
                 throw parser.fail("missing-option", "SET needs --add-set, --del-set or --map-set", e.word)

@@ -72,7 +72,12 @@ enum OptionChecks {
             _ = try ExtensionForms.portRange(a, proto: "tcp", parser: parser, word: w)
         case ("conntrack", "ctorigsrc"), ("conntrack", "ctorigdst"), ("conntrack", "ctreplsrc"), ("conntrack", "ctrepldst"):
             // IPv4 only: ip6tables' addresses are read by the conntrack builder.
-            if parser.family == .ipv4 { _ = try ExtensionForms.conntrackAddress(a, parser: parser, word: w) }
+            // A dotted quad is checked in libxt_conntrack's forms; a name only for whether
+            // getaddrinfo knows it (its message is the one conntrackAddress gives).
+            if parser.family == .ipv4,
+               ExtensionForms.isDottedAddress(a) || HostNames.addresses(String(AddressParser.split(a).0), family: .ipv4).isEmpty {
+                _ = try ExtensionForms.conntrackAddress(a, parser: parser, word: w)
+            }
         case ("conntrack", "ctstatus"):
             for s in a.split(separator: ",", omittingEmptySubsequences: false)
             where !["NONE", "EXPECTED", "SEEN_REPLY", "ASSURED", "CONFIRMED"].contains(s.uppercased()) {

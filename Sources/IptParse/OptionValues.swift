@@ -240,6 +240,12 @@ enum IPv4Text {
         return v
     }
 
+    /// Four decimal parts without leading zeros: read the same by `parse` and by inet_aton
+    /// (which takes `010` as octal), so no resolver is needed.
+    static func isPlain(_ s: Substring) -> Bool {
+        parse(s) != nil && !s.split(separator: ".").contains { $0.count > 1 && $0.first == "0" }
+    }
+
     static func prefixLength(_ mask: UInt32) -> Int? {
         let l = mask.nonzeroBitCount
         let m: UInt32 = l == 0 ? 0 : ~UInt32(0) << UInt32(32 - l)
