@@ -1,0 +1,233 @@
+import Foundation
+
+/// OptionChecks for the m–z extensions recent, quota, rpfilter, nfacct, socket, statistic,
+/// tcpmss, ttl, TTL, TCPOPTSTRIP (libxtables' guided parse: "can only be used once",
+/// "cannot be inverted", then the value, as iptables reads each option) and the old-style
+/// parsers of tcp, udp, sctp, multiport and set, which word their refusals themselves
+/// (libxt_tcp "Only one `--source-port' allowed", libxt_set "Cannot parse X as a counter
+/// value"). Messages are iptables 1.8.9's, learnt through the option sweep and libxt_*.c.
+enum OptionChecksMZ1 {
+    /// Guided extensions: the options that take `!` (XTOPT_INVERT).
+    static let invertible: [String: Set<String>] = [
+        "recent": ["set", "rcheck", "update", "remove"], "quota": ["quota"], "rpfilter": [], "nfacct": [],
+        "socket": [], "statistic": ["probability", "every"], "tcpmss": ["mss"], "ttl": ["ttl-eq"],
+        "TTL": [], "TCPOPTSTRIP": [], "TCPMSS": [], "string": ["string", "hex-string"], "u32": ["u32"],
+        "udp": ["source-port", "sport", "destination-port", "dport"],
+    ]
+
+    /// libxtables names an option by its first spelling in the extension's table.
+    static let primary: [String: String] = [
+        "sport": "source-port", "dport": "destination-port", "sports": "source-ports", "dports": "destination-ports",
+    ]
+
+    /// The old-style parsers (their own words); true when `ext` is one of them and was checked.
+    static func oldStyle(_ e: LoadedExtension, _ opt: ExtensionSpec.Option, negated: Bool, args: [Word],
+                         parser: CommandLineParser) throws(Diagnostic) -> Bool {
+        let ext = e.spec.name
+        let w = args.first ?? e.word
+        func xt(_ text: String) -> Diagnostic { ExtensionForms.xt(parser, text, w) }
+        let name = primary[opt.name] ?? opt.name
+        let a = args.first?.text ?? ""
+        func given(_ n: String) -> Bool { e.given.contains { (primary[$0.option.name] ?? $0.option.name) == n } }
+        switch ext {
+        case "tcp", "sctp":
+            if opt.name == "tcp-option" {
+                // libxt_tcp reads the option number before anything else.
+                guard let v = UInt32(a), v >= 1, v <= 255 else { throw xt("Bad TCP option \"\(a)\"") }
+            }
+            if name == "source-port" || name == "destination-port" {
+                // A port is read whole; an empty end of a range is the range's default.
+                for p in a.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+                where !(p.isEmpty && a.contains(":")) && ExtensionForms.port(p, proto: ext) == nil {
+                    throw xt("invalid port/service `\(p)' specified")
+                }
+            }
+            if ["source-port", "destination-port", "chunk-types", "tcp-option"].contains(name), given(name) {
+                throw xt("Only one `--\(name)' allowed")
+            }
+            if opt.name == "chunk-types" {
+                let modes = ["all", "any", "only"]
+                guard modes.contains(a.lowercased()) else { throw xt("Match type has to be one of \"ALL\", \"ANY\" or \"ONLY\"") }
+                if args.count > 1 { try sctpChunks(args[1].text, parser: parser, word: args[1]) }
+            }
+            return true
+        case "multiport":
+            if given(name) { throw xt("multiport: option \"--\(name)\" can only be used once.\n") }
+            // libxt_multiport: each element a port or `a:b` with both ends, a <= b.
+            for item in a.split(separator: ",", omittingEmptySubsequences: false) {
+                let ends = item.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+                var values: [UInt32] = []
+                for p in ends {
+                    guard let v = ExtensionForms.port(p, proto: ProtocolNames.name(parser.proto?.value ?? 6)) else {
+                        throw xt("invalid port/service `\(p)' specified")
+                    }
+                    values.append(v)
+                }
+                if values.count == 2, values[0] > values[1] { throw xt("invalid portrange specified") }
+            }
+            return true
+        case "set":
+            switch opt.name {
+            case "match-set", "set":
+                if given("match-set") || given("set") { throw xt("--match-set can be specified only once") }
+                guard args.count == 2 else { return true }
+                let dirs = args[1].text.split(separator: ",", omittingEmptySubsequences: false)
+                if dirs.count > 6 { throw ExtensionForms.xt(parser, "Can't be more src/dst options than 6.", args[1]) }
+                for d in dirs where d != "src" && d != "dst" {
+                    throw ExtensionForms.xt(parser, "You must spefify (the comma separated list of) 'src' or 'dst'.", args[1])
+                }
+            case "return-nomatch":
+                if negated { throw xt("--return-nomatch flag cannot be inverted") }
+            default:
+                let kind = opt.name.hasPrefix("packets-") ? "packets" : opt.name.hasPrefix("bytes-") ? "bytes" : nil
+                guard let kind else { return true }
+                if negated && !opt.name.hasSuffix("-eq") { throw xt("--\(opt.name) option cannot be inverted") }
+                if e.given.contains(where: { $0.option.name.hasPrefix(kind + "-") }) {
+                    throw xt("only one of the --\(kind)-[eq|lt|gt] is allowed")
+                }
+                // libxt_set's parse_counter: strtoull base 10, the whole word.
+                guard UInt64(a) != nil else { throw xt("Cannot parse \(a) as a counter value") }
+            }
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// libxt_sctp's chunk list: known names (or ALL/NONE), flags only where the chunk has them.
+    static func sctpChunks(_ text: String, parser: CommandLineParser, word: Word) throws(Diagnostic) {
+        if text == "ALL" || text == "NONE" { return }
+        let flags: [String: String] = ["DATA": "IUBE", "ABORT": "T", "SHUTDOWN_COMPLETE": "T", "I_DATA": "IUBE"]
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let parts = item.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = parts[0].uppercased()
+            guard let n = ListFormsMZ1.sctpChunkNumbers[name] else {
+                throw ExtensionForms.xt(parser, "Unknown sctp chunk `\(parts[0])'", word)
+            }
+            if parts.count == 2 {
+                let allowed = flags[name] ?? ""
+                for c in parts[1] where !allowed.contains(c.uppercased()) {
+                    throw ExtensionForms.xt(parser, "Invalid flags for chunk type \(n)", word)
+                }
+            }
+        }
+    }
+
+    /// Value checks of the guided extensions above, after the generic once/invert checks.
+    static func value(_ e: LoadedExtension, _ opt: ExtensionSpec.Option, args: [Word], parser: CommandLineParser) throws(Diagnostic) {
+        let ext = e.spec.name
+        let w = args.first ?? e.word
+        func xt(_ text: String) -> Diagnostic { ExtensionForms.xt(parser, text, w) }
+        guard let a = args.first?.text else { return }
+        func uint(_ lo: UInt64, _ hi: UInt64) throws(Diagnostic) {
+            guard let v = ExtensionForms.parseNumber(Substring(a)), v >= lo, v <= hi else {
+                throw xt("\(ext): bad value for option \"--\(opt.name)\", or out of range (\(lo)-\(hi)).\n")
+            }
+        }
+        switch (ext, opt.name) {
+        case ("quota", "quota"):
+            try uint(0, UInt64.max)
+        case ("recent", "seconds"):
+            try uint(1, 0xffff_ffff)
+        case ("recent", "hitcount"):
+            try uint(0, 0xffff_ffff)
+            // xt_recent refuses a hit count above its stamp limit when the rule is committed.
+            if let v = ExtensionForms.parseNumber(Substring(a)), v > 65535 {
+                throw ExtensionForms.kernelRefuses(parser, "recent --hitcount above 65535", w)
+            }
+        case ("recent", "name"):
+            if a.isEmpty { throw ExtensionForms.kernelRefuses(parser, "recent --name must not be empty", w) }
+        case ("statistic", "mode"):
+            guard a == "random" || a == "nth" else { throw xt("Bad mode \"\(a)\"") }
+        case ("statistic", "probability"):
+            guard let p = Double(a), p >= 0, p <= 1, !a.hasPrefix("+") else {
+                throw xt("statistic: bad value for option \"--probability\", or out of range (0-1).\n")
+            }
+        case ("statistic", "every"):
+            try uint(1, 0xffff_ffff)
+        case ("statistic", "packet"):
+            try uint(0, 0xffff_ffff)
+        case ("tcpmss", "mss"):
+            for part in a.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false) where !part.isEmpty || !a.contains(":") {
+                guard let v = ExtensionForms.parseNumber(part), v <= 65535 else {
+                    throw xt("tcpmss: bad value for option \"--mss\" near \"\(part)\", or out of range (0-65535).\n")
+                }
+            }
+        case ("ttl", _):
+            try uint(0, 255)
+        case ("TTL", "ttl-set"):
+            try uint(0, 255)
+        case ("TTL", _):
+            try uint(1, 255)
+        case ("udp", _):
+            _ = try ExtensionForms.portRange(a, proto: "udp", parser: parser, word: w)
+        case ("string", "from"), ("string", "to"):
+            try uint(0, 65535)
+        case ("TCPOPTSTRIP", "strip-options"):
+            // libxt_TCPOPTSTRIP: names or numbers; 0 and 1 (end, no-op) cannot be stripped.
+            let names = ["wscale", "mss", "sack-permitted", "sack", "timestamp", "md5"]
+            for item in a.split(separator: ",", omittingEmptySubsequences: false) where !names.contains(String(item)) {
+                guard let v = ExtensionForms.parseNumber(item), v <= 255 else { throw xt("Bad TCP option value \"\(item)\"") }
+                if v < 2 { throw xt("Option value may not be 0 or 1") }
+            }
+        default:
+            break
+        }
+    }
+
+    /// Final checks (xtables_options_fcheck and the extensions' own), in iptables' words.
+    static func final(_ e: LoadedExtension, parser: CommandLineParser) throws(Diagnostic) {
+        let given = Set(e.given.map { primary[$0.option.name] ?? $0.option.name })
+        func xt(_ text: String) -> Diagnostic { ExtensionForms.xt(parser, text, e.word) }
+        switch e.spec.name {
+        case "quota", "nfacct", "tcpmss":
+            let m = ["quota": "quota", "nfacct": "nfacct-name", "tcpmss": "mss"][e.spec.name] ?? ""
+            if !given.contains(m) { throw xt("\(e.spec.name): option \"--\(m)\" must be specified\n") }
+            // The kernel's tcpmss needs a TCP rule.
+            if e.spec.name == "tcpmss", parser.proto?.value != 6 || parser.proto?.negated == true {
+                throw ExtensionForms.kernelRefuses(parser, "match tcpmss needs '-p tcp'", e.word)
+            }
+        case "recent":
+            // libxt_recent's own check runs first, then the options' "also requires".
+            if !["set", "rcheck", "update", "remove"].contains(where: given.contains) {
+                throw xt("recent: you must specify one of `--set', `--rcheck' `--update' or `--remove'")
+            }
+            if given.contains("reap") && !given.contains("seconds") {
+                throw xt("recent: option \"--reap\" also requires \"--seconds\".\n")
+            }
+        case "statistic":
+            // libxt_statistic's check (mode random by default), then "also requires".
+            let nth = e.given.last { $0.option.name == "mode" }?.args.first?.text == "nth"
+            if !nth && !given.contains("probability") { throw xt("--probability must be specified when using random mode") }
+            if nth && !given.contains("every") && !given.contains("packet") {
+                throw xt("--every and --packet must be specified when using nth mode")
+            }
+            if given.contains("every") && !given.contains("packet") { throw xt("statistic: option \"--every\" also requires \"--packet\".\n") }
+        case "string":
+            if !given.contains("string") && !given.contains("hex-string") {
+                throw xt("STRING match: You must specify `--string' or `--hex-string'")
+            }
+        case "u32":
+            if !given.contains("u32") { throw xt("u32: option \"--u32\" must be specified\n") }
+        case "TCPMSS", "TCPOPTSTRIP":
+            // Both need a TCP rule; TCPOPTSTRIP is for the mangle table only (the kernel refuses otherwise).
+            if parser.proto?.value != 6 || parser.proto?.negated == true || (e.spec.name == "TCPOPTSTRIP" && parser.table != "mangle") {
+                throw ExtensionForms.kernelRefuses(parser, "\(e.spec.name) needs '-p tcp'", e.word)
+            }
+        case "ttl":
+            if !["ttl-eq", "ttl-lt", "ttl-gt"].contains(where: given.contains) {
+                throw xt("TTL match: You must specify one of `--ttl-eq', `--ttl-lt', `--ttl-gt")
+            }
+        case "multiport":
+            if !["source-ports", "destination-ports", "ports"].contains(where: given.contains) {
+                throw xt("multiport expection an option")
+            }
+        case "set":
+            if !given.contains("match-set") && !given.contains("set") {
+                throw xt("You must specify `--match-set' with proper arguments")
+            }
+        default:
+            break
+        }
+    }
+}
