@@ -12,7 +12,7 @@ enum OptionChecksMZ1 {
         "recent": ["set", "rcheck", "update", "remove"], "quota": ["quota"], "rpfilter": [], "nfacct": [],
         "socket": [], "statistic": ["probability", "every"], "tcpmss": ["mss"], "ttl": ["ttl-eq"],
         "TTL": [], "TCPOPTSTRIP": [], "TCPMSS": [], "string": ["string", "hex-string"], "u32": ["u32"],
-        "udp": ["source-port", "sport", "destination-port", "dport"],
+        "udp": ["source-port", "sport", "destination-port", "dport"], "time": ["weekdays", "monthdays"],
     ]
 
     /// libxtables names an option by its first spelling in the extension's table.
@@ -163,6 +163,25 @@ enum OptionChecksMZ1 {
             _ = try ExtensionForms.portRange(a, proto: "udp", parser: parser, word: w)
         case ("string", "from"), ("string", "to"):
             try uint(0, 65535)
+        case ("time", "timestart"), ("time", "timestop"):
+            guard clock(a) else { throw xt("invalid time \"\(a)\" specified, should be hh:mm[:ss] format and within the boundaries") }
+        case ("time", "datestart"), ("time", "datestop"):
+            guard date(a) else { throw xt("Invalid date \"\(a)\" specified. Should be YYYY[-MM[-DD[Thh[:mm[:ss]]]]]") }
+        case ("time", "monthdays"):
+            // libxt_time reads a day of at most two characters; 0 is taken (as iptables does).
+            for d in a.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let v = Int(d), v >= 0, v <= 31 else { throw xt("\(d.prefix(2)) is not a valid day for --monthdays") }
+            }
+        case ("time", "weekdays"):
+            // libxt_time: a digit (0 refused), else the first three letters of a day's name, case matters.
+            let names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+            for d in a.split(separator: ",", omittingEmptySubsequences: false) {
+                if let c = d.first, c.isNumber {
+                    if Int(d) == 0 { throw xt("No, the week does NOT begin with Sunday.") }
+                } else if !names.contains(String(d.prefix(3))) {
+                    throw xt("\(d.prefix(3)) is not a valid day specifier")
+                }
+            }
         case ("TCPOPTSTRIP", "strip-options"):
             // libxt_TCPOPTSTRIP: names or numbers; 0 and 1 (end, no-op) cannot be stripped.
             let names = ["wscale", "mss", "sack-permitted", "sack", "timestamp", "md5"]
@@ -173,6 +192,32 @@ enum OptionChecksMZ1 {
         default:
             break
         }
+    }
+
+    /// libxt_time's hh:mm[:ss] within a day.
+    static func clock(_ a: String) -> Bool {
+        let parts = a.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2 || parts.count == 3 else { return false }
+        let v = parts.compactMap { $0.count >= 1 && $0.count <= 2 ? Int($0) : nil }
+        guard v.count == parts.count else { return false }
+        return v[0] < 24 && v[1] < 60 && (v.count == 2 || v[2] < 60)
+    }
+
+    /// libxt_time's YYYY[-MM[-DD[Thh[:mm[:ss]]]]] from 1970 on.
+    static func date(_ a: String) -> Bool {
+        let halves = a.split(separator: "T", maxSplits: 1, omittingEmptySubsequences: false)
+        let ymd = halves[0].split(separator: "-", omittingEmptySubsequences: false)
+        guard ymd.count <= 3, ymd.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) else { return false }
+        let v = ymd.compactMap { Int($0) }
+        guard v.count == ymd.count, v[0] >= 1970 else { return false }
+        if v.count > 1 && !(1...12).contains(v[1]) { return false }
+        if v.count > 2 && !(1...31).contains(v[2]) { return false }
+        guard halves.count == 2 else { return true }
+        guard v.count == 3 else { return false }
+        let hms = halves[1].split(separator: ":", omittingEmptySubsequences: false)
+        let t = hms.compactMap { $0.isEmpty ? nil : Int($0) }
+        guard t.count == hms.count, t.count <= 3, !t.isEmpty else { return false }
+        return t[0] < 24 && (t.count < 2 || t[1] < 60) && (t.count < 3 || t[2] < 60)
     }
 
     /// Final checks (xtables_options_fcheck and the extensions' own), in iptables' words.
