@@ -66,6 +66,25 @@ enum OptionChecksMZ1 {
                 if values.count == 2, values[0] > values[1] { throw xt("invalid portrange specified") }
             }
             return true
+        case "SET":
+            // libxt_SET (revision 3) parses by hand: a set once, its directions, a timeout below UINT32_MAX.
+            switch opt.name {
+            case "add-set", "del-set", "map-set":
+                if given(opt.name) { throw xt("--\(opt.name) can be specified only once") }
+                guard args.count == 2 else { return true }
+                let dirs = args[1].text.split(separator: ",", omittingEmptySubsequences: false)
+                if dirs.count > 6 { throw ExtensionForms.xt(parser, "Can't be more src/dst options than 6.", args[1]) }
+                for d in dirs where d != "src" && d != "dst" {
+                    throw ExtensionForms.xt(parser, "You must spefify (the comma separated list of) 'src' or 'dst'.", args[1])
+                }
+            case "timeout":
+                guard let v = UInt64(a), v < 0xffff_ffff else {
+                    throw xt("Invalid value for option --timeout or out of range 0-4294967294")
+                }
+            default:
+                break
+            }
+            return true
         case "set":
             switch opt.name {
             case "match-set", "set":
@@ -161,6 +180,11 @@ enum OptionChecksMZ1 {
             try uint(1, 255)
         case ("udp", _):
             _ = try ExtensionForms.portRange(a, proto: "udp", parser: parser, word: w)
+        case ("string", "string"):
+            // xt_string holds 128 bytes of pattern.
+            if a.utf8.count > 128 { throw xt("STRING too long \"\(a)\"") }
+        case ("string", "hex-string"):
+            try hexString(a, xt)
         case ("string", "from"), ("string", "to"):
             try uint(0, 65535)
         case ("time", "timestart"), ("time", "timestop"):
@@ -191,6 +215,25 @@ enum OptionChecksMZ1 {
             }
         default:
             break
+        }
+    }
+
+    /// libxt_string's parse_hex_string: `|..|` blocks of hex pairs (spaces skipped), as it refuses them.
+    static func hexString(_ a: String, _ xt: (String) -> Diagnostic) throws(Diagnostic) {
+        let c = Array(a)
+        var hex = false, i = 0
+        func isHex(_ ch: Character) -> Bool { ch.isHexDigit && ch.isASCII }
+        while i < c.count {
+            if c[i] == "|" { hex.toggle(); i += 1; continue }
+            if hex {
+                if c[i] == " " { i += 1; continue }
+                if !isHex(c[i]) { throw xt("Invalid hex char '\(c[i])'") }
+                if i + 1 >= c.count { throw xt("Odd number of hex digits") }
+                if !isHex(c[i + 1]) { throw xt("Invalid hex block") }
+                i += 2
+                continue
+            }
+            i += 1
         }
     }
 
@@ -252,6 +295,10 @@ enum OptionChecksMZ1 {
             if !given.contains("string") && !given.contains("hex-string") {
                 throw xt("STRING match: You must specify `--string' or `--hex-string'")
             }
+            // An empty pattern is the kernel's to refuse, once the rule is committed.
+            if e.given.contains(where: { ($0.option.name == "string" || $0.option.name == "hex-string") && $0.args.first?.text.isEmpty == true }) {
+                throw ExtensionForms.kernelRefuses(parser, "string: empty pattern", e.word)
+            }
         case "u32":
             if !given.contains("u32") { throw xt("u32: option \"--u32\" must be specified\n") }
         case "TCPMSS", "TCPOPTSTRIP":
@@ -266,6 +313,10 @@ enum OptionChecksMZ1 {
         case "multiport":
             if !["source-ports", "destination-ports", "ports"].contains(where: given.contains) {
                 throw xt("multiport expection an option")
+            }
+        case "SET":
+            if given.contains("map-set") && !["map-mark", "map-prio", "map-queue"].contains(where: given.contains) {
+                throw xt("You must specify flags `--map-mark' or '--map-prio` or `--map-queue'")
             }
         case "set":
             if !given.contains("match-set") && !given.contains("set") {
