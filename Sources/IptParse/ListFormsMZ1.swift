@@ -116,6 +116,19 @@ enum ListFormsMZ1 {
         return s
     }
 
+    /// `MODE LIST` as libxt_sctp saves it: the chunks of its bitmap in number order (stable for
+    /// names it does not know, which the option check has refused already).
+    static func sctpChunkOrder(_ args: [String]) -> [String] {
+        guard args.count == 2, args[1] != "ALL", args[1] != "NONE" else { return args }
+        let items = args[1].split(separator: ",").map(String.init)
+        let sorted = items.enumerated().sorted { a, b in
+            let na = sctpChunkNumbers[String(a.element.prefix { $0 != ":" }).uppercased()] ?? 256
+            let nb = sctpChunkNumbers[String(b.element.prefix { $0 != ":" }).uppercased()] ?? 256
+            return na != nb ? na < nb : a.offset < b.offset
+        }.map(\.element)
+        return [args[0], sorted.joined(separator: ",")]
+    }
+
     /// libxt_sctp's chunk table (sctp_chunk_names).
     static let sctpChunkNumbers: [String: Int] = [
         "DATA": 0, "INIT": 1, "INIT_ACK": 2, "SACK": 3, "HEARTBEAT": 4, "HEARTBEAT_ACK": 5, "ABORT": 6,

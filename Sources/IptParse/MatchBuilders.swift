@@ -19,7 +19,7 @@ extension CommandLineParser {
                 switch g.option.name {
                 case "sport", "source-port": m.sourcePort = try portRange(g, proto: "sctp")
                 case "dport", "destination-port": m.destinationPort = try portRange(g, proto: "sctp")
-                default: m.chunkTypes = Negatable(g.args.map(\.text), negated: g.negated)
+                default: m.chunkTypes = Negatable(ListFormsMZ1.sctpChunkOrder(g.args.map(\.text)), negated: g.negated)
                 }
             }
             return .sctp(m)

@@ -185,6 +185,9 @@ enum OptionChecksMZ1 {
             if a.utf8.count > 128 { throw xt("STRING too long \"\(a)\"") }
         case ("string", "hex-string"):
             try hexString(a, xt)
+        case ("u32", "u32"):
+            // libxt_u32 reads a number first: anything else fails at char 0.
+            if a.first.map({ !$0.isNumber }) ?? true { throw xt("u32: at char 0: not a number or out of range") }
         case ("string", "from"), ("string", "to"):
             try uint(0, 65535)
         case ("time", "timestart"), ("time", "timestop"):
@@ -315,6 +318,9 @@ enum OptionChecksMZ1 {
                 throw xt("multiport expection an option")
             }
         case "SET":
+            // A set that does not exist is refused first, by the canonicalizer (libxt_SET looks it up as it parses).
+            let sets = e.given.filter { $0.option.name.hasSuffix("-set") }.compactMap { $0.args.first?.text }
+            if let exists = parser.setExists, !sets.allSatisfy(exists) { return }
             if given.contains("map-set") && !["map-mark", "map-prio", "map-queue"].contains(where: given.contains) {
                 throw xt("You must specify flags `--map-mark' or '--map-prio` or `--map-queue'")
             }
