@@ -33,12 +33,12 @@ enum OptionChecksMZ1 {
         case "tcp", "sctp":
             if opt.name == "tcp-option" {
                 // libxt_tcp reads the option number before anything else.
-                guard let v = UInt32(a), v >= 1, v <= 255 else { throw xt("Bad TCP option \"\(a)\"") }
+                guard let v = ExtensionForms.parseNumber(Substring(a)), v >= 1, v <= 255 else { throw xt("Bad TCP option \"\(a)\"") }
             }
             if name == "source-port" || name == "destination-port" {
                 // A port is read whole; an empty end of a range is the range's default.
                 for p in a.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-                where !(p.isEmpty && a.contains(":")) && ExtensionForms.port(p, proto: ext) == nil {
+                where !(p.isEmpty && a.contains(":")) && !portWord(p, proto: ext) {
                     throw xt("invalid port/service `\(p)' specified")
                 }
             }
@@ -58,10 +58,9 @@ enum OptionChecksMZ1 {
                 let ends = item.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
                 var values: [UInt32] = []
                 for p in ends {
-                    guard let v = ExtensionForms.port(p, proto: ProtocolNames.name(parser.proto?.value ?? 6)) else {
-                        throw xt("invalid port/service `\(p)' specified")
-                    }
-                    values.append(v)
+                    let proto = ProtocolNames.name(parser.proto?.value ?? 6)
+                    guard portWord(p, proto: proto) else { throw xt("invalid port/service `\(p)' specified") }
+                    values.append(ExtensionForms.parseNumber(p).map { UInt32(truncatingIfNeeded: $0) } ?? ExtensionForms.port(p, proto: proto) ?? 0)
                 }
                 if values.count == 2, values[0] > values[1] { throw xt("invalid portrange specified") }
             }
@@ -111,6 +110,12 @@ enum OptionChecksMZ1 {
         default:
             return false
         }
+    }
+
+    /// A port word as the parsers take it: a number (strtoul base 0; kept modulo 2^16 by the
+    /// builders) or a service name.
+    static func portWord(_ p: Substring, proto: String) -> Bool {
+        ExtensionForms.parseNumber(p) != nil || ExtensionForms.port(p, proto: proto) != nil
     }
 
     /// libxt_sctp's chunk list: known names (or ALL/NONE), flags only where the chunk has them.
@@ -178,8 +183,12 @@ enum OptionChecksMZ1 {
             try uint(0, 255)
         case ("TTL", _):
             try uint(1, 255)
-        case ("udp", _):
-            _ = try ExtensionForms.portRange(a, proto: "udp", parser: parser, word: w)
+        case ("udp", _) where a.filter({ $0 == ":" }).count <= 1:
+            // More than two components are libxt_udp's "Too many components" (the builder's).
+            for p in a.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            where !(p.isEmpty && a.contains(":")) && !portWord(p, proto: "udp") {
+                throw xt("Port \"\(p)\" does not resolve to anything.\n")
+            }
         case ("string", "string"):
             // xt_string holds 128 bytes of pattern.
             if a.utf8.count > 128 { throw xt("STRING too long \"\(a)\"") }
@@ -187,7 +196,7 @@ enum OptionChecksMZ1 {
             try hexString(a, xt)
         case ("u32", "u32"):
             // libxt_u32 reads a number first: anything else fails at char 0.
-            if a.first.map({ !$0.isNumber }) ?? true { throw xt("u32: at char 0: not a number or out of range") }
+            if a.drop(while: { $0 == " " }).first.map({ !$0.isNumber }) ?? true { throw xt("u32: at char 0: not a number or out of range") }
         case ("string", "from"), ("string", "to"):
             try uint(0, 65535)
         case ("time", "timestart"), ("time", "timestop"):
