@@ -246,6 +246,10 @@ struct CommandLineParser {
 
     mutating func extensionArgs(_ i: Int, _ opt: ExtensionSpec.Option, _ w: Word, _ inline: Word?) throws(Diagnostic) {
         var args: [Word] = []
+        // getopt_long refuses `--flag=value` for an option without argument; iptables names the whole word.
+        if let inline, opt.argc == 0, !extensions[i].spec.lenient {
+            throw ExtensionForms.xt(self, "unknown option \"\(w.text)\"", w)
+        }
         if let inline { args.append(inline) }
         let lenientArg = extensions[i].spec.lenient && extensions[i].spec.option(named: opt.name) == nil
         if lenientArg {

@@ -49,8 +49,8 @@ struct ListMatchPrinter {
         case .udp(let u):
             return " udp" + ports("spt", u.sourcePort, proto: "udp") + ports("dpt", u.destinationPort, proto: "udp")
         case .sctp(let u):
-            guard u.chunkTypes == nil else { throw .init("sctp --chunk-types") }
             return " sctp" + ports("spt", u.sourcePort, proto: "sctp") + ports("dpt", u.destinationPort, proto: "sctp")
+                + (u.chunkTypes.map { ListFormsMZ1.sctpChunks($0, numeric: numeric) } ?? "")
         case .icmp(let i):
             return " icmp" + icmpType(i)
         case .multiport(let mp):
@@ -82,6 +82,9 @@ struct ListMatchPrinter {
                 case ("return-nomatch", false): s += " return-nomatch"
                 case ("update-counters", true): s += " ! update-counters"
                 case ("update-subcounters", true): s += " ! update-subcounters"
+                // libxt_set prints the counter tests by name, `!` before an inverted -eq.
+                case (let n, let neg) where n.hasPrefix("packets-") || n.hasPrefix("bytes-"):
+                    s += (neg ? " ! " : " ") + n + o.args.map { " " + $0 }.joined()
                 default: throw .init("set --\(o.name)")
                 }
             }
@@ -119,8 +122,11 @@ struct ListMatchPrinter {
             return " mark match" + (mk.negated ? " !" : "") + " " + v
         case .opaque(let e):
             if let s = ExtensionForms.list(e, numeric: numeric) { return s }
+            if let s = ListFormsMZ1.match(e, numeric: numeric) { return s }
             throw .init("match '\(m.name)'")
-        case .icmp6, .hl, .string:
+        case .string(let st):
+            return ListFormsMZ1.string(st)
+        case .icmp6, .hl:
             throw .init("match '\(m.name)'")
         }
     }

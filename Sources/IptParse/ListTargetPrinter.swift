@@ -36,6 +36,7 @@ extension ListMatchPrinter {
 
     func opaqueTarget(_ e: ExtensionCall) throws(ListPrinter.Unsupported) -> String {
         if let s = ExtensionForms.listTarget(e) { return s }
+        if let s = ListFormsMZ1.target(e, numeric: numeric) { return s }
         func flags(_ names: [String]) -> String {
             names.filter { n in e.options.contains { $0.name == n } }.map { " " + $0 }.joined()
         }

@@ -19,7 +19,7 @@ extension CommandLineParser {
                 switch g.option.name {
                 case "sport", "source-port": m.sourcePort = try portRange(g, proto: "sctp")
                 case "dport", "destination-port": m.destinationPort = try portRange(g, proto: "sctp")
-                default: m.chunkTypes = Negatable(g.args.map(\.text), negated: g.negated)
+                default: m.chunkTypes = Negatable(ListFormsMZ1.sctpChunkOrder(g.args.map(\.text)), negated: g.negated)
                 }
             }
             return .sctp(m)
@@ -117,6 +117,8 @@ extension CommandLineParser {
 
     func requireProto(_ n: UInt8, _ e: LoadedExtension) throws(Diagnostic) {
         guard let p = proto, p.value == n, !p.negated else {
+            // libxt_sctp leaves the protocol to the kernel, which refuses the rule (exit 4).
+            if e.spec.name == "sctp" { throw ExtensionForms.kernelRefuses(self, "match sctp needs '-p sctp'", e.word) }
             throw fail("match-needs-protocol", "match '\(e.spec.name)' needs '-p \(ProtocolNames.name(n))' before it can be used", e.word)
         }
     }
@@ -253,7 +255,8 @@ extension CommandLineParser {
             throw fail("duplicate-option", "multiport takes one of --sports, --dports, --ports", e.given[1].word)
         }
         guard let p = proto, !p.negated, [6, 17, 132, 33, 136].contains(p.value) else {
-            throw fail("match-needs-protocol", "multiport needs '-p tcp', '-p udp', '-p udplite', '-p sctp' or '-p dccp'", e.word)
+            // libxt_multiport's check_proto, in its quotes.
+            throw ExtensionForms.xt(self, "multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'", e.word)
         }
         let dir: MultiportMatch.Direction
         switch g.option.name {

@@ -31,7 +31,8 @@ enum OptionChecks {
     static func check(_ e: LoadedExtension, _ opt: ExtensionSpec.Option, negated: Bool, args: [Word],
                       parser: CommandLineParser) throws(Diagnostic) {
         let ext = e.spec.name
-        guard let inv = invertible[ext] else { return }
+        if try OptionChecksMZ1.oldStyle(e, opt, negated: negated, args: args, parser: parser) { return }
+        guard let inv = invertible[ext] ?? OptionChecksMZ1.invertible[ext] else { return }
         let name = primary[opt.name] ?? opt.name
         let w = args.first ?? e.word
         func xt(_ text: String) -> Diagnostic { ExtensionForms.xt(parser, text, w) }
@@ -188,7 +189,7 @@ enum OptionChecks {
                 throw xt("Bad type \"\(t)\"")
             }
         default:
-            break
+            try OptionChecksMZ1.value(e, opt, args: args, parser: parser)
         }
     }
 
@@ -239,7 +240,7 @@ enum OptionChecks {
                 throw xt("cluster match: `--cluster-local-node' or`--cluster-local-nodemask' is missing")
             }
         default:
-            break
+            try OptionChecksMZ1.final(e, parser: parser)
         }
     }
 }

@@ -16,19 +16,34 @@ enum TimeMatchCanonicalizer {
             let sec = p.count == 3 ? p[2] ?? 0 : 0
             return pad(h) + ":" + pad(m) + ":" + pad(sec)
         }
+        // libxt_time's time_parse_date: YYYY[-MM[-DD[Thh[:mm[:ss]]]]], missing parts at their start.
         func date(_ s: String) throws(Diagnostic) -> String {
-            let parts = s.split(separator: "T", maxSplits: 1)
-            let d = parts.first.map { $0.split(separator: "-").map { Int($0) } } ?? []
-            guard d.count == 3, let y = d[0], let mo = d[1], let da = d[2], (1970...2038).contains(y),
-                  (1...12).contains(mo), (1...31).contains(da) else { throw bad("a date like 2026-01-31[T08:00:00]", s) }
-            let t = parts.count == 2 ? try clock(String(parts[1])) : "00:00:00"
+            let parts = s.split(separator: "T", maxSplits: 1, omittingEmptySubsequences: false)
+            let d = parts[0].split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+            guard (1...3).contains(d.count), d.allSatisfy({ $0 != nil }), let y = d[0], (1970...2038).contains(y) else {
+                throw bad("a date like 2026-01-31[T08:00:00]", s)
+            }
+            let mo = d.count > 1 ? d[1] ?? 0 : 1, da = d.count > 2 ? d[2] ?? 0 : 1
+            guard (1...12).contains(mo), (1...31).contains(da), parts.count == 1 || d.count == 3 else {
+                throw bad("a date like 2026-01-31[T08:00:00]", s)
+            }
+            var t = "00:00:00"
+            if parts.count == 2 {
+                let hms = parts[1].split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+                guard (1...3).contains(hms.count), hms.allSatisfy({ $0 != nil }) else { throw bad("a time like 08:30 or 08:30:00", String(parts[1])) }
+                let h = hms[0] ?? 0, m = hms.count > 1 ? hms[1] ?? 0 : 0, sec = hms.count > 2 ? hms[2] ?? 0 : 0
+                guard h < 24, m < 60, sec < 60 else { throw bad("a time like 08:30 or 08:30:00", String(parts[1])) }
+                t = pad(h) + ":" + pad(m) + ":" + pad(sec)
+            }
             return "\(y)-" + pad(mo) + "-" + pad(da) + "T" + t
         }
         var out: [ExtensionOption] = []
         let start = value("timestart"), stop = value("timestop")
-        if start != nil || stop != nil {
-            out.append(ExtensionOption("timestart", args: [try start.map(clock) ?? "00:00:00"]))
-            out.append(ExtensionOption("timestop", args: [try stop.map(clock) ?? "23:59:59"]))
+        // libxt_time saves the day range only when it is not the whole day.
+        let from = try start.map(clock) ?? "00:00:00", to = try stop.map(clock) ?? "23:59:59"
+        if from != "00:00:00" || to != "23:59:59" {
+            out.append(ExtensionOption("timestart", args: [from]))
+            out.append(ExtensionOption("timestop", args: [to]))
         }
         if let o = opts.first(where: { $0.name == "monthdays" }) {
             var set = Set<Int>()
@@ -36,7 +51,10 @@ enum TimeMatchCanonicalizer {
                 guard let n = Int(d), (1...31).contains(n) else { throw bad("month days 1-31", o.args[0]) }
                 set.insert(n)
             }
-            out.append(ExtensionOption("monthdays", negated: o.negated, args: [set.sorted().map(String.init).joined(separator: ",")]))
+            // libxt_time inverts the day mask as it parses: `! --monthdays 1` is saved as 2..31.
+            let days = o.negated ? Set(1...31).subtracting(set) : set
+            out.append(ExtensionOption("monthdays", negated: o.negated && days.isEmpty,
+                                       args: [(days.isEmpty ? set : days).sorted().map(String.init).joined(separator: ",")]))
         }
         if let o = opts.first(where: { $0.name == "weekdays" }) {
             var set = Set<Int>()
@@ -45,9 +63,14 @@ enum TimeMatchCanonicalizer {
                 else if let i = days.firstIndex(where: { $0.lowercased() == d.lowercased().prefix(3) }) { set.insert(i) }
                 else { throw bad("week days Mon-Sun or 1-7", o.args[0]) }
             }
-            out.append(ExtensionOption("weekdays", negated: o.negated, args: [set.sorted().map { days[$0] }.joined(separator: ",")]))
+            let week = o.negated ? Set(0...6).subtracting(set) : set
+            out.append(ExtensionOption("weekdays", negated: o.negated && week.isEmpty,
+                                       args: [(week.isEmpty ? set : week).sorted().map { days[$0] }.joined(separator: ",")]))
         }
-        if let s = value("datestart") { out.append(ExtensionOption("datestart", args: [try date(s)])) }
+        // A start at the epoch is no start: not saved.
+        if let s = value("datestart"), case let d = try date(s), d != "1970-01-01T00:00:00" {
+            out.append(ExtensionOption("datestart", args: [d]))
+        }
         out.append(ExtensionOption("datestop", args: [try value("datestop").map(date) ?? "2038-01-19T03:14:07"]))
         // --localtz sets XT_TIME_LOCAL_TZ as --kerneltz does (libxt_time), and iptables-save
         // prints that flag as --kerneltz.
