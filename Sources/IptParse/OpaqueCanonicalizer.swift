@@ -225,6 +225,8 @@ enum OpaqueCanonicalizer {
             // libxt_NFLOG: --nflog-range is read and dropped (it never worked); a prefix has
             // at least one character.
             opts.removeAll { $0.name == "nflog-range" }
+            // libxt_NFLOG saves --nflog-group only when it is not the default 0.
+            opts.removeAll { $0.name == "nflog-group" && ExtensionForms.parseNumber(Substring($0.args[0])) == 0 }
             if opts.contains(where: { $0.name == "nflog-prefix" && $0.args[0].isEmpty }) {
                 throw parser.fail("xt-message-nl", "Argument must have a minimum length of 1 characters", e.word)
             }
