@@ -209,6 +209,24 @@ enum OptionChecks {
             if a.utf8.count >= 16 { throw xt("interface name `\(a)' must be shorter than IFNAMSIZ (15)") }
         case ("policy", "dir"):
             guard a == "in" || a == "out" else { throw xt("policy_match: invalid dir \"\(a)\"") }
+        case ("policy", "mode"):
+            guard a == "tunnel" || a == "transport" else { throw xt("policy match: invalid mode \"\(a)\"") }
+        case ("policy", "proto"):
+            guard let p = ProtocolNames.parse(a.lowercased()) else { throw xt("unknown protocol \"\(a)\" specified") }
+            guard [50, 51, 108].contains(p) else { throw xt("policy match: protocol must be ah/esp/ipcomp") }
+        case ("state", "state"):
+            // libxt_state: a comma list of these names (any case).
+            for st in a.split(separator: ",", omittingEmptySubsequences: false)
+            where !["INVALID", "ESTABLISHED", "NEW", "RELATED", "UNTRACKED"].contains(st.uppercased()) {
+                throw xt("Bad state \"\(st)\"")
+            }
+        case ("mac", "mac-source"):
+            // xtables_parse_mac: 17 characters, six byte fields separated by colons (the bytes
+            // themselves are left to the mac builder: iptables takes `0G` as a byte).
+            let bytes = a.split(separator: ":", omittingEmptySubsequences: false)
+            guard a.utf8.count == 17, bytes.count == 6, bytes.allSatisfy({ $0.count == 2 }) else {
+                throw xt("Invalid MAC address specified.")
+            }
         case ("policy", "pol"):
             guard a == "none" || a == "ipsec" else { throw xt("policy match: invalid policy \"\(a)\"") }
         case ("CONNMARK", "and-mark"), ("CONNMARK", "or-mark"), ("CONNMARK", "xor-mark"):
@@ -247,7 +265,7 @@ enum OptionChecks {
             "length": "length", "icmp": "icmp-type", "comment": "comment", "AUDIT": "type", "CHECKSUM": "checksum-fill",
             "CLASSIFY": "set-class", "DNAT": "to-destination",
             "mark": "mark", "osf": "genre", "realm": "realm", "tos": "tos", "SECMARK": "selctx", "TEE": "gateway",
-            "TPROXY": "on-port",
+            "TPROXY": "on-port", "mac": "mac-source", "pkttype": "pkt-type", "state": "state", "SNAT": "to-source",
         ]
         if let m = mandatory[e.spec.name], !given.contains(m) {
             throw xt("\(e.spec.name): option \"--\(m)\" must be specified\n")
