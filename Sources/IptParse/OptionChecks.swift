@@ -221,10 +221,10 @@ enum OptionChecks {
                 throw xt("Bad state \"\(st)\"")
             }
         case ("mac", "mac-source"):
-            // xtables_parse_mac: 17 characters, six byte fields separated by colons (the bytes
-            // themselves are left to the mac builder: iptables takes `0G` as a byte).
+            // Six byte fields of at most two characters separated by colons (iptables takes
+            // `0:1:2:3:4:5`, even `:::::`); the bytes themselves are left to the mac builder.
             let bytes = a.split(separator: ":", omittingEmptySubsequences: false)
-            guard a.utf8.count == 17, bytes.count == 6, bytes.allSatisfy({ $0.count == 2 }) else {
+            guard bytes.count == 6, bytes.allSatisfy({ $0.count <= 2 }) else {
                 throw xt("Invalid MAC address specified.")
             }
         case ("policy", "pol"):
