@@ -111,7 +111,7 @@ enum ExtensionCatalog {
         "srh? ",
         "ipvs? ",
         "cluster cluster-total-nodes=1 cluster-local-node=1 cluster-local-nodemask=1 cluster-hash-seed=1",
-        "osf? ",
+        "osf genre=1 ttl=1 log=1",
         "rateest? ",
         "connlabel label=1 set",
         "bpf? ",

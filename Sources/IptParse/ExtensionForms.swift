@@ -302,7 +302,7 @@ enum ExtensionForms {
         case "hashlimit":
             return hashlimitList(e)
         default:
-            return nil
+            return ExtensionListMZ.match(e)
         }
     }
 
@@ -384,7 +384,7 @@ enum ExtensionForms {
             }
             return s
         default:
-            return nil
+            return ExtensionListMZ.target(e)
         }
     }
 

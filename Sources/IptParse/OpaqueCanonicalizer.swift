@@ -180,8 +180,12 @@ enum OpaqueCanonicalizer {
             guard opts.count == 1, let o = opts.first else {
                 throw parser.fail("missing-option", "MARK needs exactly one of --set-xmark, --set-mark, --and-mark, --or-mark, --xor-mark", e.word)
             }
-            let (v, m) = try parser.valueMask(Word(o.args[0], column: e.word.column))
-            let xm = try xmark(o.name, v, m, raw: o.args[0], num: num)
+            // libxt_MARK reads value and mask with strtoul base 0: `010` is 8.
+            let raw = o.args[0].split(separator: "/", omittingEmptySubsequences: false).map { p in
+                ExtensionForms.parseNumber(p).map { String($0) } ?? String(p)
+            }.joined(separator: "/")
+            let (v, m) = try parser.valueMask(Word(raw, column: e.word.column))
+            let xm = try xmark(o.name, v, m, raw: raw, num: num)
             opts = [ExtensionOption("set-xmark", args: [String(format: "0x%x/0x%x", xm.0, xm.1)])]
         case "CONNMARK":
             // strtoul base 0: `010` is 8.
@@ -221,10 +225,16 @@ enum OpaqueCanonicalizer {
             opts = [try tosTarget(opts, parser: parser, word: e.word)]
         case "SYNPROXY":
             opts = try OptionValues.synproxy(opts, parser: parser, word: e.word)
+            // xt_SYNPROXY's checkentry: only for `-p tcp`, not inverted (RULE_APPEND EINVAL).
+            guard let p = parser.proto, p.value == 6, !p.negated else {
+                throw ExtensionForms.kernelRefuses(parser, "SYNPROXY needs '-p tcp'", e.word)
+            }
         case "NFLOG":
             // libxt_NFLOG: --nflog-range is read and dropped (it never worked); a prefix has
             // at least one character.
             opts.removeAll { $0.name == "nflog-range" }
+            // libxt_NFLOG saves --nflog-group only when it is not the default 0.
+            opts.removeAll { $0.name == "nflog-group" && ExtensionForms.parseNumber(Substring($0.args[0])) == 0 }
             if opts.contains(where: { $0.name == "nflog-prefix" && $0.args[0].isEmpty }) {
                 throw parser.fail("xt-message-nl", "Argument must have a minimum length of 1 characters", e.word)
             }
@@ -260,7 +270,18 @@ enum OpaqueCanonicalizer {
                 opts[i].args = [try OptionValues.stripOptions(o.args[0], parser: parser, word: e.word)]
             }
         case "TPROXY":
+            // libxt_TPROXY reads the mark with strtoul base 0: `010` is 8.
+            opts = opts.map { o in
+                guard o.name == "tproxy-mark" else { return o }
+                return ExtensionOption(o.name, args: [o.args[0].split(separator: "/", omittingEmptySubsequences: false).map { p in
+                    ExtensionForms.parseNumber(p).map { String($0) } ?? String(p)
+                }.joined(separator: "/")])
+            }
             opts = try OptionValues.tproxy(opts, family: family, parser: parser, word: e.word)
+            // xt_TPROXY's checkentry: only for `-p tcp` or `-p udp`, not inverted (RULE_APPEND EINVAL).
+            guard let p = parser.proto, p.value == 6 || p.value == 17, !p.negated else {
+                throw ExtensionForms.kernelRefuses(parser, "TPROXY needs '-p tcp' or '-p udp'", e.word)
+            }
         case "NETMAP":
             guard let i = opts.firstIndex(where: { $0.name == "to" }) else {
                 throw parser.fail("xt-message-nl", "NETMAP: option \"--to\" must be specified", e.word)

@@ -23,7 +23,18 @@ enum OptionChecks {
         "cluster": ["cluster-local-node", "cluster-local-nodemask"], "HMARK": [], "IDLETIMER": [],
         "DNAT": [], "ECN": [],
         "AUDIT": [], "CHECKSUM": [], "CLASSIFY": [], "CONNMARK": [], "CONNSECMARK": [], "CT": [], "DSCP": [], "LOG": [],
+        // m–z (mz2): the guided-option extensions of that half, `[!]` per iptables-extensions(8).
+        "mac": ["mac-source"], "mark": ["mark"], "owner": ["uid-owner", "gid-owner", "socket-exists"],
+        "physdev": ["physdev-in", "physdev-out", "physdev-is-in", "physdev-is-out", "physdev-is-bridged"],
+        "pkttype": ["pkt-type"], "policy": ["reqid", "spi", "proto", "mode", "tunnel-src", "tunnel-dst"],
+        "realm": ["realm"], "state": ["state"], "tos": ["tos"], "osf": ["genre"],
+        "MARK": [], "MASQUERADE": [], "NETMAP": [], "NFLOG": [], "NFQUEUE": [], "RATEEST": [], "REDIRECT": [], "REJECT": [],
+        "SECMARK": [], "SNAT": [], "SYNPROXY": [], "TEE": [], "TOS": [], "TPROXY": [],
     ]
+
+    /// libxt_policy: the options of one policy element (each `--next` starts another); the
+    /// extension's own parse refuses one twice within an element ("double --reqid option").
+    static let policyElement: Set<String> = ["reqid", "spi", "proto", "mode", "tunnel-src", "tunnel-dst"]
 
     /// libxtables names an option by its first spelling in the extension's table.
     static let primary: [String: String] = ["sport": "source-port", "dport": "destination-port"]
@@ -36,11 +47,20 @@ enum OptionChecks {
         let name = primary[opt.name] ?? opt.name
         let w = args.first ?? e.word
         func xt(_ text: String) -> Diagnostic { ExtensionForms.xt(parser, text, w) }
-        if e.given.contains(where: { (primary[$0.option.name] ?? $0.option.name) == name }) {
+        if ext == "policy" && (policyElement.contains(name) || name == "next") {
+            let since = e.given.lastIndex { $0.option.name == "next" }.map { $0 + 1 } ?? 0
+            if name != "next", e.given[since...].contains(where: { $0.option.name == name }) {
+                throw xt("policy match: double --\(name) option")
+            }
+        } else if e.given.contains(where: { (primary[$0.option.name] ?? $0.option.name) == name }) {
             throw xt("\(ext): option \"--\(name)\" can only be used once.\n")
         }
         if negated && !inv.contains(opt.name) {
             throw xt("\(ext): option \"--\(name)\" cannot be inverted.\n")
+        }
+        // libxt_owner reads --suppl-groups as a refinement of a --gid-owner given before it.
+        if ext == "owner", opt.name == "suppl-groups", !e.given.contains(where: { $0.option.name == "gid-owner" }) {
+            throw xt("owner: Bad value for \"--suppl-groups\" option: \"you need to use --gid-owner first\"")
         }
         guard let a = args.first?.text else { return }
         func uint(_ lo: UInt64, _ hi: UInt64, prefix: Bool = true, blank: Bool = true) throws(Diagnostic) {
@@ -168,6 +188,48 @@ enum OptionChecks {
             try uint(0, 10000)
         case ("connmark", "mark"), ("CONNMARK", "set-xmark"), ("CONNMARK", "set-mark"):
             guard ExtensionForms.markValue(a) else { throw xt("\(ext): bad integer value for option \"--\(name)\", or out of range.\n") }
+        case ("mark", "mark"), ("MARK", "set-xmark"), ("MARK", "set-mark"), ("TPROXY", "tproxy-mark"):
+            guard ExtensionForms.markValue(a) else { throw xt("\(ext): bad integer value for option \"--\(name)\", or out of range.\n") }
+        case ("MARK", "and-mark"), ("MARK", "or-mark"), ("MARK", "xor-mark"), ("NFLOG", "nflog-size"), ("NFLOG", "nflog-range"),
+             ("policy", "reqid"), ("policy", "spi"):
+            try uint(0, 0xffff_ffff)
+        case ("NFLOG", "nflog-group"), ("NFLOG", "nflog-threshold"), ("NFQUEUE", "queue-num"):
+            try uint(0, 65535)
+        case ("NFLOG", "nflog-prefix"):
+            if a.isEmpty { throw xt("Argument must have a minimum length of 1 characters\n") }
+        case ("TOS", "and-tos"), ("TOS", "or-tos"), ("TOS", "xor-tos"):
+            try uint(0, 255)
+        case ("tos", "tos"), ("TOS", "set-tos"):
+            _ = try OpaqueCanonicalizer.tosValue(a, parser: parser, word: w)
+        case ("osf", "ttl"), ("osf", "log"):
+            try uint(0, 2)
+        case ("owner", "uid-owner"), ("owner", "gid-owner"):
+            guard NamedValues.ownerRange(a, group: opt.name == "gid-owner") != nil else { throw badValue() }
+        case ("physdev", "physdev-in"), ("physdev", "physdev-out"):
+            // xtables_parse_interface: at most IFNAMSIZ-1 bytes.
+            if a.utf8.count >= 16 { throw xt("interface name `\(a)' must be shorter than IFNAMSIZ (15)") }
+        case ("policy", "dir"):
+            guard a == "in" || a == "out" else { throw xt("policy_match: invalid dir \"\(a)\"") }
+        case ("policy", "mode"):
+            guard a == "tunnel" || a == "transport" else { throw xt("policy match: invalid mode \"\(a)\"") }
+        case ("policy", "proto"):
+            guard let p = ProtocolNames.parse(a.lowercased()) else { throw xt("unknown protocol \"\(a)\" specified") }
+            guard [50, 51, 108].contains(p) else { throw xt("policy match: protocol must be ah/esp/ipcomp") }
+        case ("state", "state"):
+            // libxt_state: a comma list of these names (any case).
+            for st in a.split(separator: ",", omittingEmptySubsequences: false)
+            where !["INVALID", "ESTABLISHED", "NEW", "RELATED", "UNTRACKED"].contains(st.uppercased()) {
+                throw xt("Bad state \"\(st)\"")
+            }
+        case ("mac", "mac-source"):
+            // Six byte fields of at most two characters separated by colons (iptables takes
+            // `0:1:2:3:4:5`, even `:::::`); the bytes themselves are left to the mac builder.
+            let bytes = a.split(separator: ":", omittingEmptySubsequences: false)
+            guard bytes.count == 6, bytes.allSatisfy({ $0.count <= 2 }) else {
+                throw xt("Invalid MAC address specified.")
+            }
+        case ("policy", "pol"):
+            guard a == "none" || a == "ipsec" else { throw xt("policy match: invalid policy \"\(a)\"") }
         case ("CONNMARK", "and-mark"), ("CONNMARK", "or-mark"), ("CONNMARK", "xor-mark"):
             try uint(0, 0xffff_ffff)
         case ("cluster", "cluster-total-nodes"), ("cluster", "cluster-local-node"), ("cluster", "cluster-local-nodemask"):
@@ -203,6 +265,8 @@ enum OptionChecks {
             "connbytes": "connbytes", "connlabel": "label", "cpu": "cpu", "helper": "helper", "connmark": "mark",
             "length": "length", "icmp": "icmp-type", "comment": "comment", "AUDIT": "type", "CHECKSUM": "checksum-fill",
             "CLASSIFY": "set-class", "DNAT": "to-destination",
+            "mark": "mark", "osf": "genre", "realm": "realm", "tos": "tos", "SECMARK": "selctx", "TEE": "gateway",
+            "TPROXY": "on-port", "mac": "mac-source", "pkttype": "pkt-type", "state": "state", "SNAT": "to-source",
         ]
         if let m = mandatory[e.spec.name], !given.contains(m) {
             throw xt("\(e.spec.name): option \"--\(m)\" must be specified\n")
@@ -222,6 +286,9 @@ enum OptionChecks {
             "CONNMARK": (["set-xmark", "set-mark", "and-mark", "or-mark", "xor-mark", "save-mark", "restore-mark"],
                          "CONNMARK target: No operation specified"),
             "conntrack": (e.spec.options.map(\.name), "conntrack: At least one option is required"),
+            "MARK": (["set-xmark", "set-mark", "and-mark", "or-mark", "xor-mark"],
+                     "MARK: One of the --set-xmark, --{and,or,xor,set}-mark options is required"),
+            "TOS": (["set-tos", "and-tos", "or-tos", "xor-tos"], "TOS: An action is required"),
         ]
         if let (names, text) = anyOf[e.spec.name], !names.contains(where: given.contains) {
             throw xt(text)
