@@ -42,9 +42,6 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
     /// A stateful match before tests XDP evaluates first: iptables would charge it for
     /// packets the later test refuses.
     case statefulBeforeTests(String, later: String)
-    /// A stateful match on a jump, goto or RETURN: inlined, it would be charged only for
-    /// the packets the callee's rules test.
-    case statefulOnJump(String)
     /// More stateful match instances than one generation holds.
     case statefulInstances(limit: Int)
     /// `-m recent` on a list XDP does not keep (RecentLists says why).
@@ -96,7 +93,6 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .layout: "layout"
         case .statefulOptions: "stateful-options"
         case .statefulBeforeTests: "stateful-before-tests"
-        case .statefulOnJump: "stateful-on-jump"
         case .statefulInstances: "stateful-instances"
         case .recentList: "recent-list"
         case .timeMatch: "time"
@@ -134,7 +130,6 @@ public enum UnsupportedTest: Error, Equatable, Sendable {
         case .statefulOptions(let name, let what): "\(name): \(what) is not evaluated in XDP"
         case .statefulBeforeTests(let name, let later):
             "\(name) comes before '\(later)': iptables charges it for packets that test refuses, XDP tests '\(later)' first"
-        case .statefulOnJump(let name): "\(name) on a jump, goto or RETURN: its state would be charged per inlined rule"
         case .statefulInstances(let n): "more than \(n) stateful match instances in one ruleset"
         case .recentList(let name, let why): "recent list \(name) stays in the kernel: \(why)"
         case .timeMatch(let why): "time: \(why)"

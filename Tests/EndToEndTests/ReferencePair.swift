@@ -65,7 +65,9 @@ final class ReferencePair {
                     let source = f.source & 0xff == 0 ? f.source | UInt32(k % 200 + 1) : f.source
                     var p = Probe(source: source, destination: 0xC612_0002, proto: f.proto)
                     p.destinationPort = f.port
-                    p.sourcePort = UInt16(20000 + rounds * 1000 + k)
+                    // A fresh source port per round (new conntrack entries), cycling within 20000-64999 so
+                    // a long test cannot overflow it.
+                    p.sourcePort = UInt16(20000 + (rounds * 1000 + k) % 45000)
                     p.payload = f.payload
                     p.tcpFlags = f.tcpFlags
                     id &+= 1
