@@ -21,6 +21,16 @@ enum OptionChecksMZ1 {
     ]
 
     /// The old-style parsers (their own words); true when `ext` is one of them and was checked.
+    /// libxt_set's parse_dirs, shared by the set match and the SET target: at most six
+    /// comma-separated directions, each `src` or `dst` (its message keeps iptables' typo).
+    static func setDirections(_ w: Word, parser: CommandLineParser) throws(Diagnostic) {
+        let dirs = w.text.split(separator: ",", omittingEmptySubsequences: false)
+        if dirs.count > 6 { throw ExtensionForms.xt(parser, "Can't be more src/dst options than 6.", w) }
+        for d in dirs where d != "src" && d != "dst" {
+            throw ExtensionForms.xt(parser, "You must spefify (the comma separated list of) 'src' or 'dst'.", w)
+        }
+    }
+
     static func oldStyle(_ e: LoadedExtension, _ opt: ExtensionSpec.Option, negated: Bool, args: [Word],
                          parser: CommandLineParser) throws(Diagnostic) -> Bool {
         let ext = e.spec.name
@@ -71,11 +81,7 @@ enum OptionChecksMZ1 {
             case "add-set", "del-set", "map-set":
                 if given(opt.name) { throw xt("--\(opt.name) can be specified only once") }
                 guard args.count == 2 else { return true }
-                let dirs = args[1].text.split(separator: ",", omittingEmptySubsequences: false)
-                if dirs.count > 6 { throw ExtensionForms.xt(parser, "Can't be more src/dst options than 6.", args[1]) }
-                for d in dirs where d != "src" && d != "dst" {
-                    throw ExtensionForms.xt(parser, "You must spefify (the comma separated list of) 'src' or 'dst'.", args[1])
-                }
+                try setDirections(args[1], parser: parser)
             case "timeout":
                 guard let v = UInt64(a), v < 0xffff_ffff else {
                     throw xt("Invalid value for option --timeout or out of range 0-4294967294")
@@ -89,11 +95,7 @@ enum OptionChecksMZ1 {
             case "match-set", "set":
                 if given("match-set") || given("set") { throw xt("--match-set can be specified only once") }
                 guard args.count == 2 else { return true }
-                let dirs = args[1].text.split(separator: ",", omittingEmptySubsequences: false)
-                if dirs.count > 6 { throw ExtensionForms.xt(parser, "Can't be more src/dst options than 6.", args[1]) }
-                for d in dirs where d != "src" && d != "dst" {
-                    throw ExtensionForms.xt(parser, "You must spefify (the comma separated list of) 'src' or 'dst'.", args[1])
-                }
+                try setDirections(args[1], parser: parser)
             case "return-nomatch":
                 if negated { throw xt("--return-nomatch flag cannot be inverted") }
             default:
