@@ -22,6 +22,61 @@ enum CNumbers {
     /// strtoul(s, &end, base): the longest number at the start and the rest; nil when no
     /// digit was read.
     static func strtoulPrefix(_ text: Substring, base: Int = 0) -> (value: UInt64, overflow: Bool, rest: Substring)? {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) { return asciiStrtoulPrefix(text, base: base) }
+        return characterStrtoulPrefix(text, base: base)
+    }
+
+    /// strtoulPrefix over the bytes of an all-ASCII word (every word of a usual ruleset):
+    /// the same result as the Character walk below, which costs a grapheme break per
+    /// character. In ASCII only `\r\n` is one Character, neither blank nor digit there,
+    /// so it stops both walks here too.
+    static func asciiStrtoulPrefix(_ text: Substring, base: Int) -> (value: UInt64, overflow: Bool, rest: Substring)? {
+        let u = text.utf8
+        var i = u.startIndex
+        func at(_ k: Substring.UTF8View.Index) -> UInt8? { k < u.endIndex ? u[k] : nil }
+        func crlf(_ k: Substring.UTF8View.Index) -> Bool { at(k) == 13 && at(u.index(after: k)) == 10 }
+        while let b = at(i), b == 32 || (b >= 9 && b <= 13), !crlf(i) { i = u.index(after: i) }
+        var negative = false
+        if let b = at(i), b == UInt8(ascii: "+") || b == UInt8(ascii: "-") {
+            negative = b == UInt8(ascii: "-")
+            i = u.index(after: i)
+        }
+        func hexValue(_ b: UInt8) -> Int? {
+            switch b {
+            case 48...57: Int(b - 48)
+            case 97...102: Int(b - 87)
+            case 65...70: Int(b - 55)
+            default: nil
+            }
+        }
+        var radix = base
+        let x = i < u.endIndex ? at(u.index(after: i)) ?? 0 : 0
+        let afterX = x == UInt8(ascii: "x") || x == UInt8(ascii: "X") ? u.index(i, offsetBy: 2) : i
+        if (radix == 0 || radix == 16), at(i) == UInt8(ascii: "0"), afterX != i,
+           let next = at(afterX), hexValue(next) != nil, !crlf(afterX) {
+            radix = 16
+            i = afterX
+        } else if radix == 0 {
+            radix = at(i) == UInt8(ascii: "0") ? 8 : 10
+        }
+        var v: UInt64 = 0
+        var overflow = false
+        var digits = 0
+        while let b = at(i), let d = hexValue(b), d < radix {
+            let (m, o1) = v.multipliedReportingOverflow(by: UInt64(radix))
+            let (a, o2) = m.addingReportingOverflow(UInt64(d))
+            if o1 || o2 { overflow = true }
+            v = a
+            digits += 1
+            i = u.index(after: i)
+        }
+        guard digits > 0 else { return nil }
+        let rest = text[i...]
+        if overflow { return (UInt64.max, true, rest) }
+        return (negative ? 0 &- v : v, false, rest)
+    }
+
+    static func characterStrtoulPrefix(_ text: Substring, base: Int) -> (value: UInt64, overflow: Bool, rest: Substring)? {
         var s = text.drop { " \t\n\r\u{0B}\u{0C}".contains($0) }
         var negative = false
         if let f = s.first, f == "+" || f == "-" {

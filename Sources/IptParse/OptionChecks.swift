@@ -258,21 +258,36 @@ enum OptionChecks {
     /// libxtables' final check of mandatory options (xtables_options_fcheck), in the
     /// extension's option order, and the extensions' own final checks.
     static func final(_ e: LoadedExtension, parser: CommandLineParser) throws(Diagnostic) {
-        let given = Set(e.given.map(\.option.name))
+        // The few options given, searched in place: a Set per extension per rule cost more.
+        let given = FinalGiven(e.given)
         func xt(_ text: String) -> Diagnostic { ExtensionForms.xt(parser, text, e.word) }
-        // Options libxtables marks mandatory (XTF_MAND): "EXT: option "--X" must be specified".
-        let mandatory: [String: String] = [
+        if let m = finalMandatory[e.spec.name], !given.contains(m) {
+            throw xt("\(e.spec.name): option \"--\(m)\" must be specified\n")
+        }
+        if let (names, text) = finalAnyOf[e.spec.name], !names.contains(where: given.contains) {
+            throw xt(text)
+        }
+        try finalSpecific(e, given: given, parser: parser)
+    }
+
+    /// The options given to one extension, by name.
+    struct FinalGiven {
+        let given: [LoadedExtension.Given]
+        init(_ given: [LoadedExtension.Given]) { self.given = given }
+        func contains(_ name: String) -> Bool { given.contains { $0.option.name == name } }
+    }
+
+    // Options libxtables marks mandatory (XTF_MAND): "EXT: option "--X" must be specified".
+    // (Built once: as a literal inside final() it was rebuilt for every extension of every rule.)
+    static let finalMandatory: [String: String] = [
             "connbytes": "connbytes", "connlabel": "label", "cpu": "cpu", "helper": "helper", "connmark": "mark",
             "length": "length", "icmp": "icmp-type", "comment": "comment", "AUDIT": "type", "CHECKSUM": "checksum-fill",
             "CLASSIFY": "set-class", "DNAT": "to-destination",
             "mark": "mark", "osf": "genre", "realm": "realm", "tos": "tos", "SECMARK": "selctx", "TEE": "gateway",
             "TPROXY": "on-port", "mac": "mac-source", "pkttype": "pkt-type", "state": "state", "SNAT": "to-source",
         ]
-        if let m = mandatory[e.spec.name], !given.contains(m) {
-            throw xt("\(e.spec.name): option \"--\(m)\" must be specified\n")
-        }
-        // The extensions' own final checks, in their words.
-        let anyOf: [String: ([String], String)] = [
+    // The extensions' own final checks, in their words.
+    static let finalAnyOf: [String: ([String], String)] = [
             "addrtype": (["src-type", "dst-type"], "addrtype: you must specify --src-type or --dst-type"),
             "connlimit": (["connlimit-upto", "connlimit-above"], "You must specify \"--connlimit-above\" or \"--connlimit-upto\"."),
             "devgroup": (["src-group", "dst-group"], "devgroup match: You must specify either '--src-group' or '--dst-group'"),
@@ -285,14 +300,14 @@ enum OptionChecks {
             "CONNSECMARK": (["save", "restore"], "CONNSECMARK target: parameter required"),
             "CONNMARK": (["set-xmark", "set-mark", "and-mark", "or-mark", "xor-mark", "save-mark", "restore-mark"],
                          "CONNMARK target: No operation specified"),
-            "conntrack": (e.spec.options.map(\.name), "conntrack: At least one option is required"),
+            "conntrack": (ExtensionCatalog.matches["conntrack"]?.options.map(\.name) ?? [], "conntrack: At least one option is required"),
             "MARK": (["set-xmark", "set-mark", "and-mark", "or-mark", "xor-mark"],
                      "MARK: One of the --set-xmark, --{and,or,xor,set}-mark options is required"),
             "TOS": (["set-tos", "and-tos", "or-tos", "xor-tos"], "TOS: An action is required"),
         ]
-        if let (names, text) = anyOf[e.spec.name], !names.contains(where: given.contains) {
-            throw xt(text)
-        }
+
+    static func finalSpecific(_ e: LoadedExtension, given: FinalGiven, parser: CommandLineParser) throws(Diagnostic) {
+        func xt(_ text: String) -> Diagnostic { ExtensionForms.xt(parser, text, e.word) }
         switch e.spec.name {
         case "IDLETIMER":
             for n in ["timeout", "label"] where !given.contains(n) {

@@ -4,24 +4,35 @@ import Foundation
 public enum RulePrinter {
     /// `-A CHAIN ...` without a trailing newline.
     public static func save(_ rule: Rule, chain: String, family: Family) -> String {
-        var out = "-A \(chain)"
-        out += spec(rule, family: family)
+        var out = ""
+        appendSave(rule, chain: chain, family: family, to: &out)
         return out
     }
 
     /// The rule specification after the chain name, with a leading space (empty for a bare rule).
     public static func spec(_ rule: Rule, family: Family) -> String {
         var out = ""
-        func neg(_ n: Bool) -> String { n ? " !" : "" }
-        if let s = rule.source { out += "\(neg(s.negated)) -s \(s.value.saveText)" }
-        if let d = rule.destination { out += "\(neg(d.negated)) -d \(d.value.saveText)" }
-        if let i = rule.inInterface { out += "\(neg(i.negated)) -i \(i.value)" }
-        if let o = rule.outInterface { out += "\(neg(o.negated)) -o \(o.value)" }
-        if let p = rule.proto { out += "\(neg(p.negated)) -p \(ProtocolNames.name(p.value))" }
+        appendSpec(rule, family: family, to: &out)
+        return out
+    }
+
+    /// `save` appended to a buffer (SavePrinter writes a whole ruleset into one).
+    static func appendSave(_ rule: Rule, chain: String, family: Family, to out: inout String) {
+        out += "-A "
+        out += chain
+        appendSpec(rule, family: family, to: &out)
+    }
+
+    static func appendSpec(_ rule: Rule, family: Family, to out: inout String) {
+        func neg(_ n: Bool) { if n { out += " !" } }
+        if let s = rule.source { neg(s.negated); out += " -s "; out += s.value.saveText }
+        if let d = rule.destination { neg(d.negated); out += " -d "; out += d.value.saveText }
+        if let i = rule.inInterface { neg(i.negated); out += " -i "; out += i.value }
+        if let o = rule.outInterface { neg(o.negated); out += " -o "; out += o.value }
+        if let p = rule.proto { neg(p.negated); out += " -p "; out += ProtocolNames.name(p.value) }
         if let f = rule.fragment { out += f ? " -f" : " ! -f" }
         for m in rule.matches { out += match(m, family: family) }
         if let t = rule.target { out += target(t) }
-        return out
     }
 
     static func match(_ m: Match, family: Family) -> String {
