@@ -14,7 +14,8 @@
  *     loopback or unspecified destination;
  *   - non-first fragments (the kernel reassembles before INPUT when conntrack is loaded,
  *     and judges each fragment alone when not: either way the first fragment carries the
- *     headers a rule tests); a first fragment whose transport header is not complete;
+ *     headers a rule tests); a first fragment whose transport header is not complete; every
+ *     first fragment when the ruleset loads conntrack (EIPT6_GEN_FRAGMENTS_UP);
  *   - NDP (ICMPv6 133..137): never dropped by XDP, whatever the ruleset says;
  *   - on the drop path: multicast destinations, and any destination the routing says is
  *     forwarded (bpf_fib_lookup AF_INET6, as the IPv4 route check).
@@ -90,7 +91,7 @@ struct eipt6_pkt {
 	__u8 has_ports;
 	__u8 has_icmp;
 	__u8 icmp_type, icmp_code;
-	__u8 pad;
+	__u8 first_frag;    /* a fragment header with offset 0 and more fragments */
 	__u32 tot_len;      /* 40 + payload length: what ip6tables counts (skb->len) */
 	/* judge output */
 	__u32 verdict;
@@ -208,7 +209,7 @@ static __always_inline int eipt6_judge(struct eipt6_pkt *p, __u32 gen)
 
 	if (!conf || !conf->policy)
 		return 0;
-	if (conf->flags & EIPT6_GEN_PASS_ALL) {
+	if ((conf->flags & EIPT6_GEN_PASS_ALL) || (p->first_frag && (conf->flags & EIPT6_GEN_FRAGMENTS_UP))) {
 		p->verdict = EIPT_KERNEL;
 		p->pos = conf->positions;
 		return 1;
@@ -353,6 +354,7 @@ static __noinline int eipt6_xdp(struct xdp_md *ctx)
 	if (off > plen)
 		return eipt6_stat(EIPT6_STAT_UNTOUCHED, XDP_PASS);
 	pkt.proto = nh;
+	pkt.first_frag = first_frag;
 	h = (__u8 *)(ip + 1) + (off & 4095);
 	{
 		/* The transport header, whole within the payload, or the packet goes up. */

@@ -24,6 +24,10 @@ struct eipt6_conf {
 };
 /* The ruleset NATs or needs what XDP cannot see: every IPv6 packet passes. */
 #define EIPT6_GEN_PASS_ALL (1u << 0)
+/* The ruleset loads conntrack for IPv6 (a state or conntrack match, a CT target), so
+ * nf_defrag_ipv6 reassembles before PREROUTING: a first fragment passes, and the kernel
+ * judges (and counts) the whole datagram, or drops an incomplete one without counting. */
+#define EIPT6_GEN_FRAGMENTS_UP (1u << 1)
 
 /* v6_rules_N: ARRAY[EIPT6_MAX_ENTRIES]. Scanned in order; the first entry whose every
  * present test holds (a negated one must not) decides by its verdict. Several entries of

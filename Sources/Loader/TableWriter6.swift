@@ -61,7 +61,7 @@ extension Dataplane {
         conf.policy = tables.policy.rawValue
         conf.count = UInt32(rows.count)
         conf.positions = tables.positions
-        conf.flags = tables.passAll ? EIPT6_GEN_PASS_ALL : 0
+        conf.flags = (tables.passAll ? EIPT6_GEN_PASS_ALL : 0) | (tables.firstFragmentsUp ? EIPT6_GEN_FRAGMENTS_UP : 0)
         try map("v6_conf").update(g, conf)
     }
 

@@ -83,6 +83,9 @@ public struct CompiledTables6: Equatable, Sendable {
     /// The program passes every IPv6 packet (the nat table has rules: a NATed connection's
     /// packets are rewritten before INPUT, which no IPv6 entry models).
     public var passAll = false
+    /// The ruleset loads conntrack for IPv6, so the kernel reassembles fragments before
+    /// PREROUTING: first fragments pass (EIPT6_GEN_FRAGMENTS_UP).
+    public var firstFragmentsUp = false
     public var setIDs: [String: UInt32] = [:]
     public var setMembers: [SetMember] = []
 

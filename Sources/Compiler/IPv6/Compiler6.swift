@@ -39,6 +39,8 @@ public enum Compiler6 {
             c.tables.passAll = true
             notes.append("the ip6tables nat table has rules: XDP passes every IPv6 packet")
         }
+        c.tables.firstFragmentsUp = usesConntrack(ruleset)
+        if c.tables.firstFragmentsUp { notes.append("the ruleset loads conntrack: first fragments go to the kernel, which reassembles them") }
         c.preInput(ruleset)
         let filter = ruleset.table("filter") ?? Table(name: "filter")
         c.tables.policy = filter.chain("INPUT")?.policy == "DROP" ? .drop : .accept
@@ -49,6 +51,28 @@ public enum Compiler6 {
         c.tables.positions = UInt32(c.origins.count)
         c.fillSets(byName)
         return CompileResult6(tables: c.tables, origins: c.origins, notes: notes)
+    }
+
+    /// Whether some rule makes the kernel track IPv6 connections in this namespace (xt_state,
+    /// xt_conntrack and the CT target take a reference on conntrack, which enables
+    /// nf_defrag_ipv6). Other users of conntrack in the namespace (nftables tables of other
+    /// tools) are not seen here: see docs/ipv6.md.
+    static func usesConntrack(_ ruleset: Ruleset) -> Bool {
+        for table in ruleset.tables {
+            for chain in table.chains {
+                for rule in chain.rules {
+                    if rule.matches.contains(where: { m in
+                        switch m {
+                        case .state, .conntrack: true
+                        case .opaque(let e): ["connbytes", "connlabel", "connlimit", "connmark", "helper", "cluster", "nat"].contains(e.name)
+                        default: false
+                        }
+                    }) { return true }
+                    if case .opaque(let e)? = rule.target, ["CT", "NOTRACK", "CONNMARK", "CONNSECMARK", "SYNPROXY"].contains(e.name) { return true }
+                }
+            }
+        }
+        return !(ruleset.table("nat")?.chains.allSatisfy { $0.rules.isEmpty } ?? true)
     }
 }
 
