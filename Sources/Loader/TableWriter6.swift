@@ -193,3 +193,19 @@ enum TableEncoding6 {
         return r
     }
 }
+
+extension Dataplane {
+    /// Passes every IPv6 packet untouched while on (live6's EIPT_LIVE_PASS_ALL).
+    public func setPassAll6(_ on: Bool) throws(LoaderError) {
+        try setLive6Flags(set: on ? EIPT_LIVE_PASS_ALL : 0, clear: on ? 0 : EIPT_LIVE_PASS_ALL)
+    }
+
+    /// Writes `tables` into the IPv6 generation that is not live (the live one when none was
+    /// ever written) and makes it live.
+    public func install6(_ tables: CompiledTables6) throws(LoaderError) {
+        let (g, active) = try liveGeneration6()
+        let idle = active ? 1 - g : g
+        try write6(tables, generation: idle)
+        try activate6(generation: idle)
+    }
+}

@@ -1,0 +1,75 @@
+import Compiler
+import Foundation
+import IptParse
+import Loader
+
+/// The IPv6 tables of the XDP program follow the kernel's ip6tables ruleset and inet6 sets
+/// (docs/ipv6.md). Every change that may touch them runs with the IPv6 path passing every
+/// packet (live6 PASS_ALL: at no instant can XDP then drop an IPv6 packet the kernel's
+/// ruleset of that instant accepts); afterwards the kernel's state is read back, compiled
+/// into the idle IPv6 generation, that generation goes live, and IPv6 judging resumes.
+/// When the read-back or the compile cannot be had, IPv6 stays passing (and an event says
+/// why): the kernel alone decides, as it always can.
+protocol XDPLayer6: AnyObject {
+    func setPassAll6(_ on: Bool) throws
+    func install6(_ tables: CompiledTables6) throws
+    /// Whether IPv6 tables were ever installed.
+    func ipv6Live() throws -> Bool
+}
+
+extension PinnedXDP: XDPLayer6 {
+    func setPassAll6(_ on: Bool) throws { try dp.setPassAll6(on) }
+    func install6(_ tables: CompiledTables6) throws { try dp.install6(tables) }
+    func ipv6Live() throws -> Bool { try dp.liveGeneration6().active }
+}
+
+extension Firewall {
+    /// The sets the live IPv6 tables test, one name a line (an ipset command on another set
+    /// leaves them as they are).
+    var ipv6SetsFile: String { store.paths.stateDir + "/ipv6.sets" }
+
+    /// Runs `change` (a kernel command) with the IPv6 path passing everything, then installs
+    /// what the kernel holds afterwards. `always`: also when no IPv6 tables were installed
+    /// yet (an ip6tables change); ipset commands follow only once IPv6 tables are live and
+    /// name one of their sets (or act on every set).
+    func followingIPv6(always: Bool, sets names: [String]? = nil, _ change: () throws -> ToolResult) throws -> ToolResult {
+        guard let (a, xdp) = try attached(), let x6 = xdp as? XDPLayer6 else { return try change() }
+        if !always {
+            guard try x6.ipv6Live() else { return try change() }
+            if let names {
+                let used = Set((store.read(ipv6SetsFile) ?? "").split(separator: "\n").map(String.init))
+                if !names.contains(where: used.contains) { return try change() }
+            }
+        }
+        try x6.setPassAll6(true)
+        let r = try change()
+        do {
+            let rules = try readRules(.ipv6)
+            let sets = try readSets()
+            guard let ruleset = rules.ruleset else {
+                store.event("ipv6: the kernel's ip6tables ruleset could not be read back: IPv6 passes XDP unjudged")
+                return r
+            }
+            let result = Compiler6.compile(ruleset, sets: sets.sets, interface: a.interface)
+            try x6.install6(result.tables)
+            try store.write(result.tables.setIDs.keys.sorted().map { $0 + "\n" }.joined(), to: ipv6SetsFile)
+            try x6.setPassAll6(false)
+        } catch {
+            store.event("ipv6: XDP's IPv6 tables were not brought up to date (\(error)): IPv6 passes XDP unjudged")
+        }
+        return r
+    }
+
+    /// Which sets an ipset command may change: nil for every set (restore, flush or destroy
+    /// without a name), else the names it gives.
+    static func ipsetTargets(_ argv: [String]) -> [String]? {
+        guard let inv = try? IpsetArgv.parse(argv) else { return nil }
+        switch inv.command {
+        case .list, .save, .test, .version, .help: return []
+        case .restore: return nil
+        case .flush, .destroy: return inv.args.isEmpty ? nil : Array(inv.args.prefix(1))
+        case .swap, .rename: return Array(inv.args.prefix(2))
+        case .create, .add, .del: return Array(inv.args.prefix(1))
+        }
+    }
+}
