@@ -56,12 +56,12 @@ struct Lowering6 {
                 for r in mp.ports where r.lower <= r.upper {
                     var a = CompiledTables6.Tests()
                     switch mp.direction {
-                    case .source: a.sourcePorts = Negatable(value: r.lower...r.upper, negated: false)
-                    case .destination: a.destinationPorts = Negatable(value: r.lower...r.upper, negated: false)
+                    case .source: a.sourcePorts = Negatable(r.lower...r.upper)
+                    case .destination: a.destinationPorts = Negatable(r.lower...r.upper)
                     case .either:
-                        a.sourcePorts = Negatable(value: r.lower...r.upper, negated: false)
+                        a.sourcePorts = Negatable(r.lower...r.upper)
                         var b = CompiledTables6.Tests()
-                        b.destinationPorts = Negatable(value: r.lower...r.upper, negated: false)
+                        b.destinationPorts = Negatable(r.lower...r.upper)
                         alts.append(b)
                     }
                     alts.append(a)
@@ -71,7 +71,7 @@ struct Lowering6 {
                 // xt icmp6: (type == t && code in [lo, hi]) ^ invert; no wildcard type.
                 if !(i.any && !i.negated) {
                     if i.any { unsupported.append("! --icmpv6-type any") } else {
-                        t.icmp = Negatable(value: CompiledTables6.ICMPTest(type: i.type, codes: i.codes), negated: i.negated)
+                        t.icmp = Negatable(CompiledTables6.ICMPTest(type: i.type, codes: i.codes), negated: i.negated)
                     }
                 }
             case .set(let s):
@@ -102,11 +102,11 @@ struct Lowering6 {
     private func ports(_ s: Negatable<ValueRange>?, _ d: Negatable<ValueRange>?, into t: inout CompiledTables6.Tests,
                        unsupported: inout [String]) {
         if let r = s {
-            if r.value.lower <= r.value.upper { t.sourcePorts = Negatable(value: r.value.lower...r.value.upper, negated: r.negated) }
+            if r.value.lower <= r.value.upper { t.sourcePorts = Negatable(r.value.lower...r.value.upper, negated: r.negated) }
             else { unsupported.append("a reversed port range") }
         }
         if let r = d {
-            if r.value.lower <= r.value.upper { t.destinationPorts = Negatable(value: r.value.lower...r.value.upper, negated: r.negated) }
+            if r.value.lower <= r.value.upper { t.destinationPorts = Negatable(r.value.lower...r.value.upper, negated: r.negated) }
             else { unsupported.append("a reversed port range") }
         }
     }
