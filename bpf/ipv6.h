@@ -92,6 +92,9 @@ struct eipt6_pkt {
 	__u8 has_icmp;
 	__u8 icmp_type, icmp_code;
 	__u8 first_frag;    /* a fragment header with offset 0 and more fragments */
+	__u8 tcp_flags;     /* TCP: byte 13 of the header */
+	__u8 ct_state;      /* enum eipt_ct_state, when the generation needs it */
+	__u8 pad2[2];
 	__u32 tot_len;      /* 40 + payload length: what ip6tables counts (skb->len) */
 	/* judge output */
 	__u32 verdict;
@@ -174,6 +177,12 @@ static __always_inline int eipt6_entry_holds(const struct eipt6_rule *r, const s
 		if (member == ((neg & EIPT6_T_SET) ? 1 : 0))
 			return 0;
 	}
+	if (t & EIPT6_T_CT) {
+		/* Last: every other test holds. A state XDP cannot tell may match. */
+		if (p->ct_state & EIPT_CT_UNCERTAIN)
+			return 2;
+		EIPT6_CHECK(EIPT6_T_CT, (p->ct_state & r->ct_states) != 0);
+	}
 #undef EIPT6_CHECK
 	return 1;
 }
@@ -189,9 +198,10 @@ static __always_inline int eipt6_entry_holds(const struct eipt6_rule *r, const s
 		r = bpf_map_lookup_elem(&v6_rules_##N, &k);                             \
 		if (!r)                                                                 \
 			return 1;                                                       \
-		if (eipt6_entry_holds(r, c->p, N)) {                                    \
+		int h_ = eipt6_entry_holds(r, c->p, N);                                 \
+		if (h_) {                                                               \
 			c->found = k + 1;                                               \
-			c->p->verdict = r->verdict;                                     \
+			c->p->verdict = h_ == 2 ? EIPT_KERNEL : r->verdict;             \
 			c->p->pos = r->pos;                                             \
 			return 1;                                                       \
 		}                                                                       \
@@ -202,7 +212,9 @@ EIPT6_STEP(1)
 
 /* First match over generation `gen`'s entries; the policy (at index `positions`) when none
  * matches. 0 when the generation has no configuration (then the packet passes). */
-static __always_inline int eipt6_judge(struct eipt6_pkt *p, __u32 gen)
+static __noinline int eipt6_ct_state(struct xdp_md *ctx, struct eipt6_pkt *p);
+
+static __always_inline int eipt6_judge(struct xdp_md *ctx, struct eipt6_pkt *p, __u32 gen)
 {
 	struct eipt6_conf *conf = bpf_map_lookup_elem(&v6_conf, &gen);
 	struct eipt6_judge_ctx c = { .p = p };
@@ -219,6 +231,8 @@ static __always_inline int eipt6_judge(struct eipt6_pkt *p, __u32 gen)
 		c.count = EIPT6_MAX_ENTRIES;
 	p->verdict = conf->policy;
 	p->pos = conf->positions;
+	if ((conf->flags & EIPT6_GEN_NEEDS_CT) && !p->ct_state)
+		p->ct_state = eipt6_ct_state(ctx, p);
 	if (c.count)
 		bpf_loop(c.count, gen ? (void *)eipt6_step_1 : (void *)eipt6_step_0, &c, 0);
 	return 1;
@@ -273,6 +287,48 @@ static __always_inline void eipt6_count(__u32 gen, __u32 pos, __u64 bytes)
 		c->packets += 1;
 		c->bytes += bytes;
 	}
+}
+
+/*
+ * The conntrack state of the packet, as eipt_ct_state finds it for IPv4: TCP and UDP are
+ * looked up with the kfunc (an IPv6 tuple); found: ESTABLISHED once a reply was seen (or
+ * the packet is a reply), RELATED for an expected connection, else NEW; not found: a UDP
+ * datagram is NEW, a TCP segment NEW when it may open a connection (eipt_tcp_new_state),
+ * else INVALID. Every other protocol (ICMPv6 included: errors quote a packet behind
+ * extension headers XDP does not walk) is uncertain.
+ */
+static __noinline int eipt6_ct_state(struct xdp_md *ctx, struct eipt6_pkt *p)
+{
+	struct bpf_sock_tuple tup = {};
+	struct bpf_ct_opts opts = {};
+	struct nf_conn *ct;
+	__u32 state;
+
+	if (!p || (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP) || !p->has_ports)
+		return EIPT_CT_UNCERTAIN;
+	__builtin_memcpy(tup.ipv6.saddr, p->saddr, 16);
+	__builtin_memcpy(tup.ipv6.daddr, p->daddr, 16);
+	tup.ipv6.sport = bpf_htons(p->sport);
+	tup.ipv6.dport = bpf_htons(p->dport);
+	opts.netns_id = EIPT_CURRENT_NETNS;
+	opts.l4proto = p->proto;
+	ct = bpf_xdp_ct_lookup(ctx, &tup, sizeof(tup.ipv6), &opts, EIPT_CT_OPTS_SZ);
+	if (!ct) {
+		if (p->proto == IPPROTO_TCP)
+			return eipt_tcp_new_state(p->tcp_flags);
+		return EIPT_CT_NEW;
+	}
+	{
+		unsigned long status = ct->status;
+		if (opts.dir == EIPT_IP_CT_DIR_REPLY || (status & EIPT_IPS_SEEN_REPLY))
+			state = EIPT_CT_ESTABLISHED;
+		else if (status & EIPT_IPS_EXPECTED)
+			state = EIPT_CT_RELATED;
+		else
+			state = EIPT_CT_NEW;
+	}
+	bpf_ct_release(ct);
+	return state;
 }
 
 /* The extension headers ipv6_find_hdr walks (ipv6_ext_hdr(); NONE ends the walk). */
@@ -382,6 +438,8 @@ static __noinline int eipt6_xdp(struct xdp_md *ctx)
 					return eipt6_stat(EIPT6_STAT_NDP_PASSED, XDP_PASS);
 			} else {
 				pkt.has_ports = 1;
+				if (nh == 6 && (void *)(h + 14) <= data_end)
+					pkt.tcp_flags = h[13];
 				pkt.sport = bpf_ntohs(*(__u16 *)h);
 				pkt.dport = bpf_ntohs(*(__u16 *)(h + 2));
 				pkt.ipset_port = *(__u16 *)(h + 2);
@@ -389,12 +447,12 @@ static __noinline int eipt6_xdp(struct xdp_md *ctx)
 		}
 	}
 
-	if (!eipt6_judge(&pkt, gen))
+	if (!eipt6_judge(ctx, &pkt, gen))
 		return eipt6_stat(EIPT6_STAT_UNTOUCHED, XDP_PASS);
 	verdict = pkt.verdict;
 	pos = pkt.pos;
 	if (flags & EIPT_LIVE_BOTH) {
-		if (!eipt6_judge(&pkt, !gen) || (verdict == EIPT_DROP) != (pkt.verdict == EIPT_DROP))
+		if (!eipt6_judge(ctx, &pkt, !gen) || (verdict == EIPT_DROP) != (pkt.verdict == EIPT_DROP))
 			return eipt6_stat(EIPT6_STAT_SPLIT_PASSED, XDP_PASS);
 	}
 	if (verdict != EIPT_DROP)

@@ -28,6 +28,8 @@ struct eipt6_conf {
  * nf_defrag_ipv6 reassembles before PREROUTING: a first fragment passes, and the kernel
  * judges (and counts) the whole datagram, or drops an incomplete one without counting. */
 #define EIPT6_GEN_FRAGMENTS_UP (1u << 1)
+/* Some entry tests the conntrack state: the judge looks the packet up first. */
+#define EIPT6_GEN_NEEDS_CT (1u << 2)
 
 /* v6_rules_N: ARRAY[EIPT6_MAX_ENTRIES]. Scanned in order; the first entry whose every
  * present test holds (a negated one must not) decides by its verdict. Several entries of
@@ -40,6 +42,9 @@ enum eipt6_test {
 	EIPT6_T_DPORT = 1 << 4,
 	EIPT6_T_ICMP = 1 << 5,  /* ICMPv6 type == icmp_type, code in [code_lo, code_hi] */
 	EIPT6_T_SET = 1 << 6,   /* the source (and port) in set `set_id` (v6_set_N / v6_setport_N) */
+	EIPT6_T_CT = 1 << 7,    /* the conntrack state in ct_states (enum eipt_ct_state); a packet
+				 * whose state XDP cannot tell (EIPT_CT_UNCERTAIN) stops the walk
+				 * there and goes to the kernel */
 };
 /* eipt6_rule.set_flags */
 #define EIPT6_SET_PORT 1u     /* hash:ip,port / hash:net,port: the key holds proto and port */
@@ -58,7 +63,8 @@ struct eipt6_rule {
 	__u8 proto;
 	__u8 icmp_type, icmp_code_lo, icmp_code_hi;
 	__u8 set_flags;  /* EIPT6_SET_* */
-	__u8 pad[3];
+	__u8 ct_states;  /* enum eipt_ct_state bits the test accepts */
+	__u8 pad[2];
 };
 
 /* v6_set_N: LPM_TRIE of set members: prefixlen = 32 + the member's prefix length. The

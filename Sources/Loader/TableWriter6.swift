@@ -62,6 +62,7 @@ extension Dataplane {
         conf.count = UInt32(rows.count)
         conf.positions = tables.positions
         conf.flags = (tables.passAll ? EIPT6_GEN_PASS_ALL : 0) | (tables.firstFragmentsUp ? EIPT6_GEN_FRAGMENTS_UP : 0)
+            | (tables.needsConntrack ? EIPT6_GEN_NEEDS_CT : 0)
         try map("v6_conf").update(g, conf)
     }
 
@@ -178,6 +179,10 @@ enum TableEncoding6 {
             r.icmp_type = i.value.type
             r.icmp_code_lo = i.value.codes.lowerBound
             r.icmp_code_hi = i.value.codes.upperBound
+        }
+        if let c = t.conntrack {
+            mark(EIPT6_T_CT, c.negated)
+            r.ct_states = UInt8(truncatingIfNeeded: c.value.rawValue)
         }
         if let s = t.set {
             mark(EIPT6_T_SET, s.negated)

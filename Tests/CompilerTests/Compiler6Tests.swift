@@ -61,10 +61,12 @@ final class Compiler6Tests: XCTestCase {
             COMMIT
 
             """)
-        XCTAssertEqual(r.origins.map(\.verdict), [.kernel, .kernel, .kernel, .kernel, .kernel, .drop])
-        XCTAssertTrue(r.origins[0].reason.contains("-m state"), r.origins[0].reason)
+        XCTAssertEqual(r.origins.map(\.verdict), [.accept, .kernel, .kernel, .kernel, .kernel, .drop])
+        XCTAssertEqual(r.tables.entries[0].tests.conntrack?.value, [.related, .established])
+        XCTAssertTrue(r.tables.needsConntrack)
+        XCTAssertTrue(r.tables.firstFragmentsUp, "a state match loads conntrack: the kernel reassembles")
         XCTAssertTrue(r.origins[1].reason.contains("not a prefix"), r.origins[1].reason)
-        XCTAssertEqual(r.tables.entries[0].tests, CompiledTables6.Tests(), "over-approximation: no tests left")
+        XCTAssertEqual(r.tables.entries[1].tests, CompiledTables6.Tests(), "over-approximation: no tests left")
         XCTAssertEqual(r.tables.entries[2].tests.proto?.value, 6, "-m hl left out, -p tcp kept")
         XCTAssertEqual(r.tables.policy, .accept)
     }

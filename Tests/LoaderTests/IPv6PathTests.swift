@@ -154,6 +154,39 @@ final class IPv6PathTests: XCTestCase {
         XCTAssertEqual(try action(dp, udp("2001:db8:9::1")), XDPAction.drop, "the same, whole")
     }
 
+    func testConntrackState() throws {
+        try Privileged.skipUnlessPrivileged()
+        let ruleset = try RestoreParser.parse("""
+            *filter
+            :INPUT ACCEPT [0:0]
+            -A INPUT -p tcp -m conntrack --ctstate INVALID -j DROP
+            -A INPUT -p tcp -m tcp --dport 80 -m state --state NEW -j DROP
+            -A INPUT -p ipv6-icmp -m state --state NEW -j DROP
+            -A INPUT -p udp -m state --state NEW -j DROP
+            COMMIT
+
+            """, options: .init(family: .ipv6))
+        let result = Compiler6.compile(ruleset, sets: nil, interface: "veth0")
+        XCTAssertTrue(result.tables.needsConntrack)
+        let dp = try Dataplane.load()
+        try dp.write6(result.tables, generation: 0)
+        try dp.activate6(generation: 0)
+        try dp.setLive6Flags(set: EIPT_LIVE_ALL_DESTINATIONS_VALUE, clear: 0)
+        var syn = IPv6Frame(src: "2001:db8:9::1", dst: "2001:db8:ff::1", proto: 6)
+        syn.dport = 80
+        XCTAssertEqual(try action(dp, syn), XDPAction.drop, "a SYN without an entry: NEW")
+        syn.dport = 81
+        XCTAssertEqual(try action(dp, syn), XDPAction.pass)
+        syn.tcpFlags = 0x01
+        XCTAssertEqual(try action(dp, syn), XDPAction.drop, "a lone FIN without an entry: INVALID")
+        XCTAssertEqual(try dp.counters6(generation: 0)[0].packets, 1)
+        let echo = IPv6Frame(src: "2001:db8:9::1", dst: "2001:db8:ff::1", proto: 58)
+        XCTAssertEqual(try action(dp, echo), XDPAction.pass, "ICMPv6: the state is the kernel's to tell")
+        XCTAssertEqual(try action(dp, udp("2001:db8:9::1")), XDPAction.drop, "UDP without an entry: NEW")
+        // A first fragment goes up: with conntrack loaded the kernel reassembles first.
+        XCTAssertEqual(try action(dp, udp("2001:db8:9::1", ext: [.fragment(offset: 0, more: true, id: 3)])), XDPAction.pass)
+    }
+
     func testTransitionAndGenerations() throws {
         let (dp, _) = try Self.loaded()
         var open = CompiledTables6()

@@ -27,6 +27,7 @@ public struct IPv6Frame {
     public var dport: UInt16 = 5060
     public var icmpType: UInt8 = 128
     public var icmpCode: UInt8 = 0
+    public var tcpFlags: UInt8 = 0x02
     public var payload: [UInt8] = Array("probe".utf8)
     /// Bytes of the transport header (and payload) kept: nil all, else truncated there.
     public var truncateTransport: Int?
@@ -50,7 +51,7 @@ public struct IPv6Frame {
         var t: [UInt8]
         switch proto {
         case 6:
-            t = be16(sport) + be16(dport) + [0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0] + payload
+            t = be16(sport) + be16(dport) + [0, 0, 0, 1, 0, 0, 0, 0, 0x50, tcpFlags, 0xff, 0xff, 0, 0, 0, 0] + payload
         case 17:
             t = be16(sport) + be16(dport) + be16(UInt16(8 + payload.count)) + [0, 0] + payload
         case 58:

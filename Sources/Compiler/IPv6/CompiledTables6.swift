@@ -35,6 +35,9 @@ public struct CompiledTables6: Equatable, Sendable {
         public var destinationPorts: Negatable<ClosedRange<UInt16>>?
         public var icmp: Negatable<ICMPTest>?
         public var set: SetTest?
+        /// The conntrack state (`-m state`, `-m conntrack --ctstate`); a packet whose state
+        /// the program cannot tell goes to the kernel at this entry.
+        public var conntrack: Negatable<ConntrackStates>?
         public init() {}
 
         /// Both conjunctions at once, or nil when one entry cannot say it (two different
@@ -55,6 +58,7 @@ public struct CompiledTables6: Equatable, Sendable {
             t.destinationPorts = m(destinationPorts, o.destinationPorts)
             t.icmp = m(icmp, o.icmp)
             t.set = m(set, o.set)
+            t.conntrack = m(conntrack, o.conntrack)
             return ok ? t : nil
         }
     }
@@ -86,6 +90,8 @@ public struct CompiledTables6: Equatable, Sendable {
     /// The ruleset loads conntrack for IPv6, so the kernel reassembles fragments before
     /// PREROUTING: first fragments pass (EIPT6_GEN_FRAGMENTS_UP).
     public var firstFragmentsUp = false
+    /// Some entry tests the conntrack state (EIPT6_GEN_NEEDS_CT).
+    public var needsConntrack: Bool { entries.contains { $0.tests.conntrack != nil } }
     public var setIDs: [String: UInt32] = [:]
     public var setMembers: [SetMember] = []
 

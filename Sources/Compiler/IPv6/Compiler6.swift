@@ -93,7 +93,10 @@ struct Compiler6Walk {
                 for (i, rule) in chain.rules.enumerated() {
                     guard let target = rule.target, PreInputRules.changesPacket(target) else { continue }
                     let ref = RuleRef(table: tableName, chain: chainName, index: i + 1, line: rule.location?.line)
-                    guard case .tests(let alts, _) = lowering.lower(rule) else { continue }
+                    guard case .tests(var alts, _) = lowering.lower(rule) else { continue }
+                    // raw runs before conntrack and NAT binds a whole connection from its first
+                    // packet: their state tests say nothing of this packet (PreInputRules).
+                    if tableName == "raw" || tableName == "nat" { for i in alts.indices { alts[i].conntrack = nil } }
                     emit(alts, verdict: .kernel, rule: ref, via: [],
                          reason: "\(tableName) \(chainName) -j \(target.name) runs before filter INPUT")
                 }

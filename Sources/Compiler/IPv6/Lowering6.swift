@@ -76,6 +76,16 @@ struct Lowering6 {
                 }
             case .set(let s):
                 if let test = set(s) { t.set = test } else { unsupported.append("-m set --match-set \(s.name)") }
+            case .state(let st):
+                if st.value.intersection([.snat, .dnat]).isEmpty { t.conntrack = st } else { unsupported.append("-m state") }
+            case .conntrack(let c):
+                // --ctstate alone (SNAT/DNAT are properties of a binding, not states the
+                // lookup reports); every other conntrack option is the kernel's.
+                if c.other.isEmpty, let st = c.states, st.value.intersection([.snat, .dnat]).isEmpty {
+                    t.conntrack = st
+                } else {
+                    unsupported.append("-m conntrack")
+                }
             case .comment:
                 break
             default:
