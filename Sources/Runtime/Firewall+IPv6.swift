@@ -84,8 +84,10 @@ extension Firewall {
     func mergeIPv6Counters(_ text: String) throws -> String {
         guard let (a, xdp) = try attached(), let x6 = xdp as? XDPLayer6, try x6.ipv6Live(),
               let ruleset = KernelView.rules(text, family: .ipv6).ruleset else { return text }
+        // Positions come from the whole ruleset (`-t filter` text lacks the tables before INPUT).
+        guard let whole = try readRules(.ipv6).ruleset else { return text }
         let sets = try readSets()
-        let result = Compiler6.compile(ruleset, sets: sets.sets, interface: a.interface)
+        let result = Compiler6.compile(whole, sets: sets.sets, interface: a.interface)
         let identities = RuleIdentity.all(in: ruleset)
         func id(_ r: RuleRef) -> RuleIdentity? {
             guard let list = identities[r.table + "\t" + r.chain], r.index >= 1, r.index <= list.count else { return nil }
