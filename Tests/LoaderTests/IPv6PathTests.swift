@@ -36,16 +36,20 @@ final class IPv6PathTests: XCTestCase {
 
         """
 
-    private static func loaded() throws -> (Dataplane, CompileResult6) {
+    private static func compiled() throws -> CompileResult6 {
         try Privileged.skipUnlessPrivileged()
         let ruleset = try RestoreParser.parse(rules, options: .init(family: .ipv6))
         let script = try IpsetParser.parse(sets, file: "sets")
-        let result = Compiler6.compile(ruleset, sets: script, interface: "veth0")
+        return Compiler6.compile(ruleset, sets: script, interface: "veth0")
+    }
+
+    private static func loaded(_ result: CompileResult6? = nil) throws -> Dataplane {
+        let result = try result ?? compiled()
         let dp = try Dataplane.load()
         try dp.write6(result.tables, generation: 0)
         try dp.activate6(generation: 0)
         try dp.setLive6Flags(set: EIPT_LIVE_ALL_DESTINATIONS_VALUE, clear: 0)
-        return (dp, result)
+        return dp
     }
 
     private func udp(_ src: String, dport: UInt16 = 5060, ext: [IPv6Frame.Ext] = []) -> IPv6Frame {
@@ -60,7 +64,8 @@ final class IPv6PathTests: XCTestCase {
     }
 
     func testFirstMatchOverEntriesAndSets() throws {
-        let (dp, result) = try Self.loaded()
+        let result = try Self.compiled()
+        let dp = try Self.loaded(result)
         XCTAssertEqual(result.exactPositions, 7)
         XCTAssertEqual(try action(dp, udp("2001:db8:100::1")), XDPAction.pass, "whitelisted /48")
         XCTAssertEqual(try action(dp, udp("2001:db8:100:5::1")), XDPAction.drop, "nomatch /64 inside the /48")
@@ -92,7 +97,7 @@ final class IPv6PathTests: XCTestCase {
     }
 
     func testNDPIsNeverJudged() throws {
-        let (dp, _) = try Self.loaded()
+        let dp = try Self.loaded()
         for t: UInt8 in 133...137 {
             var ndp = IPv6Frame(src: "fe80::1", dst: "ff02::1:ff00:1", proto: 58)
             ndp.icmpType = t
@@ -105,7 +110,7 @@ final class IPv6PathTests: XCTestCase {
     }
 
     func testExtensionHeaderWalk() throws {
-        let (dp, _) = try Self.loaded()
+        let dp = try Self.loaded()
         let pad = [UInt8](repeating: 0, count: 6)
         let padN: [UInt8] = [1, 4, 0, 0, 0, 0]
         // Walked to the transport header: judged by the UDP port behind them.
@@ -129,7 +134,7 @@ final class IPv6PathTests: XCTestCase {
     }
 
     func testTruncatedHeadersPass() throws {
-        let (dp, _) = try Self.loaded()
+        let dp = try Self.loaded()
         // A first fragment carrying only half of the UDP header.
         var f = udp("2001:db8:9::1", ext: [.fragment(offset: 0, more: true, id: 10)])
         f.truncateTransport = 4
@@ -188,7 +193,7 @@ final class IPv6PathTests: XCTestCase {
     }
 
     func testTransitionAndGenerations() throws {
-        let (dp, _) = try Self.loaded()
+        let dp = try Self.loaded()
         var open = CompiledTables6()
         open.policy = .accept
         try dp.write6(open, generation: 1)
