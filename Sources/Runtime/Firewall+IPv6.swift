@@ -99,8 +99,9 @@ extension Firewall {
                 counts[.policy(chain: "INPUT"), default: .init()].add(c.packets, c.bytes)
                 continue
             }
-            guard pos < result.origins.count, let r = result.origins[pos].rule else { continue }
-            for ref in [r] + result.origins[pos].via {
+            guard pos < result.origins.count else { continue }
+            if result.origins[pos].isPolicy { counts[.policy(chain: "INPUT"), default: .init()].add(c.packets, c.bytes) }
+            for ref in (result.origins[pos].rule.map { [$0] } ?? []) + result.origins[pos].via {
                 if let i = id(ref) { counts[i, default: .init()].add(c.packets, c.bytes) }
             }
         }

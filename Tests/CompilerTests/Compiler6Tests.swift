@@ -20,11 +20,17 @@ final class Compiler6Tests: XCTestCase {
         let t = r.tables
         XCTAssertEqual(t.policy, .drop)
         XCTAssertFalse(t.passAll)
-        // 19 INPUT rules, the MGMT jump replaced by MGMT's three rules in its context.
-        XCTAssertEqual(t.positions, 18 + 3)
+        // 19 INPUT rules, the MGMT jump replaced by MGMT's three rules in its context, then
+        // the rest of INPUT and the policy for the packets MGMT lets fall through (counted
+        // with the jump), then the rest of INPUT for every other packet.
+        XCTAssertEqual(t.positions, 11 + 3 + 7 + 1 + 7)
         let icmp = [CompiledTables6.Verdict](repeating: .accept, count: 9)
-        XCTAssertEqual(r.origins.map(\.verdict), [.drop] + icmp + [.drop] + [.accept, .accept, .drop]
-                       + [.accept, .drop, .accept, .accept, .drop, .kernel, .accept])
+        let rest: [CompiledTables6.Verdict] = [.accept, .drop, .accept, .accept, .drop, .kernel, .accept]
+        XCTAssertEqual(r.origins.map(\.verdict), [.drop] + icmp + [.drop] + [.accept, .accept, .drop] + rest + [.drop] + rest)
+        XCTAssertTrue(r.origins[21].isPolicy)
+        XCTAssertEqual(r.origins[21].via.map(\.index), [12])
+        XCTAssertEqual(r.origins[14].via.map(\.index), [12], "the copy counts the jump")
+        XCTAssertEqual(r.origins[22].via, [], "the plain rest does not")
         // The jump's source prefix is on each of MGMT's entries.
         let mgmt = t.entries.filter { $0.position >= 11 && $0.position <= 13 }
         XCTAssertEqual(mgmt.count, 3)

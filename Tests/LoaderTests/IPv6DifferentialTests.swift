@@ -40,6 +40,9 @@ final class IPv6DifferentialTests: XCTestCase {
             for a in [IPv6DifferentialTests.local, IPv6DifferentialTests.otherLocal] {
                 try must(fw.run(["ip", "addr", "add", "\(a)/64", "dev", "f6", "nodad"]), "address")
             }
+            // Replies to a link-local probe source go out to a known neighbour: without one the
+            // kernel reports "address unreachable" to itself seconds later, over lo, into INPUT.
+            try must(fw.run(["ip", "neigh", "add", "fe80::2", "lladdr", "02:00:00:00:00:01", "dev", "f6", "nud", "permanent"]), "neighbour")
             if let sets { try must(fw.run(["ipset", "restore"], stdin: sets), "ipset restore") } else { fw.createSets(referencedBy: rules, v6: true) }
             try must(fw.run(["ip6tables-restore"], stdin: rules), "ip6tables-restore")
             let link = fw.run(["cat", "/sys/class/net/f6/address"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -80,7 +83,10 @@ final class IPv6DifferentialTests: XCTestCase {
         var out: Set<String> = []
         for (i, c) in b.enumerated() where c.packets > (i < a.count ? a[i].packets : 0) {
             if i == result.origins.count { out.insert("INPUT:policy"); continue }
-            guard i < result.origins.count, let r = result.origins[i].rule, r.table == "filter" else { continue }
+            guard i < result.origins.count else { continue }
+            if result.origins[i].isPolicy { out.insert("INPUT:policy") }
+            for v in result.origins[i].via { out.insert("\(v.chain)#\(v.index)") }
+            guard let r = result.origins[i].rule, r.table == "filter" else { continue }
             out.insert("\(r.chain)#\(r.index)")
             for v in result.origins[i].via { out.insert("\(v.chain)#\(v.index)") }
         }

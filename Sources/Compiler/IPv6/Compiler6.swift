@@ -5,6 +5,9 @@ import IptParse
 public struct PositionOrigin6: Equatable, Sendable {
     public var rule: RuleRef?
     public var via: [RuleRef]
+    /// INPUT's policy, reached after the jumps in `via` let the packet in and their chains
+    /// fell through (`rule` is nil then).
+    public var isPolicy = false
     public var verdict: CompiledTables6.Verdict
     /// Why a `kernel` position is the kernel's; empty for exact positions.
     public var reason: String
@@ -104,8 +107,8 @@ struct Compiler6Walk {
         }
     }
 
-    mutating func walk(_ chain: Chain, table: Table, context: CompiledTables6.Tests, via: [RuleRef], depth: Int) {
-        for (i, rule) in chain.rules.enumerated() where !cut {
+    mutating func walk(_ chain: Chain, table: Table, from start: Int = 0, context: CompiledTables6.Tests, via: [RuleRef], depth: Int) {
+        for (i, rule) in chain.rules.enumerated() where i >= start && !cut {
             let ref = RuleRef(table: table.name, chain: chain.name, index: i + 1, line: rule.location?.line)
             guard case .tests(let alts, let unsupported) = lowering.lower(rule) else { continue }
             let inContext = alts.map { context.and($0) }
@@ -125,6 +128,17 @@ struct Compiler6Walk {
             case .jump(let callee)? where exact && tests.count == 1 && depth < Compiler6.maxDepth:
                 if let c = table.chain(callee), !c.isBuiltin {
                     walk(c, table: table, context: tests[0], via: via + [ref], depth: depth + 1)
+                    // A packet the chain lets fall through comes back here, and the kernel has
+                    // counted it on the jump. From INPUT itself, once: the rest of INPUT again
+                    // for those packets, with the jump among the rules each position counts,
+                    // then the policy. Deeper, or within such a copy: those packets go up.
+                    if depth == 0 && via.isEmpty {
+                        walk(chain, table: table, from: i + 1, context: tests[0], via: [ref], depth: 0)
+                        emitPolicy(tests[0], via: [ref])
+                    } else {
+                        emit(tests, verdict: .kernel, rule: ref, via: via,
+                             reason: "packets -j \(callee) lets fall through (the kernel counts the jump)")
+                    }
                 } else {
                     emit(tests, verdict: .kernel, rule: ref, via: via, reason: "-j \(callee)")
                 }
@@ -153,6 +167,18 @@ struct Compiler6Walk {
         }
         origins.append(PositionOrigin6(rule: rule, via: via, verdict: verdict, reason: reason))
         for t in alts { tables.entries.append(.init(position: pos, verdict: verdict, tests: t)) }
+    }
+
+    /// INPUT's policy for the packets of `context`, counted with the jumps in `via`.
+    mutating func emitPolicy(_ context: CompiledTables6.Tests, via: [RuleRef]) {
+        guard !cut else { return }
+        if tables.entries.count + 1 > CompiledTables6.maxEntries - 1 || origins.count + 1 > CompiledTables6.maxPositions - 1 {
+            emit([context], verdict: .kernel, rule: via[0], via: [], reason: "beyond the program's room")
+            return
+        }
+        let pos = UInt32(origins.count)
+        origins.append(PositionOrigin6(rule: nil, via: via, isPolicy: true, verdict: tables.policy, reason: ""))
+        tables.entries.append(.init(position: pos, verdict: tables.policy, tests: context))
     }
 
     /// The members of every set an entry tests.
