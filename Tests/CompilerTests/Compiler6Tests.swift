@@ -125,11 +125,17 @@ final class Compiler6Tests: XCTestCase {
             create dyn hash:ip family inet6 timeout 60
 
             """)
-        // RETURN: the kernel's; B inlined with -p tcp; B's -p udp cannot share an entry with -p tcp.
-        XCTAssertEqual(r.origins.map(\.verdict), [.kernel, .drop, .kernel, .kernel])
+        // RETURN: the kernel's; B inlined with -p tcp; B's -p udp cannot share an entry with
+        // -p tcp; what B lets fall through goes up (a jump below INPUT); what A lets fall
+        // through meets INPUT's rest (the set rule) and the policy, counted with the jump to A;
+        // then INPUT's rest for every other packet.
+        XCTAssertEqual(r.origins.map(\.verdict), [.kernel, .drop, .kernel, .kernel, .kernel, .drop, .kernel])
         XCTAssertEqual(r.origins[1].via.map(\.chain), ["INPUT", "A"])
         XCTAssertEqual(r.tables.entries[1].tests.proto?.value, 6)
-        XCTAssertTrue(r.origins[3].reason.contains("-m set"), r.origins[3].reason)
+        XCTAssertTrue(r.origins[3].reason.contains("fall through"), r.origins[3].reason)
+        XCTAssertTrue(r.origins[5].isPolicy)
+        XCTAssertEqual(r.tables.entries[5].tests.proto?.value, 6, "the policy for what A lets fall through: -p tcp")
+        XCTAssertTrue(r.origins[6].reason.contains("-m set"), r.origins[6].reason)
         XCTAssertTrue(r.tables.setMembers.isEmpty)
     }
 }
