@@ -138,4 +138,25 @@ final class Compiler6Tests: XCTestCase {
         XCTAssertTrue(r.origins[6].reason.contains("-m set"), r.origins[6].reason)
         XCTAssertTrue(r.tables.setMembers.isEmpty)
     }
+
+    /// A dual-stack restore file: ip6tables-restore skips `-4` lines, iptables-restore `-6`
+    /// lines (both verified with iptables 1.8.9 in a namespace); the IPv6 compile sees only
+    /// its own.
+    func testDualStackLinePrefixes() throws {
+        let text = """
+            *filter
+            :INPUT DROP [0:0]
+            -4 -A INPUT -s 10.0.0.1 -j ACCEPT
+            -6 -A INPUT -s 2001:db8::1 -j ACCEPT
+            -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+            COMMIT
+
+            """
+        let r = try compile(text)
+        XCTAssertEqual(r.origins.count, 2)
+        XCTAssertEqual(r.tables.entries[0].tests.source?.value.prefixLength, 128)
+        let v4 = try RestoreParser.parse(text, options: .init(family: .ipv4))
+        XCTAssertEqual(v4.table("filter")?.chain("INPUT")?.rules.count, 2)
+        XCTAssertEqual(v4.table("filter")?.chain("INPUT")?.rules.first?.source?.value.prefixLength, 32)
+    }
 }
