@@ -36,14 +36,15 @@ extension Firewall {
     /// yet (an ip6tables change); ipset commands follow only once IPv6 tables are live and
     /// name one of their sets (or act on every set).
     func followingIPv6(always: Bool, sets names: [String]? = nil, _ change: () throws -> ToolResult) throws -> ToolResult {
-        guard let (a, xdp) = try attached(), let x6 = xdp as? XDPLayer6 else { return try change() }
         if !always {
-            guard try x6.ipv6Live() else { return try change() }
-            if let names {
-                let used = Set((store.read(ipv6SetsFile) ?? "").split(separator: "\n").map(String.init))
-                if !names.contains(where: used.contains) { return try change() }
-            }
+            // Decided from our state alone, before opening the program's pins: an ipset edit
+            // of a set the IPv6 tables do not test (most of them) costs one small file read.
+            let used = Set((store.read(ipv6SetsFile) ?? "").split(separator: "\n").map(String.init))
+            if used.isEmpty { return try change() }
+            if let names, !names.contains(where: used.contains) { return try change() }
         }
+        guard let (a, xdp) = try attached(), let x6 = xdp as? XDPLayer6 else { return try change() }
+        if !always, try !x6.ipv6Live() { return try change() }
         try x6.setPassAll6(true)
         let r = try change()
         do {
