@@ -121,7 +121,8 @@ extension Dataplane {
         return out
     }
 
-    func zeroCounters6(generation g: UInt32) throws(LoaderError) {
+    /// Zeroes every IPv6 counter of `generation`.
+    public func zeroCounters6(generation g: UInt32) throws(LoaderError) {
         let m = try map(DataplaneNames.map("v6_counters", g))
         let zeros = [eipt_counter](repeating: eipt_counter(), count: Dataplane.possibleCPUs)
         for pos in 0...EIPT6_MAX_POSITIONS {

@@ -17,6 +17,7 @@ protocol XDPLayer6: AnyObject {
     func ipv6Live() throws -> Bool
     /// What XDP dropped per position of the live IPv6 generation, the policy last.
     func counters6() throws -> [Counters]
+    func zeroCounters6() throws
 }
 
 extension PinnedXDP: XDPLayer6 {
@@ -24,6 +25,7 @@ extension PinnedXDP: XDPLayer6 {
     func install6(_ tables: CompiledTables6) throws { try dp.install6(tables) }
     func ipv6Live() throws -> Bool { try dp.liveGeneration6().active }
     func counters6() throws -> [Counters] { try dp.counters6(generation: try dp.liveGeneration6().generation) }
+    func zeroCounters6() throws { try dp.zeroCounters6(generation: try dp.liveGeneration6().generation) }
 }
 
 extension Firewall {
@@ -83,10 +85,17 @@ extension Firewall {
     /// changed behind our back. Known gap: XDP's counts start again at 0 at every IPv6
     /// change (a new generation), they are not carried as IPv4's are.
     func mergeIPv6Counters(_ text: String) throws -> String {
-        guard let (a, xdp) = try attached(), let x6 = xdp as? XDPLayer6, try x6.ipv6Live(),
-              let ruleset = KernelView.rules(text, family: .ipv6).ruleset else { return text }
+        guard let ruleset = KernelView.rules(text, family: .ipv6).ruleset,
+              let merge = try ipv6CounterMerge(ruleset) else { return text }
+        return merge.save(text)
+    }
+
+    /// XDP's IPv6 drops as a CounterMerge over `ruleset` (the kernel's, as printed), or nil
+    /// when no IPv6 tables are live.
+    func ipv6CounterMerge(_ ruleset: Ruleset) throws -> CounterMerge? {
+        guard let (a, xdp) = try attached(), let x6 = xdp as? XDPLayer6, try x6.ipv6Live() else { return nil }
         // Positions come from the whole ruleset (`-t filter` text lacks the tables before INPUT).
-        guard let whole = try readRules(.ipv6).ruleset else { return text }
+        guard let whole = try readRules(.ipv6).ruleset else { return nil }
         let sets = try readSets()
         let result = Compiler6.compile(whole, sets: sets.sets, interface: a.interface)
         let identities = RuleIdentity.all(in: ruleset)
@@ -106,6 +115,30 @@ extension Firewall {
                 if let i = id(ref) { counts[i, default: .init()].add(c.packets, c.bytes) }
             }
         }
-        return CounterMerge(identities: identities, xdp: counts).save(text)
+        return CounterMerge(identities: identities, xdp: counts)
+    }
+
+    /// `ebpf-ip6tables -L -v` / `-S -v`: the kernel's listing with XDP's IPv6 drops added,
+    /// as for IPv4. `-Z` of the filter table (any chain) zeroes every IPv6 count XDP holds:
+    /// its positions count a rule and the jumps on its way together, so a count may be lost,
+    /// never shown twice.
+    func readOnly6(_ line: IptablesCommandLine) throws -> ToolResult {
+        let r = kernel.iptables(.ipv6, line.argv)
+        guard r.ok, let c = line.command else { return r }
+        var out = r
+        if (c.kind == .list || c.kind == .listRules) && c.verbose && !line.zeroAfter {
+            let saved = kernel.save(.ipv6, counters: true)
+            if saved.ok, let ruleset = KernelView.rules(saved.stdout, family: .ipv6).ruleset, let merge = try ipv6CounterMerge(ruleset) {
+                let kernelTable = ruleset.table(c.table) ?? Table(name: c.table)
+                out.stdout = c.kind == .list
+                    ? merge.list(r.stdout, table: c.table, kernel: kernelTable, exact: c.exact, lineNumbers: c.lineNumbers,
+                                 first: c.ruleNumber.flatMap { n in c.chain.map { ($0, n) } })
+                    : merge.listRules(r.stdout, table: c.table, first: c.ruleNumber)
+            }
+        }
+        if (c.kind == .zero || line.zeroAfter) && c.table == "filter", let (_, xdp) = try attached(), let x6 = xdp as? XDPLayer6 {
+            try x6.zeroCounters6()
+        }
+        return out
     }
 }

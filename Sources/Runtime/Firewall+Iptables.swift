@@ -14,7 +14,8 @@ extension Firewall {
             // IPv6: the kernel's ip6tables runs it; XDP's IPv6 tables follow (Firewall+IPv6).
             guard family == .ipv4 else {
                 let line6 = IptablesCommandLine(argv, family: .ipv6, ruleset: nil)
-                if line6.informational || !line6.changesRules { return kernel.iptables(.ipv6, argv) }
+                if line6.informational { return kernel.iptables(.ipv6, argv) }
+                if !line6.changesRules { return try readOnly6(line6) }
                 return try followingIPv6(always: true) { kernel.iptables(.ipv6, argv) }
             }
             let cached = store.read(store.paths.kernelRulesFile).flatMap { KernelView.rules($0, family: .ipv4).ruleset }

@@ -61,6 +61,10 @@ final class IPv6LiveCommandLineTests: XCTestCase {
         XCTAssertTrue(kernelSave.contains("[0:0] -A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 128 -j DROP"), kernelSave)
         let save = ours(["save", "-6", "-c"]).stdout
         XCTAssertTrue(save.contains("[2:208] -A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 128 -j DROP"), save)
+        let rulesV = ours(["-S", "INPUT", "-v"], as: "ebpf-ip6tables").stdout
+        XCTAssertTrue(rulesV.contains("-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 128 -c 2 208 -j DROP"), rulesV)
+        let listV = ours(["-L", "INPUT", "-v", "-n", "-x"], as: "ebpf-ip6tables").stdout
+        XCTAssertTrue(listV.split(separator: "\n").contains { $0.contains("DROP") && $0.hasPrefix("       2      208") }, listV)
         // A member added to the whitelist reaches XDP: the pings pass.
         r = ours(["ipset", "add", "pingers6", "2001:db8:ff::/64"])
         XCTAssertEqual(r.status, 0, r.stderr)
