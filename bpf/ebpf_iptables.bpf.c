@@ -1147,6 +1147,8 @@ static __always_inline void eipt_judge_by(struct xdp_md *ctx, struct eipt_pkt *p
 		eipt_judge_0(ctx, p);
 }
 
+#include "ipv6.h"
+
 /*
  * Order of the decisions: unjudged passes (not IPv4, malformed, EMPTY, PASS_ALL, martian
  * source), the guard, fragments of a datagram whose first fragment was dropped, the
@@ -1165,6 +1167,8 @@ int eipt_xdp(struct xdp_md *ctx)
 	__u32 zero = 0, gen, flags, ihl, frag, l4len, verdict, pos, gen_flags, checks;
 	void *l4;
 
+	if ((void *)(eth + 1) <= data_end && eth->h_proto == bpf_htons(EIPT6_ETH_P_IPV6))
+		return eipt6_xdp(ctx); /* bpf/ipv6.h */
 	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return eipt_stat(EIPT_STAT_UNTOUCHED, XDP_PASS); /* not IPv4, VLAN-tagged included */
 	ip = (void *)(eth + 1);

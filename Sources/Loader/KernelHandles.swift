@@ -47,8 +47,10 @@ struct BpfObject: ~Copyable {
 /// The BPF map and program names, as the object declares and the pin root holds them.
 enum DataplaneNames {
     static let program = "eipt_xdp"
-    static let perGeneration = ["rule_info", "proto_port", "src", "src_proto_port", "src_host", "src_proto_port_host", "fallback", "ext", "counters", "replies"]
-    static let shared = ["live", "gen_config", "guard_src", "stats", "fragments", "local_routes", "local_state", "reject_config", "reject_peers", "reject_global", "recent", "recent_lists", "time_config"]
+    static let perGeneration = ["rule_info", "proto_port", "src", "src_proto_port", "src_host", "src_proto_port_host", "fallback", "ext", "counters", "replies",
+                                      "v6_rules", "v6_set", "v6_setport", "v6_counters"]
+    static let shared = ["live", "gen_config", "guard_src", "stats", "fragments", "local_routes", "local_state", "reject_config", "reject_peers", "reject_global", "recent", "recent_lists", "time_config",
+                                "live6", "v6_conf", "v6_stats"]
     static var maps: [String] {
         shared + [0, 1].flatMap { g in perGeneration.map { "\($0)_\(g)" } }
     }

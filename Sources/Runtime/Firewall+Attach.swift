@@ -80,7 +80,11 @@ extension Firewall {
     /// decided added to the counters, and with --xdp-only the INPUT kept in our state.
     public func save(family: Family, counters: Bool, table: String?) throws -> ToolResult {
         try locked("ebpf-iptables-save") {
-            guard family == .ipv4 else { return kernel.save(.ipv6, counters: counters, table: table) }
+            guard family == .ipv4 else {
+                var r = kernel.save(.ipv6, counters: counters, table: table)
+                if counters, r.ok { r.stdout = try mergeIPv6Counters(r.stdout) }
+                return r
+            }
             var r = kernel.save(.ipv4, counters: counters, table: table)
             guard r.ok, let (_, xdp) = try attached() else { return r }
             if let input = XdpOnlyInput(store: store).chain(),

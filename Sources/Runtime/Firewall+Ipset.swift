@@ -17,7 +17,7 @@ extension Firewall {
         // spellings ipset 7.17 still takes, or a real mistake: ipset then says what is
         // wrong) takes the whole path without a prediction: XDP passes everything while the
         // kernel's ipset runs, then runs what the kernel holds after it.
-        return try locked("ebpf-ipset \(argv.joined(separator: " "))") {
+        return try locked("ebpf-ipset \(argv.joined(separator: " "))") { try followingIPv6(always: false, sets: Self.ipsetTargets(argv)) {
             guard let (a, xdp) = try attached() else { return kernel.ipset(argv, stdin: stdin) }
             let options = store.compileOptions
             // After an interrupted change (kill -9), or rules changed behind our back (plain
@@ -48,7 +48,7 @@ extension Firewall {
             let (r, _) = try changeBothLayers(xdp: xdp, attachment: a, options: options, before: before, predicted: predicted,
                                               readBack: { try self.readView() }, change: { self.kernel.ipset(argv, stdin: stdin) })
             return r
-        }
+        } }
     }
 
     /// Whether the kernel's rules differ from those XDP was compiled from (cheap: the rules

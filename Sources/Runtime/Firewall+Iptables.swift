@@ -11,8 +11,13 @@ extension Firewall {
     public func iptables(_ argv: [String], family: Family) throws -> ToolResult {
         let name = family == .ipv6 ? "ip6tables" : "iptables"
         return try locked("ebpf-\(name) \(argv.joined(separator: " "))") {
-            // IPv6 is not in XDP yet: the kernel layer alone, exactly as ip6tables.
-            guard family == .ipv4 else { return kernel.iptables(.ipv6, argv) }
+            // IPv6: the kernel's ip6tables runs it; XDP's IPv6 tables follow (Firewall+IPv6).
+            guard family == .ipv4 else {
+                let line6 = IptablesCommandLine(argv, family: .ipv6, ruleset: nil)
+                if line6.informational { return kernel.iptables(.ipv6, argv) }
+                if !line6.changesRules { return try readOnly6(line6) }
+                return try followingIPv6(always: true) { kernel.iptables(.ipv6, argv) }
+            }
             let cached = store.read(store.paths.kernelRulesFile).flatMap { KernelView.rules($0, family: .ipv4).ruleset }
             let line = IptablesCommandLine(argv, family: .ipv4, ruleset: cached)
             if line.informational { return kernel.iptables(.ipv4, argv) }

@@ -169,6 +169,10 @@ extension Firewall {
             for t in sets.temporary where !r.ok { _ = self.kernel.ipset(["destroy", t], stdin: nil) }
             return r
         }
+        if req.family == .ipv6 {
+            let r = try followingIPv6(always: true, apply)
+            return ToolResult(status: r.status, stdout: r.stdout, stderr: notes + r.stderr)
+        }
         guard let (a, xdp) = attachment else {
             let r = apply()
             return ToolResult(status: r.status, stdout: r.stdout, stderr: notes + r.stderr)

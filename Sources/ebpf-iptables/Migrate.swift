@@ -36,6 +36,9 @@ struct Migrate: ParsableCommand {
     @Option(help: "Probe packets for --verify.")
     var probes = 200
 
+    @Flag(name: [.customShort("6"), .customLong("ipv6")], help: "An ip6tables ruleset: report XDP's IPv6 share (json only).")
+    var ipv6 = false
+
     @Argument(help: "Ruleset file (standard input when absent).")
     var file: String?
 
@@ -43,7 +46,13 @@ struct Migrate: ParsableCommand {
         var input = try RulesetInput.parse([])
         input.ipsetFiles = ipsetFiles
         input.file = file
+        input.ipv6 = ipv6
         let (ruleset, sets) = try RulesetLoading.parseWithSets(input)
+        if ipv6 {
+            let r6 = Compiler6.compile(ruleset, sets: sets, interface: interface)
+            FileHandle.standardOutput.write(Data(r6.shareJSON(source: file ?? "<stdin>").utf8))
+            return
+        }
         let result = Compiler.compile(ruleset, sets: sets, interface: interface,
                                       options: CompileOptions(rejectAsDrop: rejectAsDrop, xdpOnly: xdpOnly))
         var report = MigrationReport(source: file ?? "<stdin>", ruleset: ruleset, result: result)

@@ -1,0 +1,141 @@
+import IptParse
+
+/// One ip6tables rule -> the alternatives (a disjunction of conjunctions) XDP tests, for one
+/// interface. A test XDP cannot decide exactly is named in `unsupported` and left out, so
+/// the alternatives hold for every packet the rule matches (an over-approximation, what a
+/// `KERNEL` entry needs); the rule is exact when nothing was left out.
+struct Lowering6 {
+    let interface: String
+    let sets: [String: IpsetSet]
+    /// Sets a `-j SET` rule writes: their members change inside the kernel.
+    let writtenSets: Set<String>
+    var setIDs: [String: UInt32] = [:]
+
+    enum Lowered: Equatable {
+        /// The rule's `-i` excludes this interface.
+        case never
+        case tests([CompiledTables6.Tests], unsupported: [String])
+    }
+
+    mutating func lower(_ rule: Rule) -> Lowered {
+        var t = CompiledTables6.Tests()
+        var unsupported: [String] = []
+        var alternatives: [[CompiledTables6.Tests]] = []
+        if let i = rule.inInterface {
+            let name = i.value
+            let matches = name.hasSuffix("+") ? interface.hasPrefix(String(name.dropLast())) : interface == name
+            if matches == i.negated { return .never }
+        }
+        if rule.outInterface != nil { unsupported.append("-o") }
+        if let s = rule.source {
+            if s.value.prefixLength != nil { t.source = s } else { unsupported.append("-s with a mask that is not a prefix") }
+        }
+        if let d = rule.destination {
+            if d.value.prefixLength != nil { t.destination = d } else { unsupported.append("-d with a mask that is not a prefix") }
+        }
+        if let p = rule.proto {
+            // -p all (0) tests nothing; `! -p all` matches nothing, which iptables refuses.
+            if p.value != 0 { t.proto = p } else if p.negated { unsupported.append("! -p all") }
+        }
+        if rule.fragment != nil { unsupported.append("-f") }
+        for m in rule.matches {
+            switch m {
+            case .tcp(let tcp):
+                ports(tcp.sourcePort, tcp.destinationPort, into: &t, unsupported: &unsupported)
+                if tcp.flags != nil { unsupported.append("--tcp-flags") }
+                if tcp.option != nil { unsupported.append("--tcp-option") }
+            case .udp(let u):
+                ports(u.sourcePort, u.destinationPort, into: &t, unsupported: &unsupported)
+            case .sctp(let s):
+                ports(s.sourcePort, s.destinationPort, into: &t, unsupported: &unsupported)
+                if s.chunkTypes != nil { unsupported.append("--chunk-types") }
+            case .multiport(let mp):
+                // Not negated: one alternative per range (and per direction for --ports).
+                guard !mp.negated else { unsupported.append("! multiport"); continue }
+                var alts: [CompiledTables6.Tests] = []
+                for r in mp.ports where r.lower <= r.upper {
+                    var a = CompiledTables6.Tests()
+                    switch mp.direction {
+                    case .source: a.sourcePorts = Negatable(r.lower...r.upper)
+                    case .destination: a.destinationPorts = Negatable(r.lower...r.upper)
+                    case .either:
+                        a.sourcePorts = Negatable(r.lower...r.upper)
+                        var b = CompiledTables6.Tests()
+                        b.destinationPorts = Negatable(r.lower...r.upper)
+                        alts.append(b)
+                    }
+                    alts.append(a)
+                }
+                alternatives.append(alts)
+            case .icmp6(let i):
+                // xt icmp6: (type == t && code in [lo, hi]) ^ invert; no wildcard type.
+                if !(i.any && !i.negated) {
+                    if i.any { unsupported.append("! --icmpv6-type any") } else {
+                        t.icmp = Negatable(CompiledTables6.ICMPTest(type: i.type, codes: i.codes), negated: i.negated)
+                    }
+                }
+            case .set(let s):
+                if let test = set(s) { t.set = test } else { unsupported.append("-m set --match-set \(s.name)") }
+            case .state(let st):
+                if st.value.intersection([.snat, .dnat]).isEmpty { t.conntrack = st } else { unsupported.append("-m state") }
+            case .conntrack(let c):
+                // --ctstate alone (SNAT/DNAT are properties of a binding, not states the
+                // lookup reports); every other conntrack option is the kernel's.
+                if c.other.isEmpty, let st = c.states, st.value.intersection([.snat, .dnat]).isEmpty {
+                    t.conntrack = st
+                } else {
+                    unsupported.append("-m conntrack")
+                }
+            case .comment:
+                break
+            default:
+                unsupported.append("-m \(m.name)")
+            }
+        }
+        // Conjoin the fixed tests with every choice of the alternatives.
+        var out: [CompiledTables6.Tests] = [t]
+        for alts in alternatives {
+            var next: [CompiledTables6.Tests] = []
+            for base in out {
+                for a in alts {
+                    if let c = base.and(a) { next.append(c) } else { unsupported.append("two tests of one kind"); next.append(base) }
+                }
+            }
+            out = next
+        }
+        var named: [String] = []
+        for u in unsupported where !named.contains(u) { named.append(u) }
+        return .tests(out, unsupported: named)
+    }
+
+    /// A reversed range holds no port (the kernel tests lo <= port <= hi): not modelled here.
+    private func ports(_ s: Negatable<ValueRange>?, _ d: Negatable<ValueRange>?, into t: inout CompiledTables6.Tests,
+                       unsupported: inout [String]) {
+        if let r = s {
+            if r.value.lower <= r.value.upper { t.sourcePorts = Negatable(r.value.lower...r.value.upper, negated: r.negated) }
+            else { unsupported.append("a reversed port range") }
+        }
+        if let r = d {
+            if r.value.lower <= r.value.upper { t.destinationPorts = Negatable(r.value.lower...r.value.upper, negated: r.negated) }
+            else { unsupported.append("a reversed port range") }
+        }
+    }
+
+    /// An inet6 hash:ip / hash:net set tested on the source, or a hash:ip,port /
+    /// hash:net,port set on the source and a port, whose members change only by commands
+    /// (no timeout, no `-j SET` writer); nil otherwise.
+    private mutating func set(_ m: SetMatch) -> CompiledTables6.SetTest? {
+        guard m.other.isEmpty, let s = sets[m.name], s.create.family == .inet6, s.create.timeout == nil,
+              !writtenSets.contains(m.name) else { return nil }
+        let port: CompiledTables6.SetTest.Port
+        switch (s.create.type, m.directions) {
+        case (.hashIP, [.src]), (.hashNet, [.src]): port = .none
+        case (.hashIPPort, [.src, .dst]), (.hashNetPort, [.src, .dst]): port = .destination
+        case (.hashIPPort, [.src, .src]), (.hashNetPort, [.src, .src]): port = .source
+        default: return nil
+        }
+        let id = setIDs[m.name] ?? UInt32(setIDs.count + 1)
+        setIDs[m.name] = id
+        return CompiledTables6.SetTest(id: id, port: port, negated: m.negated)
+    }
+}
