@@ -391,6 +391,9 @@ enum ExtensionForms {
             return s
         case "RATEEST":
             return RateEstimator.listTarget(e)
+        case "TRACE":
+            // libxt_TRACE has no print function.
+            return e.options.isEmpty ? "" : nil
         default:
             return ExtensionListMZ.target(e)
         }

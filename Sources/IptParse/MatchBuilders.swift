@@ -143,6 +143,9 @@ extension CommandLineParser {
                 m.option = Negatable(v, negated: g.negated)
             }
         }
+        // iptables-nft 1.8.9 stores no test for `--tcp-flags NONE NONE` (nothing to compare):
+        // `-S` shows `-m tcp`, negated the match vanishes (PortRangeForms), as the kernel holds it.
+        if let f = m.flags, f.value.mask == 0, f.value.compare == 0 { m.flags = nil }
         return m
     }
 
@@ -402,8 +405,10 @@ extension CommandLineParser {
         return UInt32(clamping: v)
     }
 
+    /// xtables_parse_val_mask: value and mask read with strtoul base 0 (`010` is 8).
     func valueMask(_ w: Word) throws(Diagnostic) -> (UInt32, UInt32) {
         let parts = w.text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        func parseUInt32(_ s: Substring) -> UInt32? { ExtensionForms.parseNumber(s).flatMap { $0 <= 0xffff_ffff ? UInt32($0) : nil } }
         guard let v = parseUInt32(parts[0]), parts.count == 1 || parseUInt32(parts[1]) != nil else {
             throw fail("bad-number", "expected a value or value/mask, got '\(w.text)'", w)
         }

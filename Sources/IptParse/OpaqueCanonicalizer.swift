@@ -15,6 +15,14 @@ enum OpaqueCanonicalizer {
             guard chosen.count <= 1 else {
                 throw parser.fail("conflicting-options", "recent takes one of --set, --rcheck, --update, --remove", e.word)
             }
+            opts = opts.map { o in
+                switch o.name {
+                case "name": return ExtensionOption(o.name, negated: o.negated, args: [RecentMatchForms.name(o.args[0])])
+                case "seconds": return ExtensionOption(o.name, negated: o.negated, args: [RecentMatchForms.seconds(o.args[0])])
+                case "mask": return ExtensionOption(o.name, negated: o.negated, args: [RecentMatchForms.mask(o.args[0], family: family)])
+                default: return o
+                }
+            }
             if !opts.contains(where: { $0.name == "name" }) { insert(&opts, ExtensionOption("name", args: ["DEFAULT"]), spec: e.spec) }
             if !opts.contains(where: { $0.name == "mask" }) {
                 let all = family == .ipv4 ? "255.255.255.255" : "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
@@ -237,7 +245,7 @@ enum OpaqueCanonicalizer {
             }
         case "TCPMSS":
             guard opts.count == 1 else {
-                throw parser.fail("missing-option", "TCPMSS needs one of --set-mss or --clamp-mss-to-pmtu", e.word)
+                throw ExtensionForms.xt(parser, "TCPMSS target: At least one parameter is required", e.word)
             }
         case "DNAT", "SNAT":
             let need = e.spec.name == "DNAT" ? "to-destination" : "to-source"
@@ -348,6 +356,10 @@ enum OpaqueCanonicalizer {
     /// NAT to a port rewrites a transport header, so the kernel wants to know which one.
     static func requirePortProtocol(_ parser: CommandLineParser, _ e: LoadedExtension, _ what: String) throws(Diagnostic) {
         guard let p = parser.proto, !p.negated, [6, 17, 132, 33].contains(p.value) else {
+            // libxt_MASQUERADE / libxt_REDIRECT check it as they read --to-ports, in these words.
+            if e.spec.name == "MASQUERADE" || e.spec.name == "REDIRECT" {
+                throw ExtensionForms.xt(parser, "Need TCP, UDP, SCTP or DCCP with port specification", e.word)
+            }
             throw parser.fail("target-needs-protocol", "\(e.spec.name) with \(what) needs -p tcp, udp, sctp or dccp", e.word)
         }
     }
