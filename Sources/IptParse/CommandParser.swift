@@ -252,6 +252,11 @@ struct CommandLineParser {
         }
         if let inline { args.append(inline) }
         let lenientArg = extensions[i].spec.lenient && extensions[i].spec.option(named: opt.name) == nil
+        if inline == nil, RateEstimator.takesOptionalValue(extensions[i].spec, opt), index < words.count,
+           RateEstimator.isValueWord(words[index]) {
+            args.append(words[index])
+            index += 1
+        }
         if lenientArg {
             if inline == nil, let v = optionalPositional() { args.append(v) }
         } else {
@@ -281,6 +286,9 @@ struct CommandLineParser {
 
     func repeatable(_ spec: ExtensionSpec, _ opt: ExtensionSpec.Option) -> Bool {
         spec.lenient || (spec.name == "DNAT" && opt.name == "to-destination") || (spec.name == "SNAT" && opt.name == "to-source")
+            // libxt_SET and libxt_set check only the set options for repeats.
+            || (spec.name == "SET" && !["add-set", "del-set", "map-set"].contains(opt.name))
+            || (spec.name == "set" && opt.name == "return-nomatch")
     }
 
     mutating func shortOptions(_ w: Word) throws(Diagnostic) -> Outcome {

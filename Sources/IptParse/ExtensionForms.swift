@@ -301,6 +301,12 @@ enum ExtensionForms {
             return s
         case "hashlimit":
             return hashlimitList(e)
+        case "rateest":
+            return RateEstimator.MatchInfo(e.options).list(numeric: numeric)
+        case "realm":
+            return RealmNames.list(e, numeric: numeric)
+        case "bpf":
+            return BPFMatchForms.list(e)
         default:
             return ExtensionListMZ.match(e)
         }
@@ -383,6 +389,11 @@ enum ExtensionForms {
                 }
             }
             return s
+        case "RATEEST":
+            return RateEstimator.listTarget(e)
+        case "TRACE":
+            // libxt_TRACE has no print function.
+            return e.options.isEmpty ? "" : nil
         default:
             return ExtensionListMZ.target(e)
         }

@@ -168,7 +168,8 @@ enum ListFormsMZ1 {
             if let v = arg("ttl-inc") { return " TTL increment by \(v.args[0])" }
             return nil
         case "TCPOPTSTRIP":
-            guard let o = arg("strip-options") else { return nil }
+            // Without options libxt_TCPOPTSTRIP's print shows nothing.
+            guard let o = arg("strip-options") else { return e.options.isEmpty ? "" : nil }
             // Numbers under -n; libxt_TCPOPTSTRIP's names otherwise.
             let names: [String: String] = ["2": "mss", "3": "wscale", "4": "sack-permitted", "5": "sack", "8": "timestamp", "19": "md5"]
             let list = o.args[0].split(separator: ",").map { n in numeric ? String(n) : names[String(n)] ?? String(n) }

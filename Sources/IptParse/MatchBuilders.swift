@@ -143,6 +143,9 @@ extension CommandLineParser {
                 m.option = Negatable(v, negated: g.negated)
             }
         }
+        // iptables-nft 1.8.9 stores no test for `--tcp-flags NONE NONE` (nothing to compare):
+        // `-S` shows `-m tcp`, negated the match vanishes (PortRangeForms), as the kernel holds it.
+        if let f = m.flags, f.value.mask == 0, f.value.compare == 0 { m.flags = nil }
         return m
     }
 
@@ -158,18 +161,15 @@ extension CommandLineParser {
         return v
     }
 
-    /// A port option as the kernel stores it. nf_tables keeps `! 0:N` as `N+1:65535`
-    /// and keeps no test at all for `0:65535` (nil here).
+    /// A port option as the kernel stores it. For tcp and udp, nf_tables keeps `! 0:N` as
+    /// `N+1:65535` and keeps no test at all for `0:65535`, negated or not (nil here: iptables-nft
+    /// 1.8.9 translates `! --sport 0:65535` to no test, so the kernel matches every port; see
+    /// `PortRangeForms`). sctp stays an xt match: the range is kept as written.
     func portRange(_ g: LoadedExtension.Given, proto: String) throws(Diagnostic) -> Negatable<ValueRange>? {
         let long = g.option.name.hasPrefix("s") ? "source-port" : "destination-port"
         let r = proto == "udp" ? try resolvedPorts(g.args[0], option: long) : try ports(g.args[0], proto: proto)
-        if r.isFull {
-            if g.negated {
-                throw fail("negated-full-range",
-                           "'! --\(g.option.name) 0:65535' matches no packet, but iptables-nft 1.8.9 stores it without a port test, so the kernel would match every packet: refused", g.args[0])
-            }
-            return nil
-        }
+        if proto == "sctp" { return Negatable(r, negated: g.negated) }
+        if r.isFull { return nil }
         if g.negated && r.lower == 0 && r.lower < r.upper {
             return Negatable(ValueRange(r.upper + 1, 65535))
         }
@@ -405,8 +405,10 @@ extension CommandLineParser {
         return UInt32(clamping: v)
     }
 
+    /// xtables_parse_val_mask: value and mask read with strtoul base 0 (`010` is 8).
     func valueMask(_ w: Word) throws(Diagnostic) -> (UInt32, UInt32) {
         let parts = w.text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        func parseUInt32(_ s: Substring) -> UInt32? { ExtensionForms.parseNumber(s).flatMap { $0 <= 0xffff_ffff ? UInt32($0) : nil } }
         guard let v = parseUInt32(parts[0]), parts.count == 1 || parseUInt32(parts[1]) != nil else {
             throw fail("bad-number", "expected a value or value/mask, got '\(w.text)'", w)
         }

@@ -15,6 +15,14 @@ enum OpaqueCanonicalizer {
             guard chosen.count <= 1 else {
                 throw parser.fail("conflicting-options", "recent takes one of --set, --rcheck, --update, --remove", e.word)
             }
+            opts = opts.map { o in
+                switch o.name {
+                case "name": return ExtensionOption(o.name, negated: o.negated, args: [RecentMatchForms.name(o.args[0])])
+                case "seconds": return ExtensionOption(o.name, negated: o.negated, args: [RecentMatchForms.seconds(o.args[0])])
+                case "mask": return ExtensionOption(o.name, negated: o.negated, args: [RecentMatchForms.mask(o.args[0], family: family)])
+                default: return o
+                }
+            }
             if !opts.contains(where: { $0.name == "name" }) { insert(&opts, ExtensionOption("name", args: ["DEFAULT"]), spec: e.spec) }
             if !opts.contains(where: { $0.name == "mask" }) {
                 let all = family == .ipv4 ? "255.255.255.255" : "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
@@ -119,25 +127,20 @@ enum OpaqueCanonicalizer {
                 opts[i] = ExtensionOption("dscp", negated: o.negated, args: [String(format: "0x%02x", v)])
             }
         case "policy":
+            // libxt_policy's checks ran in PolicyMatchChecks.final.
             opts = policy(e)
-            // libxt_policy: tunnel addresses only in an element of --mode tunnel.
-            var element: [ExtensionOption] = []
-            for o in opts + [ExtensionOption("next")] {
-                guard o.name == "next" else { element.append(o); continue }
-                if element.contains(where: { $0.name.hasPrefix("tunnel-") }),
-                   !element.contains(where: { $0.name == "mode" && $0.args.first == "tunnel" }) {
-                    throw parser.fail("xt-message", "policy match: --tunnel-src/--tunnel-dst is only valid in tunnel mode", e.word)
-                }
-                element = []
-            }
         case "tcpmss":
             for (i, o) in opts.enumerated() where o.name == "mss" {
                 opts[i].args = [try OptionValues.mssRange(o.args[0], parser: parser, word: e.word)]
             }
+        case "rateest":
+            opts = try RateEstimator.match(opts, parser: parser, word: e.word)
+        case "bpf":
+            opts = BPFMatchForms.canonical(opts)
         case "realm":
             // libxt_realm prints 0xV, or 0xV/0xM when the mask is not all ones.
             for (i, o) in opts.enumerated() where o.name == "realm" {
-                if let vm = try? parser.valueMask(Word(o.args[0], column: e.word.column)) { opts[i].args = [hexMask(vm.0, vm.1)] }
+                opts[i].args = [RealmNames.saved(o.args[0], parser: parser, word: e.word)]
             }
         case "physdev":
             guard !opts.isEmpty else { throw parser.fail("xt-message", "PHYSDEV: no physdev option specified", e.word) }
@@ -174,6 +177,8 @@ enum OpaqueCanonicalizer {
             return v
         }
         switch e.spec.name {
+        case "RATEEST":
+            opts = RateEstimator.target(opts)
         case "TEE":
             opts = try hostOptions(opts, target: e.spec.name, family: family, parser: parser, word: e.word)
         case "MARK":
@@ -240,7 +245,7 @@ enum OpaqueCanonicalizer {
             }
         case "TCPMSS":
             guard opts.count == 1 else {
-                throw parser.fail("missing-option", "TCPMSS needs one of --set-mss or --clamp-mss-to-pmtu", e.word)
+                throw ExtensionForms.xt(parser, "TCPMSS target: At least one parameter is required", e.word)
             }
         case "DNAT", "SNAT":
             let need = e.spec.name == "DNAT" ? "to-destination" : "to-source"
@@ -294,8 +299,12 @@ enum OpaqueCanonicalizer {
             }
         case "SET":
             guard opts.contains(where: { ["add-set", "del-set", "map-set"].contains($0.name) }) else {
-                throw parser.fail("missing-option", "SET needs --add-set, --del-set or --map-set", e.word)
+                throw ExtensionForms.xt(parser, "You must specify either `--add-set' or `--del-set' or `--map-set'", e.word)
             }
+            // libxt_SET: `!` is dropped; --timeout and the flags may be repeated (the last
+            // timeout counts, a flag is a flag).
+            var seen = Set<String>()
+            opts = opts.reversed().filter { seen.insert($0.name).inserted }.reversed().map { ExtensionOption($0.name, args: $0.args) }
             for o in opts where ["add-set", "del-set", "map-set"].contains(o.name) {
                 if let check = parser.setExists, !check(o.args[0]) {
                     throw parser.fail("undefined-set", "set '\(o.args[0])' is not defined", e.word)
@@ -347,6 +356,10 @@ enum OpaqueCanonicalizer {
     /// NAT to a port rewrites a transport header, so the kernel wants to know which one.
     static func requirePortProtocol(_ parser: CommandLineParser, _ e: LoadedExtension, _ what: String) throws(Diagnostic) {
         guard let p = parser.proto, !p.negated, [6, 17, 132, 33].contains(p.value) else {
+            // libxt_MASQUERADE / libxt_REDIRECT check it as they read --to-ports, in these words.
+            if e.spec.name == "MASQUERADE" || e.spec.name == "REDIRECT" {
+                throw ExtensionForms.xt(parser, "Need TCP, UDP, SCTP or DCCP with port specification", e.word)
+            }
             throw parser.fail("target-needs-protocol", "\(e.spec.name) with \(what) needs -p tcp, udp, sctp or dccp", e.word)
         }
     }

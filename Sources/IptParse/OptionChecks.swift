@@ -21,7 +21,7 @@ enum OptionChecks {
         "hashlimit": ["hashlimit-upto", "hashlimit-above", "hashlimit"], "helper": ["helper"],
         "icmp": ["icmp-type"], "iprange": ["src-range", "dst-range"], "length": ["length"], "limit": [],
         "cluster": ["cluster-local-node", "cluster-local-nodemask"], "HMARK": [], "IDLETIMER": [],
-        "DNAT": [], "ECN": [],
+        "DNAT": [], "ECN": [], "bpf": [],
         "AUDIT": [], "CHECKSUM": [], "CLASSIFY": [], "CONNMARK": [], "CONNSECMARK": [], "CT": [], "DSCP": [], "LOG": [],
         // m–z (mz2): the guided-option extensions of that half, `[!]` per iptables-extensions(8).
         "mac": ["mac-source"], "mark": ["mark"], "owner": ["uid-owner", "gid-owner", "socket-exists"],
@@ -43,6 +43,7 @@ enum OptionChecks {
                       parser: CommandLineParser) throws(Diagnostic) {
         let ext = e.spec.name
         if try OptionChecksMZ1.oldStyle(e, opt, negated: negated, args: args, parser: parser) { return }
+        if try RateEstimator.check(e, opt, negated: negated, args: args, parser: parser) { return }
         guard let inv = invertible[ext] ?? OptionChecksMZ1.invertible[ext] else { return }
         let name = primary[opt.name] ?? opt.name
         let w = args.first ?? e.word
@@ -62,6 +63,9 @@ enum OptionChecks {
         if ext == "owner", opt.name == "suppl-groups", !e.given.contains(where: { $0.option.name == "gid-owner" }) {
             throw xt("owner: Bad value for \"--suppl-groups\" option: \"you need to use --gid-owner first\"")
         }
+        if ext == "RATEEST" { try RateEstimator.checkTarget(opt, args: args, parser: parser); return }
+        if ext == "bpf" { try BPFMatchForms.check(opt, args: args, parser: parser); return }
+        if ext == "realm", let a = args.first { try RealmNames.check(a.text, parser: parser, word: a) }
         guard let a = args.first?.text else { return }
         func uint(_ lo: UInt64, _ hi: UInt64, prefix: Bool = true, blank: Bool = true) throws(Diagnostic) {
             guard let v = ExtensionForms.parseNumber(Substring(a)), v >= lo, v <= hi else {
@@ -242,7 +246,9 @@ enum OptionChecks {
         case ("HMARK", "hmark-sport-mask"), ("HMARK", "hmark-dport-mask"), ("HMARK", "hmark-proto-mask"):
             try uint(0, 65535)
         case ("HMARK", "hmark-src-prefix"), ("HMARK", "hmark-dst-prefix"):
-            guard let v = Int(a), v >= 0, v <= 32 else {
+            // XTTYPE_PLENMASK reads any 32-bit number (strtoul base 0) or a dotted mask here;
+            // the prefix length is checked after the mandatory options.
+            guard CNumbers.strtoui(Substring(a), max: UInt64(UInt32.max)) != nil || ExtensionForms.dotted(Substring(a)) != nil else {
                 throw xt("HMARK: bad value for option \"--\(name)\", neither a valid network mask nor valid CIDR (0-32).\n")
             }
         case ("HMARK", "hmark-tuple"):
@@ -317,10 +323,17 @@ enum OptionChecks {
             if !given.contains("hmark-mod") { throw xt("--hmark-mod is mandatory") }
             if !given.contains("hmark-rnd") { throw xt("--hmark-rnd is mandatory") }
         case "cluster":
-            if !given.contains("cluster-total-nodes") { throw xt("cluster: option \"--cluster-total-nodes\" must be specified\n") }
+            // libxt_cluster's own check runs before libxtables' mandatory-option check.
             if !given.contains("cluster-local-node") && !given.contains("cluster-local-nodemask") {
                 throw xt("cluster match: `--cluster-local-node' or`--cluster-local-nodemask' is missing")
             }
+            if !given.contains("cluster-total-nodes") { throw xt("cluster: option \"--cluster-total-nodes\" must be specified\n") }
+        case "RATEEST":
+            try RateEstimator.targetFinal(e, parser: parser)
+        case "policy":
+            try PolicyMatchChecks.final(e, parser: parser)
+        case "bpf":
+            try BPFMatchForms.final(e, parser: parser)
         default:
             try OptionChecksMZ1.final(e, parser: parser)
         }

@@ -95,6 +95,10 @@ enum OptionChecksMZ1 {
             case "match-set", "set":
                 if given("match-set") || given("set") { throw xt("--match-set can be specified only once") }
                 guard args.count == 2 else { return true }
+                // libxt_set looks the set up before it reads the directions.
+                if let check = parser.setExists, !check(args[0].text) {
+                    throw parser.fail("undefined-set", "set '\(args[0].text)' is not defined", args[0])
+                }
                 try setDirections(args[1], parser: parser)
             case "return-nomatch":
                 if negated { throw xt("--return-nomatch flag cannot be inverted") }

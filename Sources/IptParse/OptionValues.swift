@@ -147,6 +147,16 @@ enum OptionValues {
         } else {
             split = text.hasPrefix("[") ? text.range(of: "]:").map { text.index(after: $0.lowerBound) } : nil
         }
+        // libxt_NAT reads the address part (`a.b.c.d[-e.f.g.h]`, left out only before a
+        // port) with inet_pton: anything else, a name or `01.2.3.4` too, is refused.
+        if family == .ipv4 {
+            let addr = split.map { String(text[..<$0]) } ?? text
+            if split == nil || !addr.isEmpty {
+                for part in addr.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false) where !OptionValues.strictDottedQuad(part) {
+                    throw ExtensionForms.xt(parser, "Bad IP address \"\(part)\"", word)
+                }
+            }
+        }
         guard let colon = split else { return text }
         let portText = text[text.index(after: colon)...]
         // A second colon in an IPv4 address part is the address parser's refusal.
@@ -224,6 +234,13 @@ enum OptionValues {
         }
         let mask: UInt32 = length == 0 ? 0 : ~UInt32(0) << UInt32(32 - length)
         return IPv4Text.format(a & mask) + "/\(length)"
+    }
+    /// inet_pton's IPv4 form: four decimal parts of 0-255, no leading zeros.
+    static func strictDottedQuad(_ s: Substring) -> Bool {
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { p in
+            (1...3).contains(p.count) && p.allSatisfy { $0.isASCII && $0.isNumber } && (p.count == 1 || p.first != "0") && (Int(p) ?? 256) <= 255
+        }
     }
 }
 

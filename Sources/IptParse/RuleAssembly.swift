@@ -32,12 +32,22 @@ extension CommandLineParser {
         var matches: [Match] = []
         for (i, e) in extensions.enumerated() where i != targetIndex {
             try OptionChecks.final(e, parser: self)
-            matches.append(try buildMatch(e))
+            let m = try buildMatch(e)
+            if PortRangeForms.vanishes(m, e) { continue }
+            matches.append(m)
         }
         if let t = targetIndex {
             try OptionChecks.final(extensions[t], parser: self)
             target = try buildTarget(extensions[t])
             try checkTargetPlacement(extensions[t])
+        }
+        // iptables-nft 1.8.9 makes `! -s 0.0.0.0/0` (`! -d`, `::/0` alike) a zero-length address
+        // compare, which nf_tables refuses when the rule is committed (exit 4).
+        if sourceNegated, let s = sources.first(where: { $0.0.isAny }) {
+            throw ExtensionForms.kernelRefuses(self, "'! -s' of every address", s.1)
+        }
+        if destinationNegated, let d = destinations.first(where: { $0.0.isAny }) {
+            throw ExtensionForms.kernelRefuses(self, "'! -d' of every address", d.1)
         }
         let srcs: [Negatable<IPPrefix>?] = sources.isEmpty ? [nil] : sources.map { Negatable($0.0, negated: sourceNegated) }
         let dsts: [Negatable<IPPrefix>?] = destinations.isEmpty ? [nil] : destinations.map { Negatable($0.0, negated: destinationNegated) }

@@ -46,26 +46,33 @@ enum TimeMatchCanonicalizer {
             out.append(ExtensionOption("timestop", args: [to]))
         }
         if let o = opts.first(where: { $0.name == "monthdays" }) {
-            var set = Set<Int>()
-            for d in o.args[0].split(separator: ",") {
-                guard let n = Int(d), (1...31).contains(n) else { throw bad("month days 1-31", o.args[0]) }
-                set.insert(n)
+            // libxt_time keeps a mask (bit d for day d; day 0 sets bit 0, which no day of a
+            // month has) and inverts it as it parses (`! --monthdays 1` is saved as 2..31);
+            // a mask of every day (1..31) is not saved, one without days is saved as an
+            // empty list (`--monthdays 0`: a rule the kernel never matches).
+            var mask: UInt32 = 0
+            for d in o.args[0].split(separator: ",", omittingEmptySubsequences: false) {
+                guard let n = Int(d), (0...31).contains(n) else { throw bad("month days 1-31", o.args[0]) }
+                mask |= 1 << UInt32(n)
             }
-            // libxt_time inverts the day mask as it parses: `! --monthdays 1` is saved as 2..31.
-            let days = o.negated ? Set(1...31).subtracting(set) : set
-            out.append(ExtensionOption("monthdays", negated: o.negated && days.isEmpty,
-                                       args: [(days.isEmpty ? set : days).sorted().map(String.init).joined(separator: ",")]))
+            if o.negated { mask ^= TimeDays.allMonthdays }
+            if mask != TimeDays.allMonthdays {
+                out.append(ExtensionOption("monthdays", args: [(1...31).filter { mask & (1 << UInt32($0)) != 0 }.map(String.init).joined(separator: ",")]))
+            }
         }
         if let o = opts.first(where: { $0.name == "weekdays" }) {
-            var set = Set<Int>()
-            for d in o.args[0].split(separator: ",") {
-                if let n = Int(d), (1...7).contains(n) { set.insert(n - 1) }
-                else if let i = days.firstIndex(where: { $0.lowercased() == d.lowercased().prefix(3) }) { set.insert(i) }
+            // The same for the week (bit 1 Monday ... bit 7 Sunday) in an 8-bit mask: a day
+            // number over 7 sets `1 << n` (as x86 shifts, modulo 32) cut to 8 bits.
+            var mask: UInt8 = 0
+            for d in o.args[0].split(separator: ",", omittingEmptySubsequences: false) {
+                if let n = Int(d), n >= 1 { mask |= UInt8(truncatingIfNeeded: UInt32(1) << UInt32(n & 31)) }
+                else if let i = days.firstIndex(where: { $0.lowercased() == d.lowercased().prefix(3) }) { mask |= 1 << UInt8(i + 1) }
                 else { throw bad("week days Mon-Sun or 1-7", o.args[0]) }
             }
-            let week = o.negated ? Set(0...6).subtracting(set) : set
-            out.append(ExtensionOption("weekdays", negated: o.negated && week.isEmpty,
-                                       args: [(week.isEmpty ? set : week).sorted().map { days[$0] }.joined(separator: ",")]))
+            if o.negated { mask ^= TimeDays.allWeekdays }
+            if mask != TimeDays.allWeekdays {
+                out.append(ExtensionOption("weekdays", args: [(1...7).filter { mask & (1 << UInt8($0)) != 0 }.map { days[$0 - 1] }.joined(separator: ",")]))
+            }
         }
         // A start at the epoch is no start: not saved.
         if let s = value("datestart"), case let d = try date(s), d != "1970-01-01T00:00:00" {
@@ -80,4 +87,10 @@ enum TimeMatchCanonicalizer {
     }
 
     static func pad(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+}
+
+/// xt_time's "every day" masks (XT_TIME_ALL_MONTHDAYS, XT_TIME_ALL_WEEKDAYS).
+enum TimeDays {
+    static let allMonthdays: UInt32 = 0xffff_fffe
+    static let allWeekdays: UInt8 = 0xfe
 }

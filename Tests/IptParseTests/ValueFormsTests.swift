@@ -177,7 +177,7 @@ final class ValueFormsTests: XCTestCase {
             ("filter", "-A INPUT -m recent --update --seconds 0 --name x", "xt"),
             ("filter", "-A INPUT -m statistic --mode nth --every 0", "xt"),
             ("filter", "-A INPUT -m quota --quota 18446744073709551616", "xt"),
-            ("filter", "-A INPUT -m policy --dir in --pol ipsec --tunnel-src 1.2.3.4", "xt-message"),
+            ("filter", "-A INPUT -m policy --dir in --pol ipsec --tunnel-src 1.2.3.4", "xt"),
             ("filter", "-A INPUT -p tcp -m tcpmss --mss 10:5", "xt-message"),
             ("filter", "-A INPUT -p tcp -m tcpmss --mss 65536", "xt"),
             ("filter", "-A INPUT -m statistic --mode nth --every 3 --packet 3", "xt-message"),
