@@ -85,7 +85,10 @@ let package = Package(
         // The agent: unit tests of the service and its protocol, and the daemon started in a
         // namespace and driven over its Unix socket and HTTPS (curl as the client).
         // The fleet against a private PostgreSQL the tests start (initdb + pg_ctl in a temp dir).
-        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Runtime", "IptParse", "TestSupport"]),
+        .testTarget(name: "FleetTests", dependencies: [
+            "Fleet", "Runtime", "IptParse", "Verifier", "TestSupport",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentHTTP", "Runtime", "IptParse", "TestSupport"]),
     ]
 )
