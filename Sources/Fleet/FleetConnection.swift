@@ -17,10 +17,6 @@ public struct FleetDatabaseError: Error, CustomStringConvertible {
         }
         if let p = error as? PSQLError {
             if let m = p.serverInfo?[.message] { return m }
-            switch p.code {
-            case .connectionError, .serverClosedConnection, .uncleanShutdown, .clientClosedConnection: break
-            default: break
-            }
             if let u = p.underlying { return "\(p.code): \(u)" }
             return "\(p.code)"
         }
@@ -56,7 +52,7 @@ public enum FleetConnection {
 }
 
 /// Runs async work from a synchronous command (`ebpf-ipset --database`, `db init`).
-final class BlockingResult<T>: @unchecked Sendable {
+final class BlockingResult<T: Sendable>: @unchecked Sendable {
     var value: Result<T, any Error>?
 
     static func run(_ body: @escaping @Sendable () async throws -> T) throws -> T {

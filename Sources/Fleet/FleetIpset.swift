@@ -110,7 +110,7 @@ public enum FleetDiff {
                 try await c.query("select fleet_flush(\(set), \(actor))", logger: logger)
             case let .add(set, m):
                 let element = m.element, comment = m.comment, timeout = m.timeout, extras = m.extras
-                try await c.query("select fleet_add(\(set), \(element), \(comment), \(timeout), \(actor), \(extras))", logger: logger)
+                try await c.query("select fleet_add(\(set), \(element), \(comment), \(timeout)::int, \(actor), \(extras))", logger: logger)
             case let .del(set, element):
                 try await c.query("select fleet_del(\(set), \(element), \(actor))", logger: logger)
             }
