@@ -54,7 +54,7 @@ public enum FleetIpset {
         defer { Task { try? await conn.close() } }
         let readOnly = reading.contains(inv.command)
         do {
-            try await conn.query(readOnly ? "begin isolation level repeatable read read only" : "begin", logger: logger)
+            try await conn.query(PostgresQuery(unsafeSQL: readOnly ? "begin isolation level repeatable read read only" : "begin"), logger: logger)
             if !readOnly { try await conn.query("select fleet_lock()", logger: logger) }
             var now: Int64 = 0
             for try await ms in try await conn.query("select (extract(epoch from now()) * 1000)::bigint", logger: logger).decode(Int64.self) { now = ms }
@@ -94,7 +94,7 @@ public enum FleetIpset {
 /// comment, timeout or flags changed (`-exist add`) is deleted and added again.
 public enum FleetDiff {
     public enum Call: Equatable, Sendable {
-        case create(set: String, type: String, options: String)
+        case create(set: String, type: String, options: String, slot: Int?)
         case destroy(set: String)
         case flush(set: String)
         case add(set: String, member: FleetMemberRow)
@@ -102,8 +102,8 @@ public enum FleetDiff {
 
         func run(_ c: PostgresConnection, actor: String, logger: Logger) async throws {
             switch self {
-            case let .create(set, type, options):
-                try await c.query("select fleet_create(\(set), \(type), \(options), \(actor))", logger: logger)
+            case let .create(set, type, options, slot):
+                try await c.query("select fleet_create(\(set), \(type), \(options), \(actor), \(slot)::int)", logger: logger)
             case let .destroy(set):
                 try await c.query("select fleet_destroy(\(set), \(actor))", logger: logger)
             case let .flush(set):
@@ -157,7 +157,8 @@ public enum FleetDiff {
             } else {
                 var c = s.create
                 if c.type.isHash && c.initval == nil { c.initval = UInt32.random(in: 0...UInt32.max) }
-                out.append(.create(set: s.name, type: c.type.rawValue, options: FleetSets.createOptions(c)))
+                out.append(.create(set: s.name, type: c.type.rawValue, options: FleetSets.createOptions(c),
+                                   slot: to.slots.firstIndex(where: { $0?.name == s.name })))
                 for e in s.entries { out.append(.add(set: s.name, member: FleetSets.row(e, in: s.create, now: now))) }
             }
         }

@@ -9,6 +9,8 @@ public struct FleetSetRow: Sendable, Equatable {
     public var type: String
     public var createOptions: String
     public var members: [FleetMemberRow]
+    /// The kernel slot ipset would have given it (nil: created by plain SQL; placed last).
+    public var slot: Int? = nil
 
     /// `create NAME TYPE OPTIONS`, the line `ipset save` prints.
     public var createLine: String { "create \(name) \(type)" + (createOptions.isEmpty ? "" : " \(createOptions)") }
@@ -40,11 +42,11 @@ public enum FleetSets {
     public static func read(_ c: PostgresConnection, names: [String]? = nil, logger: Logger) async throws -> [FleetSetRow] {
         var sets: [FleetSetRow] = []
         var index: [String: Int] = [:]
-        for try await (name, type, options) in try await c.query("select name, type, create_options from fleet_sets order by created_at, name", logger: logger)
-            .decode((String, String, String).self) {
+        for try await (name, type, options, slot) in try await c.query("select name, type, create_options, slot from fleet_sets order by slot nulls last, created_at, name", logger: logger)
+            .decode((String, String, String, Int?).self) {
             if let names, !names.contains(name) { continue }
             index[name] = sets.count
-            sets.append(FleetSetRow(name: name, type: type, createOptions: options, members: []))
+            sets.append(FleetSetRow(name: name, type: type, createOptions: options, members: [], slot: slot))
         }
         let rows = try await c.query("""
             select set_name, element, comment, timeout, extras,
@@ -78,15 +80,20 @@ public enum FleetSets {
     /// The engine's state for the rows; member deadlines are the database's.
     public static func state(_ sets: [FleetSetRow], now: Int64) throws -> IpsetState {
         let script = try IpsetParser.parse(restoreText(sets, now: now), file: "<fleet database>")
-        var state = IpsetState(script: script)
-        for k in state.slots.indices {
-            guard var s = state.slots[k], let row = sets.first(where: { $0.name == s.name }) else { continue }
+        var slots: [IpsetSet?] = []
+        var unplaced: [IpsetSet] = []
+        for var s in script.sets {
+            guard let row = sets.first(where: { $0.name == s.name }) else { continue }
             for i in s.entries.indices where i < row.members.count {
                 s.entries[i].expiresAt = row.members[i].expiresAt
             }
-            state.slots[k] = s
+            if let k = row.slot, k >= 0, k < 65536 {
+                while slots.count <= k { slots.append(nil) }
+                if slots[k] == nil { slots[k] = s; continue }
+            }
+            unplaced.append(s)
         }
-        return state
+        return IpsetState(slots: slots + unplaced.map { Optional($0) })
     }
 
     /// The options of a create line after `create NAME TYPE` (initval included: the set keeps

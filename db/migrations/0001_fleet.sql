@@ -1,12 +1,15 @@
 -- The fleet's sets (docs/fleet.md). Applied by `ebpf-iptables db init`, in one transaction.
 -- Names are shared with the console (0002_console.sql): add columns, never rename.
 
--- A set as `ipset save` prints it: `create NAME TYPE OPTIONS`.
+-- A set as `ipset save` prints it: `create NAME TYPE OPTIONS`. `slot` (added column): the
+-- kernel's set index ipset would give it (listings walk the slots; a destroyed set's slot is
+-- reused), kept by ebpf-ipset --database so `ipset list` prints sets in ipset's order.
 create table fleet_sets (
     name text primary key,
     type text not null,
     create_options text not null default '',
-    created_at timestamptz not null default now()
+    created_at timestamptz not null default now(),
+    slot int
 );
 
 -- A member, its element in ipset's normalised save form (`10.0.0.0/8`, `10.1.2.3,udp:5060`).
@@ -89,7 +92,7 @@ create function fleet_expire(p_set text, p_element text) returns void language s
 $$;
 
 create function fleet_create(set_name text, type text, create_options text default '',
-                             actor text default current_user) returns bigint
+                             actor text default current_user, slot int default null) returns bigint
 language plpgsql as $$
 #variable_conflict use_variable
 begin
@@ -97,7 +100,7 @@ begin
     if exists (select 1 from fleet_sets f where f.name = set_name) then
         raise exception 'Set cannot be created: set with the same name already exists' using errcode = 'P0001';
     end if;
-    insert into fleet_sets (name, type, create_options) values (set_name, type, coalesce(create_options, ''));
+    insert into fleet_sets (name, type, create_options, slot) values (set_name, type, coalesce(create_options, ''), slot);
     return fleet_log(set_name, 'create', null, null, null, type, coalesce(create_options, ''), actor, null);
 end
 $$;
