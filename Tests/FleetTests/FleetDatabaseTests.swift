@@ -61,9 +61,9 @@ final class FleetDatabaseTests: XCTestCase {
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.hasPrefix("ebpf-ipset: cannot connect to the fleet database (nothing on /nonexistent-"), r.stderr)
         XCTAssertEqual(r.stdout, "")
-        let init = ours(["db", "init", "--database", "mysql://x/y"])
-        XCTAssertEqual(init.status, 1)
-        XCTAssertTrue(init.stderr.contains("invalid database URL"), init.stderr)
+        let badURL = ours(["db", "init", "--database", "mysql://x/y"])
+        XCTAssertEqual(badURL.status, 1)
+        XCTAssertTrue(badURL.stderr.contains("invalid database URL"), badURL.stderr)
     }
 
     /// The plain SQL path: the functions keep members and the log in step, refuse like ipset,

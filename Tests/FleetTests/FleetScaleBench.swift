@@ -48,8 +48,7 @@ final class FleetScaleBench: XCTestCase {
         let sizes = try server.psql("select pg_size_pretty(pg_total_relation_size('fleet_members')), pg_size_pretty(pg_total_relation_size('fleet_changes'))", db: "fleet")
         print("bench: on disk (members | change log) for \(members) members: \(sizes.trimmingCharacters(in: .whitespacesAndNewlines))")
         let url = try DatabaseURL(server.url("fleet"))
-        var logger = Logger(label: "bench")
-        logger.logLevel = .critical
+        let logger = FleetConnection.quietLogger
         let writer = try await PostgresConnection.connect(configuration: url.configuration, id: 9999, logger: logger)
 
         // Full load: what a node's first start reads (one set of `members`).
