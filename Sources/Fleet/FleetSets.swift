@@ -66,11 +66,16 @@ public enum FleetSets {
     /// The rows as an `ipset restore` text our parser reads into the engine's state.
     public static func restoreText(_ sets: [FleetSetRow], now: Int64) -> String {
         var out = ""
-        for s in sets {
+        // list:set sets last, as `ipset save` prints them: their members name other sets.
+        for s in sets.filter({ $0.type != "list:set" }) + sets.filter({ $0.type == "list:set" }) {
             out += s.createLine + "\n"
-            for m in s.members {
+            let options = Set(s.createOptions.split(separator: " "))
+            for var m in s.members {
+                // What plain SQL may have given a set that cannot keep it (a comment on a set
+                // created without `comment`, a timeout without `timeout`): the kernel would refuse it.
+                if !options.contains("timeout") { m.timeout = nil; m.expiresAt = nil }
                 out += "add \(s.name) " + m.addWords(now: now, comment: false).joined(separator: " ")
-                if let c = m.comment, !c.isEmpty { out += " comment \"\(c)\"" }
+                if options.contains("comment"), let c = m.comment, !c.isEmpty { out += " comment \"\(c)\"" }
                 out += "\n"
             }
         }

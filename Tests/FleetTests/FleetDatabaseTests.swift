@@ -72,7 +72,11 @@ final class FleetDatabaseTests: XCTestCase {
         let s = try pg()
         try s.createDatabase("fn1")
         XCTAssertEqual(ours(["db", "init", "--database", s.url("fn1")]).status, 0)
-        try s.psql("select fleet_create('peers', 'hash:ip', 'family inet hashsize 1024 maxelem 65536 bucketsize 12');\nselect fleet_add('peers', '198.18.1.1', 'first');", db: "fn1")
+        try s.psql("select fleet_create('peers', 'hash:ip', 'family inet hashsize 1024 maxelem 65536 comment bucketsize 12');\nselect fleet_add('peers', '198.18.1.1', 'first');\nselect fleet_create('plain', 'hash:ip');", db: "fn1")
+        let comment = s.psqlResult("select fleet_add('plain', '198.18.1.1', 'x');", db: "fn1")
+        XCTAssertTrue(comment.stderr.contains("ERROR:  Comment cannot be used: set was created without comment support"), comment.stderr)
+        let timeout = s.psqlResult("select fleet_add('plain', '198.18.1.1', null, 5);", db: "fn1")
+        XCTAssertTrue(timeout.stderr.contains("ERROR:  Timeout cannot be used: set was created without timeout support"), timeout.stderr)
         let dup = s.psqlResult("select fleet_add('peers', '198.18.1.1');", db: "fn1")
         XCTAssertNotEqual(dup.status, 0)
         XCTAssertTrue(dup.stderr.contains("ERROR:  Element cannot be added to the set: it's already added"), dup.stderr)
@@ -80,14 +84,14 @@ final class FleetDatabaseTests: XCTestCase {
         XCTAssertTrue(missing.stderr.contains("ERROR:  Element cannot be deleted from the set: it's not added"), missing.stderr)
         let noSet = s.psqlResult("select fleet_add('nope', '198.18.1.2');", db: "fn1")
         XCTAssertTrue(noSet.stderr.contains("ERROR:  The set with the given name does not exist"), noSet.stderr)
-        XCTAssertEqual(try s.psql("select seq, op, coalesce(element, '-') from fleet_changes order by seq", db: "fn1"), "1|create|-\n2|add|198.18.1.1\n")
+        XCTAssertEqual(try s.psql("select seq, op, coalesce(element, '-') from fleet_changes order by seq", db: "fn1"), "1|create|-\n2|add|198.18.1.1\n3|create|-\n")
         // What plain SQL wrote, ebpf-ipset lists (and the comment with it).
         let list = ours(["ipset", "--database", s.url("fn1"), "save", "peers"])
         XCTAssertEqual(list.status, 0, list.stderr)
-        XCTAssertEqual(list.stdout, "create peers hash:ip family inet hashsize 1024 maxelem 65536 bucketsize 12\nadd peers 198.18.1.1\n")
+        XCTAssertEqual(list.stdout, "create peers hash:ip family inet hashsize 1024 maxelem 65536 comment bucketsize 12\nadd peers 198.18.1.1 comment \"first\"\n")
         // NOTIFY goes with the commit: a listener sees the seq of each change.
         let notified = Run.run(["sh", "-c", "psql -X -q -h \(s.root) -p \(s.port) -U postgres -d fn1 -c 'listen ebpf_iptables_changes' -c \"select fleet_del('peers', '198.18.1.1')\" -c 'select 1' 2>&1"])
-        XCTAssertTrue(notified.stdout.contains("Asynchronous notification \"ebpf_iptables_changes\" with payload \"3\""), notified.stdout)
+        XCTAssertTrue(notified.stdout.contains("Asynchronous notification \"ebpf_iptables_changes\" with payload \"4\""), notified.stdout)
     }
 
     /// ebpf-ipset --database against the real ipset, script by script.

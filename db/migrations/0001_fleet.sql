@@ -144,6 +144,15 @@ begin
     if not exists (select 1 from fleet_sets f where f.name = set_name) then
         raise exception 'The set with the given name does not exist' using errcode = 'P0001';
     end if;
+    -- ipset's refusals for what the set cannot keep (a node's kernel would refuse the add).
+    if comment is not null and comment <> '' and not exists (select 1 from fleet_sets f
+            where f.name = set_name and ' ' || f.create_options || ' ' like '% comment %') then
+        raise exception 'Comment cannot be used: set was created without comment support' using errcode = 'P0001';
+    end if;
+    if timeout is not null and not exists (select 1 from fleet_sets f
+            where f.name = set_name and ' ' || f.create_options || ' ' like '% timeout %') then
+        raise exception 'Timeout cannot be used: set was created without timeout support' using errcode = 'P0001';
+    end if;
     perform fleet_expire(set_name, element);
     if exists (select 1 from fleet_members m where m.set_name = set_name and m.element = element) then
         raise exception 'Element cannot be added to the set: it''s already added' using errcode = 'P0001';
