@@ -84,7 +84,8 @@ final class FleetScaleBench: XCTestCase {
                     if times == nil { try await Task.sleep(for: .microseconds(200)) }
                 }
                 guard let times else { XCTFail("not every node heard seq \(seq)"); break }
-                fanout.append(Self.ms((times.max() ?? committed) &- committed))
+                // A notification may arrive before the writer has read its commit's reply: 0 then.
+                fanout.append(Self.ms((times.max() ?? committed) > committed ? (times.max() ?? committed) - committed : 0))
                 // Every node runs its catch-up query at once, as they do on a notification.
                 let start = DispatchTime.now().uptimeNanoseconds
                 let after = seq - 1
