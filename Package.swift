@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Text -> typed AST and diagnostics. Pure Swift, no C.
@@ -52,10 +53,17 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The fleet (docs/fleet.md): sets kept in PostgreSQL, `db init`, `ebpf-ipset --database`,
+        // and the follower `serve --database` runs to apply each committed change live.
+        .target(name: "Fleet", dependencies: [
+            "Runtime", "IptParse", "Agent",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(
             name: "ebpf-iptables",
             dependencies: [
-                "IptParse", "Compiler", "Loader", "Verifier", "Runtime", "Agent", "AgentHTTP",
+                "IptParse", "Compiler", "Loader", "Verifier", "Runtime", "Agent", "AgentHTTP", "Fleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The lean front of the multi-call names for live edits: forwards iptables' and ipset's
@@ -76,6 +84,11 @@ let package = Package(
         .testTarget(name: "EndToEndTests", dependencies: ["IptParse", "Compiler", "Loader", "TestSupport"]),
         // The agent: unit tests of the service and its protocol, and the daemon started in a
         // namespace and driven over its Unix socket and HTTPS (curl as the client).
+        // The fleet against a private PostgreSQL the tests start (initdb + pg_ctl in a temp dir).
+        .testTarget(name: "FleetTests", dependencies: [
+            "Fleet", "Runtime", "IptParse", "Verifier", "TestSupport",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentHTTP", "Runtime", "IptParse", "TestSupport"]),
     ]
 )

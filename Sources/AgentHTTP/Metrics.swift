@@ -63,6 +63,7 @@ public final class Metrics: Sendable {
         if sets.ok { Self.sets(sets.stdout, into: now) }
         Self.program(rules.xdp, into: now)
         out += now.emitToString()
+        out += ServiceGauges.shared.exposition()
         return out
     }
 

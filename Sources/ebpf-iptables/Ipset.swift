@@ -1,4 +1,5 @@
 import ArgumentParser
+import Fleet
 import Foundation
 import Runtime
 
@@ -19,10 +20,25 @@ struct IpsetCommand: ParsableCommand {
 
 enum IpsetCLI {
     static func run(_ argv: [String]) -> Int32 {
+        var argv = argv
+        // `--database URL` first: the fleet's sets in PostgreSQL, not this machine's (docs/fleet.md).
+        var database: String? = nil
+        if argv.first == "--database", argv.count >= 2 {
+            database = argv[1]
+            argv.removeFirst(2)
+        } else if let first = argv.first, first.hasPrefix("--database=") {
+            database = String(first.dropFirst("--database=".count))
+            argv.removeFirst()
+        }
         // `restore` without -file reads standard input: read it here, once.
         var stdin: String? = nil
         let isRestore = argv.contains { $0 == "restore" || $0 == "-R" } && !argv.contains { $0 == "-file" || $0 == "-f" }
         if isRestore { stdin = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
+        if let database {
+            let r = FleetIpset.run(database: database, argv: argv, stdin: stdin)
+            CLI.emit(r)
+            return r.status
+        }
         return CLI.run(.ipset(argv: argv, stdin: stdin))
     }
 }

@@ -2,6 +2,7 @@ import Agent
 import AgentHTTP
 import ArgumentParser
 import Dispatch
+import Fleet
 import Foundation
 import Loader
 import Logging
@@ -31,7 +32,20 @@ struct Serve: ParsableCommand {
     @Option(help: "The control socket (default: agent.sock in the state directory).")
     var socket: String?
 
+    @Option(help: "Follow the fleet's sets in this PostgreSQL database (docs/fleet.md): postgres://user@host/db or postgres:///db?host=/socket/dir.")
+    var database: String?
+
+    @Option(help: "With --database: follow only the sets of this node group.")
+    var group: String?
+
+    @Option(name: .customLong("node-name"), help: "With --database: this node's name in fleet_nodes (default: the host name).")
+    var nodeName: String?
+
     func validate() throws {
+        if database == nil, group != nil || nodeName != nil { throw ValidationError("--group and --node-name go with --database") }
+        if let database {
+            do { _ = try DatabaseURL(database) } catch { throw ValidationError("--database: \(error)") }
+        }
         if listen != nil {
             for (name, value) in [("--cert", cert), ("--key", key), ("--tokens", tokens)] where value == nil {
                 throw ValidationError("--listen needs \(name)")
@@ -113,6 +127,14 @@ struct Serve: ParsableCommand {
                     Foundation.exit(1)
                 }
             }
+        }
+        // The fleet: the database's sets, followed live (docs/fleet.md). Started once the
+        // saved ruleset is back, so the first load lands on the sets the rules reference.
+        if let database, let url = try? DatabaseURL(database) {
+            let name = nodeName ?? ProcessInfo.processInfo.hostName
+            let api = config.https.map { "https://\($0.host):\($0.port)" }
+            FleetFollower(config: FleetFollowerConfiguration(database: url, group: group, nodeName: name, apiURL: api, stateDir: paths.stateDir),
+                          service: service, logger: logger).start()
         }
         let notify = ServiceNotify()
         let term = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .main)
