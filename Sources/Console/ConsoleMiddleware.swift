@@ -53,13 +53,17 @@ struct SessionMiddleware: RouterMiddleware {
 /// Headers on every page: no caching of pages that show the firewall, no framing, no
 /// script or asset from anywhere but this server, no referrer leaking set names.
 struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
+    /// Fields HTTPTypes has no constant for.
+    static var more: [(HTTPField.Name, String)] {
+        [("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer")].compactMap { n, v in HTTPField.Name(n).map { ($0, v) } }
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var r = try await next(request, context)
         r.headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         r.headers[.strictTransportSecurity] = "max-age=31536000"
-        r.headers[.xFrameOptions] = "DENY"
         r.headers[.xContentTypeOptions] = "nosniff"
-        r.headers[.referrerPolicy] = "no-referrer"
+        for (name, value) in Self.more { r.headers[name] = value }
         if r.headers[.cacheControl] == nil { r.headers[.cacheControl] = "no-store" }
         return r
     }

@@ -39,7 +39,7 @@ public struct ConsoleStore: Sendable {
         try await client.query("delete from console_sessions where expires_at <= now()")
         try await client.query("""
             insert into console_sessions (token_hash, user_name, csrf_token, expires_at)
-            values (sha256(convert_to(\(token), 'UTF8')), \(user), \(csrf), now() + make_interval(secs => \(lifetimeSeconds)))
+            values (sha256(convert_to(\(token), 'UTF8')), \(user), \(csrf), now() + make_interval(secs => \(Double(lifetimeSeconds))))
             """)
     }
 
