@@ -19,7 +19,11 @@ struct SessionMiddleware: RouterMiddleware {
         var context = context
         if request.method == .post {
             let body = try await request.collectBody(upTo: context.maxUploadSize)
-            context.form = FormBody.parse(String(buffer: body))
+            if let boundary = MultipartBody.boundary(contentType: request.headers[.contentType] ?? "") {
+                context.form = MultipartBody.parse(String(buffer: body), boundary: boundary)
+            } else {
+                context.form = FormBody.parse(String(buffer: body))
+            }
         }
         if Self.open.contains(request.uri.path) { return try await next(request, context) }
         let token = request.cookies[Security.sessionCookie]?.value

@@ -102,13 +102,11 @@ public enum ConsoleServer {
             var values = NodeView(node: node).values
             values["api"] = node.apiURL ?? "none"
             if let api = node.apiURL {
-                async let rules = attempt { try await nodes.get(api, "/v1/rules") }
-                async let migration = attempt { try await nodes.get(api, "/v1/migration") }
-                switch await rules {
+                switch await attempt({ try await nodes.get(api, "/v1/rules") }) {
                 case .success(let json): values.merge(RulesView.values(json)) { $1 }
                 case .failure(let e): values["rulesError"] = "\(e)"
                 }
-                switch await migration {
+                switch await attempt({ try await nodes.get(api, "/v1/migration") }) {
                 case .success(let json): values["migration"] = MigrationView.values(json)
                 case .failure(let e): values["migrationError"] = "\(e)"
                 }
@@ -185,7 +183,9 @@ public enum ConsoleServer {
             pages.render("import", title: "Import", context: context)
         }
         router.post("/import") { _, context in
-            let text = (context.form["text"] ?? "").replacingOccurrences(of: "\r\n", with: "\n")
+            // A chosen file wins over the text area.
+            let file = context.form["file"] ?? ""
+            let text = (file.isEmpty ? context.form["text"] ?? "" : file).replacingOccurrences(of: "\r\n", with: "\n")
             let sets = try await store.sets().map(\.definition)
             switch SetImport.plan(text, sets: sets, members: try await store.allMembers()) {
             case .failure(let e):

@@ -84,8 +84,8 @@ enum MigrationView {
             "shareTotal": (share["total"] as? NSNumber)?.intValue ?? 0,
             "shareInXDP": (share["in_xdp"] as? NSNumber)?.intValue ?? 0,
             "dropPolicy": share["drop_policy"] as? String ?? "none",
-            "totals": totals.enumerated().map { k, kv -> [String: Any] in
-                ["key": kv.key, "value": (kv.value as? NSNumber)?.intValue ?? 0, "last": k == totals.count - 1]
+            "totals": totals.indices.map { k -> [String: Any] in
+                ["key": totals[k].key, "value": (totals[k].value as? NSNumber)?.intValue ?? 0, "last": k == totals.count - 1]
             },
             "hasProblems": !problems.isEmpty, "problems": problems, "rules": rules,
             "notes": json["notes"] as? [String] ?? [],

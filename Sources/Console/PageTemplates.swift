@@ -117,9 +117,10 @@ enum PageTemplates {
     static let importPage = """
     {{> header}}
     <h1>Import an ipset save file</h1>
-    <p>Paste what <code>ipset save</code> printed. Every line is checked first, as <code>ipset restore -exist</code> reads it against the database's sets; on the first error nothing is written. Sets the file creates are created; members already in the database are left as they are.</p>
-    <form method="post" action="/import" id="import">
+    <p>Choose or paste what <code>ipset save</code> printed. Every line is checked first, as <code>ipset restore -exist</code> reads it against the database's sets; on the first error nothing is written. Sets the file creates are created; members already in the database are left as they are.</p>
+    <form method="post" action="/import" id="import" enctype="multipart/form-data">
     <input type="hidden" name="csrf" value="{{csrf}}">
+    <label>File <input type="file" name="file" id="file"></label> or paste it:<br>
     <textarea name="text" id="text" rows="16" cols="100" spellcheck="false">{{text}}</textarea><br>
     <button type="submit" id="import-button">Check and import</button>
     </form>

@@ -48,3 +48,45 @@ public enum FormBody {
         return out
     }
 }
+
+/// `multipart/form-data` (a form with a file input): each part's `name` and its content as
+/// text; a file part also under `NAME.filename`. Enough for the import form: text files.
+public enum MultipartBody {
+    /// The boundary of a `multipart/form-data; boundary=…` content type, or nil.
+    public static func boundary(contentType: String) -> String? {
+        guard contentType.lowercased().hasPrefix("multipart/form-data") else { return nil }
+        for param in contentType.split(separator: ";").dropFirst() {
+            let kv = param.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            if kv.count == 2, kv[0].lowercased() == "boundary" {
+                return kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            }
+        }
+        return nil
+    }
+
+    public static func parse(_ body: String, boundary: String) -> [String: String] {
+        var out: [String: String] = [:]
+        let delimiter = "--" + boundary
+        for rawPart in body.components(separatedBy: delimiter).dropFirst() {
+            if rawPart.hasPrefix("--") { break }  // the closing delimiter
+            var part = Substring(rawPart)
+            if part.hasPrefix("\r\n") { part = part.dropFirst(2) }
+            if part.hasSuffix("\r\n") { part = part.dropLast(2) }
+            guard let split = part.range(of: "\r\n\r\n") else { continue }
+            let head = part[..<split.lowerBound], content = String(part[split.upperBound...])
+            var name: String?, filename: String?
+            for line in head.components(separatedBy: "\r\n") where line.lowercased().hasPrefix("content-disposition:") {
+                for param in line.split(separator: ";").dropFirst() {
+                    let kv = param.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                    guard kv.count == 2 else { continue }
+                    let value = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                    if kv[0] == "name" { name = value } else if kv[0] == "filename" { filename = value }
+                }
+            }
+            guard let name else { continue }
+            out[name] = content
+            if let filename { out[name + ".filename"] = filename }
+        }
+        return out
+    }
+}

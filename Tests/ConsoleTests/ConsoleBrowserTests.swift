@@ -70,7 +70,8 @@ final class ConsoleBrowserTests: XCTestCase {
         let setCookie = login.headers.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie: ebpf_console_session=") } ?? ""
         for flag in ["HttpOnly", "Secure", "SameSite=Strict"] { XCTAssertTrue(setCookie.contains(flag), "cookie lacks \(flag): \(setCookie)") }
 
-        // The browser logs in and lands on the nodes page.
+        // The browser logs in and lands on the nodes page (edge1 heartbeats just before).
+        try lab.sql("update fleet_nodes set last_seen = now() where name = 'edge1'")
         _ = try lab.browser(["goto", "\(base)/login"])
         page = try lab.browser(["submit", "form.login", #"{"user": "admin", "password": "\#(lab.password)"}"#])
         XCTAssertTrue(page.url.hasSuffix("/nodes"), page.url)
@@ -131,7 +132,13 @@ final class ConsoleBrowserTests: XCTestCase {
         XCTAssertTrue(page.text.contains("Nothing imported: line 3:"), page.text)
         XCTAssertEqual(try lab.sql("select count(*) from fleet_members"), members)
         XCTAssertEqual(try lab.sql("select count(*) from fleet_sets where name = 'blocked'"), "0")
-        page = try lab.browser(["submit", "#import", #"{"text": "create blocked hash:net family inet hashsize 1024 maxelem 65536\nadd blocked 203.0.113.0/24\nadd peers 198.51.100.7\nadd peers 198.51.100.8\n"}"#])
+        // The good file is chosen in the file input (multipart upload), as an operator would.
+        let file = lab.work + "/fleet.save"
+        try "create blocked hash:net family inet hashsize 1024 maxelem 65536\nadd blocked 203.0.113.0/24\nadd peers 198.51.100.7\nadd peers 198.51.100.8\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        _ = try lab.browser(["goto", "\(base)/import"])
+        _ = try lab.browser(["upload", "#file", file])
+        page = try lab.browser(["click", "#import-button"])
         XCTAssertTrue(page.text.contains("Imported: 1 set(s) created, 2 member(s) added, 1 already there."), page.text)
         XCTAssertEqual(try lab.sql("select string_agg(set_name || ' ' || element, ',' order by set_name, element) from fleet_members"),
                        "blocked 203.0.113.0/24,peers 198.18.0.1,peers 198.51.100.7,peers 198.51.100.8")

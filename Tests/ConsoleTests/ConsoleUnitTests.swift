@@ -81,6 +81,18 @@ final class ConsoleUnitTests: XCTestCase {
         XCTAssertThrowsError(try DatabaseURL("postgres://x/y?bogus=1"))
     }
 
+    func testMultipartForms() {
+        XCTAssertEqual(MultipartBody.boundary(contentType: "multipart/form-data; boundary=----WebKitFormBoundaryX1"), "----WebKitFormBoundaryX1")
+        XCTAssertNil(MultipartBody.boundary(contentType: "application/x-www-form-urlencoded"))
+        let body = "------B\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n"
+            + "------B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"fleet.save\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            + "add peers 1.2.3.4\nadd peers 5.6.7.8\n\r\n------B--\r\n"
+        let f = MultipartBody.parse(body, boundary: "----B")
+        XCTAssertEqual(f["csrf"], "abc")
+        XCTAssertEqual(f["file"], "add peers 1.2.3.4\nadd peers 5.6.7.8\n")
+        XCTAssertEqual(f["file.filename"], "fleet.save")
+    }
+
     func testFormsTokensAndPasswords() {
         XCTAssertEqual(FormBody.parse("a=1&b=x+y%2Fz&c=&a=2"), ["a": "2", "b": "x y/z", "c": ""])
         let t = Security.randomToken()

@@ -9,6 +9,7 @@ frames, client masking). Prints one JSON object: the page after the action.
   cdp.py PORT goto URL
   cdp.py PORT submit SELECTOR FIELDS_JSON      fill the form's fields, submit it
   cdp.py PORT click SELECTOR                   click a button that submits a form
+  cdp.py PORT upload SELECTOR FILE             choose FILE in a file input
   cdp.py PORT screenshot FILE
 """
 import base64, json, os, socket, struct, sys, time, urllib.request
@@ -151,6 +152,12 @@ def main():
         if not ws.evaluate("(() => { const b = document.querySelector(%s); if (!b) return false; b.click(); return true; })()" % json.dumps(args[0])):
             raise RuntimeError(f"nothing matches {args[0]}")
         wait_new_document(ws)
+    elif action == "upload":
+        root = ws.call("DOM.getDocument")["root"]["nodeId"]
+        node = ws.call("DOM.querySelector", nodeId=root, selector=args[0])["nodeId"]
+        if not node:
+            raise RuntimeError(f"nothing matches {args[0]}")
+        ws.call("DOM.setFileInputFiles", files=[args[1]], nodeId=node)
     elif action == "screenshot":
         ws.call("Emulation.setDeviceMetricsOverride", width=1280, height=860, deviceScaleFactor=1, mobile=False)
         shot = ws.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
