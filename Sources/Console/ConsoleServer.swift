@@ -232,7 +232,7 @@ public enum ConsoleServer {
         var values: [String: Any] = [
             "name": set.name, "link": Pages.link(set.name), "type": set.type, "options": set.createOptions,
             "hasTimeout": set.createOptions.split(separator: " ").contains("timeout"),
-            "q": search, "shown": members.count, "total": total,
+            "q": search, "searching": !search.isEmpty, "shown": members.count, "total": total,
             "members": members.map { m -> [String: Any] in
                 ["element": m.element, "comment": m.comment ?? "", "timeout": m.timeout.map(String.init) ?? "", "addedAt": m.addedAt,
                  "link": Pages.link(set.name), "csrf": context.csrf ?? ""]

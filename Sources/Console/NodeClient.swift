@@ -37,7 +37,7 @@ public final class NodeClient: Sendable {
             throw Failure(description: "\(url): \(error)")
         }
         let body = try await response.body.collect(upTo: 32 << 20)
-        let data = Data(buffer: body)
+        let data = Data(body.readableBytesView)
         let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         guard response.status == .ok, let json else {
             let message = (json?["message"] as? String) ?? String(decoding: data.prefix(300), as: UTF8.self)

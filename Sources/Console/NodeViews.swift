@@ -33,10 +33,21 @@ struct NodeView {
     }
 }
 
+/// A JSON number as JSONSerialization hands it over (Int, Double or NSNumber), or nil.
+func jsonInt(_ v: Any?) -> Int64? {
+    switch v {
+    case let i as Int: return Int64(i)
+    case let i as Int64: return i
+    case let d as Double: return Int64(d)
+    case let n as NSNumber: return n.int64Value
+    default: return nil
+    }
+}
+
 /// `GET /v1/rules` (docs/openapi.yaml, RuleList) as the node page's tables.
 enum RulesView {
     static func values(_ json: [String: Any]) -> [String: Any] {
-        func count(_ o: Any?, _ k: String) -> String { "\(((o as? [String: Any])?[k] as? NSNumber)?.int64Value ?? 0)" }
+        func count(_ o: Any?, _ k: String) -> String { "\(jsonInt((o as? [String: Any])?[k]) ?? 0)" }
         let tables = (json["tables"] as? [[String: Any]] ?? []).map { t -> [String: Any] in
             let chains = (t["chains"] as? [[String: Any]] ?? []).map { c -> [String: Any] in
                 var v: [String: Any] = ["name": c["name"] as? String ?? ""]
@@ -47,7 +58,7 @@ enum RulesView {
                     v["policyXDP"] = count(pc?["xdp"], "packets")
                 }
                 v["rules"] = (c["rules"] as? [[String: Any]] ?? []).map { r -> [String: Any] in
-                    ["number": (r["number"] as? NSNumber)?.intValue ?? 0, "rule": r["rule"] as? String ?? "",
+                    ["number": jsonInt(r["number"]) ?? 0, "rule": r["rule"] as? String ?? "",
                      "kp": count(r["kernel"], "packets"), "kb": count(r["kernel"], "bytes"),
                      "xp": count(r["xdp"], "packets"), "xb": count(r["xdp"], "bytes")]
                 }
@@ -58,7 +69,7 @@ enum RulesView {
         var out: [String: Any] = ["tables": tables]
         if let x = json["xdp"] as? [String: Any] {
             var xv: [String: Any] = [:]
-            for (k, v) in x { xv[k] = (v as? NSNumber)?.stringValue ?? (v as? String) ?? "" }
+            for (k, v) in x { xv[k] = jsonInt(v).map { String($0) } ?? (v as? String) ?? "" }
             out["xdp"] = xv
         }
         return out
@@ -75,17 +86,17 @@ enum MigrationView {
         }
         let rules = (json["rules"] as? [[String: Any]] ?? []).map { r -> [String: Any] in
             ["table": r["table"] as? String ?? "", "chain": r["chain"] as? String ?? "",
-             "index": (r["index"] as? NSNumber)?.intValue ?? 0, "rule": r["rule"] as? String ?? "",
+             "index": jsonInt(r["index"]) ?? 0, "rule": r["rule"] as? String ?? "",
              "layer": r["layer"] as? String ?? "", "status": r["status"] as? String ?? "",
              "detail": r["detail"] as? String ?? ""]
         }
         return [
-            "installable": (json["installable"] as? Bool ?? false) ? "yes" : "no",
-            "shareTotal": (share["total"] as? NSNumber)?.intValue ?? 0,
-            "shareInXDP": (share["in_xdp"] as? NSNumber)?.intValue ?? 0,
+            "installable": (json["installable"] as? Bool ?? (json["installable"] as? NSNumber)?.boolValue ?? false) ? "yes" : "no",
+            "shareTotal": jsonInt(share["total"]) ?? 0,
+            "shareInXDP": jsonInt(share["in_xdp"]) ?? 0,
             "dropPolicy": share["drop_policy"] as? String ?? "none",
             "totals": totals.indices.map { k -> [String: Any] in
-                ["key": totals[k].key, "value": (totals[k].value as? NSNumber)?.intValue ?? 0, "last": k == totals.count - 1]
+                ["key": totals[k].key, "value": jsonInt(totals[k].value) ?? 0, "last": k == totals.count - 1]
             },
             "hasProblems": !problems.isEmpty, "problems": problems, "rules": rules,
             "notes": json["notes"] as? [String] ?? [],

@@ -104,12 +104,12 @@ enum PageTemplates {
     </form>
     <h2>Members</h2>
     <form method="get" action="/sets/{{link}}" class="inline"><label>Search <input name="q" id="q" value="{{q}}"></label> <button type="submit">Search</button></form>
-    <p>{{shown}} of {{total}} {{#q}}matching {{/q}}member(s) shown.</p>
+    <p>{{shown}} of {{total}} {{#searching}}matching {{/searching}}member(s) shown.</p>
     <table id="members"><thead><tr><th>Element</th><th>Comment</th><th>Timeout</th><th>Added (UTC)</th><th></th></tr></thead><tbody>
     {{#members}}<tr><td><code>{{element}}</code></td><td>{{comment}}</td><td>{{timeout}}</td><td>{{addedAt}}</td>
     <td><form method="post" action="/sets/{{link}}/members/delete"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="element" value="{{element}}"><button type="submit">Delete</button></form></td></tr>
     {{/members}}
-    {{^members}}<tr><td colspan="5">No members{{#q}} match{{/q}}.</td></tr>{{/members}}
+    {{^members}}<tr><td colspan="5">No members{{#searching}} match{{/searching}}.</td></tr>{{/members}}
     </tbody></table>
     {{> footer}}
     """
