@@ -83,10 +83,18 @@ final class ConsoleLab: @unchecked Sendable {
                       "-o", "-k \(work)/pgsock -c listen_addresses='' -c fsync=off", "start"], "pg_ctl start")
         pgStarted = true
         _ = try must(["psql", "-X", "-q", "-h", work + "/pgsock", "-U", "postgres", "-d", "postgres", "-c", "create database fleet"], "create database")
-        // The fleet schema: a stand-in for the `fleet` branch's 0001 until it is merged, then ours.
-        let stub = Fixtures.packageRoot.appendingPathComponent("Tests/ConsoleTests/Fixtures/fleet-0001-stub.sql").path
-        let ours = Fixtures.packageRoot.appendingPathComponent("db/migrations/0002_console.sql").path
-        for file in [stub, ours] {
+        // The schema: `ebpf-iptables db init` where the binary has it (the `fleet` branch),
+        // else a stand-in for 0001 (Tests/ConsoleTests/Fixtures/fleet-0001-stub.sql); then
+        // 0002 by hand if `db init` did not apply it.
+        let root = Fixtures.packageRoot
+        var files: [String] = []
+        if Run.run([Run.binary, "db", "init", "--database", databaseURL], deadline: .seconds(60)).status != 0 {
+            files.append(root.appendingPathComponent("Tests/ConsoleTests/Fixtures/fleet-0001-stub.sql").path)
+        }
+        if files.isEmpty == false || (try sql("select to_regclass('console_users') is null")) == "t" {
+            files.append(root.appendingPathComponent("db/migrations/0002_console.sql").path)
+        }
+        for file in files {
             _ = try must(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-h", work + "/pgsock", "-U", "postgres", "-d", "fleet", "-f", file], "apply \(file)")
         }
     }
@@ -157,7 +165,7 @@ final class ConsoleLab: @unchecked Sendable {
         guard r.status == 0 else { throw Failure("restore: \(r.stderr)") }
         // The set in the database and the node's row: what `serve --database` writes on the
         // `fleet` branch (its heartbeat), written here by hand until that is merged.
-        try sql("insert into fleet_sets (name, type, create_options) values ('peers', 'hash:ip', 'family inet hashsize 1024 maxelem 65536 comment bucketsize 12')")
+        try sql("select fleet_create('peers', 'hash:ip', 'family inet hashsize 1024 maxelem 65536 comment bucketsize 12', 'test')")
         try sql("select fleet_add('peers', '198.51.100.7', 'carrier A', null, 'test')")
         try sql("""
             insert into fleet_nodes (name, group_name, api_url, applied_seq, last_seen, xdp_share, status)
