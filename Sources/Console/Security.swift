@@ -69,9 +69,10 @@ public enum MultipartBody {
         let delimiter = "--" + boundary
         for rawPart in body.components(separatedBy: delimiter).dropFirst() {
             if rawPart.hasPrefix("--") { break }  // the closing delimiter
+            // "\r\n" is one Character (one grapheme cluster) in Swift: drop it as one.
             var part = Substring(rawPart)
-            if part.hasPrefix("\r\n") { part = part.dropFirst(2) }
-            if part.hasSuffix("\r\n") { part = part.dropLast(2) }
+            if part.hasPrefix("\r\n") { part = part.dropFirst() }
+            if part.hasSuffix("\r\n") { part = part.dropLast() }
             guard let split = part.range(of: "\r\n\r\n") else { continue }
             let head = part[..<split.lowerBound], content = String(part[split.upperBound...])
             var name: String?, filename: String?

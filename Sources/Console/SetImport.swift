@@ -52,10 +52,13 @@ public enum SetImport {
             let rest = line.dropFirst("create \(s.name) \(s.create.type.rawValue)".count).trimmingCharacters(in: .whitespaces)
             plan.creates.append(.init(name: s.name, type: s.create.type.rawValue, options: rest))
         }
-        // Each added member with its comment/timeout as the run left them.
+        // Each added member with its comment/timeout as the run left them; with -exist an add
+        // of a member already there is recorded too, and left out here.
+        let existing = members.mapValues { Set($0) }
         for change in run.memberChanges ?? [] where change.added {
             guard let set = run.state.set(named: change.set) else { continue }
             let element = MemberValidation.elementText(change.elements, family: set.create.family)
+            if existing[change.set]?.contains(element) ?? false { continue }
             let entry = set.entries.first { $0.elements == change.elements }
             plan.adds.append(.init(set: change.set, element: element, comment: entry?.comment,
                                    timeout: entry?.timeout.map { Int($0) }))

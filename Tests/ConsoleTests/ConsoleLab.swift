@@ -91,7 +91,8 @@ final class ConsoleLab: @unchecked Sendable {
         if Run.run([Run.binary, "db", "init", "--database", databaseURL], deadline: .seconds(60)).status != 0 {
             files.append(root.appendingPathComponent("Tests/ConsoleTests/Fixtures/fleet-0001-stub.sql").path)
         }
-        if files.isEmpty == false || (try sql("select to_regclass('console_users') is null")) == "t" {
+        let hasConsoleTables = try files.isEmpty && sql("select to_regclass('console_users') is not null") == "t"
+        if !hasConsoleTables {
             files.append(root.appendingPathComponent("db/migrations/0002_console.sql").path)
         }
         for file in files {
