@@ -13,7 +13,7 @@ struct SessionMiddleware: RouterMiddleware {
     let store: ConsoleStore
     let pages: Pages
 
-    static let open: Set<String> = ["/login", "/style.css"]
+    static let open: Set<String> = ["/login", "/style.css", "/favicon.ico"]
 
     func handle(_ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response) async throws -> Response {
         var request = request

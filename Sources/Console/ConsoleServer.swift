@@ -49,11 +49,13 @@ public enum ConsoleServer {
                      body: .init(byteBuffer: ByteBuffer(string: PageTemplates.stylesheet)))
         }
         router.get("/") { _, _ in Pages.redirect("/nodes") }
+        // Browsers ask for it on their own: no icon, and no redirect to the login form.
+        router.get("/favicon.ico") { _, _ in Response(status: .notFound) }
 
         // MARK: login
 
         router.get("/login") { request, _ in
-            loginPage(pages, status: .ok, error: nil,
+            loginPage(pages, request: request, status: .ok, error: nil,
                       notice: request.uri.queryParameters["expired"] != nil ? "Your session has expired: log in again." : nil)
         }
         router.post("/login") { request, context in
@@ -62,7 +64,7 @@ public enum ConsoleServer {
             guard let sent = context.form["csrf"], let cookie = request.cookies[Security.loginCookie]?.value,
                   Security.constantTimeEqual(sent, cookie) else {
                 context.logger.warning("login refused: login CSRF token missing or wrong")
-                return loginPage(pages, status: .forbidden, error: "The login form expired or was not ours: try again.", notice: nil)
+                return loginPage(pages, request: request, status: .forbidden, error: "The login form expired or was not ours: try again.", notice: nil)
             }
             let user = context.form["user"] ?? "", password = context.form["password"] ?? ""
             let hash = try await store.passwordHash(user: user)
@@ -70,7 +72,7 @@ public enum ConsoleServer {
             let ok = Security.verify(password: password, hash: hash ?? Security.decoyHash) && hash != nil
             guard ok else {
                 context.logger.notice("login refused for '\(user)': wrong user name or password")
-                return loginPage(pages, status: .unauthorized, error: "Wrong user name or password.", notice: nil)
+                return loginPage(pages, request: request, status: .unauthorized, error: "Wrong user name or password.", notice: nil)
             }
             let token = Security.randomToken()
             try await store.createSession(user: user, token: token, csrf: Security.randomToken(), lifetimeSeconds: lifetime)
@@ -212,8 +214,12 @@ public enum ConsoleServer {
         s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s
     }
 
-    static func loginPage(_ pages: Pages, status: HTTPResponse.Status, error: String?, notice: String?) -> Response {
-        let token = Security.randomToken()
+    /// The login form. Its CSRF token is the login cookie's when the browser has one (a
+    /// second tab, a favicon fetch or a failed attempt must not invalidate an open form),
+    /// else a new one.
+    static func loginPage(_ pages: Pages, request: Request, status: HTTPResponse.Status, error: String?, notice: String?) -> Response {
+        let existing = request.cookies[Security.loginCookie]?.value ?? ""
+        let token = existing.count == 64 && existing.allSatisfy(\.isHexDigit) ? existing : Security.randomToken()
         var values: [String: Any] = ["loginCSRF": token]
         if let error { values["error"] = error }
         if let notice { values["notice"] = notice }

@@ -9,8 +9,15 @@ import Logging
 struct ConsoleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "console",
-        abstract: "Serve the fleet's web console over HTTPS (docs/console.md).",
-        subcommands: [ConsoleAddUser.self])
+        abstract: "The fleet's web console over HTTPS (docs/console.md).",
+        subcommands: [ConsoleServe.self, ConsoleAddUser.self],
+        defaultSubcommand: ConsoleServe.self)
+}
+
+/// `ebpf-iptables console --listen …` (the default subcommand: `serve` need not be written).
+struct ConsoleServe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve the console (the default: `console --listen …`).")
 
     @Option(help: "Serve on ADDR:PORT (HTTPS only).")
     var listen: String
