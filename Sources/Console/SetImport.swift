@@ -59,6 +59,8 @@ public enum SetImport {
             guard let set = run.state.set(named: change.set) else { continue }
             let element = MemberValidation.elementText(change.elements, family: set.create.family)
             if existing[change.set]?.contains(element) ?? false { continue }
+            // A member the file adds twice (taken by -exist) is added once.
+            if plan.adds.contains(where: { $0.set == change.set && $0.element == element }) { continue }
             let entry = set.entries.first { $0.elements == change.elements }
             plan.adds.append(.init(set: change.set, element: element, comment: entry?.comment,
                                    timeout: entry?.timeout.map { Int($0) }))

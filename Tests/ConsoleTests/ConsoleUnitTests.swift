@@ -40,6 +40,7 @@ final class ConsoleUnitTests: XCTestCase {
         add peers 198.51.100.8 comment "carrier B"
         create blocked hash:net family inet hashsize 1024 maxelem 65536
         add blocked 203.0.113.7/24
+        add blocked 203.0.113.9/24
 
         """
         let plan = try SetImport.plan(text, sets: [peers], members: ["peers": ["198.51.100.7"]]).get()
@@ -48,7 +49,7 @@ final class ConsoleUnitTests: XCTestCase {
         XCTAssertTrue(plan.creates.first?.options.hasPrefix("family inet hashsize 1024 maxelem 65536") ?? false, plan.creates.first?.options ?? "")
         XCTAssertEqual(plan.adds.map { "\($0.set) \($0.element) \($0.comment ?? "-")" },
                        ["peers 198.51.100.8 carrier B", "blocked 203.0.113.0/24 -"])
-        XCTAssertEqual(plan.alreadyThere, 1)
+        XCTAssertEqual(plan.alreadyThere, 2)
     }
 
     func testImportRefusesTheWholeFileAtTheFirstBadLine() {
