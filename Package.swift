@@ -97,6 +97,6 @@ let package = Package(
         // namespace and driven over its Unix socket and HTTPS (curl as the client).
         .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentHTTP", "Runtime", "IptParse", "TestSupport"]),
         // The console in headless Chromium against a private PostgreSQL and a node agent.
-        .testTarget(name: "ConsoleTests", dependencies: ["Console", "TestSupport"]),
+        .testTarget(name: "ConsoleTests", dependencies: ["Console", "TestSupport"], exclude: ["Browser", "Fixtures"]),
     ]
 )
