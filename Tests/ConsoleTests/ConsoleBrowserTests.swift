@@ -173,6 +173,16 @@ final class ConsoleBrowserTests: XCTestCase {
                                  "\(base)/sets/peers/members"]).status, 401)
         XCTAssertEqual(try lab.sql("select count(*) from fleet_changes"), count2)
 
+        // Log in again, then out: the session row goes, and its cookie opens nothing.
+        page = try lab.browser(["submit", "form.login", #"{"user": "admin", "password": "\#(lab.password)"}"#])
+        XCTAssertTrue(page.url.hasSuffix("/nodes"), page.url)
+        XCTAssertEqual(try lab.sql("select count(*) from console_sessions where expires_at > now()"), "1")
+        page = try lab.browser(["click", "form.logout button"])
+        XCTAssertTrue(page.url.hasSuffix("/login"), page.url)
+        XCTAssertEqual(try lab.sql("select count(*) from console_sessions where expires_at > now()"), "0")
+        page = try lab.browser(["goto", "\(base)/nodes"])
+        XCTAssertTrue(page.url.hasSuffix("/login"), page.url)
+
         print("console test: \(ContinuousClock.now - started), screenshots in \(shots)")
     }
 
