@@ -15,7 +15,12 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The fleet (docs/fleet.md) and its console (docs/console.md): the fleet database,
+        // server-rendered pages, bcrypt, and the nodes' REST APIs as a client.
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // Text -> typed AST and diagnostics. Pure Swift, no C.
@@ -60,10 +65,23 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The fleet's web console (docs/console.md): HTTPS pages over the fleet database
+        // (PostgreSQL) and the nodes' REST APIs; users and sessions in the database.
+        .target(name: "Console", dependencies: [
+            "Runtime", "IptParse",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Mustache", package: "swift-mustache"),
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(
             name: "ebpf-iptables",
             dependencies: [
-                "IptParse", "Compiler", "Loader", "Verifier", "Runtime", "Agent", "AgentHTTP", "Fleet",
+                "IptParse", "Compiler", "Loader", "Verifier", "Runtime", "Agent", "AgentHTTP", "Fleet", "Console",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The lean front of the multi-call names for live edits: forwards iptables' and ipset's
@@ -90,5 +108,7 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
         ]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentHTTP", "Runtime", "IptParse", "TestSupport"]),
+        // The console in headless Chromium against a private PostgreSQL and a node agent.
+        .testTarget(name: "ConsoleTests", dependencies: ["Console", "TestSupport"], exclude: ["Browser"]),
     ]
 )

@@ -61,7 +61,7 @@ struct EbpfIptables: ParsableCommand {
             invoked as ebpf-iptables-restore, ebpf-iptables-save or ebpf-ip6tables* it behaves as those tools.
             """,
         version: "0.1.0",
-        subcommands: [Format.self, Restore.self, Migrate.self, Attach.self, Detach.self, Status.self, Save.self, IpsetCommand.self, Serve.self, Apply.self, Recent.self, Db.self])
+        subcommands: [Format.self, Restore.self, Migrate.self, Attach.self, Detach.self, Status.self, Save.self, IpsetCommand.self, Serve.self, Apply.self, Recent.self, Db.self, ConsoleCommand.self])
 }
 
 /// Options every subcommand that reads a ruleset shares.

@@ -1,0 +1,16 @@
+import Hummingbird
+
+/// A request's context: who is logged in (filled by `SessionMiddleware`) and the posted
+/// form fields (parsed once, by the CSRF check).
+public struct ConsoleContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var user: String?
+    public var csrf: String?
+    public var sessionToken: String?
+    public var form: [String: String] = [:]
+
+    public init(source: Source) { coreContext = .init(source: source) }
+
+    /// An import file of a few MB, no more.
+    public var maxUploadSize: Int { 8 << 20 }
+}
