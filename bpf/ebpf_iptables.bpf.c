@@ -28,6 +28,12 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* The program's shape (ebpf_iptables.h: EIPT_SHAPE_ALL): set before the load, frozen by
+ * libbpf, a constant to the verifier, which removes the paths it rules out. Alone in its
+ * section, so user space reads a loaded program's shape at offset 0 of its .rodata.shape map. */
+const volatile __u32 eipt_shape SEC(".rodata.shape") = EIPT_SHAPE_ALL;
+#define EIPT_HAS(bit) (eipt_shape & (bit))
+
 /* ---------------------------------------------------------------- maps */
 
 #define EIPT_GENERATION_MAPS(N)                                                     \
@@ -331,6 +337,8 @@ __attribute__((noinline)) int eipt_fb_match(struct eipt_pkt *p, struct eipt_fb_r
 	if (t & EIPT_T_CT) {
 		int in_state;
 
+		if (!EIPT_HAS(EIPT_GEN_NEEDS_CT))
+			return EIPT_FB_MAYBE; /* specialised without conntrack: the kernel decides */
 		if (!ct_state)
 			return EIPT_FB_NEED_CT;
 		if (ct_state == EIPT_CT_UNCERTAIN)
@@ -949,6 +957,15 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 	best = cfg->catch_all_pos;
 	tables = cfg->flags;
 	p->gen_flags = tables;
+	if (tables & ~eipt_shape) {
+		/* The generation needs a path this program was specialised without (the Loader
+		 * widens the program before it writes such tables; this is the safety net). */
+		p->verdict = EIPT_KERNEL;
+		p->pos = cfg->rule_count;
+		return 0;
+	}
+	/* Constant-folded: lookups of tables the shape rules out are gone from the program. */
+	tables &= eipt_shape;
 	{
 		struct eipt_proto_port_key k = { .proto = p->proto };
 		if (p->has_ports && (tables & EIPT_GEN_PP_PORT)) {
@@ -1008,6 +1025,13 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 	count = cfg->fallback_count;
 	if (count > EIPT_MAX_FALLBACK)
 		count = EIPT_MAX_FALLBACK;
+	if (!EIPT_HAS(EIPT_GEN_FALLBACK)) {
+		/* Specialised without fallback rows: the fail-safe above saw none (no FALLBACK bit
+		 * in the generation), so the whole walk below is gone. Rows it has anyway (a
+		 * writer that did not say so) are not walked: the kernel decides. */
+		finished = count == 0;
+		goto walked;
+	}
 	/* Rounds: the callback stops for the one conntrack lookup, and at each rule whose
 	 * extension tests must be evaluated; the next round resumes there. A packet that needs
 	 * more rounds than EIPT_MAX_ROUNDS goes to the kernel.
@@ -1038,9 +1062,13 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 
 			idx = fc.start;
 			er = GEN_LOOKUP(gen, fallback, &idx);
-			if (er && (er->ext_flags & EIPT_EXT_F_STATEFUL))
-				eipt_reaches_input(ctx, p);
-			a = ext_rule(ctx, p, fc.start);
+			if (!EIPT_HAS(EIPT_GEN_EXT)) {
+				a = EIPT_EXT_MAYBE; /* specialised without them: cannot tell */
+			} else {
+				if (er && (er->ext_flags & EIPT_EXT_F_STATEFUL))
+					eipt_reaches_input(ctx, p);
+				a = ext_rule(ctx, p, fc.start);
+			}
 			if (a == EIPT_EXT_NO) {
 				fc.uncertain = 0;
 				fc.start++;
@@ -1073,6 +1101,7 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 		}
 	}
 	bpf_iter_num_destroy(&rounds);
+walked:
 	best = fc.best;
 
 	if (best == EIPT_NO_RULE || best >= EIPT_MAX_RULES) {
@@ -1260,7 +1289,7 @@ int eipt_xdp(struct xdp_md *ctx)
 	}
 
 	eipt_judge_by(ctx, &pkt, gen);
-	if (pkt.draw_n && !(flags & EIPT_LIVE_BOTH))
+	if (EIPT_HAS(EIPT_GEN_EXT) && pkt.draw_n && !(flags & EIPT_LIVE_BOTH))
 		eipt_draws_settle(ctx, &pkt, gen, frag); /* may change pos, verdict, reject_with */
 	verdict = pkt.verdict;
 	pos = pkt.pos;
@@ -1286,9 +1315,10 @@ int eipt_xdp(struct xdp_md *ctx)
 			return eipt_stat(EIPT_STAT_SPLIT_PASSED, XDP_PASS);
 		pkt.reject_with = reject_with;
 		gen_flags |= pkt.gen_flags;
-	} else if (verdict == EIPT_ACCEPT && (gen_flags & EIPT_GEN_XDP_ONLY)) {
+	} else if (EIPT_HAS(EIPT_GEN_XDP_ONLY) && verdict == EIPT_ACCEPT && (gen_flags & EIPT_GEN_XDP_ONLY)) {
 		eipt_count(gen, pos, 1, pkt.tot_len); /* the kernel's INPUT is empty: no one else counts it */
-		eipt_count_cont(gen, &pkt, pkt.tot_len);
+		if (EIPT_HAS(EIPT_GEN_FALLBACK)) /* CONTINUE positions are fallback rows */
+			eipt_count_cont(gen, &pkt, pkt.tot_len);
 	}
 	if (verdict != EIPT_DROP && verdict != EIPT_REJECT)
 		return eipt_stat(EIPT_STAT_PASSED, XDP_PASS);
@@ -1298,7 +1328,7 @@ int eipt_xdp(struct xdp_md *ctx)
 	if ((frag & 0x2000) && pkt.cont_n)
 		return eipt_stat(EIPT_STAT_FRAGMENT_PASSED, XDP_PASS);
 	checks = (flags & EIPT_LIVE_ALL_DESTINATIONS) ? 0 : EIPT_CHECK_ROUTE;
-	if (gen_flags & EIPT_GEN_NAT_CHECK)
+	if (EIPT_HAS(EIPT_GEN_NAT_CHECK) && (gen_flags & EIPT_GEN_NAT_CHECK))
 		checks |= EIPT_CHECK_NAT;
 	if (checks) {
 		int why = eipt_drop_overruled(ctx, &pkt, checks);
@@ -1311,6 +1341,8 @@ int eipt_xdp(struct xdp_md *ctx)
 		__u32 tot_len = pkt.tot_len;
 		int r;
 
+		if (!EIPT_HAS(EIPT_GEN_REJECT)) /* specialised without REJECT: the kernel answers */
+			return eipt_stat(EIPT_STAT_REJECT_PASSED, XDP_PASS);
 		if (!eipt_reply_slot(gen, pos))
 			return eipt_stat(EIPT_STAT_REJECT_PASSED, XDP_PASS);
 		r = eipt_reject_reply(ctx, &pkt, pkt.reject_with, frag);
@@ -1319,11 +1351,13 @@ int eipt_xdp(struct xdp_md *ctx)
 		eipt_count(gen, pos, 1, tot_len);
 		if (r == EIPT_STAT_REJECTED)
 			eipt_reply_sent(ctx, gen, pos);
-		eipt_count_cont(gen, &pkt, tot_len);
+		if (EIPT_HAS(EIPT_GEN_FALLBACK))
+			eipt_count_cont(gen, &pkt, tot_len);
 		return eipt_stat(r, r == EIPT_STAT_REJECTED ? XDP_TX : XDP_DROP);
 	}
 	eipt_count(gen, pos, 1, pkt.tot_len);
-	eipt_count_cont(gen, &pkt, pkt.tot_len);
+	if (EIPT_HAS(EIPT_GEN_FALLBACK))
+		eipt_count_cont(gen, &pkt, pkt.tot_len);
 	if (frag & 0x2000) { /* first fragment (MF, offset 0): drop the rest of the datagram too */
 		struct eipt_frag_value fv = { .pos = pos, .generation = gen };
 		bpf_map_update_elem(&fragments, &fk, &fv, BPF_ANY);

@@ -138,6 +138,24 @@ struct eipt_gen_config {
 #define EIPT_GEN_NAT_CHECK     (1u << 9)
 /* --xdp-only: the kernel's INPUT is empty, so packets INPUT accepts are counted here too. */
 #define EIPT_GEN_XDP_ONLY      (1u << 10)
+/* What else the generation needs of the program (the program's shape, below): fallback rows
+ * exist; some fallback row has extension tests; some position is `reject`. High bits, so the
+ * table bits above can grow (IPv6 tables) without renumbering. */
+#define EIPT_GEN_FALLBACK      (1u << 24)
+#define EIPT_GEN_EXT           (1u << 25)
+#define EIPT_GEN_REJECT        (1u << 26)
+
+/*
+ * The program's shape: `eipt_shape`, a `const volatile` in the object's .rodata.shape section,
+ * set by the Loader before the load (libbpf freezes the section), so the verifier knows it as
+ * a constant and removes every branch it rules out. Its bits are EIPT_GEN_* bits: a program
+ * whose shape holds every bit of a generation's flags judges that generation exactly as the
+ * full program would (EIPT_GEN_NEEDS_CT: the conntrack test of fallback rows; the table bits:
+ * their lookups; NAT_CHECK, XDP_ONLY, FALLBACK, EXT, REJECT: those paths). A generation with a
+ * bit the shape lacks is passed up whole (verdict KERNEL): never judged by half a program.
+ * The object as built has every bit (EIPT_SHAPE_ALL): loaded unchanged it is the full program.
+ */
+#define EIPT_SHAPE_ALL 0xffffffffu
 
 /* rule_info_N: ARRAY[EIPT_MAX_RULES], indexed by position. */
 struct eipt_rule_info {
