@@ -129,6 +129,10 @@ extension Dataplane {
                 _ = unlink(temp)
                 throw e
             }
+            // Tests stand in for a process killed between the pin and the swap.
+            if getenv("EBPF_IPTABLES_TEST_STOP_AFTER_PIN").map({ String(cString: $0) }) == "1" {
+                throw LoaderError("replace the xdp program: stopped after the pin (EBPF_IPTABLES_TEST_STOP_AFTER_PIN)")
+            }
         }
         for (index, mode) in try interfacesRunning(programID: programID) {
             try Dataplane.replaceAttached(index: index, mode: mode, old: program.raw, new: next.program.raw)
