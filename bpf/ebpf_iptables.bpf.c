@@ -647,7 +647,7 @@ static __always_inline int eipt_ingress_forwards(struct xdp_md *ctx)
  * it passes. Only the drop path calls it: accepted packets never pay for a lookup.
  * A global function like eipt_ct_state, so the verifier checks it once.
  */
-__attribute__((noinline)) int eipt_drop_overruled(struct xdp_md *ctx, struct eipt_pkt *p, __u32 checks)
+static __always_inline int eipt_drop_overruled_inl(struct xdp_md *ctx, struct eipt_pkt *p, __u32 checks)
 {
 	if (!p)
 		return EIPT_STAT_ROUTE_PASSED;
@@ -711,6 +711,11 @@ route_ok:
 		}
 	}
 	return 0;
+}
+
+__attribute__((noinline)) int eipt_drop_overruled(struct xdp_md *ctx, struct eipt_pkt *p, __u32 checks)
+{
+	return eipt_drop_overruled_inl(ctx, p, checks);
 }
 
 /* ---------------------------------------------------------------- extension tests */
@@ -942,7 +947,7 @@ extern int bpf_iter_num_new(struct bpf_iter_num *it, int start, int end) __ksym;
 extern int *bpf_iter_num_next(struct bpf_iter_num *it) __ksym;
 extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym;
 
-static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, const int gen,
+static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, const int gen, const int lean,
 				      void *step, int (*ext_rule)(struct xdp_md *, struct eipt_pkt *, __u32),
 				      int (*ext_cont)(struct xdp_md *, struct eipt_pkt *, struct eipt_fb_ctx *, __u32, int))
 {
@@ -1025,6 +1030,12 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 	count = cfg->fallback_count;
 	if (count > EIPT_MAX_FALLBACK)
 		count = EIPT_MAX_FALLBACK;
+	if (lean) {
+		/* The lean program (eipt_xdp_lean) has no fallback walk at all, not even in its
+		 * code: rows (which its shape rules out) go to the kernel. */
+		finished = count == 0;
+		goto walked;
+	}
 	if (!EIPT_HAS(EIPT_GEN_FALLBACK)) {
 		/* Specialised without fallback rows: the fail-safe above saw none (no FALLBACK bit
 		 * in the generation), so the whole walk below is gone. Rows it has anyway (a
@@ -1046,6 +1057,8 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 			break;
 		}
 		bpf_loop(count - fc.start, step, &fc, 0);
+		if (fc.need_ct && !EIPT_HAS(EIPT_GEN_NEEDS_CT))
+			break; /* specialised without conntrack (cannot happen: see eipt_fb_match): the kernel decides */
 		if (fc.need_ct) {
 			fc.need_ct = 0;
 			fc.ct_state = eipt_ct_state(ctx, p);
@@ -1147,6 +1160,8 @@ walked:
 		if (!p || !c)                                                                   \
 			return EIPT_CONT_KERNEL;                                                \
 		k = eipt_fb_continues(c, p, pos, maybe, N);                                     \
+		if (k == EIPT_CONT_NEED_CT && !EIPT_HAS(EIPT_GEN_NEEDS_CT))                     \
+			return EIPT_CONT_KERNEL;                                                \
 		if (k == EIPT_CONT_NEED_CT) {                                                   \
 			c->ct_state = eipt_ct_state(ctx, p);                                    \
 			k = eipt_fb_continues(c, p, pos, maybe, N);                             \
@@ -1157,20 +1172,28 @@ walked:
 	{                                                                                   \
 		if (!p)                                                                         \
 			return 0;                                                               \
-		return eipt_judge(ctx, p, N, eipt_fallback_step_##N, eipt_ext_rule_##N,         \
+		return eipt_judge(ctx, p, N, 0, eipt_fallback_step_##N, eipt_ext_rule_##N,      \
 				  eipt_ext_cont_##N);                                           \
 	}
 
 EIPT_GENERATION_CODE(0)
 EIPT_GENERATION_CODE(1)
 
-static __always_inline void eipt_judge_by(struct xdp_md *ctx, struct eipt_pkt *p, __u32 gen)
+static __always_inline void eipt_judge_by(struct xdp_md *ctx, struct eipt_pkt *p, __u32 gen, const int lean)
 {
 	p->verdict = 0;
 	p->gen_flags = 0;
 	p->cont_n = 0;
 	p->draw_n = 0;
-	if (gen)
+	if (lean) {
+		/* Inline: a call to a global function costs ~20 ns a packet on this machine, the
+		 * judge's own work little more; only the lean program's small body can afford it
+		 * within BPF's 512-byte stack. */
+		if (gen)
+			eipt_judge(ctx, p, 1, 1, eipt_fallback_step_1, eipt_ext_rule_1, eipt_ext_cont_1);
+		else
+			eipt_judge(ctx, p, 0, 1, eipt_fallback_step_0, eipt_ext_rule_0, eipt_ext_cont_0);
+	} else if (gen)
 		eipt_judge_1(ctx, p);
 	else
 		eipt_judge_0(ctx, p);
@@ -1180,9 +1203,14 @@ static __always_inline void eipt_judge_by(struct xdp_md *ctx, struct eipt_pkt *p
  * Order of the decisions: unjudged passes (not IPv4, malformed, EMPTY, PASS_ALL, martian
  * source), the guard, fragments of a datagram whose first fragment was dropped, the
  * judge(s), and on the drop path only the route and NAT checks.
+ *
+ * Two programs share this body: eipt_xdp (lean = 0), every path, and eipt_xdp_lean
+ * (lean = 1), for shapes of keyed tables only (EIPT_SHAPE_LEAN: no fallback rows, ext tests,
+ * conntrack, NAT check or REJECT, the SIP-edge whitelist's shape): clang leaves those paths
+ * out of its code, and the judge and the route check are inlined (calls cost more than the
+ * work there). The Loader loads one of the two, by shape.
  */
-SEC("xdp")
-int eipt_xdp(struct xdp_md *ctx)
+static __always_inline int eipt_main(struct xdp_md *ctx, const int lean)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -1288,8 +1316,8 @@ int eipt_xdp(struct xdp_md *ctx)
 		break;
 	}
 
-	eipt_judge_by(ctx, &pkt, gen);
-	if (EIPT_HAS(EIPT_GEN_EXT) && pkt.draw_n && !(flags & EIPT_LIVE_BOTH))
+	eipt_judge_by(ctx, &pkt, gen, lean);
+	if (!lean && EIPT_HAS(EIPT_GEN_EXT) && pkt.draw_n && !(flags & EIPT_LIVE_BOTH))
 		eipt_draws_settle(ctx, &pkt, gen, frag); /* may change pos, verdict, reject_with */
 	verdict = pkt.verdict;
 	pos = pkt.pos;
@@ -1304,7 +1332,7 @@ int eipt_xdp(struct xdp_md *ctx)
 		 * a packet that met any goes up and the kernel counts it. */
 		if (pkt.cont_n)
 			return eipt_stat(EIPT_STAT_SPLIT_PASSED, XDP_PASS);
-		eipt_judge_by(ctx, &pkt, !gen);
+		eipt_judge_by(ctx, &pkt, !gen, lean);
 		if (pkt.cont_n)
 			return eipt_stat(EIPT_STAT_SPLIT_PASSED, XDP_PASS);
 		if ((verdict == EIPT_DROP) != (pkt.verdict == EIPT_DROP))
@@ -1317,7 +1345,7 @@ int eipt_xdp(struct xdp_md *ctx)
 		gen_flags |= pkt.gen_flags;
 	} else if (EIPT_HAS(EIPT_GEN_XDP_ONLY) && verdict == EIPT_ACCEPT && (gen_flags & EIPT_GEN_XDP_ONLY)) {
 		eipt_count(gen, pos, 1, pkt.tot_len); /* the kernel's INPUT is empty: no one else counts it */
-		if (EIPT_HAS(EIPT_GEN_FALLBACK)) /* CONTINUE positions are fallback rows */
+		if (!lean && EIPT_HAS(EIPT_GEN_FALLBACK)) /* CONTINUE positions are fallback rows */
 			eipt_count_cont(gen, &pkt, pkt.tot_len);
 	}
 	if (verdict != EIPT_DROP && verdict != EIPT_REJECT)
@@ -1328,10 +1356,10 @@ int eipt_xdp(struct xdp_md *ctx)
 	if ((frag & 0x2000) && pkt.cont_n)
 		return eipt_stat(EIPT_STAT_FRAGMENT_PASSED, XDP_PASS);
 	checks = (flags & EIPT_LIVE_ALL_DESTINATIONS) ? 0 : EIPT_CHECK_ROUTE;
-	if (EIPT_HAS(EIPT_GEN_NAT_CHECK) && (gen_flags & EIPT_GEN_NAT_CHECK))
+	if (!lean && EIPT_HAS(EIPT_GEN_NAT_CHECK) && (gen_flags & EIPT_GEN_NAT_CHECK))
 		checks |= EIPT_CHECK_NAT;
 	if (checks) {
-		int why = eipt_drop_overruled(ctx, &pkt, checks);
+		int why = lean ? eipt_drop_overruled_inl(ctx, &pkt, checks) : eipt_drop_overruled(ctx, &pkt, checks);
 		if (why)
 			return eipt_stat(why, XDP_PASS);
 	}
@@ -1341,7 +1369,7 @@ int eipt_xdp(struct xdp_md *ctx)
 		__u32 tot_len = pkt.tot_len;
 		int r;
 
-		if (!EIPT_HAS(EIPT_GEN_REJECT)) /* specialised without REJECT: the kernel answers */
+		if (lean || !EIPT_HAS(EIPT_GEN_REJECT)) /* specialised without REJECT: the kernel answers */
 			return eipt_stat(EIPT_STAT_REJECT_PASSED, XDP_PASS);
 		if (!eipt_reply_slot(gen, pos))
 			return eipt_stat(EIPT_STAT_REJECT_PASSED, XDP_PASS);
@@ -1351,18 +1379,30 @@ int eipt_xdp(struct xdp_md *ctx)
 		eipt_count(gen, pos, 1, tot_len);
 		if (r == EIPT_STAT_REJECTED)
 			eipt_reply_sent(ctx, gen, pos);
-		if (EIPT_HAS(EIPT_GEN_FALLBACK))
+		if (!lean && EIPT_HAS(EIPT_GEN_FALLBACK))
 			eipt_count_cont(gen, &pkt, tot_len);
 		return eipt_stat(r, r == EIPT_STAT_REJECTED ? XDP_TX : XDP_DROP);
 	}
 	eipt_count(gen, pos, 1, pkt.tot_len);
-	if (EIPT_HAS(EIPT_GEN_FALLBACK))
+	if (!lean && EIPT_HAS(EIPT_GEN_FALLBACK))
 		eipt_count_cont(gen, &pkt, pkt.tot_len);
 	if (frag & 0x2000) { /* first fragment (MF, offset 0): drop the rest of the datagram too */
 		struct eipt_frag_value fv = { .pos = pos, .generation = gen };
 		bpf_map_update_elem(&fragments, &fk, &fv, BPF_ANY);
 	}
 	return eipt_stat(EIPT_STAT_DROPPED, XDP_DROP);
+}
+
+SEC("xdp")
+int eipt_xdp(struct xdp_md *ctx)
+{
+	return eipt_main(ctx, 0);
+}
+
+SEC("xdp")
+int eipt_xdp_lean(struct xdp_md *ctx)
+{
+	return eipt_main(ctx, 1);
 }
 
 /*

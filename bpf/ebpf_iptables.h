@@ -121,7 +121,8 @@ struct eipt_gen_config {
 	__u32 rule_count;      /* positions used; the policy's counter sits at index rule_count */
 	__u32 flags;           /* EIPT_GEN_* */
 };
-#define EIPT_GEN_NEEDS_CT (1u << 0) /* some fallback rule tests a conntrack state */
+#define EIPT_GEN_NEEDS_CT (1u << 0) /* some fallback rule tests a conntrack state (or is a
+					     * CONTINUE-without-entry position: the lookup too) */
 /* Which keyed tables of the generation hold entries of each shape: the program skips the
  * lookups that cannot hit (a host whitelist on one port fills two of the eight). A set bit
  * on an empty table only costs a lookup, so live edits set bits and never clear them. */
@@ -156,6 +157,11 @@ struct eipt_gen_config {
  * The object as built has every bit (EIPT_SHAPE_ALL): loaded unchanged it is the full program.
  */
 #define EIPT_SHAPE_ALL 0xffffffffu
+/* Shapes eipt_xdp_lean serves (keyed tables, --xdp-only counting): no fallback rows, ext
+ * tests, conntrack, NAT check or REJECT. */
+#define EIPT_SHAPE_LEAN (EIPT_GEN_PP_PORT | EIPT_GEN_PP_ANY | EIPT_GEN_SRC_HOST | EIPT_GEN_SRC_TRIE | \
+			 EIPT_GEN_SPP_HOST_PORT | EIPT_GEN_SPP_HOST_ANY | EIPT_GEN_SPP_TRIE_PORT |      \
+			 EIPT_GEN_SPP_TRIE_ANY | EIPT_GEN_XDP_ONLY)
 
 /* rule_info_N: ARRAY[EIPT_MAX_RULES], indexed by position. */
 struct eipt_rule_info {

@@ -47,7 +47,8 @@ public struct ProgramShape: OptionSet, Hashable, Sendable, CustomStringConvertib
         for k in tables.source.keys { s.insert(k.length == 32 ? .sourceHost : .sourcePrefix) }
         for k in tables.sourceProtoPort.keys { s.insert(ProgramShape.table(of: k)) }
         if !tables.fallback.isEmpty { s.insert(.fallback) }
-        if tables.needsConntrack { s.insert(.conntrack) }
+        // A CONTINUE-without-entry position looks the conntrack entry up too.
+        if tables.needsConntrack || tables.verdicts.contains(.continueWithoutEntry) { s.insert(.conntrack) }
         if tables.fallback.contains(where: { !$0.ext.isEmpty }) { s.insert(.extensionTests) }
         if tables.natCheck { s.insert(.natCheck) }
         if tables.verdicts.contains(.reject) || tables.policy == .reject { s.insert(.reject) }

@@ -85,8 +85,14 @@ public struct Dataplane: ~Copyable {
         }
         guard let objPtr else { throw LoaderError.lastErrno("open embedded bpf object") }
         let object = BpfObject(objPtr)
-        guard let prog = bpf_object__find_program_by_name(object.pointer, DataplaneNames.program) else {
-            throw LoaderError("open embedded bpf object: no program \(DataplaneNames.program)")
+        // One of the two entry programs, by shape: the lean one when the shape holds keyed
+        // tables only (no call, no fallback code in it), else the one with every path.
+        let name = shape.isLean ? DataplaneNames.leanProgram : DataplaneNames.program
+        guard let prog = bpf_object__find_program_by_name(object.pointer, name) else {
+            throw LoaderError("open embedded bpf object: no program \(name)")
+        }
+        for other in DataplaneNames.programNames where other != name {
+            if let p = bpf_object__find_program_by_name(object.pointer, other) { bpf_program__set_autoload(p, false) }
         }
         try ProgramShape.setInitialValue(shape, of: object.pointer)
         var m = bpf_object__next_map(object.pointer, nil)
@@ -101,7 +107,7 @@ public struct Dataplane: ~Copyable {
         bpf_program__set_log_buf(prog, log, logSize)
         bpf_program__set_log_level(prog, logLevel)
         let r = bpf_object__load(object.pointer)
-        guard r == 0 else { throw LoaderError.errno("load xdp program \(DataplaneNames.program)", r) }
+        guard r == 0 else { throw LoaderError.errno("load xdp program \(name)", r) }
         let stats = String(cString: log).split(separator: "\n").filter { $0.hasPrefix("processed") || $0.hasPrefix("verification time") }
             .joined(separator: "\n")
 

@@ -131,6 +131,7 @@ extension Dataplane {
         // them already, see PinnedXDP.liveAppend, or it passes the generation up whole).
         if !rows.isEmpty { config.flags |= EIPT_GEN_FALLBACK }
         if verdict == .reject { config.flags |= EIPT_GEN_REJECT }
+        if verdict == .continueWithoutEntry { config.flags |= EIPT_GEN_NEEDS_CT }
         try map("gen_config").update(g, config)
         try counters.updatePerCPU(pos, [eipt_counter](repeating: eipt_counter(), count: cpus))
         try info.update(pos, TableEncoding.ruleInfo(verdict))

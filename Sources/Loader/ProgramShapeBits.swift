@@ -27,6 +27,10 @@ extension ProgramShape {
         self = s
     }
 
+    /// Whether the lean entry program serves this shape (EIPT_SHAPE_LEAN: keyed tables and
+    /// --xdp-only counting only).
+    public var isLean: Bool { self != .full && generationBits & ~EIPT_SHAPE_LEAN == 0 }
+
     /// The value of the program's `eipt_shape`: `full` is EIPT_SHAPE_ALL (bits the program
     /// may know later included), any other shape exactly its bits.
     var programBits: UInt32 { self == .full ? EIPT_SHAPE_ALL : generationBits }

@@ -64,7 +64,7 @@ final class PinnedXDP: XDPLayer {
         var adds: ProgramShape = []
         for (k, _) in entries { adds.formUnion(k.shape) }
         if !fallback.isEmpty { adds.insert(.fallback) }
-        if needsConntrack { adds.insert(.conntrack) }
+        if needsConntrack || verdict == .continueWithoutEntry { adds.insert(.conntrack) }
         if verdict == .reject { adds.insert(.reject) }
         try reshape(to: try dp.neededShape(withIdle: false).union(adds), widenOnly: true)
         try dp.liveAppend(verdict: verdict, entries: entries, fallback: fallback, catchAll: catchAll, needsConntrack: needsConntrack)
