@@ -25,6 +25,11 @@ final class PinnedXDP: XDPLayer {
     /// is false, or lacks part of `target`.
     func reshape(to target: ProgramShape, widenOnly: Bool) throws {
         guard PinnedXDP.specialises else { return }
+        // Another process (the CLI beside the agent) may have replaced the program since this
+        // one opened it: work from the pinned one, which is what runs.
+        if let pinRoot, let pinned = Dataplane.pinnedProgramID(at: pinRoot), pinned != dp.programID {
+            dp = try Dataplane.open(pinnedAt: pinRoot)
+        }
         let current = try dp.shape()
         if current.isSuperset(of: target) && (widenOnly || current == target) { return }
         let next = widenOnly ? current.union(target) : target
