@@ -78,15 +78,16 @@ extension Dataplane {
 
     /// The shape the generations that judge packets need now, from their gen_config flags
     /// (what the Loader wrote with their tables, and live edits added): the live one, the
-    /// other too during a transition or when `withIdle` (it is about to judge), none while
-    /// the program passes everything (`empty`).
-    public func neededShape(withIdle: Bool) throws(LoaderError) -> ProgramShape {
+    /// other too during a transition, none while the program passes everything (`empty`);
+    /// and generation `including` (one just written, about to judge).
+    public func neededShape(including extra: UInt32? = nil) throws(LoaderError) -> ProgramShape {
         let live = try liveEntry()
         var gens: [UInt32] = []
-        if live.flags & EIPT_LIVE_EMPTY == 0 { gens.append(live.generation == 0 ? 0 : 1) }
-        if withIdle || (live.flags & EIPT_LIVE_BOTH != 0 && live.flags & EIPT_LIVE_EMPTY == 0) {
-            gens.append(live.generation == 0 ? 1 : 0)
+        if live.flags & EIPT_LIVE_EMPTY == 0 {
+            gens.append(live.generation == 0 ? 0 : 1)
+            if live.flags & EIPT_LIVE_BOTH != 0 { gens.append(live.generation == 0 ? 1 : 0) }
         }
+        if let extra { gens.append(extra == 0 ? 0 : 1) }
         var s: ProgramShape = []
         for g in Set(gens) { s.formUnion(ProgramShape(generationBits: try generationConfig(g).flags)) }
         return s

@@ -42,16 +42,16 @@ final class PinnedXDP: XDPLayer {
     func write(_ tables: CompiledTables, generation: UInt32) throws {
         try dp.write(tables, generation: generation)
         // The written generation judges next (transition or activation): widen first.
-        try reshape(to: try dp.neededShape(withIdle: true), widenOnly: true)
+        try reshape(to: try dp.neededShape(including: generation), widenOnly: true)
     }
     func beginTransition() throws { try dp.beginTransition() }
     func activate(generation: UInt32) throws {
         try dp.activate(generation: generation)
-        try reshape(to: try dp.neededShape(withIdle: false), widenOnly: false)
+        try reshape(to: try dp.neededShape(), widenOnly: false)
     }
     func cancelTransition() throws {
         try dp.cancelTransition()
-        try reshape(to: try dp.neededShape(withIdle: false), widenOnly: false)
+        try reshape(to: try dp.neededShape(), widenOnly: false)
     }
     func setGuard(_ prefixes: [CompiledTables.Prefix]) throws { try dp.setGuard(prefixes) }
     func clearGuard() throws { try dp.clearGuard() }
@@ -60,7 +60,7 @@ final class PinnedXDP: XDPLayer {
     func liveHostEntry(_ key: LiveKey) throws -> UInt32? { try dp.liveHostEntry(key) }
     func liveCovering(_ key: LiveKey) throws -> UInt32? { try dp.liveCovering(key) }
     func liveSet(_ key: LiveKey, _ value: UInt32?) throws {
-        if value != nil { try reshape(to: try dp.neededShape(withIdle: false).union(key.shape), widenOnly: true) }
+        if value != nil { try reshape(to: try dp.neededShape().union(key.shape), widenOnly: true) }
         try dp.liveSet(key, value)
     }
     func liveAppend(verdict: CompiledTables.Verdict, entries: [(LiveKey, UInt32)], fallback: [CompiledTables.FallbackRule],
@@ -71,7 +71,7 @@ final class PinnedXDP: XDPLayer {
         if !fallback.isEmpty { adds.insert(.fallback) }
         if needsConntrack || verdict == .continueWithoutEntry { adds.insert(.conntrack) }
         if verdict == .reject { adds.insert(.reject) }
-        try reshape(to: try dp.neededShape(withIdle: false).union(adds), widenOnly: true)
+        try reshape(to: try dp.neededShape().union(adds), widenOnly: true)
         try dp.liveAppend(verdict: verdict, entries: entries, fallback: fallback, catchAll: catchAll, needsConntrack: needsConntrack)
     }
     func counters(generation: UInt32) throws -> [RuleCounter] { try dp.counters(generation: generation) }

@@ -101,7 +101,7 @@ final class ProgramShapeTests: XCTestCase {
         try dp.activate(generation: 0)
         try dp.setFlags(.allDestinations)
         XCTAssertEqual(try dp.testRun(packet: ProgramShapeTests.flood().frame).action, XDPAction.pass)
-        XCTAssertEqual(try dp.neededShape(withIdle: false), ProgramShape(t))
+        XCTAssertEqual(try dp.neededShape(), ProgramShape(t))
         let wide = try dp.replaced(shape: ProgramShape(t), pinRoot: nil)
         XCTAssertEqual(try wide.testRun(packet: ProgramShapeTests.flood().frame).action, XDPAction.drop)
     }
