@@ -29,7 +29,12 @@ extension ProgramShape {
 
     /// Whether the lean entry program serves this shape (EIPT_SHAPE_LEAN: keyed tables and
     /// --xdp-only counting only).
-    public var isLean: Bool { self != .full && generationBits & ~EIPT_SHAPE_LEAN == 0 }
+    public var isLean: Bool { self != .full && ProgramShape.leanShapes.isSuperset(of: self) }
+
+    /// EIPT_SHAPE_LEAN's bits (a macro of macros, which Swift does not import).
+    static let leanShapes: ProgramShape = [.protoPortExact, .protoPortAny, .sourceHost, .sourcePrefix,
+                                           .sourceProtoPortHostExact, .sourceProtoPortHostAny,
+                                           .sourceProtoPortPrefixExact, .sourceProtoPortPrefixAny, .xdpOnly]
 
     /// The value of the program's `eipt_shape`: `full` is EIPT_SHAPE_ALL (bits the program
     /// may know later included), any other shape exactly its bits.
