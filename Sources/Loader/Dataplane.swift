@@ -187,7 +187,8 @@ public struct Dataplane: ~Copyable {
     /// Removes every pin under `root` and the directory; missing pins are not an error.
     /// The program lives on while attached or open elsewhere.
     public static func unpin(at root: String = Dataplane.defaultPinRoot) throws(LoaderError) {
-        for name in [DataplaneNames.program] + DataplaneNames.maps {
+        // "_next": a replacement's pin left by a process killed before its rename (ProgramSwap).
+        for name in [DataplaneNames.program, DataplaneNames.program + "_next"] + DataplaneNames.maps {
             let path = "\(root)/\(name)"
             if unlink(path) != 0 && Glibc.errno != ENOENT { throw LoaderError.lastErrno("unpin \(path)") }
         }

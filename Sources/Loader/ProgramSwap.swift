@@ -121,7 +121,8 @@ extension Dataplane {
         let reuse = try reusableMaps()
         let next = try Dataplane.loadLogged(shape: shape, reuse: reuse)
         if let pinRoot {
-            let temp = "\(pinRoot)/\(DataplaneNames.program).next"
+            // bpffs refuses dots in names (reserved, bpf_lookup): "_next".
+            let temp = "\(pinRoot)/\(DataplaneNames.program)_next"
             _ = unlink(temp)
             let r = bpf_obj_pin(next.program.raw, temp)
             guard r == 0 else { throw LoaderError.errno("pin the replacement program at \(temp)", r) }

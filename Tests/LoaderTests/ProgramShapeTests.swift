@@ -134,7 +134,7 @@ final class ProgramShapeTests: XCTestCase {
             XCTAssertNotEqual(new.programID, old.programID)
             XCTAssertEqual(try Dataplane.attached(interface: "veth0")?.programID, new.programID, "swapped on the interface")
             XCTAssertEqual(Dataplane.pinnedProgramID(at: root), new.programID, "the pin names the replacement")
-            XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/eipt_xdp.next"))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/eipt_xdp_next"))
             XCTAssertEqual(try new.shape(), ProgramShape(wl))
             XCTAssertEqual(try new.counters(generation: 0).last?.packets, 1, "the policy's count carried over")
             XCTAssertEqual(try new.testRun(packet: flood).action, XDPAction.drop)
