@@ -6,6 +6,8 @@
 #   ebpf               ebpf-iptables, two layers: attach, then ebpf-iptables-restore of
 #                      set.rules + wl.ipset; the kernel holds the whole ruleset too, XDP in
 #                      front drops what it certainly drops and passes the rest up
+#   ebpf-full          ebpf, with the program never specialised to the ruleset
+#                      (EBPF_IPTABLES_FULL_PROGRAM=1): every path loaded, as before shapes
 #   ebpf-xdp-only      ebpf-iptables --xdp-only: XDP alone decides filter INPUT (the kernel's
 #                      INPUT is left empty, policy ACCEPT): the thesis's layout
 #   ipt-nft-set        iptables-nft, one `-m set` rule over a hash:ip set, no XDP program
@@ -20,7 +22,8 @@
 # and one variant measured in ebpf's namespace:
 #   ebpf-fwd           ebpf with IPv4 forwarding on for the ingress device: the drop path's
 #                      route check then asks bpf_fib_lookup (off, it reads the flag only)
-competitors=(floor ebpf ebpf-xdp-only ipt-nft-set ipt-nft-pass ipt-legacy-set nft-set xdp-filter ipt-nft-linear ipt-legacy-linear)
+# BENCH_COMPETITORS="floor ebpf ...": a subset (default: all).
+read -r -a competitors <<<"${BENCH_COMPETITORS:-floor ebpf ebpf-full ebpf-xdp-only ipt-nft-set ipt-nft-pass ipt-legacy-set nft-set xdp-filter ipt-nft-linear ipt-legacy-linear}"
 # The accepted packet (a whitelisted source to udp/5060) is measured for these.
 acceptors=(ipt-nft-set ipt-nft-pass ebpf ebpf-xdp-only)
 
@@ -50,6 +53,9 @@ setup() {
         ebpf)
             nsx "$ns" "$cli" attach "$dev" >/dev/null &&
                 nsx "$ns" "$cli" restore --ipset "$f/wl.ipset" "$f/set.rules" >/dev/null ;;
+        ebpf-full)
+            nsx "$ns" env EBPF_IPTABLES_FULL_PROGRAM=1 "$cli" attach "$dev" >/dev/null &&
+                nsx "$ns" env EBPF_IPTABLES_FULL_PROGRAM=1 "$cli" restore --ipset "$f/wl.ipset" "$f/set.rules" >/dev/null ;;
         ebpf-xdp-only)
             nsx "$ns" "$cli" attach "$dev" >/dev/null &&
                 nsx "$ns" "$cli" restore --xdp-only --ipset "$f/wl.ipset" "$f/set.rules" >/dev/null ;;
@@ -88,7 +94,7 @@ cost() {
     if [ "$mode" = flood ]; then
         args+=(--deliver none)
         case $name in
-            floor | ebpf | ebpf-fwd | ebpf-xdp-only | xdp-filter) args+=(--expect drop) ;; # the program decides
+            floor | ebpf | ebpf-fwd | ebpf-full | ebpf-xdp-only | xdp-filter) args+=(--expect drop) ;; # the program decides
             ipt-nft-pass) args+=(--expect pass) ;;                                        # netfilter decides
         esac
     else

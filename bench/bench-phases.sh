@@ -93,7 +93,7 @@ phase_cost_per_packet() {
         # The XDP programs' own time, after the checks (these frames are not counted there).
         local profiled=()
         for c in "${ok[@]}"; do
-            case $c in floor | ebpf-xdp-only | xdp-filter) profiled+=("$c") ;; ebpf) profiled+=(ebpf ebpf-fwd) ;; esac
+            case $c in floor | ebpf-full | ebpf-xdp-only | xdp-filter) profiled+=("$c") ;; ebpf) profiled+=(ebpf ebpf-fwd) ;; esac
         done
         for ((rep = 1; rep <= reps; rep++)); do
             for c in $(rotated "$rep" "${profiled[@]}"); do profile "$c" "$size" "$miss" "$rep"; done

@@ -15,6 +15,7 @@ NAMES = {
     "floor": "bare XDP drop (floor)",
     "ebpf": "ebpf-iptables, two layers",
     "ebpf-fwd": "ebpf-iptables, two layers, forwarding on",
+    "ebpf-full": "ebpf-iptables, two layers, full program (not specialised)",
     "ebpf-xdp-only": "ebpf-iptables --xdp-only",
     "ipt-nft-set": "iptables-nft + ipset",
     "ipt-nft-pass": "iptables-nft + ipset, bare XDP_PASS attached",

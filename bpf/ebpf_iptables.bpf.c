@@ -28,6 +28,12 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* The program's shape (ebpf_iptables.h: EIPT_SHAPE_ALL): set before the load, frozen by
+ * libbpf, a constant to the verifier, which removes the paths it rules out. Alone in its
+ * section, so user space reads a loaded program's shape at offset 0 of its .rodata.shape map. */
+const volatile __u32 eipt_shape SEC(".rodata.shape") = EIPT_SHAPE_ALL;
+#define EIPT_HAS(bit) (eipt_shape & (bit))
+
 /* ---------------------------------------------------------------- maps */
 
 #define EIPT_GENERATION_MAPS(N)                                                     \
@@ -331,6 +337,8 @@ __attribute__((noinline)) int eipt_fb_match(struct eipt_pkt *p, struct eipt_fb_r
 	if (t & EIPT_T_CT) {
 		int in_state;
 
+		if (!EIPT_HAS(EIPT_GEN_NEEDS_CT))
+			return EIPT_FB_MAYBE; /* specialised without conntrack: the kernel decides */
 		if (!ct_state)
 			return EIPT_FB_NEED_CT;
 		if (ct_state == EIPT_CT_UNCERTAIN)
@@ -639,7 +647,7 @@ static __always_inline int eipt_ingress_forwards(struct xdp_md *ctx)
  * it passes. Only the drop path calls it: accepted packets never pay for a lookup.
  * A global function like eipt_ct_state, so the verifier checks it once.
  */
-__attribute__((noinline)) int eipt_drop_overruled(struct xdp_md *ctx, struct eipt_pkt *p, __u32 checks)
+static __always_inline int eipt_drop_overruled_inl(struct xdp_md *ctx, struct eipt_pkt *p, __u32 checks)
 {
 	if (!p)
 		return EIPT_STAT_ROUTE_PASSED;
@@ -703,6 +711,11 @@ route_ok:
 		}
 	}
 	return 0;
+}
+
+__attribute__((noinline)) int eipt_drop_overruled(struct xdp_md *ctx, struct eipt_pkt *p, __u32 checks)
+{
+	return eipt_drop_overruled_inl(ctx, p, checks);
 }
 
 /* ---------------------------------------------------------------- extension tests */
@@ -934,7 +947,7 @@ extern int bpf_iter_num_new(struct bpf_iter_num *it, int start, int end) __ksym;
 extern int *bpf_iter_num_next(struct bpf_iter_num *it) __ksym;
 extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym;
 
-static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, const int gen,
+static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, const int gen, const int lean,
 				      void *step, int (*ext_rule)(struct xdp_md *, struct eipt_pkt *, __u32),
 				      int (*ext_cont)(struct xdp_md *, struct eipt_pkt *, struct eipt_fb_ctx *, __u32, int))
 {
@@ -949,6 +962,15 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 	best = cfg->catch_all_pos;
 	tables = cfg->flags;
 	p->gen_flags = tables;
+	if (tables & ~eipt_shape) {
+		/* The generation needs a path this program was specialised without (the Loader
+		 * widens the program before it writes such tables; this is the safety net). */
+		p->verdict = EIPT_KERNEL;
+		p->pos = cfg->rule_count;
+		return 0;
+	}
+	/* Constant-folded: lookups of tables the shape rules out are gone from the program. */
+	tables &= eipt_shape;
 	{
 		struct eipt_proto_port_key k = { .proto = p->proto };
 		if (p->has_ports && (tables & EIPT_GEN_PP_PORT)) {
@@ -1008,6 +1030,19 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 	count = cfg->fallback_count;
 	if (count > EIPT_MAX_FALLBACK)
 		count = EIPT_MAX_FALLBACK;
+	if (lean) {
+		/* The lean program (eipt_xdp_lean) has no fallback walk at all, not even in its
+		 * code: rows (which its shape rules out) go to the kernel. */
+		finished = count == 0;
+		goto walked;
+	}
+	if (!EIPT_HAS(EIPT_GEN_FALLBACK)) {
+		/* Specialised without fallback rows: the fail-safe above saw none (no FALLBACK bit
+		 * in the generation), so the whole walk below is gone. Rows it has anyway (a
+		 * writer that did not say so) are not walked: the kernel decides. */
+		finished = count == 0;
+		goto walked;
+	}
 	/* Rounds: the callback stops for the one conntrack lookup, and at each rule whose
 	 * extension tests must be evaluated; the next round resumes there. A packet that needs
 	 * more rounds than EIPT_MAX_ROUNDS goes to the kernel.
@@ -1022,6 +1057,8 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 			break;
 		}
 		bpf_loop(count - fc.start, step, &fc, 0);
+		if (fc.need_ct && !EIPT_HAS(EIPT_GEN_NEEDS_CT))
+			break; /* specialised without conntrack (cannot happen: see eipt_fb_match): the kernel decides */
 		if (fc.need_ct) {
 			fc.need_ct = 0;
 			fc.ct_state = eipt_ct_state(ctx, p);
@@ -1038,9 +1075,13 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 
 			idx = fc.start;
 			er = GEN_LOOKUP(gen, fallback, &idx);
-			if (er && (er->ext_flags & EIPT_EXT_F_STATEFUL))
-				eipt_reaches_input(ctx, p);
-			a = ext_rule(ctx, p, fc.start);
+			if (!EIPT_HAS(EIPT_GEN_EXT)) {
+				a = EIPT_EXT_MAYBE; /* specialised without them: cannot tell */
+			} else {
+				if (er && (er->ext_flags & EIPT_EXT_F_STATEFUL))
+					eipt_reaches_input(ctx, p);
+				a = ext_rule(ctx, p, fc.start);
+			}
 			if (a == EIPT_EXT_NO) {
 				fc.uncertain = 0;
 				fc.start++;
@@ -1073,6 +1114,7 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 		}
 	}
 	bpf_iter_num_destroy(&rounds);
+walked:
 	best = fc.best;
 
 	if (best == EIPT_NO_RULE || best >= EIPT_MAX_RULES) {
@@ -1118,6 +1160,8 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 		if (!p || !c)                                                                   \
 			return EIPT_CONT_KERNEL;                                                \
 		k = eipt_fb_continues(c, p, pos, maybe, N);                                     \
+		if (k == EIPT_CONT_NEED_CT && !EIPT_HAS(EIPT_GEN_NEEDS_CT))                     \
+			return EIPT_CONT_KERNEL;                                                \
 		if (k == EIPT_CONT_NEED_CT) {                                                   \
 			c->ct_state = eipt_ct_state(ctx, p);                                    \
 			k = eipt_fb_continues(c, p, pos, maybe, N);                             \
@@ -1128,20 +1172,28 @@ static __always_inline int eipt_judge(struct xdp_md *ctx, struct eipt_pkt *p, co
 	{                                                                                   \
 		if (!p)                                                                         \
 			return 0;                                                               \
-		return eipt_judge(ctx, p, N, eipt_fallback_step_##N, eipt_ext_rule_##N,         \
+		return eipt_judge(ctx, p, N, 0, eipt_fallback_step_##N, eipt_ext_rule_##N,      \
 				  eipt_ext_cont_##N);                                           \
 	}
 
 EIPT_GENERATION_CODE(0)
 EIPT_GENERATION_CODE(1)
 
-static __always_inline void eipt_judge_by(struct xdp_md *ctx, struct eipt_pkt *p, __u32 gen)
+static __always_inline void eipt_judge_by(struct xdp_md *ctx, struct eipt_pkt *p, __u32 gen, const int lean)
 {
 	p->verdict = 0;
 	p->gen_flags = 0;
 	p->cont_n = 0;
 	p->draw_n = 0;
-	if (gen)
+	if (lean) {
+		/* Inline: a call to a global function costs ~20 ns a packet on this machine, the
+		 * judge's own work little more; only the lean program's small body can afford it
+		 * within BPF's 512-byte stack. */
+		if (gen)
+			eipt_judge(ctx, p, 1, 1, eipt_fallback_step_1, eipt_ext_rule_1, eipt_ext_cont_1);
+		else
+			eipt_judge(ctx, p, 0, 1, eipt_fallback_step_0, eipt_ext_rule_0, eipt_ext_cont_0);
+	} else if (gen)
 		eipt_judge_1(ctx, p);
 	else
 		eipt_judge_0(ctx, p);
@@ -1153,9 +1205,14 @@ static __always_inline void eipt_judge_by(struct xdp_md *ctx, struct eipt_pkt *p
  * Order of the decisions: unjudged passes (not IPv4, malformed, EMPTY, PASS_ALL, martian
  * source), the guard, fragments of a datagram whose first fragment was dropped, the
  * judge(s), and on the drop path only the route and NAT checks.
+ *
+ * Two programs share this body: eipt_xdp (lean = 0), every path, and eipt_xdp_lean
+ * (lean = 1), for shapes of keyed tables only (EIPT_SHAPE_LEAN: no fallback rows, ext tests,
+ * conntrack, NAT check or REJECT, the SIP-edge whitelist's shape): clang leaves those paths
+ * out of its code, and the judge and the route check are inlined (calls cost more than the
+ * work there). The Loader loads one of the two, by shape.
  */
-SEC("xdp")
-int eipt_xdp(struct xdp_md *ctx)
+static __always_inline int eipt_main(struct xdp_md *ctx, const int lean)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -1263,8 +1320,8 @@ int eipt_xdp(struct xdp_md *ctx)
 		break;
 	}
 
-	eipt_judge_by(ctx, &pkt, gen);
-	if (pkt.draw_n && !(flags & EIPT_LIVE_BOTH))
+	eipt_judge_by(ctx, &pkt, gen, lean);
+	if (!lean && EIPT_HAS(EIPT_GEN_EXT) && pkt.draw_n && !(flags & EIPT_LIVE_BOTH))
 		eipt_draws_settle(ctx, &pkt, gen, frag); /* may change pos, verdict, reject_with */
 	verdict = pkt.verdict;
 	pos = pkt.pos;
@@ -1279,7 +1336,7 @@ int eipt_xdp(struct xdp_md *ctx)
 		 * a packet that met any goes up and the kernel counts it. */
 		if (pkt.cont_n)
 			return eipt_stat(EIPT_STAT_SPLIT_PASSED, XDP_PASS);
-		eipt_judge_by(ctx, &pkt, !gen);
+		eipt_judge_by(ctx, &pkt, !gen, lean);
 		if (pkt.cont_n)
 			return eipt_stat(EIPT_STAT_SPLIT_PASSED, XDP_PASS);
 		if ((verdict == EIPT_DROP) != (pkt.verdict == EIPT_DROP))
@@ -1290,9 +1347,10 @@ int eipt_xdp(struct xdp_md *ctx)
 			return eipt_stat(EIPT_STAT_SPLIT_PASSED, XDP_PASS);
 		pkt.reject_with = reject_with;
 		gen_flags |= pkt.gen_flags;
-	} else if (verdict == EIPT_ACCEPT && (gen_flags & EIPT_GEN_XDP_ONLY)) {
+	} else if (EIPT_HAS(EIPT_GEN_XDP_ONLY) && verdict == EIPT_ACCEPT && (gen_flags & EIPT_GEN_XDP_ONLY)) {
 		eipt_count(gen, pos, 1, pkt.tot_len); /* the kernel's INPUT is empty: no one else counts it */
-		eipt_count_cont(gen, &pkt, pkt.tot_len);
+		if (!lean && EIPT_HAS(EIPT_GEN_FALLBACK)) /* CONTINUE positions are fallback rows */
+			eipt_count_cont(gen, &pkt, pkt.tot_len);
 	}
 	if (verdict != EIPT_DROP && verdict != EIPT_REJECT)
 		return eipt_stat(EIPT_STAT_PASSED, XDP_PASS);
@@ -1302,10 +1360,10 @@ int eipt_xdp(struct xdp_md *ctx)
 	if ((frag & 0x2000) && pkt.cont_n)
 		return eipt_stat(EIPT_STAT_FRAGMENT_PASSED, XDP_PASS);
 	checks = (flags & EIPT_LIVE_ALL_DESTINATIONS) ? 0 : EIPT_CHECK_ROUTE;
-	if (gen_flags & EIPT_GEN_NAT_CHECK)
+	if (!lean && EIPT_HAS(EIPT_GEN_NAT_CHECK) && (gen_flags & EIPT_GEN_NAT_CHECK))
 		checks |= EIPT_CHECK_NAT;
 	if (checks) {
-		int why = eipt_drop_overruled(ctx, &pkt, checks);
+		int why = lean ? eipt_drop_overruled_inl(ctx, &pkt, checks) : eipt_drop_overruled(ctx, &pkt, checks);
 		if (why)
 			return eipt_stat(why, XDP_PASS);
 	}
@@ -1315,6 +1373,8 @@ int eipt_xdp(struct xdp_md *ctx)
 		__u32 tot_len = pkt.tot_len;
 		int r;
 
+		if (lean || !EIPT_HAS(EIPT_GEN_REJECT)) /* specialised without REJECT: the kernel answers */
+			return eipt_stat(EIPT_STAT_REJECT_PASSED, XDP_PASS);
 		if (!eipt_reply_slot(gen, pos))
 			return eipt_stat(EIPT_STAT_REJECT_PASSED, XDP_PASS);
 		r = eipt_reject_reply(ctx, &pkt, pkt.reject_with, frag);
@@ -1323,16 +1383,30 @@ int eipt_xdp(struct xdp_md *ctx)
 		eipt_count(gen, pos, 1, tot_len);
 		if (r == EIPT_STAT_REJECTED)
 			eipt_reply_sent(ctx, gen, pos);
-		eipt_count_cont(gen, &pkt, tot_len);
+		if (!lean && EIPT_HAS(EIPT_GEN_FALLBACK))
+			eipt_count_cont(gen, &pkt, tot_len);
 		return eipt_stat(r, r == EIPT_STAT_REJECTED ? XDP_TX : XDP_DROP);
 	}
 	eipt_count(gen, pos, 1, pkt.tot_len);
-	eipt_count_cont(gen, &pkt, pkt.tot_len);
+	if (!lean && EIPT_HAS(EIPT_GEN_FALLBACK))
+		eipt_count_cont(gen, &pkt, pkt.tot_len);
 	if (frag & 0x2000) { /* first fragment (MF, offset 0): drop the rest of the datagram too */
 		struct eipt_frag_value fv = { .pos = pos, .generation = gen };
 		bpf_map_update_elem(&fragments, &fk, &fv, BPF_ANY);
 	}
 	return eipt_stat(EIPT_STAT_DROPPED, XDP_DROP);
+}
+
+SEC("xdp")
+int eipt_xdp(struct xdp_md *ctx)
+{
+	return eipt_main(ctx, 0);
+}
+
+SEC("xdp")
+int eipt_xdp_lean(struct xdp_md *ctx)
+{
+	return eipt_main(ctx, 1);
 }
 
 /*

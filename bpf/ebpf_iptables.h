@@ -121,7 +121,8 @@ struct eipt_gen_config {
 	__u32 rule_count;      /* positions used; the policy's counter sits at index rule_count */
 	__u32 flags;           /* EIPT_GEN_* */
 };
-#define EIPT_GEN_NEEDS_CT (1u << 0) /* some fallback rule tests a conntrack state */
+#define EIPT_GEN_NEEDS_CT (1u << 0) /* some fallback rule tests a conntrack state (or is a
+					     * CONTINUE-without-entry position: the lookup too) */
 /* Which keyed tables of the generation hold entries of each shape: the program skips the
  * lookups that cannot hit (a host whitelist on one port fills two of the eight). A set bit
  * on an empty table only costs a lookup, so live edits set bits and never clear them. */
@@ -138,6 +139,29 @@ struct eipt_gen_config {
 #define EIPT_GEN_NAT_CHECK     (1u << 9)
 /* --xdp-only: the kernel's INPUT is empty, so packets INPUT accepts are counted here too. */
 #define EIPT_GEN_XDP_ONLY      (1u << 10)
+/* What else the generation needs of the program (the program's shape, below): fallback rows
+ * exist; some fallback row has extension tests; some position is `reject`. High bits, so the
+ * table bits above can grow (IPv6 tables) without renumbering. */
+#define EIPT_GEN_FALLBACK      (1u << 24)
+#define EIPT_GEN_EXT           (1u << 25)
+#define EIPT_GEN_REJECT        (1u << 26)
+
+/*
+ * The program's shape: `eipt_shape`, a `const volatile` in the object's .rodata.shape section,
+ * set by the Loader before the load (libbpf freezes the section), so the verifier knows it as
+ * a constant and removes every branch it rules out. Its bits are EIPT_GEN_* bits: a program
+ * whose shape holds every bit of a generation's flags judges that generation exactly as the
+ * full program would (EIPT_GEN_NEEDS_CT: the conntrack test of fallback rows; the table bits:
+ * their lookups; NAT_CHECK, XDP_ONLY, FALLBACK, EXT, REJECT: those paths). A generation with a
+ * bit the shape lacks is passed up whole (verdict KERNEL): never judged by half a program.
+ * The object as built has every bit (EIPT_SHAPE_ALL): loaded unchanged it is the full program.
+ */
+#define EIPT_SHAPE_ALL 0xffffffffu
+/* Shapes eipt_xdp_lean serves (keyed tables, --xdp-only counting): no fallback rows, ext
+ * tests, conntrack, NAT check or REJECT. */
+#define EIPT_SHAPE_LEAN (EIPT_GEN_PP_PORT | EIPT_GEN_PP_ANY | EIPT_GEN_SRC_HOST | EIPT_GEN_SRC_TRIE | \
+			 EIPT_GEN_SPP_HOST_PORT | EIPT_GEN_SPP_HOST_ANY | EIPT_GEN_SPP_TRIE_PORT |      \
+			 EIPT_GEN_SPP_TRIE_ANY | EIPT_GEN_XDP_ONLY)
 
 /* rule_info_N: ARRAY[EIPT_MAX_RULES], indexed by position. */
 struct eipt_rule_info {

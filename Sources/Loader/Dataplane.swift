@@ -1,5 +1,6 @@
 import CBpfObject
 import CLibbpf
+import Compiler
 import Glibc
 
 /// The loaded XDP program and its maps (see bpf/ebpf_iptables.h for what each holds).
@@ -34,16 +35,22 @@ public struct Dataplane: ~Copyable {
     /// Loads the embedded XDP object into the kernel: both generations empty and
     /// `live.flags = EIPT_LIVE_EMPTY` (everything passes until a generation is activated).
     /// Fails before loading when the kernel lacks the conntrack kfunc `bpf_xdp_ct_lookup`.
-    public static func load() throws(LoaderError) -> Dataplane {
+    public static func load(shape: ProgramShape = .full) throws(LoaderError) -> Dataplane {
+        let dp = try loadLogged(shape: shape, reuse: MapReuse())
+        try dp.setLiveFlags(EIPT_LIVE_EMPTY)
+        return dp
+    }
+
+    /// Loads the embedded object with `shape`, on the maps in `reuse` where given, with the
+    /// verifier's statistics (and its log's end when it refuses).
+    static func loadLogged(shape: ProgramShape, reuse: borrowing MapReuse) throws(LoaderError) -> Dataplane {
         try probeConntrackKfunc()
         let stats = UnsafeMutablePointer<CChar>.allocate(capacity: 65536)
         defer { stats.deallocate() }
         stats[0] = 0
         do throws(LoaderError) {
             // Statistics only (BPF_LOG_STATS): a full log costs time and could overflow.
-            let dp = try loadObject(logLevel: 4, log: stats, logSize: 65536)
-            try dp.setLiveFlags(EIPT_LIVE_EMPTY)
-            return dp
+            return try loadObject(logLevel: 4, log: stats, logSize: 65536, shape: shape, reuse: reuse)
         } catch {
             guard error.code == EACCES || error.code == EINVAL || error.code == E2BIG else { throw error }
             // Load again with the full verifier log; keep its end, where the reason is.
@@ -52,7 +59,7 @@ public struct Dataplane: ~Copyable {
             defer { log.deallocate() }
             log[0] = 0
             do throws(LoaderError) {
-                _ = try loadObject(logLevel: 1, log: log, logSize: size)
+                _ = try loadObject(logLevel: 1, log: log, logSize: size, shape: shape, reuse: reuse)
             } catch {
                 let again = error
                 let text = String(cString: log)
@@ -63,7 +70,11 @@ public struct Dataplane: ~Copyable {
         }
     }
 
-    private static func loadObject(logLevel: UInt32, log: UnsafeMutablePointer<CChar>, logSize: Int)
+    /// Opens the embedded object, sets its shape (`eipt_shape`) and, for a replacement
+    /// program, makes it use the maps in `reuse` (name -> descriptor, borrowed for the
+    /// call) instead of creating its own; then loads it.
+    static func loadObject(logLevel: UInt32, log: UnsafeMutablePointer<CChar>, logSize: Int,
+                           shape: ProgramShape, reuse: borrowing MapReuse)
         throws(LoaderError) -> Dataplane
     {
         var opts = bpf_object_open_opts()
@@ -74,13 +85,29 @@ public struct Dataplane: ~Copyable {
         }
         guard let objPtr else { throw LoaderError.lastErrno("open embedded bpf object") }
         let object = BpfObject(objPtr)
-        guard let prog = bpf_object__find_program_by_name(object.pointer, DataplaneNames.program) else {
-            throw LoaderError("open embedded bpf object: no program \(DataplaneNames.program)")
+        // One of the two entry programs, by shape: the lean one when the shape holds keyed
+        // tables only (no call, no fallback code in it), else the one with every path.
+        let name = shape.isLean ? DataplaneNames.leanProgram : DataplaneNames.program
+        guard let prog = bpf_object__find_program_by_name(object.pointer, name) else {
+            throw LoaderError("open embedded bpf object: no program \(name)")
+        }
+        for other in DataplaneNames.programNames where other != name {
+            if let p = bpf_object__find_program_by_name(object.pointer, other) { bpf_program__set_autoload(p, false) }
+        }
+        try ProgramShape.setInitialValue(shape, of: object.pointer)
+        var m = bpf_object__next_map(object.pointer, nil)
+        while let map = m {
+            let name = String(cString: bpf_map__name(map))
+            if !name.hasPrefix("."), let fd = reuse.fd(for: name) {
+                let r = bpf_map__reuse_fd(map, fd)
+                guard r == 0 else { throw LoaderError.errno("reuse map \(name) for the replacement program", r) }
+            }
+            m = bpf_object__next_map(object.pointer, map)
         }
         bpf_program__set_log_buf(prog, log, logSize)
         bpf_program__set_log_level(prog, logLevel)
         let r = bpf_object__load(object.pointer)
-        guard r == 0 else { throw LoaderError.errno("load xdp program \(DataplaneNames.program)", r) }
+        guard r == 0 else { throw LoaderError.errno("load xdp program \(name)", r) }
         let stats = String(cString: log).split(separator: "\n").filter { $0.hasPrefix("processed") || $0.hasPrefix("verification time") }
             .joined(separator: "\n")
 
@@ -160,7 +187,8 @@ public struct Dataplane: ~Copyable {
     /// Removes every pin under `root` and the directory; missing pins are not an error.
     /// The program lives on while attached or open elsewhere.
     public static func unpin(at root: String = Dataplane.defaultPinRoot) throws(LoaderError) {
-        for name in [DataplaneNames.program] + DataplaneNames.maps {
+        // "_next": a replacement's pin left by a process killed before its rename (ProgramSwap).
+        for name in [DataplaneNames.program, DataplaneNames.program + "_next"] + DataplaneNames.maps {
             let path = "\(root)/\(name)"
             if unlink(path) != 0 && Glibc.errno != ENOENT { throw LoaderError.lastErrno("unpin \(path)") }
         }

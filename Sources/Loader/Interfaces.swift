@@ -75,7 +75,7 @@ extension Dataplane {
         let name = withUnsafeBytes(of: info.name) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
-        return name == DataplaneNames.program ? a : nil
+        return DataplaneNames.programNames.contains(name) ? a : nil
     }
 
     static func interfaceIndex(_ name: String, context: String) throws(LoaderError) -> Int32 {

@@ -46,7 +46,12 @@ struct BpfObject: ~Copyable {
 
 /// The BPF map and program names, as the object declares and the pin root holds them.
 enum DataplaneNames {
+    /// The program's pin name (whichever of the two entry programs is loaded).
     static let program = "eipt_xdp"
+    /// The lean entry program (bpf/ebpf_iptables.bpf.c), loaded for shapes of keyed tables only.
+    static let leanProgram = "eipt_xdp_lean"
+    /// The kernel names an ebpf-iptables data plane program has.
+    static let programNames: Set<String> = [program, leanProgram]
     static let perGeneration = ["rule_info", "proto_port", "src", "src_proto_port", "src_host", "src_proto_port_host", "fallback", "ext", "counters", "replies",
                                       "v6_rules", "v6_set", "v6_setport", "v6_counters"]
     static let shared = ["live", "gen_config", "guard_src", "stats", "fragments", "local_routes", "local_state", "reject_config", "reject_peers", "reject_global", "recent", "recent_lists", "time_config",

@@ -127,6 +127,11 @@ extension Dataplane {
         config.fallback_count = fallbackStart + UInt32(rows.count)
         if config.catch_all_pos == EIPT_NO_RULE, let catchAll { config.catch_all_pos = catchAll }
         if needsConntrack { config.flags |= EIPT_GEN_NEEDS_CT }
+        // The program's shape bits of what was appended (ProgramShape; the program must hold
+        // them already, see PinnedXDP.liveAppend, or it passes the generation up whole).
+        if !rows.isEmpty { config.flags |= EIPT_GEN_FALLBACK }
+        if verdict == .reject { config.flags |= EIPT_GEN_REJECT }
+        if verdict == .continueWithoutEntry { config.flags |= EIPT_GEN_NEEDS_CT }
         try map("gen_config").update(g, config)
         try counters.updatePerCPU(pos, [eipt_counter](repeating: eipt_counter(), count: cpus))
         try info.update(pos, TableEncoding.ruleInfo(verdict))

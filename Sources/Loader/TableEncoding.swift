@@ -48,8 +48,9 @@ enum TableEncoding {
 
     /// gen_config.flags of a generation: conntrack, NAT check, XDP-only, table shapes.
     static func generationFlags(_ t: CompiledTables) -> UInt32 {
-        (t.needsConntrack ? EIPT_GEN_NEEDS_CT : 0) | (t.natCheck ? EIPT_GEN_NAT_CHECK : 0)
-            | (t.xdpOnly ? EIPT_GEN_XDP_ONLY : 0) | shapeFlags(t)
+        // The program's shape bits (ProgramShape): conntrack, NAT, xdp-only, the tables as
+        // shapeFlags says, and whether fallback rows, ext tests and REJECT positions exist.
+        ProgramShape(t).generationBits
     }
 
     /// EIPT_GEN_* bits of the keyed tables that hold entries of each shape.

@@ -1,28 +1,77 @@
+import Glibc
 import Compiler
 import Loader
 
 /// The XDP layer in the kernel: the program a previous command pinned, through the Loader.
+///
+/// The program is specialised to the tables it judges (Compiler/ProgramShape.swift): it is
+/// widened (a replacement of a larger shape swapped in) before tables that need more are
+/// judged — after a generation is written, before a live edit — and narrowed once tables
+/// that needed more are no longer judged — after an activation or a cancelled transition.
+/// A replacement of the same shape is never loaded: same shape, only map writes.
 final class PinnedXDP: XDPLayer {
-    let dp: Dataplane
+    var dp: Dataplane
+    let pinRoot: String?
 
-    init(_ dp: consuming Dataplane) { self.dp = dp }
+    init(_ dp: consuming Dataplane, pinRoot: String? = nil) {
+        self.dp = dp
+        self.pinRoot = pinRoot
+    }
+
+    /// `EBPF_IPTABLES_FULL_PROGRAM=1`: keep the full program (benchmarks compare the two).
+    static var specialises: Bool { getenv("EBPF_IPTABLES_FULL_PROGRAM").map { String(cString: $0) } != "1" }
+
+    /// Swaps in a program of exactly `target` when the running one differs and `widenOnly`
+    /// is false, or lacks part of `target`.
+    func reshape(to target: ProgramShape, widenOnly: Bool) throws {
+        guard PinnedXDP.specialises else { return }
+        // Another process (the CLI beside the agent) may have replaced the program since this
+        // one opened it: work from the pinned one, which is what runs.
+        if let pinRoot, let pinned = Dataplane.pinnedProgramID(at: pinRoot), pinned != dp.programID {
+            dp = try Dataplane.open(pinnedAt: pinRoot)
+        }
+        let current = try dp.shape()
+        if current.isSuperset(of: target) && (widenOnly || current == target) { return }
+        let next = widenOnly ? current.union(target) : target
+        dp = try dp.replaced(shape: next, pinRoot: pinRoot)
+    }
 
     func liveGeneration() throws -> UInt32? {
         try dp.flags.contains(.empty) ? nil : try dp.liveGeneration()
     }
-    func write(_ tables: CompiledTables, generation: UInt32) throws { try dp.write(tables, generation: generation) }
+    func write(_ tables: CompiledTables, generation: UInt32) throws {
+        try dp.write(tables, generation: generation)
+        // The written generation judges next (transition or activation): widen first.
+        try reshape(to: try dp.neededShape(including: generation), widenOnly: true)
+    }
     func beginTransition() throws { try dp.beginTransition() }
-    func activate(generation: UInt32) throws { try dp.activate(generation: generation) }
-    func cancelTransition() throws { try dp.cancelTransition() }
+    func activate(generation: UInt32) throws {
+        try dp.activate(generation: generation)
+        try reshape(to: try dp.neededShape(), widenOnly: false)
+    }
+    func cancelTransition() throws {
+        try dp.cancelTransition()
+        try reshape(to: try dp.neededShape(), widenOnly: false)
+    }
     func setGuard(_ prefixes: [CompiledTables.Prefix]) throws { try dp.setGuard(prefixes) }
     func clearGuard() throws { try dp.clearGuard() }
     func setPassAll(_ on: Bool) throws { try dp.setPassAll(on) }
     func liveLookup(_ key: LiveKey) throws -> UInt32? { try dp.liveLookup(key) }
     func liveHostEntry(_ key: LiveKey) throws -> UInt32? { try dp.liveHostEntry(key) }
     func liveCovering(_ key: LiveKey) throws -> UInt32? { try dp.liveCovering(key) }
-    func liveSet(_ key: LiveKey, _ value: UInt32?) throws { try dp.liveSet(key, value) }
+    func liveSet(_ key: LiveKey, _ value: UInt32?) throws {
+        if value != nil { try reshape(to: try dp.neededShape().union(key.shape), widenOnly: true) }
+        try dp.liveSet(key, value)
+    }
     func liveAppend(verdict: CompiledTables.Verdict, entries: [(LiveKey, UInt32)], fallback: [CompiledTables.FallbackRule],
                     catchAll: UInt32?, needsConntrack: Bool) throws {
+        // What the appended position adds to the live generation's shape, before it judges.
+        var adds: ProgramShape = []
+        for (k, _) in entries { adds.formUnion(k.shape) }
+        if !fallback.isEmpty { adds.insert(.fallback) }
+        if needsConntrack || verdict == .continueWithoutEntry { adds.insert(.conntrack) }
+        if verdict == .reject { adds.insert(.reject) }
+        try reshape(to: try dp.neededShape().union(adds), widenOnly: true)
         try dp.liveAppend(verdict: verdict, entries: entries, fallback: fallback, catchAll: catchAll, needsConntrack: needsConntrack)
     }
     func counters(generation: UInt32) throws -> [RuleCounter] { try dp.counters(generation: generation) }
@@ -57,9 +106,13 @@ public struct PinnedXDPHost: XDPHost {
             try? takeOffOrphan(interface: interface)
             return nil
         }
+        // A replacement of the program cut short (killed between its pin and its swap on
+        // this interface): the interface still runs the previous program on the same maps.
+        // Finish the swap, so the pinned program is the one that runs.
+        _ = try? dp.adoptAttached(interface: interface)
         // Attached elsewhere or detached by hand: not ours to drive any more.
         guard let a = try? Dataplane.attached(interface: interface), a.programID == dp.programID else { return nil }
-        return PinnedXDP(dp)
+        return PinnedXDP(dp, pinRoot: pinRoot)
     }
 
     public func attach(interface: String, mode: String) throws -> XDPLayer {
@@ -75,7 +128,7 @@ public struct PinnedXDPHost: XDPHost {
             try? Dataplane.unpin(at: pinRoot)
             throw error
         }
-        return PinnedXDP(dp)
+        return PinnedXDP(dp, pinRoot: pinRoot)
     }
 
     /// Detaches an ebpf-iptables program from `interface` unless it is the one our pins hold.
