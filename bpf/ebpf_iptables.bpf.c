@@ -1225,7 +1225,7 @@ static __always_inline int eipt_main(struct xdp_md *ctx, const int lean)
 	void *l4;
 
 	if ((void *)(eth + 1) <= data_end && eth->h_proto == bpf_htons(EIPT6_ETH_P_IPV6))
-		return eipt6_xdp(ctx); /* bpf/ipv6.h */
+		return eipt6_xdp(ctx) == XDP_DROP ? XDP_DROP : XDP_PASS; /* bpf/ipv6.h */
 	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return eipt_stat(EIPT_STAT_UNTOUCHED, XDP_PASS); /* not IPv4, VLAN-tagged included */
 	ip = (void *)(eth + 1);

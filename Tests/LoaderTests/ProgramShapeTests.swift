@@ -84,7 +84,10 @@ final class ProgramShapeTests: XCTestCase {
         let noCT = try XCTUnwrap(counts["fallback"]), w = try XCTUnwrap(counts["whitelist"])
         XCTAssertLessThan(noCT, ct, "without conntrack tests")
         XCTAssertLessThan(w, noCT)
-        XCTAssertLessThan(w * 5, full, "the whitelist program is a fraction of the full one")
+        // Every shape carries the IPv6 path (bpf/ipv6.h, a global function verified on its own,
+        // ~168,000 instructions, not specialised yet), so compare what the shape removes of the
+        // IPv4 paths: ~95,000 instructions measured when the two were merged.
+        XCTAssertGreaterThan(full - w, 80_000, "the IPv4 paths the whitelist's shape removes")
     }
 
     /// A generation that needs more than the program's shape is passed up whole (the
