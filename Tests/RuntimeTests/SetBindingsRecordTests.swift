@@ -101,4 +101,60 @@ final class SetBindingsRecordTests: XCTestCase {
         XCTAssertTrue(w.exact(), "after del")
         XCTAssertEqual(w.violations, [])
     }
+
+    /// Single-member adds racing whole restores (each a new ruleset, so each voids the
+    /// records): the state lock orders them, every add lands in the kernel's set, and XDP
+    /// ends exactly what the kernel holds, never dropping what it accepts meanwhile.
+    func testMembersAddedWhileRestoresRunAreNeverLost() throws {
+        let w = try World()
+        _ = try w.firewall.attach(interface: "eth0", mode: "native")
+        var first = RestoreRequest(family: .ipv4, text: TwoLayerEditTests.base, source: "base.rules",
+                                   setFiles: [("sets", TwoLayerEditTests.sets)])
+        first.options = CompileOptions()
+        XCTAssertEqual(try w.firewall.restore(first).status, 0)
+        // The same rules with one more in front: other positions for the sets' members.
+        let shifted = TwoLayerEditTests.base.replacingOccurrences(
+            of: "-A INPUT -p tcp", with: "-A INPUT -s 192.0.2.2/32 -j ACCEPT\n-A INPUT -p tcp")
+        XCTAssertNotEqual(shifted, TwoLayerEditTests.base)
+        let members = (0..<40).map { "10.50.0.\($0)" }
+        let failures = Failures()
+        let world = Unchecked(value: w) // every use below runs under the firewall's state lock
+        DispatchQueue.concurrentPerform(iterations: 2) { lane in
+            let w = world.value
+            if lane == 0 {
+                for (i, m) in members.enumerated() {
+                    do {
+                        let r = try w.firewall.ipset(["add", i % 2 == 0 ? "peers" : "banned", m], stdin: nil)
+                        if r.status != 0 { failures.add("add \(m): \(r.status) \(r.stderr)") }
+                    } catch { failures.add("add \(m): \(error)") }
+                }
+            } else {
+                for k in 0..<8 {
+                    var req = RestoreRequest(family: .ipv4, text: k % 2 == 0 ? shifted : TwoLayerEditTests.base, source: "r\(k)")
+                    req.options = CompileOptions()
+                    do {
+                        let r = try w.firewall.restore(req)
+                        if r.status != 0 { failures.add("restore \(k): \(r.stderr)") }
+                    } catch { failures.add("restore \(k): \(error)") }
+                }
+            }
+        }
+        XCTAssertEqual(failures.all, [])
+        let saved = w.kernel.ipset(["save"], stdin: nil).stdout
+        for (i, m) in members.enumerated() {
+            let line = i % 2 == 0 ? "add peers \(m)" : "add banned \(m)"
+            XCTAssertTrue(saved.contains(line + "\n") || saved.contains(line + "/32\n"), "\(line) lost:\n\(saved)")
+        }
+        XCTAssertTrue(w.exact(), "XDP is what the kernel holds after the race")
+        XCTAssertEqual(w.violations, [])
+    }
+
+    struct Unchecked<T>: @unchecked Sendable { let value: T }
+
+    final class Failures: @unchecked Sendable {
+        private let lock = NSLock()
+        private var list: [String] = []
+        func add(_ s: String) { lock.withLock { list.append(s) } }
+        var all: [String] { lock.withLock { list } }
+    }
 }
