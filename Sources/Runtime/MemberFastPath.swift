@@ -58,11 +58,12 @@ struct MemberFastPath {
             try mirror.append("\(inv.command.rawValue) \(setName) \(member)")
             return r
         }
-        let rules = KernelView.rules(rulesText, family: .ipv4).ruleset
         let exact = entry.elements.count == 1 && [.hashIP, .hashNet].contains(create.type) && create.timeout == nil
             && !create.counters && !create.comment && !create.skbinfo && prefix.length == 32 && !entry.nomatch
-        if exact, let rules,
-           try apply(edit, set: setName, address: prefix.address, member: member, rules: rules, headers: headers, mirror: mirror) {
+        // The ruleset is parsed only when a compile is needed (a del, or no record yet).
+        let rules = RulesParsedOnce(rulesText)
+        if exact, try apply(edit, set: setName, address: prefix.address, member: member, rulesText: rulesText, rules: rules,
+                            headers: headers, mirror: mirror) {
             try mirror.append("\(inv.command.rawValue) \(setName) \(member)")
         } else {
             try wholeUnderGuard()
@@ -77,9 +78,9 @@ struct MemberFastPath {
     }
 
     /// The data-plane part of a single-address edit. false: not provably exact this way.
-    private func apply(_ edit: Edit, set: String, address: UInt32, member: String, rules: Ruleset,
+    private func apply(_ edit: Edit, set: String, address: UInt32, member: String, rulesText: String, rules: RulesParsedOnce,
                        headers: IpsetScript, mirror: SetsMirror) throws -> Bool {
-        func compile(sentinelIn names: Set<String>) -> CompileResult {
+        func compile(_ rules: Ruleset, sentinelIn names: Set<String>) -> CompileResult {
             var sets = headers
             for i in sets.sets.indices where names.contains(sets.sets[i].name) {
                 sets.sets[i].entries = [IpsetEntry(elements: [.address(IpsetAddress(ipv4: Self.sentinel))],
@@ -87,28 +88,36 @@ struct MemberFastPath {
             }
             return Compiler.compile(rules, sets: sets, interface: attachment.interface, options: options)
         }
-        let with = compile(sentinelIn: [set])
-        // The sentinel must be ours alone: no rule may name it.
-        guard Self.keys(of: compile(sentinelIn: []).tables, at: Self.sentinel).isEmpty else { return false }
-        let bindings = Self.keys(of: with.tables, at: Self.sentinel)
+        // What a member of the set takes: kept per ruleset (SetBindingsRecord), else compiled.
+        let store = firewall.store
+        let recordKey = SetBindingsRecord.key(set: set, rulesText: rulesText, creates: mirror.scan(lookingFor: nil).creates,
+                                              interface: attachment.interface, options: options,
+                                              generation: try xdp.liveGeneration())
+        let outcome: SetBindingsRecord.Outcome
+        if let kept = SetBindingsRecord.read(store, set: set, key: recordKey) {
+            outcome = kept.outcome
+        } else {
+            guard let rules = rules.ruleset else { return false }
+            outcome = Self.outcome(with: compile(rules, sentinelIn: [set]), none: compile(rules, sentinelIn: []))
+            SetBindingsRecord(key: recordKey, outcome: outcome).write(store, set: set)
+        }
+        guard case .bindings(let bindings) = outcome else { return false }
         if bindings.isEmpty { return true } // no rule uses the set where XDP decides
-        // A negated use stores "no rule" for members: their entries depend on other rules in
-        // ways one lookup cannot tell.
-        guard bindings.allSatisfy({ $0.1 != UInt32.max }) else { return false }
         var writes: [(LiveKey, UInt32?)] = []
         switch edit {
         case .add:
-            for (k, v) in bindings {
-                let key = k.replacingSource(address)
-                if v < (try xdp.liveLookup(key) ?? .max) { writes.append((key, v)) }
+            for b in bindings {
+                let key = b.key(address)
+                if b.position < (try xdp.liveLookup(key) ?? .max) { writes.append((key, b.position)) }
             }
         case .del:
+            guard let rules = rules.ruleset else { return false }
             // What the address gets without this set: other sets holding it, rules naming it.
             var others: Set<String> = []
             for s in headers.sets where s.name != set && mirror.contains(set: s.name, member: member) { others.insert(s.name) }
-            let without = compile(sentinelIn: others)
-            for (k, _) in bindings {
-                let key = k.replacingSource(address)
+            let without = compile(rules, sentinelIn: others)
+            for b in bindings {
+                let k = b.key(Self.sentinel), key = b.key(address)
                 var best = try xdp.liveCovering(key) ?? .max
                 if let v = without.tables.value(of: k) { best = min(best, v) }
                 if let v = without.tables.value(of: key) { best = min(best, v) }
@@ -118,6 +127,23 @@ struct MemberFastPath {
         // The guard passes this source meanwhile: the order of the writes does not matter.
         for (k, v) in writes { try xdp.liveSet(k, v) }
         return true
+    }
+
+    /// The sentinel's entries with the set holding it (`with`) and with no set holding it
+    /// (`none`).
+    static func outcome(with: CompileResult, none: CompileResult) -> SetBindingsRecord.Outcome {
+        // The sentinel must be ours alone: no rule may name it.
+        guard keys(of: none.tables, at: sentinel).isEmpty else { return .inexact }
+        let found = keys(of: with.tables, at: sentinel)
+        // A negated use stores "no rule" for members: their entries depend on other rules in
+        // ways one lookup cannot tell.
+        guard found.allSatisfy({ $0.1 != UInt32.max }) else { return .inexact }
+        return .bindings(found.map { k, v in
+            switch k {
+            case .sourceProtoPort(let spp): return SetBindingsRecord.Binding(protoPort: spp.protoPort, position: v)
+            default: return SetBindingsRecord.Binding(protoPort: nil, position: v)
+            }
+        })
     }
 
     /// Keyed entries whose source is exactly `address`/32.
@@ -140,6 +166,13 @@ struct MemberFastPath {
         }
         return CompiledTables.Prefix(address: a, length: len)
     }
+}
+
+/// The kernel's rules text, parsed on first use only (an add with a record needs no parse).
+final class RulesParsedOnce {
+    let text: String
+    lazy var ruleset: Ruleset? = KernelView.rules(text, family: .ipv4).ruleset
+    init(_ text: String) { self.text = text }
 }
 
 extension LiveKey {
