@@ -63,12 +63,13 @@ let package = Package(
         .target(name: "Fleet", dependencies: [
             "Runtime", "IptParse", "Agent",
             .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The fleet's web console (docs/console.md): HTTPS pages over the fleet database
         // (PostgreSQL) and the nodes' REST APIs; users and sessions in the database.
         .target(name: "Console", dependencies: [
-            "Runtime", "IptParse",
+            "Runtime", "IptParse", "Fleet",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -109,6 +110,6 @@ let package = Package(
         ]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentHTTP", "Runtime", "IptParse", "TestSupport"]),
         // The console in headless Chromium against a private PostgreSQL and a node agent.
-        .testTarget(name: "ConsoleTests", dependencies: ["Console", "TestSupport"], exclude: ["Browser"]),
+        .testTarget(name: "ConsoleTests", dependencies: ["Console", "Fleet", "TestSupport"], exclude: ["Browser"]),
     ]
 )

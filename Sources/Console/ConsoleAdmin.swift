@@ -1,3 +1,4 @@
+import Fleet
 import PostgresNIO
 
 /// What `ebpf-iptables console adduser` does, without the prompt.

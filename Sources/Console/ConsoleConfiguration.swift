@@ -1,3 +1,5 @@
+import Fleet
+
 /// What `ebpf-iptables console` was started with.
 public struct ConsoleConfiguration: Sendable {
     public var host: String
@@ -53,4 +55,5 @@ public enum ConsoleError: Error, CustomStringConvertible {
     }
 }
 
+import Fleet
 import Foundation

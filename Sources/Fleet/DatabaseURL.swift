@@ -1,10 +1,12 @@
 import Foundation
 import NIOCore
+import NIOSSL
 import PostgresNIO
 
 /// `--database URL`, the forms libpq takes that we need:
-/// `postgres://user[:password]@host[:port]/db` (TCP, TLS off: the fleet's database sits on a
-/// trusted network or a Unix socket) and `postgres:///db?host=/socket/dir[&port=N&user=U]` or
+/// `postgres://user[:password]@host[:port]/db[?sslmode=disable|prefer|require]` (TCP; TLS
+/// as libpq's `sslmode`, default `disable`: the fleet's database usually sits on a trusted
+/// network or a Unix socket) and `postgres:///db?host=/socket/dir[&port=N&user=U]` or
 /// `postgres://user@/db?host=/dir` (Unix socket `DIR/.s.PGSQL.PORT`, as libpq builds it).
 /// `postgresql://` is the same. The user defaults to `$PGUSER`, then `postgres`.
 public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
@@ -14,6 +16,8 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var database: String
+    /// libpq's `sslmode` for TCP: `disable` (default), `prefer` or `require`.
+    public var sslMode: String
 
     public var isUnixSocket: Bool { host.hasPrefix("/") }
     public var socketPath: String { "\(host)/.s.PGSQL.\(port)" }
@@ -76,6 +80,10 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         } else {
             host = hostport.removingPercentEncoding ?? hostport
         }
+        // Refused, not ignored: a misspelt `sslmode` must not quietly mean no TLS.
+        if let unknown = query.keys.sorted().first(where: { !["host", "port", "user", "password", "sslmode"].contains($0) }) {
+            throw bad("unknown parameter '\(unknown)'")
+        }
         if let h = query["host"] { host = h }
         if let p = query["port"] {
             guard let n = Int(p), (1...65535).contains(n) else { throw bad("bad port '\(p)'") }
@@ -83,6 +91,8 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         }
         if let u = query["user"] { user = u }
         if let pw = query["password"] { password = pw }
+        let sslMode = query["sslmode"] ?? "disable"
+        guard ["disable", "prefer", "require"].contains(sslMode) else { throw bad("sslmode must be disable, prefer or require") }
         if host.isEmpty { host = ProcessInfo.processInfo.environment["PGHOST"] ?? "/var/run/postgresql" }
         let db = path.removingPercentEncoding ?? path
         guard !db.isEmpty else { throw bad("no database name") }
@@ -91,17 +101,41 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         self.host = host
         self.port = port
         self.database = db
+        self.sslMode = sslMode
     }
 
-    public var configuration: PostgresConnection.Configuration {
+    /// One connection (the follower's LISTEN, `db init`, `ebpf-ipset --database`).
+    public func configuration() throws -> PostgresConnection.Configuration {
         var c: PostgresConnection.Configuration
         if isUnixSocket {
             c = .init(unixSocketPath: socketPath, username: user, password: password, database: database)
         } else {
-            c = .init(host: host, port: port, username: user, password: password, database: database, tls: .disable)
+            c = .init(host: host, port: port, username: user, password: password, database: database, tls: try connectionTLS())
         }
         c.options.connectTimeout = .seconds(5)
         return c
+    }
+
+    /// A pool of connections (the console).
+    public var clientConfiguration: PostgresClient.Configuration {
+        if isUnixSocket {
+            return .init(unixSocketPath: socketPath, username: user, password: password, database: database)
+        }
+        let tls: PostgresClient.Configuration.TLS
+        switch sslMode {
+        case "require": tls = .require(.makeClientConfiguration())
+        case "prefer": tls = .prefer(.makeClientConfiguration())
+        default: tls = .disable
+        }
+        return .init(host: host, port: port, username: user, password: password, database: database, tls: tls)
+    }
+
+    private func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
+        switch sslMode {
+        case "require": return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case "prefer": return .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        default: return .disable
+        }
     }
 
     /// Where, for messages: never the password.

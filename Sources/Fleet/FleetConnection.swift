@@ -37,7 +37,7 @@ public enum FleetConnection {
     public static func connect(_ url: DatabaseURL, logger: Logger) async throws -> PostgresConnection {
         nextID += 1
         do {
-            return try await PostgresConnection.connect(configuration: url.configuration, id: nextID, logger: logger)
+            return try await PostgresConnection.connect(configuration: try url.configuration(), id: nextID, logger: logger)
         } catch {
             throw FleetDatabaseError("cannot connect to the fleet database (\(url)): \(FleetDatabaseError.describe(error))")
         }

@@ -49,6 +49,11 @@ public final class FleetFollower: @unchecked Sendable {
     private var connected = false
     private var appliedTotal = 0
     private var followedSets: Set<String>? = nil
+    /// XDP's share of the dropping rules (0...1) for the console, and when it was computed:
+    /// it costs a read-back and a compile, so it is refreshed at most every `shareEvery`.
+    private var xdpShare: Double? = nil
+    private var shareAt: ContinuousClock.Instant? = nil
+    static let shareEvery: Duration = .seconds(20)
 
     public init(config: FleetFollowerConfiguration, service: FirewallService, logger: Logger) {
         self.config = config
@@ -319,11 +324,30 @@ public final class FleetFollower: @unchecked Sendable {
     func heartbeat(_ conn: PostgresConnection) async throws {
         let name = config.nodeName, group = config.group, api = config.apiURL
         let applied = journal.applied ?? 0
+        let share = await currentShare()
         try await conn.query("""
-            insert into fleet_nodes (name, group_name, api_url, applied_seq, last_seen, status)
-            values (\(name), \(group), \(api), \(applied), now(), 'following')
+            insert into fleet_nodes (name, group_name, api_url, applied_seq, last_seen, xdp_share, status)
+            values (\(name), \(group), \(api), \(applied), now(), \(share), 'following')
             on conflict (name) do update set group_name = excluded.group_name, api_url = excluded.api_url,
-                applied_seq = excluded.applied_seq, last_seen = excluded.last_seen, status = excluded.status
+                applied_seq = excluded.applied_seq, last_seen = excluded.last_seen, xdp_share = excluded.xdp_share,
+                status = excluded.status
             """, logger: logger)
+    }
+
+    /// The share `status` prints, as a fraction; nil while nothing is attached or nothing
+    /// drops. A failure keeps the last value (the heartbeat must not stop for it).
+    func currentShare() async -> Double? {
+        let now = ContinuousClock.now
+        if let at = locked({ shareAt }), now - at < Self.shareEvery { return locked { xdpShare } }
+        do {
+            let share = try await service.read { fw in try fw.xdpRuleShare() }
+            let value = share.flatMap { $0.total > 0 ? $0.fraction : nil }
+            locked { xdpShare = value; shareAt = now }
+            return value
+        } catch {
+            logger.warning("fleet: XDP share not computed: \(error)")
+            locked { shareAt = now }
+            return locked { xdpShare }
+        }
     }
 }

@@ -20,13 +20,8 @@ extension Firewall {
             if s.pendingChange {
                 out += "warning: a change was interrupted; XDP passes what it touches until the next ebpf-iptables command\n"
             }
-            let p = program(for: view, interface: a.interface, options: options)
             out += layerCounts(view, attachment: a, options: options) + "\n"
-            // The ruleset XDP was compiled from: the kernel's, with our INPUT under --xdp-only.
-            var shown = view.ruleset
-            if options.xdpOnly, let k = shown, let input = XdpOnlyInput(store: store).chain() { shown = XdpOnlyInput.merged(k, input: input) }
-            // migrate's report of the same compile: the share line, and where INPUT's policy decides.
-            let report = p.result.flatMap { result in shown.map { MigrationReport(source: "", ruleset: $0, result: result) } }
+            let (shown, report) = runningReport(view, attachment: a, options: options)
             if let report { out += report.ruleShareLine + "\n" }
             out += "packets: \(s.dropped) dropped in XDP, \(s.passedToKernel) passed to the kernel after judging, \(s.untouched) passed untouched, \(s.overruled) drops overruled (forwarded or NATed), \(s.guarded) passed during changes\n"
             if let events = store.read(store.paths.eventsFile) {
@@ -50,5 +45,24 @@ extension Firewall {
             out += String(format: "%10llu %10llu  ", pc.packets, pc.bytes) + policyLayer.padding(toLength: 7, withPad: " ", startingAt: 0) + " policy of INPUT\n"
             return ToolResult(status: 0, stdout: out)
         }
+    }
+
+    /// XDP's share of the dropping rules that run now (migrate's share line, as `status`
+    /// prints it), for the fleet's heartbeat; nil when nothing is attached.
+    public func xdpRuleShare() throws -> XDPShare? {
+        try locked("ebpf-iptables status") {
+            guard let (a, _) = try attached() else { return nil }
+            return runningReport(try readView(), attachment: a, options: store.compileOptions).report?.ruleShare
+        }
+    }
+
+    /// The ruleset XDP was compiled from (the kernel's, with our INPUT under --xdp-only) and
+    /// migrate's report of the same compile.
+    private func runningReport(_ view: KernelView, attachment a: Attachment, options: CompileOptions) -> (Ruleset?, MigrationReport?) {
+        let p = program(for: view, interface: a.interface, options: options)
+        var shown = view.ruleset
+        if options.xdpOnly, let k = shown, let input = XdpOnlyInput(store: store).chain() { shown = XdpOnlyInput.merged(k, input: input) }
+        let report = p.result.flatMap { result in shown.map { MigrationReport(source: "", ruleset: $0, result: result) } }
+        return (shown, report)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Console
 import Dispatch
+import Fleet
 import Foundation
 import Logging
 

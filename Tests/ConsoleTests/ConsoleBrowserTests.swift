@@ -70,8 +70,7 @@ final class ConsoleBrowserTests: XCTestCase {
         let setCookie = login.headers.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie: ebpf_console_session=") } ?? ""
         for flag in ["HttpOnly", "Secure", "SameSite=Strict"] { XCTAssertTrue(setCookie.contains(flag), "cookie lacks \(flag): \(setCookie)") }
 
-        // The browser logs in and lands on the nodes page (edge1 heartbeats just before).
-        try lab.sql("update fleet_nodes set last_seen = now() where name = 'edge1'")
+        // The browser logs in and lands on the nodes page (edge1's row is its own heartbeat).
         _ = try lab.browser(["goto", "\(base)/login"])
         page = try lab.browser(["submit", "form.login", #"{"user": "admin", "password": "\#(lab.password)"}"#])
         XCTAssertTrue(page.url.hasSuffix("/nodes"), page.url)
@@ -82,7 +81,7 @@ final class ConsoleBrowserTests: XCTestCase {
         if edge1.count == 7 {
             XCTAssertEqual(edge1[2], "up")
             XCTAssertEqual(edge1[4], "0", "edge1 applied every change: lag 0")
-            XCTAssertEqual(edge1[5], "50%")
+            XCTAssertEqual(edge1[5], "100%", "edge1's one dropping rule runs in XDP")
         }
         let edge2 = Self.row("edge2", in: page.text)
         if edge2.count == 7 { XCTAssertEqual(edge2[2], "down") } else { XCTFail("edge2's row: \(edge2)") }
@@ -109,17 +108,24 @@ final class ConsoleBrowserTests: XCTestCase {
         _ = try lab.browser(["goto", "\(base)/sets/peers"])
         try screenshot("set-members")
 
-        // A node's rules with counters per layer: the port-5060 rules' packets move by what was sent.
+        // The node follows the member the console added: datagrams from 198.18.0.1, which
+        // XDP's copy of the DROP rule would drop, are now accepted by the kernel through the
+        // `peers` rule; seen on the node's page, counters per layer.
         page = try lab.browser(["goto", "\(base)/nodes/edge1"])
-        let before = Self.port5060Counters(page.text)
-        XCTAssertNotNil(before, page.text)
         XCTAssertTrue(page.text.contains("Migration report"), page.text)
         XCTAssertTrue(page.text.contains("Installable: yes"), page.text)
+        let followed = ContinuousClock.now + .seconds(30)
+        while lab.cli(["test", "peers", ConsoleLab.peerAddress], tool: "ebpf-ipset").status != 0 {
+            if ContinuousClock.now > followed { XCTFail("the node did not follow the console's add within 30 s:\n\(lab.logOf("serve"))"); break }
+            usleep(50_000)
+        }
+        let before = Self.port5060Counters(page.text)
         lab.sendUDP(count: 25)
         page = try lab.browser(["goto", "\(base)/nodes/edge1"])
         let after = Self.port5060Counters(page.text)
         if let b = before, let a = after {
-            XCTAssertGreaterThanOrEqual(a.kernel + a.xdp - b.kernel - b.xdp, 25, "the port-5060 rules' counters did not move: \(b) -> \(a)")
+            XCTAssertGreaterThanOrEqual(a.accept.kernel - b.accept.kernel, 25, "the peers rule did not take the datagrams: \(b) -> \(a)")
+            XCTAssertEqual(a.drop.kernel + a.drop.xdp, b.drop.kernel + b.drop.xdp, "a member the console added was still dropped: \(b) -> \(a)")
         } else {
             XCTFail("no counters for the port-5060 rules: \(page.text)")
         }
@@ -202,18 +208,17 @@ final class ConsoleBrowserTests: XCTestCase {
         return []
     }
 
-    /// Kernel and XDP packets of INPUT's two `--dport 5060` rules (ACCEPT for `peers`, then
-    /// DROP) on the node page, summed: which of the two takes the datagrams depends on whether
-    /// the node follows the database's `peers` (the `fleet` branch's `serve --database`).
-    static func port5060Counters(_ text: String) -> (kernel: Int, xdp: Int)? {
-        var found: (kernel: Int, xdp: Int)?
+    /// Kernel and XDP packets of INPUT's two `--dport 5060` rules on the node page: the
+    /// ACCEPT for `peers`, then the DROP.
+    static func port5060Counters(_ text: String) -> (accept: (kernel: Int, xdp: Int), drop: (kernel: Int, xdp: Int))? {
+        var rows: [(kernel: Int, xdp: Int)] = []
         for line in text.split(separator: "\n") where line.contains("--dport 5060") {
             let cells = line.split(separator: "\t").map { $0.trimmingCharacters(in: .whitespaces) }
             // Rule rows: number, rule, kernel packets, kernel bytes, XDP packets, XDP bytes
             // (the migration report's rows have words there and are passed over).
             guard cells.count == 6, let k = Int(cells[2]), let x = Int(cells[4]) else { continue }
-            found = ((found?.kernel ?? 0) + k, (found?.xdp ?? 0) + x)
+            rows.append((k, x))
         }
-        return found
+        return rows.count == 2 ? (rows[0], rows[1]) : nil
     }
 }

@@ -149,22 +149,32 @@ final class ConsoleLab: @unchecked Sendable {
         let a = cli(["attach", "fw0"])
         guard a.status == 0 else { throw Failure("attach fw0: \(a.stderr)") }
         attached = true
-        try spawn("serve", [work + "/bin/ebpf-iptables", "serve", "--listen", "127.0.0.1:\(agentPort)", "--cert", tls + "/server.pem",
-                            "--key", tls + "/server.key", "--tokens", work + "/tokens"], env: env)
-        try waitHTTPS("https://127.0.0.1:\(agentPort)/v1/status", what: "serve", log: "serve")
-        let c = cli(["create", "peers", "hash:ip"], tool: "ebpf-ipset")
-        guard c.status == 0 else { throw Failure("ipset create peers: \(c.stderr)") }
-        let r = cli([], tool: "ebpf-iptables-restore", stdin: Self.ruleset)
-        guard r.status == 0 else { throw Failure("restore: \(r.stderr)") }
-        // The set in the database and the node's row: what `serve --database` writes on the
-        // `fleet` branch (its heartbeat), written here by hand until that is merged.
+        // The fleet's `peers` exists in the database first: the node, following it
+        // (`serve --database`), creates it in its kernel and loads its members, and the
+        // ruleset then references it, as on a real edge node.
         try sql("select fleet_create('peers', 'hash:ip', 'family inet hashsize 1024 maxelem 65536 comment bucketsize 12', 'test')")
         try sql("select fleet_add('peers', '198.51.100.7', 'carrier A', null, 'test')")
+        try spawn("serve", [work + "/bin/ebpf-iptables", "serve", "--listen", "127.0.0.1:\(agentPort)", "--cert", tls + "/server.pem",
+                            "--key", tls + "/server.key", "--tokens", work + "/tokens",
+                            "--database", databaseURL, "--node-name", "edge1"], env: env)
+        try waitHTTPS("https://127.0.0.1:\(agentPort)/v1/status", what: "serve", log: "serve")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !cli(["list", "peers"], tool: "ebpf-ipset").stdout.contains("198.51.100.7") {
+            guard ContinuousClock.now < deadline else { throw Failure("the node did not load the database's peers within 30 s:\n\(logOf("serve"))") }
+            usleep(100_000)
+        }
+        let r = cli([], tool: "ebpf-iptables-restore", stdin: Self.ruleset)
+        guard r.status == 0 else { throw Failure("restore: \(r.stderr)") }
+        // edge1's row is the node's own heartbeat; edge2 stands for a node that went away.
         try sql("""
             insert into fleet_nodes (name, group_name, api_url, applied_seq, last_seen, xdp_share, status)
-            values ('edge1', null, 'https://127.0.0.1:\(agentPort)', (select max(seq) from fleet_changes), now(), 0.5, 'following'),
-                   ('edge2', 'sip', null, 0, now() - interval '5 minutes', null, 'unreachable')
+            values ('edge2', 'sip', null, 0, now() - interval '5 minutes', null, 'unreachable')
             """)
+        let beat = ContinuousClock.now + .seconds(60)
+        while try sql("select count(*) from fleet_nodes where name = 'edge1' and xdp_share is not null") != "1" {
+            guard ContinuousClock.now < beat else { throw Failure("edge1's heartbeat with its XDP share did not arrive within 60 s:\n\(logOf("serve"))") }
+            usleep(200_000)
+        }
     }
 
     // MARK: the console and the browser

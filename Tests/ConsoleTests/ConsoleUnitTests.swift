@@ -1,4 +1,5 @@
 import Console
+import Fleet
 import XCTest
 
 /// The console's pure parts, offline: member input through our ipset parser, import
@@ -69,7 +70,7 @@ final class ConsoleUnitTests: XCTestCase {
 
     func testDatabaseURL() throws {
         let socket = try DatabaseURL("postgres://postgres@/fleet?host=/tmp/pg")
-        XCTAssertEqual(socket.socketDirectory, "/tmp/pg")
+        XCTAssertEqual(socket.host, "/tmp/pg")
         XCTAssertEqual(socket.user, "postgres")
         XCTAssertEqual(socket.database, "fleet")
         XCTAssertEqual(socket.clientConfiguration.unixSocketPath, "/tmp/pg/.s.PGSQL.5432")

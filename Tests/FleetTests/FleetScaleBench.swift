@@ -49,7 +49,7 @@ final class FleetScaleBench: XCTestCase {
         print("bench: on disk (members | change log) for \(members) members: \(sizes.trimmingCharacters(in: .whitespacesAndNewlines))")
         let url = try DatabaseURL(server.url("fleet"))
         let logger = FleetConnection.quietLogger
-        let writer = try await PostgresConnection.connect(configuration: url.configuration, id: 9999, logger: logger)
+        let writer = try await PostgresConnection.connect(configuration: try url.configuration(), id: 9999, logger: logger)
 
         // Full load: what a node's first start reads (one set of `members`).
         t = Date()
@@ -63,7 +63,7 @@ final class FleetScaleBench: XCTestCase {
             var conns: [PostgresConnection] = []
             var listeners: [Task<Void, Never>] = []
             for k in 0..<n {
-                let c = try await PostgresConnection.connect(configuration: url.configuration, id: k, logger: logger)
+                let c = try await PostgresConnection.connect(configuration: try url.configuration(), id: k, logger: logger)
                 conns.append(c)
                 listeners.append(Task {
                     _ = try? await c.listen(on: "ebpf_iptables_changes") { seq in
