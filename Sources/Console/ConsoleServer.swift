@@ -96,27 +96,40 @@ public enum ConsoleServer {
             return pages.render("nodes", title: "Nodes", context: context,
                                 ["nodes": rows, "maxSeq": list.first?.maxSeq ?? 0])
         }
-        router.get("/nodes/{name}") { _, context in
+        router.get("/nodes/{name}") { request, context in
+            try await nodePage(pages, store: store, nodes: nodes, context: context, node: try context.parameters.require("name"),
+                               notice: request.uri.queryParameters["done"].map(String.init))
+        }
+        // Rules are written through the node's REST API (the node's own iptables decides, its
+        // answer is shown as it gave it); members go through the database instead.
+        router.post("/nodes/{name}/rules") { _, context in
             let name = try context.parameters.require("name")
-            guard let node = try await store.node(named: name) else {
-                return pages.render("message", status: .notFound, title: "No such node", context: context,
-                                    ["text": "No node '\(name)' in fleet_nodes.", "back": "/nodes", "backLabel": "Nodes"])
-            }
-            var values = NodeView(node: node).values
-            values["api"] = node.apiURL ?? "none"
-            if let api = node.apiURL {
-                switch await attempt({ try await nodes.get(api, "/v1/rules") }) {
-                case .success(let json): values.merge(RulesView.values(json)) { $1 }
-                case .failure(let e): values["rulesError"] = "\(e)"
+            let table = (context.form["table"] ?? "").trimmingCharacters(in: .whitespaces)
+            let chain = (context.form["chain"] ?? "").trimmingCharacters(in: .whitespaces)
+            let rule = (context.form["rule"] ?? "").trimmingCharacters(in: .whitespaces)
+            let positionText = (context.form["position"] ?? "").trimmingCharacters(in: .whitespaces)
+            var body: [String: Any] = ["rule": rule]
+            if !positionText.isEmpty {
+                guard let p = Int(positionText), p >= 1 else {
+                    return try await nodePage(pages, store: store, nodes: nodes, context: context, node: name, status: .unprocessableContent,
+                                              error: "Position '\(positionText)' is not a rule number (1 or more).")
                 }
-                switch await attempt({ try await nodes.get(api, "/v1/migration") }) {
-                case .success(let json): values["migration"] = MigrationView.values(json)
-                case .failure(let e): values["migrationError"] = "\(e)"
-                }
-            } else {
-                values["rulesError"] = "the node has no api_url in fleet_nodes"
+                body["position"] = p
             }
-            return pages.render("node", title: "Node \(name)", context: context, values)
+            let path = "/v1/rules/\(Pages.link(table.isEmpty ? "filter" : table))/\(Pages.link(chain))"
+            return try await nodeEdit(pages, store: store, nodes: nodes, context: context, node: name, method: .post, path: path, body: body,
+                                      done: "\(positionText.isEmpty ? "-A" : "-I") \(chain) \(rule)")
+        }
+        router.post("/nodes/{name}/rules/delete") { _, context in
+            let name = try context.parameters.require("name")
+            let table = context.form["table"] ?? "filter", chain = context.form["chain"] ?? ""
+            guard let number = Int(context.form["number"] ?? ""), number >= 1 else {
+                return try await nodePage(pages, store: store, nodes: nodes, context: context, node: name, status: .unprocessableContent,
+                                          error: "No rule number given.")
+            }
+            return try await nodeEdit(pages, store: store, nodes: nodes, context: context, node: name, method: .delete,
+                                      path: "/v1/rules/\(Pages.link(table))/\(Pages.link(chain))/\(number)", body: nil,
+                                      done: "-D \(chain) \(number)")
         }
 
         // MARK: sets
@@ -227,6 +240,51 @@ public enum ConsoleServer {
         var r = pages.render("login", status: status, title: "Log in", context: nil, values)
         r.setCookie(Cookie(name: Security.loginCookie, value: token, maxAge: 3600, path: "/login", secure: true, httpOnly: true, sameSite: .strict))
         return r
+    }
+
+    /// A node's page: its rules with counters per layer and its migration report, read from
+    /// its REST API at `fleet_nodes.api_url`, with the form that edits its rules.
+    static func nodePage(_ pages: Pages, store: ConsoleStore, nodes: NodeClient, context: ConsoleContext, node name: String,
+                         status: HTTPResponse.Status = .ok, error: String? = nil, notice: String? = nil) async throws -> Response {
+        guard let node = try await store.node(named: name) else {
+            return pages.render("message", status: .notFound, title: "No such node", context: context,
+                                ["text": "No node '\(name)' in fleet_nodes.", "back": "/nodes", "backLabel": "Nodes"])
+        }
+        var values = NodeView(node: node).values
+        values["api"] = node.apiURL ?? "none"
+        if let error { values["ruleError"] = error }
+        if let notice { values["ruleNotice"] = "Done: \(notice)" }
+        if let api = node.apiURL {
+            switch await attempt({ try await nodes.get(api, "/v1/rules") }) {
+            case .success(let json): values.merge(RulesView.values(json)) { $1 }
+            case .failure(let e): values["rulesError"] = "\(e)"
+            }
+            switch await attempt({ try await nodes.get(api, "/v1/migration") }) {
+            case .success(let json): values["migration"] = MigrationView.values(json)
+            case .failure(let e): values["migrationError"] = "\(e)"
+            }
+        } else {
+            values["rulesError"] = "the node has no api_url in fleet_nodes"
+        }
+        return pages.render("node", status: status, title: "Node \(name)", context: context, values)
+    }
+
+    /// One rule edit sent to the node; its refusal (iptables' own message) is shown on the
+    /// node's page with nothing changed, its success logged and redirected to the page.
+    static func nodeEdit(_ pages: Pages, store: ConsoleStore, nodes: NodeClient, context: ConsoleContext, node name: String,
+                         method: NodeClient.Method, path: String, body: [String: Any]?, done: String) async throws -> Response {
+        guard let node = try await store.node(named: name), let api = node.apiURL else {
+            return try await nodePage(pages, store: store, nodes: nodes, context: context, node: name, status: .notFound,
+                                      error: "The node has no api_url in fleet_nodes.")
+        }
+        switch await attempt({ try await nodes.send(api, method: method, path, body: body) }) {
+        case .success:
+            context.logger.info("\(actor(context)): node \(name): \(done)")
+            return Pages.redirect("/nodes/\(Pages.link(name))?done=\(query(done))")
+        case .failure(let e):
+            return try await nodePage(pages, store: store, nodes: nodes, context: context, node: name, status: .unprocessableContent,
+                                      error: "\(e)")
+        }
     }
 
     static func setPage(_ pages: Pages, store: ConsoleStore, context: ConsoleContext, set name: String,

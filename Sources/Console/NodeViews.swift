@@ -57,8 +57,9 @@ enum RulesView {
                     v["policyKernel"] = count(pc?["kernel"], "packets")
                     v["policyXDP"] = count(pc?["xdp"], "packets")
                 }
+                let table = t["name"] as? String ?? "", chain = c["name"] as? String ?? ""
                 v["rules"] = (c["rules"] as? [[String: Any]] ?? []).map { r -> [String: Any] in
-                    ["number": jsonInt(r["number"]) ?? 0, "rule": r["rule"] as? String ?? "",
+                    ["number": jsonInt(r["number"]) ?? 0, "rule": r["rule"] as? String ?? "", "table": table, "chain": chain,
                      "kp": count(r["kernel"], "packets"), "kb": count(r["kernel"], "bytes"),
                      "xp": count(r["xdp"], "packets"), "xb": count(r["xdp"], "bytes")]
                 }

@@ -53,14 +53,20 @@ enum PageTemplates {
     <p>API {{api}} · group {{group}} · health {{health}} · lag {{lag}}</p>
     {{#xdp}}<p id="xdp">XDP on {{interface}} (program {{programID}}): dropped {{dropped}}, passed to the kernel {{passedToKernel}}, untouched {{untouched}}.</p>{{/xdp}}
     {{#rulesError}}<p class="error">Rules: {{rulesError}}</p>{{/rulesError}}
+    {{#ruleNotice}}<p class="notice" id="notice">{{ruleNotice}}</p>{{/ruleNotice}}
+    {{#ruleError}}<p class="error" id="error">{{ruleError}}</p>{{/ruleError}}
+    <form id="rule" method="post" action="/nodes/{{link}}/rules"><input type="hidden" name="csrf" value="{{csrf}}">
+    <label>Table <input name="table" value="filter" size="8"></label> <label>Chain <input name="chain" value="INPUT" size="12"></label>
+    <label>Position <input name="position" size="4" placeholder="end"></label> <label>Rule <input name="rule" size="60" placeholder="-s 192.0.2.1 -p udp --dport 5060 -j DROP"></label>
+    <button type="submit">Add rule</button></form>
     {{#tables}}
     <h2>Table {{name}}</h2>
     {{#chains}}
     <h3>Chain {{name}}{{#policy}} (policy {{policy}}: kernel {{policyKernel}} packets, XDP {{policyXDP}}){{/policy}}</h3>
-    <table class="rules"><thead><tr><th>#</th><th>Rule</th><th>Kernel packets</th><th>Kernel bytes</th><th>XDP packets</th><th>XDP bytes</th></tr></thead><tbody>
-    {{#rules}}<tr><td>{{number}}</td><td><code>{{rule}}</code></td><td class="n">{{kp}}</td><td class="n">{{kb}}</td><td class="n">{{xp}}</td><td class="n">{{xb}}</td></tr>
+    <table class="rules"><thead><tr><th>#</th><th>Rule</th><th>Kernel packets</th><th>Kernel bytes</th><th>XDP packets</th><th>XDP bytes</th><th></th></tr></thead><tbody>
+    {{#rules}}<tr><td>{{number}}</td><td><code>{{rule}}</code></td><td class="n">{{kp}}</td><td class="n">{{kb}}</td><td class="n">{{xp}}</td><td class="n">{{xb}}</td><td><form method="post" action="/nodes/{{link}}/rules/delete"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="table" value="{{table}}"><input type="hidden" name="chain" value="{{chain}}"><input type="hidden" name="number" value="{{number}}"><button type="submit">Delete</button></form></td></tr>
     {{/rules}}
-    {{^rules}}<tr><td colspan="6">No rules.</td></tr>{{/rules}}
+    {{^rules}}<tr><td colspan="7">No rules.</td></tr>{{/rules}}
     </tbody></table>
     {{/chains}}
     {{/tables}}

@@ -131,6 +131,31 @@ final class ConsoleBrowserTests: XCTestCase {
         }
         try screenshot("node-rules")
 
+        // Rules are written through the node's REST API: a DROP for the peer inserted first
+        // decides its datagrams on the node (XDP drops them, counted on that rule), a rule the
+        // node's iptables refuses shows iptables' message and changes nothing, and the row's
+        // Delete button removes the rule again.
+        let drop = "-A INPUT -s \(ConsoleLab.peerAddress)/32 -p udp -m udp --dport 5060 -j DROP"
+        page = try lab.browser(["submit", "#rule", #"{"chain": "INPUT", "position": "1", "rule": "-s \#(ConsoleLab.peerAddress) -p udp --dport 5060 -j DROP"}"#])
+        XCTAssertTrue(page.text.contains("Done: -I INPUT"), page.text)
+        XCTAssertEqual(lab.cli(["-S", "INPUT"]).stdout.split(separator: "\n").dropFirst().first.map(String.init), drop)
+        lab.sendUDP(count: 10)
+        page = try lab.browser(["goto", "\(base)/nodes/edge1"])
+        let first = page.text.split(separator: "\n").first { $0.hasPrefix("1\t") && $0.contains("-s \(ConsoleLab.peerAddress)/32") }
+            .map { $0.split(separator: "\t").map { $0.trimmingCharacters(in: .whitespaces) } }
+        if let cells = first, cells.count >= 6, let xdp = Int(cells[4]) {
+            XCTAssertGreaterThanOrEqual(xdp, 10, "the inserted DROP did not take the peer's datagrams in XDP: \(cells)")
+        } else {
+            XCTFail("the inserted rule is not rule 1 of INPUT on the node page: \(page.text)")
+        }
+        let rulesBefore = lab.cli(["-S"]).stdout
+        page = try lab.browser(["submit", "#rule", #"{"chain": "INPUT", "position": "", "rule": "-p udp --dport 5060 -j NOSUCHTARGET"}"#])
+        XCTAssertTrue(page.html.contains(#"id="error""#) && page.text.contains("NOSUCHTARGET"), page.text)
+        XCTAssertEqual(lab.cli(["-S"]).stdout, rulesBefore, "a refused rule changed the node")
+        page = try lab.browser(["submit", #"form[action$="/rules/delete"]"#, #"{"table": "filter", "chain": "INPUT", "number": "1"}"#])
+        XCTAssertTrue(page.text.contains("Done: -D INPUT 1"), page.text)
+        XCTAssertFalse(lab.cli(["-S", "INPUT"]).stdout.contains(drop), "the rule was not deleted")
+
         // Import: a bad line refuses the whole file, located; a good one creates and adds.
         _ = try lab.browser(["goto", "\(base)/import"])
         let members = try lab.sql("select count(*) from fleet_members")
