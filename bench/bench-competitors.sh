@@ -51,8 +51,9 @@ setup() {
         floor)
             ip -n "$ns" link set dev "$dev" xdpdrv obj "$obj/xdp_drop.bpf.o" sec xdp ;;
         ebpf)
-            nsx "$ns" "$cli" attach "$dev" >/dev/null &&
-                nsx "$ns" "$cli" restore --ipset "$f/wl.ipset" "$f/set.rules" >/dev/null ;;
+            # The specialised program is opt-in for now (docs/specialised-program.md).
+            nsx "$ns" env EBPF_IPTABLES_SPECIALISE=1 "$cli" attach "$dev" >/dev/null &&
+                nsx "$ns" env EBPF_IPTABLES_SPECIALISE=1 "$cli" restore --ipset "$f/wl.ipset" "$f/set.rules" >/dev/null ;;
         ebpf-full)
             nsx "$ns" env EBPF_IPTABLES_FULL_PROGRAM=1 "$cli" attach "$dev" >/dev/null &&
                 nsx "$ns" env EBPF_IPTABLES_FULL_PROGRAM=1 "$cli" restore --ipset "$f/wl.ipset" "$f/set.rules" >/dev/null ;;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
- * The IPv6 path of the XDP program (layouts: ipv6_layout.h; design: docs/ipv6.md).
+ * The IPv6 path of the XDP program (layouts: ebpf_iptables.h; design: docs/ipv6.md).
  *
  * Only what ip6tables' filter INPUT would certainly drop is dropped; everything else
  * passes, and the kernel's ip6tables (which holds the whole ruleset) decides it again.
@@ -24,7 +24,7 @@
 #define EBPF_IPTABLES_IPV6_H
 
 #include <linux/ipv6.h>
-#include "ipv6_layout.h"
+#include "ebpf_iptables.h"
 
 #define EIPT6_ETH_P_IPV6 0x86DD
 #define EIPT_AF_INET6 10

@@ -7,7 +7,6 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include "../../bpf/ebpf_iptables.h"
-#include "../../bpf/ipv6_layout.h"
 #include <sys/timex.h>
 #include <time.h>
 

@@ -164,8 +164,8 @@ public enum LocalRoutes {
     }
 
     /// The routing generation of the calling thread's namespace: (rt_genid, fib_seq), read by
-    /// the embedded object's `eipt_route_gen` program, loaded alone for this (no map is
-    /// created) and run once with BPF_PROG_TEST_RUN.
+    /// the embedded object's `eipt_route_gen` program, loaded alone for this (no map but its
+    /// read-only data is created) and run once with BPF_PROG_TEST_RUN.
     public static func generation() throws(LoaderError) -> (UInt32, UInt32) {
         var opts = bpf_object_open_opts()
         opts.sz = MemoryLayout<bpf_object_open_opts>.size
@@ -184,9 +184,11 @@ public enum LocalRoutes {
             prog = bpf_object__next_program(object.pointer, p)
         }
         guard let reader else { throw LoaderError("embedded bpf object: no program eipt_route_gen") }
+        // No map but the read-only data: libbpf binds the object's .rodata map to every program
+        // it loads and warns on stderr when that map was not created.
         var map = bpf_object__next_map(object.pointer, nil)
         while let m = map {
-            bpf_map__set_autocreate(m, false)
+            bpf_map__set_autocreate(m, String(cString: bpf_map__name(m)).hasPrefix(".rodata"))
             map = bpf_object__next_map(object.pointer, m)
         }
         let r = bpf_object__load(object.pointer)

@@ -3,7 +3,7 @@ import Compiler
 import Glibc
 import IptParse
 
-/// The IPv6 tables (bpf/ipv6_layout.h): their own live word (`live6`) and two generations,
+/// The IPv6 tables (bpf/ebpf_iptables.h, its IPv6 part): their own live word (`live6`) and two generations,
 /// written and flipped as the IPv4 ones are (TableWriter.swift), never touching IPv4's.
 extension Dataplane {
     /// Replaces IPv6 generation `generation` with `tables`. Refused for the live generation

@@ -50,7 +50,7 @@ extension Firewall {
     /// XDP's share of the dropping rules that run now (migrate's share line, as `status`
     /// prints it), for the fleet's heartbeat; nil when nothing is attached.
     public func xdpRuleShare() throws -> XDPShare? {
-        try locked("ebpf-iptables status") {
+        try locked("ebpf-iptables status") { () throws -> XDPShare? in
             guard let (a, _) = try attached() else { return nil }
             return runningReport(try readView(), attachment: a, options: store.compileOptions).report?.ruleShare
         }
@@ -58,7 +58,7 @@ extension Firewall {
 
     /// The ruleset XDP was compiled from (the kernel's, with our INPUT under --xdp-only) and
     /// migrate's report of the same compile.
-    private func runningReport(_ view: KernelView, attachment a: Attachment, options: CompileOptions) -> (Ruleset?, MigrationReport?) {
+    private func runningReport(_ view: KernelView, attachment a: Attachment, options: CompileOptions) -> (shown: Ruleset?, report: MigrationReport?) {
         let p = program(for: view, interface: a.interface, options: options)
         var shown = view.ruleset
         if options.xdpOnly, let k = shown, let input = XdpOnlyInput(store: store).chain() { shown = XdpOnlyInput.merged(k, input: input) }

@@ -90,8 +90,9 @@ final class DataplaneFixtureTests: XCTestCase {
                 XCTAssertEqual(r.action, probe.expectPass ? XDPAction.pass : XDPAction.drop, where_)
 
                 let movedStats = DataplaneFixture.Stat.allCases.filter { $0.value(afterStats) != $0.value(beforeStats) }
-                XCTAssertEqual(movedStats, [probe.stat], "stats moved: \(where_)")
-                XCTAssertEqual(afterStats.total - beforeStats.total, 1, "stats total: \(where_)")
+                let expectedStats = probe.stat == .ipv6 ? [] : [probe.stat]
+                XCTAssertEqual(movedStats, expectedStats, "stats moved: \(where_)")
+                XCTAssertEqual(afterStats.total - beforeStats.total, UInt64(expectedStats.count), "stats total: \(where_)")
 
                 var expected: [Int] = []
                 if let pos = probe.position {

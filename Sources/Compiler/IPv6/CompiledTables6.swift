@@ -97,7 +97,7 @@ public struct CompiledTables6: Equatable, Sendable {
 
     public init() {}
 
-    /// Mirrors EIPT6_MAX_ENTRIES / EIPT6_MAX_POSITIONS in bpf/ipv6_layout.h.
+    /// Mirrors EIPT6_MAX_ENTRIES / EIPT6_MAX_POSITIONS in bpf/ebpf_iptables.h.
     public static let maxEntries = 1024
     public static let maxPositions = 1024
 }
