@@ -85,7 +85,7 @@ final class ConsoleLab: @unchecked Sendable {
         _ = try must(["psql", "-X", "-q", "-h", work + "/pgsock", "-U", "postgres", "-d", "postgres", "-c", "create database fleet"], "create database")
         // The schema: `ebpf-iptables db init` applies every migration (0001 the fleet's, 0002
         // the console's users and sessions), as an operator would.
-        let initRun = Run.run([Run.binary, "db", "init", "--database", databaseURL], deadline: .seconds(60))
+        let initRun = Run.run([Run.binary, "db", "init", "--database", databaseURL], env: env, deadline: .seconds(60))
         guard initRun.status == 0 else { throw Failure("db init: \(initRun.status) \(initRun.stderr)") }
         guard try sql("select to_regclass('console_users') is not null") == "t" else {
             throw Failure("db init did not create console_users")
