@@ -11,7 +11,7 @@ import XCTest
 /// equal the reference's, and the state's events log must hold no prediction the kernel
 /// contradicted and no interrupted change.
 ///
-/// What is compared after normalising, and why:
+/// What is compared after normalising (IpsetConformanceScript.normalise, TestSupport), and why:
 /// - `initval 0x...`: the kernel draws it at random for every hash set; we draw our own.
 /// - `Size in memory: N` (`<memsize>` in xml): the kernel's allocation, which depends on its hash table.
 /// - the order of members in a listing: a hash set lists in hash-bucket order, which
@@ -22,16 +22,8 @@ import XCTest
 ///   same command a few milliseconds apart and round down.
 /// Everything else (headers, counts, references, messages, program name) must be equal.
 final class IpsetConformanceTests: XCTestCase {
-    struct Step {
-        var argv: [String]
-        var stdin: String?
-        var line: Int
-    }
-
-    struct Script {
-        var name: String
-        var steps: [Step]
-    }
+    typealias Step = IpsetConformanceScript.Step
+    typealias Script = IpsetConformanceScript.Script
 
     override func setUpWithError() throws {
         if let why = NetworkNamespace.unavailableReason {
@@ -43,7 +35,7 @@ final class IpsetConformanceTests: XCTestCase {
     func testScriptsMatchRealIpset() throws {
         let start = ContinuousClock.now
         let dir = Fixtures.fixtures.appendingPathComponent("conformance/ipset")
-        let all = try Self.scripts(in: dir)
+        let all = try IpsetConformanceScript.scripts(in: dir)
         XCTAssertGreaterThanOrEqual(all.count, 26, "conformance scripts in \(dir.path)")
         // IPSET_CONFORMANCE_SCRIPTS=27,30: only the scripts whose names start with those numbers.
         let only = Self.selected(ProcessInfo.processInfo.environment["IPSET_CONFORMANCE_SCRIPTS"])
@@ -120,7 +112,7 @@ final class IpsetConformanceTests: XCTestCase {
             let where_ = "\(script.name):\(step.line == 0 ? "end" : String(step.line)): \(step.argv.joined(separator: " "))"
             var same = true
             for (what, a, b) in [("stdout", real.stdout, mine.stdout), ("stderr", real.stderr, mine.stderr)]
-            where !Self.equivalent(a, b) {
+            where !IpsetConformanceScript.equivalent(a, b) {
                 XCTFail("\(where_): \(what) differs\n--- ipset\n\(a)--- ebpf-ipset\n\(b)")
                 same = false
             }
@@ -132,7 +124,7 @@ final class IpsetConformanceTests: XCTestCase {
         }
         // The kernel layer in our namespace is what the reference holds.
         let refSets = ns.run(["ipset", "save"]).stdout, oursSets = fw.kernel(["ipset", "save"]).stdout
-        XCTAssertTrue(Self.equivalent(refSets, oursSets), "\(script.name): the kernel's sets differ\n--- reference\n\(refSets)--- ours\n\(oursSets)")
+        XCTAssertTrue(IpsetConformanceScript.equivalent(refSets, oursSets), "\(script.name): the kernel's sets differ\n--- reference\n\(refSets)--- ours\n\(oursSets)")
         let strip = FirewallUnderTest.withoutComments
         XCTAssertEqual(strip(ns.run(["iptables-save"]).stdout), strip(fw.kernel(["iptables-save"]).stdout), "\(script.name): the kernel's rules differ")
         // Expiring members change the kernel's sets behind our back: drift is expected in a
@@ -143,107 +135,5 @@ final class IpsetConformanceTests: XCTestCase {
             XCTFail("\(script.name): \(line)")
         }
         return (matched, total)
-    }
-
-    // MARK: normalisation
-
-    /// Equal after masking what only the kernel can know (see the type's comment).
-    static func equivalent(_ a: String, _ b: String) -> Bool {
-        let x = normalise(a), y = normalise(b)
-        guard x.count == y.count else { return false }
-        return zip(x, y).allSatisfy { sameLine($0, $1) }
-    }
-
-    static func normalise(_ s: String) -> [String] {
-        var lines = s.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            var l = String(line)
-            if let r = l.range(of: "initval[ >]0x[0-9a-f]{8}", options: .regularExpression) { l.replaceSubrange(r, with: "initval 0x-") }
-            if l.hasPrefix("Size in memory: ") { l = "Size in memory: -" }
-            if l.hasPrefix("<memsize>") { l = "<memsize>-</memsize>" }
-            return l
-        }
-        // Members of one set: the lines after "Members:" up to a blank line, or a run of `add` lines.
-        var i = 0
-        while i < lines.count {
-            let inList = i > 0 && lines[i - 1] == "Members:"
-            let prefix = lines[i].hasPrefix("<member>") ? "<member>" : "add "
-            guard inList || lines[i].hasPrefix(prefix) else { i += 1; continue }
-            var j = i
-            while j < lines.count && !lines[j].isEmpty && (inList ? !lines[j].hasPrefix("Name: ") : lines[j].hasPrefix(prefix)) { j += 1 }
-            if !Self.listsInOrder(lines[..<i]) { lines[i..<j].sort { withoutTimeout($0) < withoutTimeout($1) } }
-            i = max(j, i + 1)
-        }
-        return lines
-    }
-
-    /// Whether the set whose members follow lists them in an order of its own: a bitmap by
-    /// address, a list:set by position (the kernel's order, compared as it is).
-    static func listsInOrder(_ before: ArraySlice<String>) -> Bool {
-        guard let header = before.last(where: { $0.hasPrefix("Type: ") || $0.hasPrefix("create ") || $0.hasPrefix("<type>") })
-        else { return false }
-        return header.contains("bitmap:") || header.contains("list:set")
-    }
-
-    static let timeoutPattern = " timeout [0-9]+|<timeout>[0-9]+</timeout>"
-
-    static func withoutTimeout(_ l: String) -> String {
-        l.replacingOccurrences(of: timeoutPattern, with: "", options: .regularExpression)
-    }
-
-    /// Lines are equal, or differ only in a member's remaining timeout, by at most one.
-    static func sameLine(_ a: String, _ b: String) -> Bool {
-        if a == b { return true }
-        guard !a.hasPrefix("Header:") && !a.hasPrefix("create ") && !a.hasPrefix("<header>"),
-              withoutTimeout(a) == withoutTimeout(b) else { return false }
-        let t = { (l: String) -> Int? in
-            guard let r = l.range(of: timeoutPattern, options: .regularExpression) else { return nil }
-            return Int(l[r].filter(\.isNumber))
-        }
-        guard let x = t(a), let y = t(b), x != 0, y != 0 else { return false }
-        return abs(x - y) <= 1
-    }
-
-    // MARK: scripts
-
-    static func scripts(in dir: URL) throws -> [Script] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.first?.isNumber ?? false }.sorted()
-        return names.map { name in
-            let text = Fixtures.text(dir.appendingPathComponent(name))
-            var steps: [Step] = []
-            for (k, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let line = String(raw)
-                if line.hasPrefix("> "), !steps.isEmpty {
-                    steps[steps.count - 1].stdin = (steps[steps.count - 1].stdin ?? "") + line.dropFirst(2) + "\n"
-                } else if !line.hasPrefix("#"), !line.trimmingCharacters(in: .whitespaces).isEmpty {
-                    steps.append(Step(argv: words(line), stdin: nil, line: k + 1))
-                }
-            }
-            return Script(name: name, steps: steps)
-        }
-    }
-
-    /// Shell-like words: blanks separate, single or double quotes group.
-    static func words(_ line: String) -> [String] {
-        var out: [String] = []
-        var cur = ""
-        var quote: Character?
-        var inWord = false
-        for c in line {
-            if let q = quote {
-                if c == q { quote = nil } else { cur.append(c) }
-            } else if c == "\"" || c == "'" {
-                quote = c
-                inWord = true
-            } else if c == " " || c == "\t" {
-                if inWord { out.append(cur) }
-                cur = ""
-                inWord = false
-            } else {
-                cur.append(c)
-                inWord = true
-            }
-        }
-        if inWord { out.append(cur) }
-        return out
     }
 }

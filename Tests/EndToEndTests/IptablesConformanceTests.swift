@@ -185,7 +185,7 @@ final class IptablesConformanceTests: XCTestCase {
                 events = now
             }
             let same = kernel.status == ours.status && !ours.timedOut
-                && (isIpset ? IpsetConformanceTests.equivalent(kernel.stdout, ours.stdout) : kernel.stdout == ours.stdout)
+                && (isIpset ? IpsetConformanceScript.equivalent(kernel.stdout, ours.stdout) : kernel.stdout == ours.stdout)
                 && kernel.stderr == ours.stderr
             if same {
                 tally.matched += 1
@@ -214,8 +214,8 @@ final class IptablesConformanceTests: XCTestCase {
         var ends: [(String, Bool, String, String)] = [
             ("the kernel's iptables-save in our namespace", true, refSave, strip(fw.kernel(["iptables-save"]).stdout)),
             ("the kernel's iptables-save -c in our namespace", true, refSaveC, strip(fw.kernel(["iptables-save", "-c"]).stdout)),
-            ("the kernel's ipset save in our namespace", IpsetConformanceTests.equivalent(refSets, oursSets), refSets,
-             IpsetConformanceTests.equivalent(refSets, oursSets) ? refSets : oursSets),
+            ("the kernel's ipset save in our namespace", IpsetConformanceScript.equivalent(refSets, oursSets), refSets,
+             IpsetConformanceScript.equivalent(refSets, oursSets) ? refSets : oursSets),
             ("ebpf-iptables-save", oursSave.status == 0 && oursSave.stderr.isEmpty, refSave, strip(oursSave.stdout) + oursSave.stderr),
             ("ebpf-iptables-save -c", true, refSaveC, strip(fw.ours("ebpf-iptables-save", ["-c"]).stdout)),
             ("ebpf-iptables -S", true, ref.run(["iptables", "-S"]).stdout, fw.ours("ebpf-iptables", ["-S"]).stdout),

@@ -129,7 +129,7 @@ final class QuietUnderLoadTests: XCTestCase {
             let strip = refArgv[0] == "iptables-save" ? FirewallUnderTest.withoutComments : { $0 }
             XCTAssertEqual(o.status, r.status, "\(what): \(o.stderr)")
             XCTAssertEqual(o.stderr, r.stderr, what)
-            XCTAssertTrue(refArgv[0] == "ipset" ? IpsetConformanceTests.equivalent(r.stdout, o.stdout) : strip(r.stdout) == strip(o.stdout),
+            XCTAssertTrue(refArgv[0] == "ipset" ? IpsetConformanceScript.equivalent(r.stdout, o.stdout) : strip(r.stdout) == strip(o.stdout),
                           "\(what)\n--- reference\n\(r.stdout)--- ours\n\(o.stdout)")
         }
         // A restore we refuse: our own located diagnostic, nothing of the runtime's.

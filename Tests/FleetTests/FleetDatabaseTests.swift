@@ -103,7 +103,7 @@ final class FleetDatabaseTests: XCTestCase {
         var compared = 0, scripts = 0
         for name in names {
             let text = Fixtures.text(dir.appendingPathComponent(name))
-            let steps = IpsetScript.parse(text)
+            let steps = IpsetConformanceScript.parse(text)
             // Scripts with iptables rules need a kernel's references; the database has none.
             guard steps.allSatisfy({ $0.argv.first == "ipset" || $0.argv.first == "sleep" }), !Self.skipped.keys.contains(name) else { continue }
             scripts += 1
@@ -117,14 +117,14 @@ final class FleetDatabaseTests: XCTestCase {
                 let mine = ours(["ipset", "--database", s.url(db)] + step.argv.dropFirst(), stdin: step.stdin)
                 let where_ = "\(name):\(step.line) \(step.argv.joined(separator: " "))"
                 XCTAssertEqual(mine.status, real.status, "\(where_): exit status; ours stderr: \(mine.stderr)")
-                XCTAssertTrue(IpsetScript.equivalent(mine.stdout, real.stdout), "\(where_): stdout\n--- ours\n\(mine.stdout)--- ipset\n\(real.stdout)")
+                XCTAssertTrue(IpsetConformanceScript.equivalent(mine.stdout, real.stdout), "\(where_): stdout\n--- ours\n\(mine.stdout)--- ipset\n\(real.stdout)")
                 XCTAssertEqual(mine.stderr, real.stderr, "\(where_): stderr")
                 compared += 1
             }
             // The end state: the database's sets are the kernel's.
             let realSave = ns.run(["ipset", "save"]).stdout
             let mineSave = ours(["ipset", "--database", s.url(db), "save"]).stdout
-            XCTAssertTrue(IpsetScript.equivalent(mineSave, realSave), "\(name): end state\n--- ours\n\(mineSave)--- ipset\n\(realSave)")
+            XCTAssertTrue(IpsetConformanceScript.equivalent(mineSave, realSave), "\(name): end state\n--- ours\n\(mineSave)--- ipset\n\(realSave)")
         }
         print("fleet: ebpf-ipset --database matched real ipset on \(compared) commands of \(scripts) scripts; left out: \(Self.skipped.keys.sorted().joined(separator: ", "))")
         XCTAssertGreaterThan(scripts, 10)
