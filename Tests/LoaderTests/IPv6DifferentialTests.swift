@@ -35,6 +35,14 @@ final class IPv6DifferentialTests: XCTestCase {
             gen.run(["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
             gen.run(["sysctl", "-qw", "net.ipv6.conf.g6.disable_ipv6=1"])
             try must(gen.run(["ip", "link", "set", "g6", "up"]), "g6 up")
+            // The firewall's own IPv6 chatter leaves through OUTPUT, and a user chain that
+            // OUTPUT jumps to (yoda66's LOGIT) is counted with INPUT's: without these, MLD
+            // reports and router solicitations keep coming for seconds after the link is up
+            // (measured: at 1, 2.5, 3 and 6 s) and land in some probe's window on one side.
+            for setting in ["accept_dad=0", "router_solicitations=0", "accept_ra=0",
+                            "mldv1_unsolicited_report_interval=1", "mldv2_unsolicited_report_interval=1"] {
+                fw.run(["sysctl", "-qw", "net.ipv6.conf.f6.\(setting)"])
+            }
             try must(fw.run(["ip", "link", "set", "lo", "up"]), "lo up")
             try must(fw.run(["ip", "link", "set", "f6", "up"]), "f6 up")
             for a in [IPv6DifferentialTests.local, IPv6DifferentialTests.otherLocal] {
@@ -48,6 +56,21 @@ final class IPv6DifferentialTests: XCTestCase {
             let link = fw.run(["cat", "/sys/class/net/f6/address"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             mac = link.split(separator: ":").compactMap { UInt8($0, radix: 16) }
             sender = try FrameSender(namespace: gen.name, interface: "g6")
+            waitUntilQuiet()
+        }
+
+        /// Waits (at most 3 s) until no counter of the whole filter table moved for 300 ms:
+        /// the reports sent when the addresses were added have gone out before any probe.
+        func waitUntilQuiet() {
+            let end = Date().addingTimeInterval(3)
+            var last = fw.run(["ip6tables-save", "-c", "-t", "filter"]).stdout
+            var stableSince = Date()
+            while Date() < end {
+                usleep(50_000)
+                let now = fw.run(["ip6tables-save", "-c", "-t", "filter"]).stdout
+                if now != last { last = now; stableSince = Date() }
+                if Date().timeIntervalSince(stableSince) >= 0.3 { return }
+            }
         }
 
         /// Packets per rule of filter's INPUT and user chains ("CHAIN#n"), and INPUT's policy.
@@ -113,6 +136,7 @@ final class IPv6DifferentialTests: XCTestCase {
         var xdpDecided = 0
         var exactPositions = 0
         var positions = 0
+        var resent = 0
     }
 
     /// The probes: every source × every kind, and extension-header variants of a few.
@@ -188,7 +212,7 @@ final class IPv6DifferentialTests: XCTestCase {
         var o = Outcome()
         o.positions = result.origins.count
         o.exactPositions = result.exactPositions
-        for (what, probe) in Self.probes(sources: sources) {
+        func judge(_ probe: IPv6Frame) throws -> (kernel: Set<String>, mine: Set<String>, xdp: Set<String>) {
             var p = probe
             p.dstMAC = ref.mac
             let r0 = ref.counters()
@@ -200,13 +224,33 @@ final class IPv6DifferentialTests: XCTestCase {
                 xdp = Self.xdpMoved(x0, try dp.counters6(generation: 0), result)
                 return Self.moved(k0, ours.counters()).union(xdp)
             })
-            o.probes += 1
-            if !xdp.isEmpty { o.xdpDecided += 1 }
-            if kernel != mine {
-                o.disagreements.append("\(name): \(what): kernel \(kernel.sorted()), ours \(mine.sorted()) (XDP \(xdp.sorted()))")
-            }
+            return (kernel, mine, xdp)
         }
-        print("ipv6 differential \(name): \(o.probes) probes, \(o.disagreements.count) disagreements, XDP decided \(o.xdpDecided); positions exact \(o.exactPositions) of \(o.positions)")
+        var resent = 0
+        for (what, probe) in Self.probes(sources: sources) {
+            var first = try judge(probe)
+            o.probes += 1
+            if first.kernel != first.mine {
+                // `-m limit` rules decide by time, and the two namespaces see the probes at
+                // slightly different moments: the same probe again, as a new flow, once every
+                // bucket has refilled (1 s covers every burst at 5/s and faster). A wrong
+                // verdict of ours repeats; a bucket that ran dry on one side only does not.
+                var again = probe
+                again.sport = again.sport &+ 30000
+                usleep(1_100_000)
+                let second = try judge(again)
+                resent += 1
+                if second.kernel == second.mine {
+                    print("ipv6 differential \(name): \(what): first kernel \(first.kernel.sorted()), ours \(first.mine.sorted()); agreed when re-sent")
+                    first = second
+                } else {
+                    o.disagreements.append("\(name): \(what): kernel \(first.kernel.sorted()), ours \(first.mine.sorted()) (XDP \(first.xdp.sorted())); re-sent: kernel \(second.kernel.sorted()), ours \(second.mine.sorted())")
+                }
+            }
+            if !first.xdp.isEmpty { o.xdpDecided += 1 }
+        }
+        o.resent = resent
+        print("ipv6 differential \(name): \(o.probes) probes, \(o.disagreements.count) disagreements, XDP decided \(o.xdpDecided), re-sent \(o.resent); positions exact \(o.exactPositions) of \(o.positions)")
         return o
     }
 
