@@ -768,7 +768,13 @@ enum eipt6_test {
 	EIPT6_T_CT = 1 << 7,    /* the conntrack state in ct_states (enum eipt_ct_state); a packet
 				 * whose state XDP cannot tell (EIPT_CT_UNCERTAIN) stops the walk
 				 * there and goes to the kernel */
+	EIPT6_T_HL = 1 << 8,    /* the hop limit against hl_value by hl_op (ip6t_hl.c; != is
+				 * == negated) */
 };
+/* eipt6_rule.hl_op */
+#define EIPT6_HL_EQ 0u
+#define EIPT6_HL_LT 1u
+#define EIPT6_HL_GT 2u
 /* eipt6_rule.set_flags */
 #define EIPT6_SET_PORT 1u     /* hash:ip,port / hash:net,port: the key holds proto and port */
 #define EIPT6_SET_DST_PORT 2u /* the port is the destination port (src,dst) */
@@ -787,7 +793,8 @@ struct eipt6_rule {
 	__u8 icmp_type, icmp_code_lo, icmp_code_hi;
 	__u8 set_flags;  /* EIPT6_SET_* */
 	__u8 ct_states;  /* enum eipt_ct_state bits the test accepts */
-	__u8 pad[2];
+	__u8 hl_op;      /* EIPT6_HL_*: how EIPT6_T_HL compares */
+	__u8 hl_value;
 };
 
 /* v6_set_N: LPM_TRIE of set members: prefixlen = 32 + the member's prefix length. The

@@ -94,7 +94,8 @@ struct eipt6_pkt {
 	__u8 first_frag;    /* a fragment header with offset 0 and more fragments */
 	__u8 tcp_flags;     /* TCP: byte 13 of the header */
 	__u8 ct_state;      /* enum eipt_ct_state, when the generation needs it */
-	__u8 pad2[2];
+	__u8 hop_limit;     /* as INPUT sees it: a local delivery does not decrement it */
+	__u8 pad2;
 	__u32 tot_len;      /* 40 + payload length: what ip6tables counts (skb->len) */
 	/* judge output */
 	__u32 verdict;
@@ -157,6 +158,9 @@ static __always_inline int eipt6_entry_holds(const struct eipt6_rule *r, const s
 		return 0;
 	EIPT6_CHECK(EIPT6_T_ICMP, p->icmp_type == r->icmp_type && p->icmp_code >= r->icmp_code_lo &&
 				   p->icmp_code <= r->icmp_code_hi);
+	EIPT6_CHECK(EIPT6_T_HL, r->hl_op == EIPT6_HL_LT   ? p->hop_limit < r->hl_value
+				: r->hl_op == EIPT6_HL_GT ? p->hop_limit > r->hl_value
+							  : p->hop_limit == r->hl_value);
 	if (t & EIPT6_T_SET) {
 		__u32 *v = 0;
 		int member;
@@ -368,6 +372,7 @@ __noinline int eipt6_xdp(struct xdp_md *ctx)
 		return eipt6_stat(EIPT6_STAT_UNTOUCHED, XDP_PASS); /* jumbogram or truncated */
 	pkt.tot_len = plen + sizeof(*ip);
 	__builtin_memcpy(pkt.saddr, &ip->saddr, 16);
+	pkt.hop_limit = ip->hop_limit;
 	__builtin_memcpy(pkt.daddr, &ip->daddr, 16);
 	{
 		/* ip6_rcv_core drops these before PREROUTING: never judged. */

@@ -32,6 +32,7 @@ extension Dataplane {
         let flags = mode.flags | (1 << 0) // XDP_FLAGS_UPDATE_IF_NOEXIST: never replace a program
         let r = bpf_xdp_attach(index, program.raw, flags, nil)
         guard r == 0 else { throw LoaderError.errno("attach xdp to \(interface)", r) }
+        retakeLocalRoutesIfValid()
     }
 
     /// Detaches whatever XDP program is attached to `interface`, in whichever mode it is.

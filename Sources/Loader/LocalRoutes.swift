@@ -288,6 +288,20 @@ extension Dataplane {
         tables.fallback.contains { $0.ext.contains { if case .addrtype = $0 { true } else { false } } }
     }
 
+    /// Attaching or replacing an XDP program bumps the namespace's rt_genid (measured: a
+    /// replacement on a veth moved it 28 -> 29), so a copy taken before is stale from then
+    /// on and addrtype answers MAYBE until the next write: a copy that was valid is taken
+    /// again. Safe either way; without this XDP simply decides less (AddrtypeOracleTests:
+    /// 24 drops instead of 81 with specialised programs swapped in after the restore).
+    func retakeLocalRoutesIfValid() {
+        guard (try? localRoutesState().valid) == true else { return }
+        do {
+            try syncLocalRoutes()
+        } catch {
+            _ = try? map("local_state").update(UInt32(0), eipt_local_state())
+        }
+    }
+
     /// Called whenever a generation is written: takes a fresh copy of table 255 when the
     /// tables test addrtype. A failure leaves the copy invalid (addrtype then answers MAYBE,
     /// and the kernel decides those rules): never a reason to refuse the tables.

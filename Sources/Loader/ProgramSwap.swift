@@ -139,6 +139,7 @@ extension Dataplane {
         for (index, mode) in try interfacesRunning(programID: programID) {
             try Dataplane.replaceAttached(index: index, mode: mode, old: program.raw, new: next.program.raw)
         }
+        next.retakeLocalRoutesIfValid()
         return next
     }
 
@@ -185,6 +186,7 @@ extension Dataplane {
         guard try Dataplane.mapsOf(programFD: old.raw).contains(where: { $0.0 == info.id }) else { return false }
         try Dataplane.replaceAttached(index: try Dataplane.interfaceIndex(interface, context: "adopt \(interface)"),
                                       mode: a.mode, old: old.raw, new: program.raw)
+        retakeLocalRoutesIfValid()
         return true
     }
 }

@@ -181,6 +181,15 @@ enum TableEncoding6 {
             r.icmp_code_lo = i.value.codes.lowerBound
             r.icmp_code_hi = i.value.codes.upperBound
         }
+        if let h = t.hopLimit {
+            mark(EIPT6_T_HL, h.negated)
+            r.hl_op = switch h.value.comparison {
+            case .eq: UInt8(EIPT6_HL_EQ)
+            case .lt: UInt8(EIPT6_HL_LT)
+            case .gt: UInt8(EIPT6_HL_GT)
+            }
+            r.hl_value = h.value.value
+        }
         if let c = t.conntrack {
             mark(EIPT6_T_CT, c.negated)
             r.ct_states = UInt8(truncatingIfNeeded: c.value.rawValue)

@@ -20,9 +20,7 @@ final class PinnedXDP: XDPLayer {
 
     /// Opt-in for now: `EBPF_IPTABLES_SPECIALISE=1` swaps in programs specialised to the
     /// tables' shape (`EBPF_IPTABLES_FULL_PROGRAM=1` keeps the full one whatever else says).
-    /// By default the full program stays: with specialisation on, AddrtypeOracleTests saw XDP
-    /// drop 24 packets where the full program, never replaced, drops 81 (every verdict still
-    /// the kernel's; cause not found yet, docs/specialised-program.md).
+    /// By default the full program stays (docs/specialised-program.md says why).
     static var specialises: Bool {
         func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
         return env("EBPF_IPTABLES_SPECIALISE") == "1" && env("EBPF_IPTABLES_FULL_PROGRAM") != "1"

@@ -59,7 +59,7 @@ final class Compiler6Tests: XCTestCase {
             :INPUT ACCEPT [0:0]
             -A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT
             -A INPUT -s 2001:db8::/ffff:0:ffff:: -j DROP
-            -A INPUT -p tcp -m hl --hl-eq 255 -j DROP
+            -A INPUT -p tcp -m length --length 0:100 -j DROP
             -A INPUT -p tcp -m tcp --dport 25 -j REJECT --reject-with tcp-reset
             -A INPUT -p tcp -m tcp --dport 26
             -A INPUT -i eth9 -p tcp -j DROP
@@ -73,7 +73,7 @@ final class Compiler6Tests: XCTestCase {
         XCTAssertTrue(r.tables.firstFragmentsUp, "a state match loads conntrack: the kernel reassembles")
         XCTAssertTrue(r.origins[1].reason.contains("not a prefix"), r.origins[1].reason)
         XCTAssertEqual(r.tables.entries[1].tests, CompiledTables6.Tests(), "over-approximation: no tests left")
-        XCTAssertEqual(r.tables.entries[2].tests.proto?.value, 6, "-m hl left out, -p tcp kept")
+        XCTAssertEqual(r.tables.entries[2].tests.proto?.value, 6, "-m length left out, -p tcp kept")
         XCTAssertEqual(r.tables.policy, .accept)
     }
 

@@ -188,13 +188,37 @@ final class IPv6DifferentialTests: XCTestCase {
         return out
     }
 
+    /// The hop-limit probes (ip6t_hl's =, !=, < and > on each side of their values): every
+    /// source × each hop limit for a few services.
+    static func hopLimitProbes(sources: [String]) -> [(String, IPv6Frame)] {
+        var out: [(String, IPv6Frame)] = []
+        var port: UInt16 = 30000
+        for src in sources {
+            for (proto, dport, limits) in [(UInt8(17), UInt16(123), [255, 254, 1]), (17, 12000, [1, 2, 3, 64]),
+                                           (6, 80, [128, 129, 255]), (17, 5060, [63, 64, 65])] as [(UInt8, UInt16, [UInt8])] {
+                for hl in limits {
+                    port &+= 1
+                    var f = IPv6Frame(src: src, dst: local, proto: proto); f.dport = dport; f.sport = port; f.hopLimit = hl
+                    out.append(("\(proto == 6 ? "tcp" : "udp") \(src) -> \(dport) hop limit \(hl)", f))
+                }
+            }
+            for hl: UInt8 in [1, 2] {
+                port &+= 1
+                var e = IPv6Frame(src: src, dst: local, proto: 58); e.icmpType = 128; e.sport = port; e.hopLimit = hl
+                out.append(("echo request \(src) hop limit \(hl)", e))
+            }
+        }
+        return out
+    }
+
     static let sources = ["2001:db8:9::1", "2001:db8:100::1", "2001:db8:100:5::1", "2001:db8:100::66",
                           "2001:db8:200::10", "2001:db8:1:5::9", "fe80::2"]
 
     /// The corpus files name none of the fixture's addresses: one of each kind of source.
     static let corpusSources = ["2001:db8:9::1", "2001:db8:1:5::9", "fe80::2"]
 
-    func run(rules: String, sets: String?, name: String, sources: [String] = IPv6DifferentialTests.sources) throws -> Outcome {
+    func run(rules: String, sets: String?, name: String, sources: [String] = IPv6DifferentialTests.sources,
+             probes: [(String, IPv6Frame)]? = nil) throws -> Outcome {
         let ref = try Lab(rules: rules, sets: sets)
         let ours = try Lab(rules: rules, sets: sets)
         // Compile what the kernel holds, as the runtime does.
@@ -227,7 +251,7 @@ final class IPv6DifferentialTests: XCTestCase {
             return (kernel, mine, xdp)
         }
         var resent = 0
-        for (what, probe) in Self.probes(sources: sources) {
+        for (what, probe) in probes ?? Self.probes(sources: sources) {
             var first = try judge(probe)
             o.probes += 1
             if first.kernel != first.mine {
@@ -264,6 +288,19 @@ final class IPv6DifferentialTests: XCTestCase {
         let o = try run(rules: fixture("sip-edge6.rules"), sets: fixture("sip-edge6.ipset"), name: "sip-edge6")
         XCTAssertEqual(o.disagreements, [])
         XCTAssertGreaterThan(o.xdpDecided, 20, "XDP drops the policy's and the DROP rules' probes")
+    }
+
+    func testHopLimitTestsAgreeWithTheKernel() throws {
+        try Privileged.skipUnlessPrivileged()
+        if let why = NetworkNamespace.unavailableReason { throw XCTSkip(why) }
+        let sources = ["2001:db8:9::1", "fe80::2"]
+        let o = try run(rules: fixture("hop-limit6.rules"), sets: nil, name: "hop-limit6",
+                        probes: Self.hopLimitProbes(sources: sources))
+        XCTAssertEqual(o.disagreements, [])
+        XCTAssertEqual(o.exactPositions, o.positions, "every -m hl rule is XDP's")
+        // Dropped in XDP: NTP 254 and 1, RTP 1 and 2, HTTP 129 and 255, SIP 63 and 65, the
+        // echo request with 1 — per source.
+        XCTAssertEqual(o.xdpDecided, 9 * sources.count, "XDP drops what the hop-limit rules and the policy drop")
     }
 
     func testCorpusIPv6FilesAgreeWithTheKernel() throws {

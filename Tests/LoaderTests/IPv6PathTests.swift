@@ -96,6 +96,33 @@ final class IPv6PathTests: XCTestCase {
                        + UInt64(tls.frame.count - 14) + UInt64(echo.frame.count - 14))
     }
 
+    func testHopLimit() throws {
+        try Privileged.skipUnlessPrivileged()
+        let rules = """
+            *filter
+            :INPUT ACCEPT [0:0]
+            -A INPUT -p udp -m udp --dport 1 -m hl --hl-eq 5 -j DROP
+            -A INPUT -p udp -m udp --dport 2 -m hl ! --hl-eq 5 -j DROP
+            -A INPUT -p udp -m udp --dport 3 -m hl --hl-lt 5 -j DROP
+            -A INPUT -p udp -m udp --dport 4 -m hl --hl-gt 5 -j DROP
+            COMMIT
+
+            """
+        let result = Compiler6.compile(try RestoreParser.parse(rules, options: .init(family: .ipv6)),
+                                       sets: try IpsetParser.parse("", file: "sets"), interface: "veth0")
+        XCTAssertEqual(result.exactPositions, 4)
+        let dp = try Self.loaded(result)
+        // ip6t_hl.c: ==, !=, <, > against the header's hop limit.
+        let expected: [UInt16: (UInt8) -> Bool] = [1: { $0 == 5 }, 2: { $0 != 5 }, 3: { $0 < 5 }, 4: { $0 > 5 }]
+        for (port, drops) in expected {
+            for hl: UInt8 in [0, 1, 4, 5, 6, 255] {
+                var f = udp("2001:db8:9::1", dport: port)
+                f.hopLimit = hl
+                XCTAssertEqual(try action(dp, f), drops(hl) ? XDPAction.drop : XDPAction.pass, "dport \(port), hop limit \(hl)")
+            }
+        }
+    }
+
     func testNDPIsNeverJudged() throws {
         let dp = try Self.loaded()
         for t: UInt8 in 133...137 {

@@ -133,7 +133,16 @@ final class ProgramShapeTests: XCTestCase {
             XCTAssertEqual(try old.testRun(packet: flood).action, XDPAction.drop)
             XCTAssertEqual(try old.shape(), .full)
 
+            try old.syncLocalRoutes()
+            let copied = try old.localRoutesState()
+            XCTAssertTrue(copied.valid)
             let new = try old.replaced(shape: ProgramShape(wl), pinRoot: root)
+            // The replace moves rt_genid: the copy of table 255 taken before must be taken
+            // again, or addrtype answers MAYBE until the next write (XDP decides less).
+            let now = try LocalRoutes.generation()
+            let retaken = try new.localRoutesState()
+            XCTAssertTrue(retaken.valid)
+            XCTAssertEqual([retaken.rtGenid, retaken.fibSeq], [now.0, now.1], "the copy is current after the swap (taken at \(copied))")
             XCTAssertNotEqual(new.programID, old.programID)
             XCTAssertEqual(try Dataplane.attached(interface: "veth0")?.programID, new.programID, "swapped on the interface")
             XCTAssertEqual(Dataplane.pinnedProgramID(at: root), new.programID, "the pin names the replacement")

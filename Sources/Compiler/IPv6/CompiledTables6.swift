@@ -25,6 +25,13 @@ public struct CompiledTables6: Equatable, Sendable {
         public var codes: ClosedRange<UInt8>
     }
 
+    /// `-m hl` (ip6t_hl.c): the hop limit compared with `value`; `! --hl-eq` is `eq` negated.
+    public struct HopLimitTest: Equatable, Sendable {
+        public enum Comparison: Equatable, Sendable { case eq, lt, gt }
+        public var comparison: Comparison
+        public var value: UInt8
+    }
+
     /// One conjunction of tests; absent tests hold for every packet.
     public struct Tests: Equatable, Sendable {
         public var source: Negatable<IPPrefix>?
@@ -38,6 +45,7 @@ public struct CompiledTables6: Equatable, Sendable {
         /// The conntrack state (`-m state`, `-m conntrack --ctstate`); a packet whose state
         /// the program cannot tell goes to the kernel at this entry.
         public var conntrack: Negatable<ConntrackStates>?
+        public var hopLimit: Negatable<HopLimitTest>?
         public init() {}
 
         /// Both conjunctions at once, or nil when one entry cannot say it (two different
@@ -59,6 +67,7 @@ public struct CompiledTables6: Equatable, Sendable {
             t.icmp = m(icmp, o.icmp)
             t.set = m(set, o.set)
             t.conntrack = m(conntrack, o.conntrack)
+            t.hopLimit = m(hopLimit, o.hopLimit)
             return ok ? t : nil
         }
     }

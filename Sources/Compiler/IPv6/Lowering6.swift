@@ -86,6 +86,18 @@ struct Lowering6 {
                 } else {
                     unsupported.append("-m conntrack")
                 }
+            case .hl(let h):
+                let test: (CompiledTables6.HopLimitTest.Comparison, Bool) = switch h.op {
+                case .eq: (.eq, false)
+                case .ne: (.eq, true)
+                case .lt: (.lt, false)
+                case .gt: (.gt, false)
+                }
+                if t.hopLimit == nil {
+                    t.hopLimit = Negatable(CompiledTables6.HopLimitTest(comparison: test.0, value: h.value), negated: test.1)
+                } else {
+                    unsupported.append("two -m hl tests")
+                }
             case .comment:
                 break
             default:
