@@ -770,7 +770,17 @@ enum eipt6_test {
 				 * there and goes to the kernel */
 	EIPT6_T_HL = 1 << 8,    /* the hop limit against hl_value by hl_op (ip6t_hl.c; != is
 				 * == negated) */
+	EIPT6_T_RT = 1 << 9,    /* -m rt (ip6t_rt.c): the first routing header, its segments
+				 * left in [rt_segs_lo, rt_segs_hi] and the rt_flags tests; no
+				 * routing header: no match, negations or not (never negated as
+				 * a whole) */
 };
+/* eipt6_rule.rt_flags */
+#define EIPT6_RT_TYPE 1u     /* type == rt_type */
+#define EIPT6_RT_LEN 2u      /* the header's length in bytes == rt_len */
+#define EIPT6_RT_INV_TYPE 4u
+#define EIPT6_RT_INV_LEN 8u
+#define EIPT6_RT_INV_SEGS 16u
 /* eipt6_rule.hl_op */
 #define EIPT6_HL_EQ 0u
 #define EIPT6_HL_LT 1u
@@ -795,6 +805,10 @@ struct eipt6_rule {
 	__u8 ct_states;  /* enum eipt_ct_state bits the test accepts */
 	__u8 hl_op;      /* EIPT6_HL_*: how EIPT6_T_HL compares */
 	__u8 hl_value;
+	__u32 rt_segs_lo, rt_segs_hi; /* EIPT6_T_RT: segments left, inclusive */
+	__u16 rt_len;
+	__u8 rt_type;
+	__u8 rt_flags;   /* EIPT6_RT_* */
 };
 
 /* v6_set_N: LPM_TRIE of set members: prefixlen = 32 + the member's prefix length. The
@@ -836,7 +850,7 @@ enum eipt6_stat {
 };
 
 #ifndef __BPF__
-_Static_assert(sizeof(struct eipt6_rule) == 100, "eipt6_rule layout");
+_Static_assert(sizeof(struct eipt6_rule) == 112, "eipt6_rule layout");
 _Static_assert(sizeof(struct eipt6_set_key) == 24, "eipt6_set_key layout");
 _Static_assert(sizeof(struct eipt6_setport_key) == 28, "eipt6_setport_key layout");
 _Static_assert(sizeof(struct eipt6_conf) == 16, "eipt6_conf layout");

@@ -95,7 +95,9 @@ struct eipt6_pkt {
 	__u8 tcp_flags;     /* TCP: byte 13 of the header */
 	__u8 ct_state;      /* enum eipt_ct_state, when the generation needs it */
 	__u8 hop_limit;     /* as INPUT sees it: a local delivery does not decrement it */
-	__u8 pad2;
+	__u8 has_rt;        /* the first routing header (ipv6_find_hdr's for -m rt): */
+	__u8 rt_type, rt_segs;
+	__u16 rt_len;       /* its length in bytes ((hdrlen + 1) * 8) */
 	__u32 tot_len;      /* 40 + payload length: what ip6tables counts (skb->len) */
 	/* judge output */
 	__u32 verdict;
@@ -158,6 +160,14 @@ static __always_inline int eipt6_entry_holds(const struct eipt6_rule *r, const s
 		return 0;
 	EIPT6_CHECK(EIPT6_T_ICMP, p->icmp_type == r->icmp_type && p->icmp_code >= r->icmp_code_lo &&
 				   p->icmp_code <= r->icmp_code_hi);
+	if ((t & EIPT6_T_RT) && !p->has_rt)
+		return 0;
+	EIPT6_CHECK(EIPT6_T_RT, ((p->rt_segs >= r->rt_segs_lo && p->rt_segs <= r->rt_segs_hi) ^
+				 !!(r->rt_flags & EIPT6_RT_INV_SEGS)) &&
+				(!(r->rt_flags & EIPT6_RT_TYPE) ||
+				 ((p->rt_type == r->rt_type) ^ !!(r->rt_flags & EIPT6_RT_INV_TYPE))) &&
+				(!(r->rt_flags & EIPT6_RT_LEN) ||
+				 ((p->rt_len == r->rt_len) ^ !!(r->rt_flags & EIPT6_RT_INV_LEN))));
 	EIPT6_CHECK(EIPT6_T_HL, r->hl_op == EIPT6_HL_LT   ? p->hop_limit < r->hl_value
 				: r->hl_op == EIPT6_HL_GT ? p->hop_limit > r->hl_value
 							  : p->hop_limit == r->hl_value);
@@ -410,6 +420,12 @@ __noinline int eipt6_xdp(struct xdp_md *ctx)
 			hdrlen = 8;
 		} else {
 			hdrlen = ((__u32)h[1] + 1) * 8;
+			if (nh == 43 && !pkt.has_rt) {
+				pkt.has_rt = 1;
+				pkt.rt_type = h[2];
+				pkt.rt_segs = h[3];
+				pkt.rt_len = hdrlen;
+			}
 			if (nh == 0 && (i != 0 || !eipt6_hbh_plain(h, hdrlen)))
 				return eipt6_stat(EIPT6_STAT_UNTOUCHED, XDP_PASS); /* not first: dropped after INPUT */
 		}

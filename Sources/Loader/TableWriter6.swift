@@ -190,6 +190,21 @@ enum TableEncoding6 {
             }
             r.hl_value = h.value.value
         }
+        if let rt = t.routing {
+            mark(EIPT6_T_RT, false)
+            r.rt_segs_lo = rt.segmentsLeft.lowerBound
+            r.rt_segs_hi = rt.segmentsLeft.upperBound
+            var flags: UInt32 = rt.segmentsNegated ? EIPT6_RT_INV_SEGS : 0
+            if let ty = rt.type {
+                flags |= EIPT6_RT_TYPE | (ty.negated ? EIPT6_RT_INV_TYPE : 0)
+                r.rt_type = ty.value
+            }
+            if let len = rt.length {
+                flags |= EIPT6_RT_LEN | (len.negated ? EIPT6_RT_INV_LEN : 0)
+                r.rt_len = len.value
+            }
+            r.rt_flags = UInt8(flags)
+        }
         if let c = t.conntrack {
             mark(EIPT6_T_CT, c.negated)
             r.ct_states = UInt8(truncatingIfNeeded: c.value.rawValue)

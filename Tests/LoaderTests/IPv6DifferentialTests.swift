@@ -211,6 +211,37 @@ final class IPv6DifferentialTests: XCTestCase {
         return out
     }
 
+    /// The routing-header probes: each type and segments-left on each side of the rules'
+    /// values, a long type-2 header, a routing header after destination options, and two
+    /// routing headers (ip6t_rt tests the first).
+    static func routingProbes(sources: [String]) -> [(String, IPv6Frame)] {
+        var out: [(String, IPv6Frame)] = []
+        var port: UInt16 = 40000
+        let headers: [(String, [IPv6Frame.Ext])] = [
+            ("none", []),
+            ("type 0, 0 left", [.routingHeader(type: 0, segmentsLeft: 0, addresses: 1)]),
+            ("type 0, 1 left", [.routingHeader(type: 0, segmentsLeft: 1, addresses: 1)]),
+            ("type 2, 1 left", [.routingHeader(type: 2, segmentsLeft: 1, addresses: 1)]),
+            ("type 2, 0 left", [.routingHeader(type: 2, segmentsLeft: 0, addresses: 1)]),
+            ("type 2, 1 left, 40 bytes", [.routingHeader(type: 2, segmentsLeft: 1, addresses: 2)]),
+            ("type 3, 0 left", [.routingHeader(type: 3, segmentsLeft: 0, addresses: 1)]),
+            ("type 4, 0 left", [.routingHeader(type: 4, segmentsLeft: 0, addresses: 1)]),
+            ("type 4, 2 left", [.routingHeader(type: 4, segmentsLeft: 2, addresses: 2)]),
+            ("destination options, type 0", [.destination(extraUnits: 0), .routingHeader(type: 0, segmentsLeft: 0, addresses: 1)]),
+            ("type 4 then type 0", [.routingHeader(type: 4, segmentsLeft: 0, addresses: 1), .routingHeader(type: 0, segmentsLeft: 0, addresses: 1)]),
+        ]
+        for src in sources {
+            for (what, ext) in headers {
+                for dport: UInt16 in [53, 5060, 9999] {
+                    port &+= 1
+                    var f = IPv6Frame(src: src, dst: local, proto: 17); f.dport = dport; f.sport = port; f.ext = ext
+                    out.append(("udp \(src) -> \(dport), routing header \(what)", f))
+                }
+            }
+        }
+        return out
+    }
+
     static let sources = ["2001:db8:9::1", "2001:db8:100::1", "2001:db8:100:5::1", "2001:db8:100::66",
                           "2001:db8:200::10", "2001:db8:1:5::9", "fe80::2"]
 
@@ -301,6 +332,19 @@ final class IPv6DifferentialTests: XCTestCase {
         // Dropped in XDP: NTP 254 and 1, RTP 1 and 2, HTTP 129 and 255, SIP 63 and 65, the
         // echo request with 1 — per source.
         XCTAssertEqual(o.xdpDecided, 9 * sources.count, "XDP drops what the hop-limit rules and the policy drop")
+    }
+
+    func testRoutingHeaderTestsAgreeWithTheKernel() throws {
+        try Privileged.skipUnlessPrivileged()
+        if let why = NetworkNamespace.unavailableReason { throw XCTSkip(why) }
+        let o = try run(rules: fixture("routing6.rules"), sets: nil, name: "routing6",
+                        probes: Self.routingProbes(sources: ["2001:db8:9::1"]))
+        XCTAssertEqual(o.disagreements, [])
+        XCTAssertEqual(o.exactPositions, o.positions, "every -m rt rule is XDP's")
+        // Dropped in XDP: port 9999 without or with a harmless header (none, type 2 legal,
+        // type 3, type 4 with 0 left, type 4 then type 0: 5), and every port with type 0
+        // (3 headers), type 2 malformed (2) or type 4 with segments left (1): 6 x 3.
+        XCTAssertEqual(o.xdpDecided, 5 + 6 * 3, "XDP drops what the routing-header rules and the policy drop")
     }
 
     func testCorpusIPv6FilesAgreeWithTheKernel() throws {

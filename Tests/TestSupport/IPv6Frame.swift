@@ -9,6 +9,9 @@ public struct IPv6Frame {
         case destination(extraUnits: UInt8)
         /// Routing header type 4 (segment routing), 0 segments left: 8 bytes plus one address.
         case routing
+        /// A routing header of `type`, `segmentsLeft`, `addresses` addresses (each the
+        /// destination): 8 bytes plus 16 per address.
+        case routingHeader(type: UInt8, segmentsLeft: UInt8, addresses: UInt8)
         /// A fragment header: offset in 8-byte units, more-fragments flag.
         case fragment(offset: UInt16, more: Bool, id: UInt32)
         /// An authentication header (12 bytes of AH plus 4 of ICV).
@@ -82,7 +85,7 @@ public struct IPv6Frame {
             switch $0 {
             case .hopByHop: 0
             case .destination: 60
-            case .routing: 43
+            case .routing, .routingHeader: 43
             case .fragment: 44
             case .auth: 51
             }
@@ -96,6 +99,9 @@ public struct IPv6Frame {
                 let len = 8 * (1 + Int(n))
                 body += [next, n, 1, UInt8(len - 4)] + [UInt8](repeating: 0, count: len - 4)
             case .routing: body += [next, 2, 4, 0, 0, 0, 0, 0] + dst
+            case .routingHeader(let type, let left, let n):
+                body += [next, 2 * n, type, left, 0, 0, 0, 0]
+                for _ in 0..<n { body += dst }
             case .fragment(let off, let more, let id):
                 body += [next, 0] + be16(off << 3 | (more ? 1 : 0)) + be32(id)
             case .auth: body += [next, 4, 0, 0] + be32(0x100) + be32(1) + be32(0)

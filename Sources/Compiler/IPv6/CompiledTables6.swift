@@ -32,6 +32,16 @@ public struct CompiledTables6: Equatable, Sendable {
         public var value: UInt8
     }
 
+    /// `-m rt` (ip6t_rt.c) without its type-0 options: the packet's first routing header,
+    /// its segments left in `segmentsLeft` (inverted by `segmentsNegated`), and when given
+    /// its type and its length in bytes, each with its own `!`. No routing header: no match.
+    public struct RoutingTest: Equatable, Sendable {
+        public var segmentsLeft: ClosedRange<UInt32> = 0...UInt32.max
+        public var segmentsNegated = false
+        public var type: Negatable<UInt8>?
+        public var length: Negatable<UInt16>?
+    }
+
     /// One conjunction of tests; absent tests hold for every packet.
     public struct Tests: Equatable, Sendable {
         public var source: Negatable<IPPrefix>?
@@ -46,6 +56,7 @@ public struct CompiledTables6: Equatable, Sendable {
         /// the program cannot tell goes to the kernel at this entry.
         public var conntrack: Negatable<ConntrackStates>?
         public var hopLimit: Negatable<HopLimitTest>?
+        public var routing: RoutingTest?
         public init() {}
 
         /// Both conjunctions at once, or nil when one entry cannot say it (two different
@@ -68,6 +79,7 @@ public struct CompiledTables6: Equatable, Sendable {
             t.set = m(set, o.set)
             t.conntrack = m(conntrack, o.conntrack)
             t.hopLimit = m(hopLimit, o.hopLimit)
+            t.routing = m(routing, o.routing)
             return ok ? t : nil
         }
     }

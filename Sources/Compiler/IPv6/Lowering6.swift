@@ -98,6 +98,8 @@ struct Lowering6 {
                 } else {
                     unsupported.append("two -m hl tests")
                 }
+            case .opaque(let e) where e.name == "rt":
+                if let r = Self.routing(e), t.routing == nil { t.routing = r } else { unsupported.append("-m rt") }
             case .comment:
                 break
             default:
@@ -118,6 +120,35 @@ struct Lowering6 {
         var named: [String] = []
         for u in unsupported where !named.contains(u) { named.append(u) }
         return .tests(out, unsupported: named)
+    }
+
+    /// `-m rt`'s --rt-type, --rt-segsleft and --rt-len (libxt_rt: segments left default to
+    /// 0:0xffffffff, one number is a range of one, --rt-len is the header's length in bytes
+    /// as ipv6_optlen counts it); nil for the type-0 options (--rt-0-res, --rt-0-addrs,
+    /// --rt-0-not-strict: left to the kernel) or a value the header cannot hold.
+    static func routing(_ e: ExtensionCall) -> CompiledTables6.RoutingTest? {
+        var r = CompiledTables6.RoutingTest()
+        for o in e.options {
+            guard o.args.count == 1 else { return nil }
+            let a = o.args[0]
+            switch o.name {
+            case "rt-type":
+                guard let v = UInt32(a), v <= 255 else { return nil }
+                r.type = Negatable(UInt8(v), negated: o.negated)
+            case "rt-len":
+                guard let v = UInt32(a), v <= 2048 else { return nil }
+                r.length = Negatable(UInt16(v), negated: o.negated)
+            case "rt-segsleft":
+                let parts = a.split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count <= 2, let lo = UInt32(parts[0]), let hi = parts.count == 2 ? UInt32(parts[1]) : lo,
+                      lo <= hi else { return nil }
+                r.segmentsLeft = lo...hi
+                r.segmentsNegated = o.negated
+            default:
+                return nil
+            }
+        }
+        return r
     }
 
     /// A reversed range holds no port (the kernel tests lo <= port <= hi): not modelled here.
