@@ -774,7 +774,16 @@ enum eipt6_test {
 				 * left in [rt_segs_lo, rt_segs_hi] and the rt_flags tests; no
 				 * routing header: no match, negations or not (never negated as
 				 * a whole) */
+	EIPT6_T_FRAG = 1 << 10, /* -m frag (ip6t_frag.c): the first fragment header, its
+				 * identification in [frag_id_lo, frag_id_hi] and the frag_flags
+				 * tests; no fragment header: no match (never negated as a whole) */
 };
+/* eipt6_rule.frag_flags */
+#define EIPT6_FRAG_INV_IDS 1u /* ! --fragid */
+#define EIPT6_FRAG_RES 2u     /* --fragres: reserved byte and bits zero */
+#define EIPT6_FRAG_FIRST 4u   /* --fragfirst: offset zero */
+#define EIPT6_FRAG_MORE 8u    /* --fragmore: M set */
+#define EIPT6_FRAG_LAST 16u   /* --fraglast: M clear */
 /* eipt6_rule.rt_flags */
 #define EIPT6_RT_TYPE 1u     /* type == rt_type */
 #define EIPT6_RT_LEN 2u      /* the header's length in bytes == rt_len */
@@ -809,6 +818,9 @@ struct eipt6_rule {
 	__u16 rt_len;
 	__u8 rt_type;
 	__u8 rt_flags;   /* EIPT6_RT_* */
+	__u32 frag_id_lo, frag_id_hi; /* EIPT6_T_FRAG: identification, inclusive */
+	__u8 frag_flags; /* EIPT6_FRAG_* */
+	__u8 pad[3];
 };
 
 /* v6_set_N: LPM_TRIE of set members: prefixlen = 32 + the member's prefix length. The
@@ -850,7 +862,7 @@ enum eipt6_stat {
 };
 
 #ifndef __BPF__
-_Static_assert(sizeof(struct eipt6_rule) == 112, "eipt6_rule layout");
+_Static_assert(sizeof(struct eipt6_rule) == 124, "eipt6_rule layout");
 _Static_assert(sizeof(struct eipt6_set_key) == 24, "eipt6_set_key layout");
 _Static_assert(sizeof(struct eipt6_setport_key) == 28, "eipt6_setport_key layout");
 _Static_assert(sizeof(struct eipt6_conf) == 16, "eipt6_conf layout");

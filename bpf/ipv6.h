@@ -98,6 +98,10 @@ struct eipt6_pkt {
 	__u8 has_rt;        /* the first routing header (ipv6_find_hdr's for -m rt): */
 	__u8 rt_type, rt_segs;
 	__u16 rt_len;       /* its length in bytes ((hdrlen + 1) * 8) */
+	__u8 has_frag;      /* the first fragment header (ip6t_frag's); its offset is 0 here */
+	__u8 frag_more;     /* M */
+	__u8 frag_res;      /* its reserved byte and bits are zero */
+	__u32 frag_id;      /* host order */
 	__u32 tot_len;      /* 40 + payload length: what ip6tables counts (skb->len) */
 	/* judge output */
 	__u32 verdict;
@@ -168,6 +172,15 @@ static __always_inline int eipt6_entry_holds(const struct eipt6_rule *r, const s
 				 ((p->rt_type == r->rt_type) ^ !!(r->rt_flags & EIPT6_RT_INV_TYPE))) &&
 				(!(r->rt_flags & EIPT6_RT_LEN) ||
 				 ((p->rt_len == r->rt_len) ^ !!(r->rt_flags & EIPT6_RT_INV_LEN))));
+	if ((t & EIPT6_T_FRAG) && !p->has_frag)
+		return 0;
+	/* --fraglen is not tested: frag_mt6 ignores ip6t_frag.hdrlen. --fragfirst always holds
+	 * here (a fragment with an offset passes before the judge). */
+	EIPT6_CHECK(EIPT6_T_FRAG, ((p->frag_id >= r->frag_id_lo && p->frag_id <= r->frag_id_hi) ^
+				   !!(r->frag_flags & EIPT6_FRAG_INV_IDS)) &&
+				  (!(r->frag_flags & EIPT6_FRAG_RES) || p->frag_res) &&
+				  (!(r->frag_flags & EIPT6_FRAG_MORE) || p->frag_more) &&
+				  (!(r->frag_flags & EIPT6_FRAG_LAST) || !p->frag_more));
 	EIPT6_CHECK(EIPT6_T_HL, r->hl_op == EIPT6_HL_LT   ? p->hop_limit < r->hl_value
 				: r->hl_op == EIPT6_HL_GT ? p->hop_limit > r->hl_value
 							  : p->hop_limit == r->hl_value);
@@ -417,6 +430,12 @@ __noinline int eipt6_xdp(struct xdp_md *ctx)
 				return eipt6_stat(EIPT6_STAT_FRAGMENT_PASSED, XDP_PASS);
 			if (fo & 1)
 				first_frag = 1;
+			if (!pkt.has_frag) {
+				pkt.has_frag = 1;
+				pkt.frag_more = fo & 1;
+				pkt.frag_res = h[1] == 0 && !(fo & 6);
+				pkt.frag_id = bpf_ntohl(*(__u32 *)(h + 4));
+			}
 			hdrlen = 8;
 		} else {
 			hdrlen = ((__u32)h[1] + 1) * 8;

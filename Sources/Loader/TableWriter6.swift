@@ -205,6 +205,17 @@ enum TableEncoding6 {
             }
             r.rt_flags = UInt8(flags)
         }
+        if let f = t.fragment {
+            mark(EIPT6_T_FRAG, false)
+            r.frag_id_lo = f.ids.lowerBound
+            r.frag_id_hi = f.ids.upperBound
+            var flags: UInt32 = f.idsNegated ? EIPT6_FRAG_INV_IDS : 0
+            if f.reservedZero { flags |= EIPT6_FRAG_RES }
+            if f.first { flags |= EIPT6_FRAG_FIRST }
+            if f.more { flags |= EIPT6_FRAG_MORE }
+            if f.last { flags |= EIPT6_FRAG_LAST }
+            r.frag_flags = UInt8(flags)
+        }
         if let c = t.conntrack {
             mark(EIPT6_T_CT, c.negated)
             r.ct_states = UInt8(truncatingIfNeeded: c.value.rawValue)

@@ -42,6 +42,18 @@ public struct CompiledTables6: Equatable, Sendable {
         public var length: Negatable<UInt16>?
     }
 
+    /// `-m frag` (ip6t_frag.c): the packet's first fragment header, its identification in
+    /// `ids` (inverted by `idsNegated`), and the flag tests. `--fraglen` tests nothing
+    /// (frag_mt6 ignores it); `--fragfirst` holds for every fragment XDP judges (offset 0).
+    public struct FragmentTest: Equatable, Sendable {
+        public var ids: ClosedRange<UInt32> = 0...UInt32.max
+        public var idsNegated = false
+        public var reservedZero = false
+        public var first = false
+        public var more = false
+        public var last = false
+    }
+
     /// One conjunction of tests; absent tests hold for every packet.
     public struct Tests: Equatable, Sendable {
         public var source: Negatable<IPPrefix>?
@@ -57,6 +69,7 @@ public struct CompiledTables6: Equatable, Sendable {
         public var conntrack: Negatable<ConntrackStates>?
         public var hopLimit: Negatable<HopLimitTest>?
         public var routing: RoutingTest?
+        public var fragment: FragmentTest?
         public init() {}
 
         /// Both conjunctions at once, or nil when one entry cannot say it (two different
@@ -80,6 +93,7 @@ public struct CompiledTables6: Equatable, Sendable {
             t.conntrack = m(conntrack, o.conntrack)
             t.hopLimit = m(hopLimit, o.hopLimit)
             t.routing = m(routing, o.routing)
+            t.fragment = m(fragment, o.fragment)
             return ok ? t : nil
         }
     }

@@ -98,6 +98,8 @@ struct Lowering6 {
                 } else {
                     unsupported.append("two -m hl tests")
                 }
+            case .opaque(let e) where e.name == "frag":
+                if let f = Self.fragment(e), t.fragment == nil { t.fragment = f } else { unsupported.append("-m frag") }
             case .opaque(let e) where e.name == "rt":
                 if let r = Self.routing(e), t.routing == nil { t.routing = r } else { unsupported.append("-m rt") }
             case .comment:
@@ -149,6 +151,29 @@ struct Lowering6 {
             }
         }
         return r
+    }
+
+    /// `-m frag`'s options (libxt_frag: ids default to 0:0xffffffff, one number is a range of
+    /// one); nil for anything else.
+    static func fragment(_ e: ExtensionCall) -> CompiledTables6.FragmentTest? {
+        var f = CompiledTables6.FragmentTest()
+        for o in e.options {
+            switch (o.name, o.args.count, o.negated) {
+            case ("fragid", 1, _):
+                let parts = o.args[0].split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count <= 2, let lo = UInt32(parts[0]), let hi = parts.count == 2 ? UInt32(parts[1]) : lo,
+                      lo <= hi else { return nil }
+                f.ids = lo...hi
+                f.idsNegated = o.negated
+            case ("fraglen", 1, _): continue // frag_mt6 never reads it
+            case ("fragres", 0, false): f.reservedZero = true
+            case ("fragfirst", 0, false): f.first = true
+            case ("fragmore", 0, false): f.more = true
+            case ("fraglast", 0, false): f.last = true
+            default: return nil
+            }
+        }
+        return f
     }
 
     /// A reversed range holds no port (the kernel tests lo <= port <= hi): not modelled here.
