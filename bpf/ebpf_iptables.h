@@ -777,7 +777,23 @@ enum eipt6_test {
 	EIPT6_T_FRAG = 1 << 10, /* -m frag (ip6t_frag.c): the first fragment header, its
 				 * identification in [frag_id_lo, frag_id_hi] and the frag_flags
 				 * tests; no fragment header: no match (never negated as a whole) */
+	EIPT6_T_HDR = 1 << 11,  /* -m ipv6header (ip6t_ipv6header.c): the headers present (hdr_match
+				 * as its EIPT6_HDR_* mask) by hdr_mode; never negated by `neg` */
 };
+/* eipt6_rule.hdr_match and eipt6_pkt's mask: ip6t_ipv6header's MASK_* bits */
+#define EIPT6_HDR_HOPOPTS 128u
+#define EIPT6_HDR_DSTOPTS 64u
+#define EIPT6_HDR_ROUTING 32u
+#define EIPT6_HDR_FRAGMENT 16u
+#define EIPT6_HDR_AH 8u
+#define EIPT6_HDR_ESP 4u
+#define EIPT6_HDR_NONE 2u
+#define EIPT6_HDR_PROTO 1u
+/* eipt6_rule.hdr_mode */
+#define EIPT6_HDR_EXACTLY 0u     /* present == hdr_match */
+#define EIPT6_HDR_NOT_EXACTLY 1u /* ! --header: present != hdr_match */
+#define EIPT6_HDR_ALL_OF 2u      /* --soft: every header of hdr_match present */
+#define EIPT6_HDR_NONE_OF 3u     /* ! --header --soft: none of hdr_match present */
 /* eipt6_rule.frag_flags */
 #define EIPT6_FRAG_INV_IDS 1u /* ! --fragid */
 #define EIPT6_FRAG_RES 2u     /* --fragres: reserved byte and bits zero */
@@ -820,7 +836,9 @@ struct eipt6_rule {
 	__u8 rt_flags;   /* EIPT6_RT_* */
 	__u32 frag_id_lo, frag_id_hi; /* EIPT6_T_FRAG: identification, inclusive */
 	__u8 frag_flags; /* EIPT6_FRAG_* */
-	__u8 pad[3];
+	__u8 hdr_match;  /* EIPT6_T_HDR: EIPT6_HDR_* mask */
+	__u8 hdr_mode;   /* EIPT6_HDR_EXACTLY ... */
+	__u8 pad;
 };
 
 /* v6_set_N: LPM_TRIE of set members: prefixlen = 32 + the member's prefix length. The

@@ -102,6 +102,8 @@ struct eipt6_pkt {
 	__u8 frag_more;     /* M */
 	__u8 frag_res;      /* its reserved byte and bits are zero */
 	__u32 frag_id;      /* host order */
+	__u8 hdr_mask;      /* the headers present, as ip6t_ipv6header counts them (EIPT6_HDR_*) */
+	__u8 esp_short;     /* ESP with under 2 bytes left: ip6t_ipv6header answers no */
 	__u32 tot_len;      /* 40 + payload length: what ip6tables counts (skb->len) */
 	/* judge output */
 	__u32 verdict;
@@ -172,6 +174,15 @@ static __always_inline int eipt6_entry_holds(const struct eipt6_rule *r, const s
 				 ((p->rt_type == r->rt_type) ^ !!(r->rt_flags & EIPT6_RT_INV_TYPE))) &&
 				(!(r->rt_flags & EIPT6_RT_LEN) ||
 				 ((p->rt_len == r->rt_len) ^ !!(r->rt_flags & EIPT6_RT_INV_LEN))));
+	if (t & EIPT6_T_HDR) {
+		__u8 m = r->hdr_match, have = p->hdr_mask;
+		int ok = r->hdr_mode == EIPT6_HDR_EXACTLY	? have == m
+			 : r->hdr_mode == EIPT6_HDR_NOT_EXACTLY ? have != m
+			 : r->hdr_mode == EIPT6_HDR_ALL_OF	? (have & m) == m
+								: (have & m) == 0;
+		if (p->esp_short || !ok)
+			return 0;
+	}
 	if ((t & EIPT6_T_FRAG) && !p->has_frag)
 		return 0;
 	/* --fraglen is not tested: frag_mt6 ignores ip6t_frag.hdrlen. --fragfirst always holds
@@ -448,6 +459,8 @@ __noinline int eipt6_xdp(struct xdp_md *ctx)
 			if (nh == 0 && (i != 0 || !eipt6_hbh_plain(h, hdrlen)))
 				return eipt6_stat(EIPT6_STAT_UNTOUCHED, XDP_PASS); /* not first: dropped after INPUT */
 		}
+		pkt.hdr_mask |= nh == 0 ? EIPT6_HDR_HOPOPTS : nh == 60 ? EIPT6_HDR_DSTOPTS :
+				nh == 43 ? EIPT6_HDR_ROUTING : EIPT6_HDR_FRAGMENT;
 		nh = h[0];
 		off += hdrlen;
 	}
@@ -455,6 +468,14 @@ __noinline int eipt6_xdp(struct xdp_md *ctx)
 		return eipt6_stat(EIPT6_STAT_UNTOUCHED, XDP_PASS);
 	pkt.proto = nh;
 	pkt.first_frag = first_frag;
+	/* ip6t_ipv6header ends its walk at ESP and at "no next header"; anything else there
+	 * is the upper-layer protocol. */
+	if (nh == 50) {
+		pkt.hdr_mask |= EIPT6_HDR_ESP;
+		pkt.esp_short = plen - off < 2;
+	} else {
+		pkt.hdr_mask |= nh == 59 ? EIPT6_HDR_NONE : EIPT6_HDR_PROTO;
+	}
 	h = (__u8 *)(ip + 1) + (off & 4095);
 	{
 		/* The transport header, whole within the payload, or the packet goes up. */

@@ -205,6 +205,16 @@ enum TableEncoding6 {
             }
             r.rt_flags = UInt8(flags)
         }
+        if let h = t.headers {
+            mark(EIPT6_T_HDR, false)
+            r.hdr_match = h.mask
+            r.hdr_mode = switch h.mode {
+            case .exactly: UInt8(EIPT6_HDR_EXACTLY)
+            case .notExactly: UInt8(EIPT6_HDR_NOT_EXACTLY)
+            case .allOf: UInt8(EIPT6_HDR_ALL_OF)
+            case .noneOf: UInt8(EIPT6_HDR_NONE_OF)
+            }
+        }
         if let f = t.fragment {
             mark(EIPT6_T_FRAG, false)
             r.frag_id_lo = f.ids.lowerBound

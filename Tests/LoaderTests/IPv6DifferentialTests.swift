@@ -267,6 +267,38 @@ final class IPv6DifferentialTests: XCTestCase {
         return out
     }
 
+    /// The header-set probes: UDP behind each combination of extension headers, and ESP
+    /// (8 bytes, and 1: too short for ip6t_ipv6header) and "no next header", bare and
+    /// behind destination options.
+    static func headerSetProbes(sources: [String]) -> [(String, IPv6Frame)] {
+        var out: [(String, IPv6Frame)] = []
+        var port: UInt16 = 50000
+        let pad = [UInt8](repeating: 0, count: 6)
+        let headers: [(String, [IPv6Frame.Ext])] = [
+            ("none", []), ("hop-by-hop", [.hopByHop(options: pad)]), ("destination options", [.destination(extraUnits: 0)]),
+            ("routing", [.routing]), ("atomic fragment", [.fragment(offset: 0, more: false, id: 7)]),
+            ("destination options + fragment", [.destination(extraUnits: 0), .fragment(offset: 0, more: false, id: 8)]),
+            ("hop-by-hop + destination options", [.hopByHop(options: pad), .destination(extraUnits: 0)]),
+        ]
+        for src in sources {
+            for (what, ext) in headers {
+                for dport: UInt16 in [53, 5060, 9999] {
+                    port &+= 1
+                    var f = IPv6Frame(src: src, dst: local, proto: 17); f.dport = dport; f.sport = port; f.ext = ext
+                    out.append(("udp \(src) -> \(dport), headers \(what)", f))
+                }
+            }
+            for (what, proto, payload, ext) in [("ESP", UInt8(50), 8, [IPv6Frame.Ext]()), ("ESP, 1 byte", 50, 1, []),
+                                                 ("no next header", 59, 0, []),
+                                                 ("destination options + ESP", 50, 8, [.destination(extraUnits: 0)]),
+                                                 ("destination options + no next header", 59, 0, [.destination(extraUnits: 0)])] {
+                var f = IPv6Frame(src: src, dst: local, proto: proto); f.payload = [UInt8](repeating: 0x11, count: payload); f.ext = ext
+                out.append(("\(what) from \(src)", f))
+            }
+        }
+        return out
+    }
+
     static let sources = ["2001:db8:9::1", "2001:db8:100::1", "2001:db8:100:5::1", "2001:db8:100::66",
                           "2001:db8:200::10", "2001:db8:1:5::9", "fe80::2"]
 
@@ -384,6 +416,21 @@ final class IPv6DifferentialTests: XCTestCase {
         // as frag_mt6 ignores it), SIP without a fragment header (1: --dport 5060 -j DROP);
         // none of the non-first.
         XCTAssertEqual(o.xdpDecided, 6 + 6 + 2 + 1, "XDP drops what the fragment-header rules and the policy drop")
+    }
+
+    func testHeaderSetTestsAgreeWithTheKernel() throws {
+        try Privileged.skipUnlessPrivileged()
+        if let why = NetworkNamespace.unavailableReason { throw XCTSkip(why) }
+        let o = try run(rules: fixture("headers6.rules"), sets: nil, name: "headers6",
+                        probes: Self.headerSetProbes(sources: ["2001:db8:9::1"]))
+        XCTAssertEqual(o.disagreements, [])
+        XCTAssertEqual(o.exactPositions, o.positions, "every -m ipv6header rule is XDP's")
+        // Dropped in XDP (3 ports each): hop-by-hop 2, destination options 2, routing 2,
+        // atomic fragment 3, destination options + fragment 1, hop-by-hop + destination
+        // options 2; ESP, ESP of 1 byte (policy), destination options + ESP or + no next
+        // header 4. A bare "no next header" has payload length 0 (a jumbogram's mark): XDP
+        // leaves it to the kernel.
+        XCTAssertEqual(o.xdpDecided, 2 + 2 + 2 + 3 + 1 + 2 + 4, "XDP drops what the header-set rules and the policy drop")
     }
 
     func testCorpusIPv6FilesAgreeWithTheKernel() throws {

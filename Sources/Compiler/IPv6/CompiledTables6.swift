@@ -54,6 +54,15 @@ public struct CompiledTables6: Equatable, Sendable {
         public var last = false
     }
 
+    /// `-m ipv6header` (ip6t_ipv6header.c): which headers the packet has, as a mask of
+    /// EIPT6_HDR_* bits. `! --header` negates the exact comparison; with `--soft` it asks for
+    /// none of the headers (not "not all of them").
+    public struct HeaderTest: Equatable, Sendable {
+        public enum Mode: Equatable, Sendable { case exactly, notExactly, allOf, noneOf }
+        public var mask: UInt8
+        public var mode: Mode
+    }
+
     /// One conjunction of tests; absent tests hold for every packet.
     public struct Tests: Equatable, Sendable {
         public var source: Negatable<IPPrefix>?
@@ -70,6 +79,7 @@ public struct CompiledTables6: Equatable, Sendable {
         public var hopLimit: Negatable<HopLimitTest>?
         public var routing: RoutingTest?
         public var fragment: FragmentTest?
+        public var headers: HeaderTest?
         public init() {}
 
         /// Both conjunctions at once, or nil when one entry cannot say it (two different
@@ -94,6 +104,7 @@ public struct CompiledTables6: Equatable, Sendable {
             t.hopLimit = m(hopLimit, o.hopLimit)
             t.routing = m(routing, o.routing)
             t.fragment = m(fragment, o.fragment)
+            t.headers = m(headers, o.headers)
             return ok ? t : nil
         }
     }

@@ -98,6 +98,8 @@ struct Lowering6 {
                 } else {
                     unsupported.append("two -m hl tests")
                 }
+            case .opaque(let e) where e.name == "ipv6header":
+                if let h = Self.headers(e), t.headers == nil { t.headers = h } else { unsupported.append("-m ipv6header") }
             case .opaque(let e) where e.name == "frag":
                 if let f = Self.fragment(e), t.fragment == nil { t.fragment = f } else { unsupported.append("-m frag") }
             case .opaque(let e) where e.name == "rt":
@@ -151,6 +153,39 @@ struct Lowering6 {
             }
         }
         return r
+    }
+
+    /// `-m ipv6header --header LIST [--soft]` (libxt_ipv6header's names, the short ones and
+    /// numbers too); nil for a name it does not know.
+    static func headers(_ e: ExtensionCall) -> CompiledTables6.HeaderTest? {
+        let bits: [String: UInt8] = [
+            "hop-by-hop": 128, "hop": 128, "0": 128, "ipv6-opts": 64, "dst": 64, "60": 64,
+            "ipv6-route": 32, "route": 32, "43": 32, "ipv6-frag": 16, "frag": 16, "44": 16,
+            "ah": 8, "auth": 8, "51": 8, "esp": 4, "50": 4, "ipv6-nonxt": 2, "none": 2, "59": 2,
+            "protocol": 1, "prot": 1,
+        ]
+        var mask: UInt8 = 0, negated = false, soft = false, seen = false
+        for o in e.options {
+            switch (o.name, o.args.count) {
+            case ("header", 1):
+                for name in o.args[0].split(separator: ",") {
+                    guard let b = bits[name.lowercased()] else { return nil }
+                    mask |= b
+                }
+                negated = o.negated
+                seen = true
+            case ("soft", 0) where !o.negated: soft = true
+            default: return nil
+            }
+        }
+        guard seen else { return nil }
+        let mode: CompiledTables6.HeaderTest.Mode = switch (soft, negated) {
+        case (false, false): .exactly
+        case (false, true): .notExactly
+        case (true, false): .allOf
+        case (true, true): .noneOf
+        }
+        return CompiledTables6.HeaderTest(mask: mask, mode: mode)
     }
 
     /// `-m frag`'s options (libxt_frag: ids default to 0:0xffffffff, one number is a range of
