@@ -188,117 +188,6 @@ final class IPv6DifferentialTests: XCTestCase {
         return out
     }
 
-    /// The hop-limit probes (ip6t_hl's =, !=, < and > on each side of their values): every
-    /// source × each hop limit for a few services.
-    static func hopLimitProbes(sources: [String]) -> [(String, IPv6Frame)] {
-        var out: [(String, IPv6Frame)] = []
-        var port: UInt16 = 30000
-        for src in sources {
-            for (proto, dport, limits) in [(UInt8(17), UInt16(123), [255, 254, 1]), (17, 12000, [1, 2, 3, 64]),
-                                           (6, 80, [128, 129, 255]), (17, 5060, [63, 64, 65])] as [(UInt8, UInt16, [UInt8])] {
-                for hl in limits {
-                    port &+= 1
-                    var f = IPv6Frame(src: src, dst: local, proto: proto); f.dport = dport; f.sport = port; f.hopLimit = hl
-                    out.append(("\(proto == 6 ? "tcp" : "udp") \(src) -> \(dport) hop limit \(hl)", f))
-                }
-            }
-            for hl: UInt8 in [1, 2] {
-                port &+= 1
-                var e = IPv6Frame(src: src, dst: local, proto: 58); e.icmpType = 128; e.sport = port; e.hopLimit = hl
-                out.append(("echo request \(src) hop limit \(hl)", e))
-            }
-        }
-        return out
-    }
-
-    /// The routing-header probes: each type and segments-left on each side of the rules'
-    /// values, a long type-2 header, a routing header after destination options, and two
-    /// routing headers (ip6t_rt tests the first).
-    static func routingProbes(sources: [String]) -> [(String, IPv6Frame)] {
-        var out: [(String, IPv6Frame)] = []
-        var port: UInt16 = 40000
-        let headers: [(String, [IPv6Frame.Ext])] = [
-            ("none", []),
-            ("type 0, 0 left", [.routingHeader(type: 0, segmentsLeft: 0, addresses: 1)]),
-            ("type 0, 1 left", [.routingHeader(type: 0, segmentsLeft: 1, addresses: 1)]),
-            ("type 2, 1 left", [.routingHeader(type: 2, segmentsLeft: 1, addresses: 1)]),
-            ("type 2, 0 left", [.routingHeader(type: 2, segmentsLeft: 0, addresses: 1)]),
-            ("type 2, 1 left, 40 bytes", [.routingHeader(type: 2, segmentsLeft: 1, addresses: 2)]),
-            ("type 3, 0 left", [.routingHeader(type: 3, segmentsLeft: 0, addresses: 1)]),
-            ("type 4, 0 left", [.routingHeader(type: 4, segmentsLeft: 0, addresses: 1)]),
-            ("type 4, 2 left", [.routingHeader(type: 4, segmentsLeft: 2, addresses: 2)]),
-            ("destination options, type 0", [.destination(extraUnits: 0), .routingHeader(type: 0, segmentsLeft: 0, addresses: 1)]),
-            ("type 4 then type 0", [.routingHeader(type: 4, segmentsLeft: 0, addresses: 1), .routingHeader(type: 0, segmentsLeft: 0, addresses: 1)]),
-        ]
-        for src in sources {
-            for (what, ext) in headers {
-                for dport: UInt16 in [53, 5060, 9999] {
-                    port &+= 1
-                    var f = IPv6Frame(src: src, dst: local, proto: 17); f.dport = dport; f.sport = port; f.ext = ext
-                    out.append(("udp \(src) -> \(dport), routing header \(what)", f))
-                }
-            }
-        }
-        return out
-    }
-
-    /// The fragment-header probes: no fragment header, atomic and first fragments with
-    /// identifications inside and outside the rules' ranges, and a non-first fragment (XDP
-    /// passes it; the kernel judges it alone, no conntrack here).
-    static func fragmentProbes(sources: [String]) -> [(String, IPv6Frame)] {
-        var out: [(String, IPv6Frame)] = []
-        var port: UInt16 = 45000
-        var headers: [(String, [IPv6Frame.Ext])] = [("none", [])]
-        for id: UInt32 in [150, 500, 5000] {
-            headers.append(("atomic, id \(id)", [.fragment(offset: 0, more: false, id: id)]))
-            headers.append(("first, id \(id)", [.fragment(offset: 0, more: true, id: id)]))
-        }
-        headers.append(("non-first, id 500", [.fragment(offset: 8, more: false, id: 500)]))
-        headers.append(("destination options, first, id 5000", [.destination(extraUnits: 0), .fragment(offset: 0, more: true, id: 5000)]))
-        for src in sources {
-            for (what, ext) in headers {
-                for dport: UInt16 in [53, 5060, 9999] {
-                    port &+= 1
-                    var f = IPv6Frame(src: src, dst: local, proto: 17); f.dport = dport; f.sport = port; f.ext = ext
-                    out.append(("udp \(src) -> \(dport), fragment header \(what)", f))
-                }
-            }
-        }
-        return out
-    }
-
-    /// The header-set probes: UDP behind each combination of extension headers, and ESP
-    /// (8 bytes, and 1: too short for ip6t_ipv6header) and "no next header", bare and
-    /// behind destination options.
-    static func headerSetProbes(sources: [String]) -> [(String, IPv6Frame)] {
-        var out: [(String, IPv6Frame)] = []
-        var port: UInt16 = 50000
-        let pad = [UInt8](repeating: 0, count: 6)
-        let headers: [(String, [IPv6Frame.Ext])] = [
-            ("none", []), ("hop-by-hop", [.hopByHop(options: pad)]), ("destination options", [.destination(extraUnits: 0)]),
-            ("routing", [.routing]), ("atomic fragment", [.fragment(offset: 0, more: false, id: 7)]),
-            ("destination options + fragment", [.destination(extraUnits: 0), .fragment(offset: 0, more: false, id: 8)]),
-            ("hop-by-hop + destination options", [.hopByHop(options: pad), .destination(extraUnits: 0)]),
-        ]
-        for src in sources {
-            for (what, ext) in headers {
-                for dport: UInt16 in [53, 5060, 9999] {
-                    port &+= 1
-                    var f = IPv6Frame(src: src, dst: local, proto: 17); f.dport = dport; f.sport = port; f.ext = ext
-                    out.append(("udp \(src) -> \(dport), headers \(what)", f))
-                }
-            }
-            for (what, proto, payload, ext) in [("ESP", UInt8(50), 8, [IPv6Frame.Ext]()), ("ESP, 1 byte", 50, 1, []),
-                                                 ("no next header", 59, 0, []),
-                                                 ("destination options + ESP", 50, 8, [.destination(extraUnits: 0)]),
-                                                 ("destination options + no next header", 59, 0, [.destination(extraUnits: 0)])] {
-                var f = IPv6Frame(src: src, dst: local, proto: proto); f.payload = [UInt8](repeating: 0x11, count: payload); f.ext = ext
-                out.append(("\(what) from \(src)", f))
-            }
-        }
-        return out
-    }
-
     static let sources = ["2001:db8:9::1", "2001:db8:100::1", "2001:db8:100:5::1", "2001:db8:100::66",
                           "2001:db8:200::10", "2001:db8:1:5::9", "fe80::2"]
 
@@ -378,59 +267,48 @@ final class IPv6DifferentialTests: XCTestCase {
         XCTAssertGreaterThan(o.xdpDecided, 20, "XDP drops the policy's and the DROP rules' probes")
     }
 
-    func testHopLimitTestsAgreeWithTheKernel() throws {
+    /// One fixture of fixtures/ipv6 whose every rule XDP decides, against the kernel on
+    /// `probes`: no disagreement, every position exact, and XDP deciding `xdpDecided` probes.
+    private func fixtureAgrees(_ name: String, probes: [(String, IPv6Frame)], xdpDecided: Int, _ why: String) throws {
         try Privileged.skipUnlessPrivileged()
         if let why = NetworkNamespace.unavailableReason { throw XCTSkip(why) }
-        let sources = ["2001:db8:9::1", "fe80::2"]
-        let o = try run(rules: fixture("hop-limit6.rules"), sets: nil, name: "hop-limit6",
-                        probes: Self.hopLimitProbes(sources: sources))
+        let o = try run(rules: fixture("\(name).rules"), sets: nil, name: name, probes: probes)
         XCTAssertEqual(o.disagreements, [])
-        XCTAssertEqual(o.exactPositions, o.positions, "every -m hl rule is XDP's")
-        // Dropped in XDP: NTP 254 and 1, RTP 1 and 2, HTTP 129 and 255, SIP 63 and 65, the
-        // echo request with 1 — per source.
-        XCTAssertEqual(o.xdpDecided, 9 * sources.count, "XDP drops what the hop-limit rules and the policy drop")
+        XCTAssertEqual(o.exactPositions, o.positions, "every rule of \(name) is XDP's")
+        XCTAssertEqual(o.xdpDecided, xdpDecided, why)
+    }
+
+    func testHopLimitTestsAgreeWithTheKernel() throws {
+        let sources = ["2001:db8:9::1", "fe80::2"]
+        try fixtureAgrees("hop-limit6", probes: Self.hopLimitProbes(sources: sources), xdpDecided: 9 * sources.count,
+                          "per source, XDP drops NTP 254 and 1, RTP 1 and 2, HTTP 129 and 255, SIP 63 and 65, the echo request with 1")
     }
 
     func testRoutingHeaderTestsAgreeWithTheKernel() throws {
-        try Privileged.skipUnlessPrivileged()
-        if let why = NetworkNamespace.unavailableReason { throw XCTSkip(why) }
-        let o = try run(rules: fixture("routing6.rules"), sets: nil, name: "routing6",
-                        probes: Self.routingProbes(sources: ["2001:db8:9::1"]))
-        XCTAssertEqual(o.disagreements, [])
-        XCTAssertEqual(o.exactPositions, o.positions, "every -m rt rule is XDP's")
         // Dropped in XDP: port 9999 without or with a harmless header (none, type 2 legal,
         // type 3, type 4 with 0 left, type 4 then type 0: 5), and every port with type 0
         // (3 headers), type 2 malformed (2) or type 4 with segments left (1): 6 x 3.
-        XCTAssertEqual(o.xdpDecided, 5 + 6 * 3, "XDP drops what the routing-header rules and the policy drop")
+        try fixtureAgrees("routing6", probes: Self.routingProbes(sources: ["2001:db8:9::1"]), xdpDecided: 5 + 6 * 3,
+                          "XDP drops what the routing-header rules and the policy drop")
     }
 
     func testFragmentHeaderTestsAgreeWithTheKernel() throws {
-        try Privileged.skipUnlessPrivileged()
-        if let why = NetworkNamespace.unavailableReason { throw XCTSkip(why) }
-        let o = try run(rules: fixture("fragment6.rules"), sets: nil, name: "fragment6",
-                        probes: Self.fragmentProbes(sources: ["2001:db8:9::1"]))
-        XCTAssertEqual(o.disagreements, [])
-        XCTAssertEqual(o.exactPositions, o.positions, "every -m frag rule is XDP's")
         // Dropped in XDP: id 150 (atomic and first, 3 ports each: 6), first with id 5000 (two
         // headers, 3 ports: 6), atomic 500 and 5000 to DNS (2: --fraglen 16 tests nothing,
         // as frag_mt6 ignores it), SIP without a fragment header (1: --dport 5060 -j DROP);
         // none of the non-first.
-        XCTAssertEqual(o.xdpDecided, 6 + 6 + 2 + 1, "XDP drops what the fragment-header rules and the policy drop")
+        try fixtureAgrees("fragment6", probes: Self.fragmentProbes(sources: ["2001:db8:9::1"]), xdpDecided: 6 + 6 + 2 + 1,
+                          "XDP drops what the fragment-header rules and the policy drop")
     }
 
     func testHeaderSetTestsAgreeWithTheKernel() throws {
-        try Privileged.skipUnlessPrivileged()
-        if let why = NetworkNamespace.unavailableReason { throw XCTSkip(why) }
-        let o = try run(rules: fixture("headers6.rules"), sets: nil, name: "headers6",
-                        probes: Self.headerSetProbes(sources: ["2001:db8:9::1"]))
-        XCTAssertEqual(o.disagreements, [])
-        XCTAssertEqual(o.exactPositions, o.positions, "every -m ipv6header rule is XDP's")
         // Dropped in XDP (3 ports each): hop-by-hop 2, destination options 2, routing 2,
         // atomic fragment 3, destination options + fragment 1, hop-by-hop + destination
         // options 2; ESP, ESP of 1 byte (policy), destination options + ESP or + no next
         // header 4. A bare "no next header" has payload length 0 (a jumbogram's mark): XDP
         // leaves it to the kernel.
-        XCTAssertEqual(o.xdpDecided, 2 + 2 + 2 + 3 + 1 + 2 + 4, "XDP drops what the header-set rules and the policy drop")
+        try fixtureAgrees("headers6", probes: Self.headerSetProbes(sources: ["2001:db8:9::1"]), xdpDecided: 2 + 2 + 2 + 3 + 1 + 2 + 4,
+                          "XDP drops what the header-set rules and the policy drop")
     }
 
     func testCorpusIPv6FilesAgreeWithTheKernel() throws {
