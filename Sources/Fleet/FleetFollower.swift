@@ -43,6 +43,7 @@ public final class FleetFollower: @unchecked Sendable {
     let service: FirewallService
     let logger: Logger
     let journal: FleetJournal
+    let followedFile: FleetFollowedSets
     private let lock = NSLock()
     private var latestSeq: Int64 = 0
     private var lagSeconds: Double = 0
@@ -60,6 +61,14 @@ public final class FleetFollower: @unchecked Sendable {
         self.service = service
         self.logger = logger
         journal = FleetJournal(path: config.stateDir + "/fleet-applied")
+        followedFile = FleetFollowedSets(path: config.stateDir + "/fleet-followed")
+        if config.group != nil { followedSets = followedFile.read() }
+    }
+
+    /// Records the sets the group uses now (in memory and in `fleet-followed`).
+    func setFollowed(_ names: Set<String>?) {
+        locked { followedSets = names }
+        if let names, config.group != nil { followedFile.write(names) }
     }
 
     func locked<T>(_ body: () -> T) -> T { lock.lock(); defer { lock.unlock() }; return body() }
@@ -184,7 +193,7 @@ public final class FleetFollower: @unchecked Sendable {
             throw error
         }
         for row in rows { try await load(row) }
-        locked { followedSets = followed }
+        setFollowed(followed)
         journal.recordSnapshot(seq)
         logger.info("fleet: loaded \(rows.count) set(s), \(rows.reduce(0) { $0 + $1.members.count }) member(s) as of seq \(seq)")
     }
@@ -243,14 +252,23 @@ public final class FleetFollower: @unchecked Sendable {
     func catchUp(_ conn: PostgresConnection) async throws -> Int {
         var count = 0
         let followed = try await groupSets(conn)
+        // The sets followed until now: a destroy removes the set's group_sets rows in its own
+        // transaction, so the group no longer names a set whose destroy we are about to read.
+        var before: Set<String> = []
         if let followed {
             // A set newly given to our group: load it whole (its earlier changes are not ours).
-            let before = locked { followedSets } ?? []
+            before = locked { followedSets } ?? []
             let added = followed.subtracting(before)
             if !added.isEmpty {
-                for row in try await FleetSets.read(conn, names: Array(added), logger: logger) { try await load(row) }
+                let rows = try await FleetSets.read(conn, names: Array(added), logger: logger)
+                for row in rows { try await load(row) }
+                logger.info("fleet: group \(config.group ?? ""): now follows \(added.sorted().joined(separator: ", ")) (\(rows.reduce(0) { $0 + $1.members.count }) member(s) loaded)")
             }
-            locked { followedSets = followed }
+            let dropped = before.subtracting(followed)
+            if !dropped.isEmpty {
+                logger.info("fleet: group \(config.group ?? ""): no longer follows \(dropped.sorted().joined(separator: ", ")) (kept as the kernel has them)")
+            }
+            setFollowed(followed)
         }
         while true {
             let after = journal.applied ?? 0
@@ -270,7 +288,7 @@ public final class FleetFollower: @unchecked Sendable {
                     latestSeq = max(latestSeq, c.seq)
                     lagSeconds = max(0, now - Double(c.atMillis) / 1000)
                 }
-                if followed == nil || followed?.contains(c.set) == true || c.op == "destroy" && (locked { followedSets })?.contains(c.set) == true {
+                if followed == nil || followed?.contains(c.set) == true || c.op == "destroy" && before.contains(c.set) {
                     try await apply(c)
                 }
                 if !journal.recordApplied(c.seq) {

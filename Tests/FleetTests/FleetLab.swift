@@ -121,12 +121,12 @@ final class FleetLab: @unchecked Sendable {
     var senders: [FrameSender] = []
     let database = "fleet"
 
-    init(server: PostgresServer) throws {
+    init(server: PostgresServer, nodeCount: Int = 3) throws {
         self.server = server
         root = "/tmp/ebpf-fleet-lab-\(getpid())"
         try? FileManager.default.removeItem(atPath: root)
         sender = try NetworkNamespace(prefix: "ebfls")
-        for k in 1...3 {
+        for k in 1...nodeCount {
             let n = try Node(index: k, root: root + "/n\(k)")
             nodes.append(n)
             for d in [n.bpffs, n.state, n.config, n.bin] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
@@ -183,9 +183,11 @@ final class FleetLab: @unchecked Sendable {
         throw FleetTestFailure("receiver on node\(n.index) did not start")
     }
 
-    func startServe(_ n: Node) throws {
+    /// `group`: the node follows only that node group's sets (`--group`).
+    func startServe(_ n: Node, group: String? = nil) throws {
         let env = n.environment.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let cmd = "env \(env) ip netns exec \(n.ns.name) \(n.bin)/ebpf-iptables serve --database '\(url(for: n))' --node-name node\(n.index) >>\(n.log) 2>&1 & echo $!"
+        let groupArg = group.map { " --group '\($0)'" } ?? ""
+        let cmd = "env \(env) ip netns exec \(n.ns.name) \(n.bin)/ebpf-iptables serve --database '\(url(for: n))' --node-name node\(n.index)\(groupArg) >>\(n.log) 2>&1 & echo $!"
         let r = Run.run(["sh", "-c", cmd])
         guard r.status == 0, let pid = Int32(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw FleetTestFailure("serve: \(r.stderr)") }
         n.servePID = pid
