@@ -49,6 +49,10 @@ public final class FleetFollower: @unchecked Sendable {
     private var lagSeconds: Double = 0
     private var connected = false
     private var appliedTotal = 0
+    /// Full loads because the change log was pruned past our applied seq.
+    private var resyncs = 0
+    /// Whether the database has 0003's `fleet_log_state` (asked once per connection).
+    private var hasLogState: Bool? = nil
     private var followedSets: Set<String>? = nil
     /// XDP's share of the dropping rules (0...1) for the console, and when it was computed:
     /// it costs a read-back and a compile, so it is refreshed at most every `shareEvery`.
@@ -91,6 +95,9 @@ public final class FleetFollower: @unchecked Sendable {
         g.register("ebpf_iptables_fleet_reapplied_total", help: "Fleet changes applied a second time (the agent died between applying one and recording it).", type: "counter") { [self] in
             Double(journal.reapplied)
         }
+        g.register("ebpf_iptables_fleet_resyncs_total", help: "Full loads from a snapshot because changes this node had not applied were pruned from the change log.", type: "counter") { [self] in
+            locked { Double(resyncs) }
+        }
         if journal.reapplied > 0 { logger.error("fleet: \(journal.reapplied) change(s) were applied twice (journal \(journal.path))") }
         Task.detached { await self.runForever() }
     }
@@ -118,6 +125,7 @@ public final class FleetFollower: @unchecked Sendable {
     func session() async throws {
         let conn = try await FleetConnection.connect(config.database, logger: logger)
         defer { Task { try? await conn.close() } }
+        locked { hasLogState = nil }
         try await conn.listen(on: "ebpf_iptables_changes") { notifications in
             // Listening before catching up: a change committed meanwhile is either in the
             // catch-up or wakes us afterwards.
@@ -160,11 +168,28 @@ public final class FleetFollower: @unchecked Sendable {
         }
     }
 
+    /// The newest seq the database has written: its log's newest row, or, when the log was
+    /// pruned to nothing, the last seq below the cut.
     func maxSeq(_ conn: PostgresConnection) async throws -> Int64 {
         var m: Int64 = 0
         for try await s in try await conn.query("select coalesce(max(seq), 0) from fleet_changes", logger: logger).decode(Int64.self) { m = s }
+        m = max(m, try await prunedBelow(conn) - 1)
         locked { latestSeq = max(latestSeq, m) }
         return m
+    }
+
+    /// Every change below this seq may have been pruned (`fleet_log_state`, 0003_prune.sql);
+    /// 0 on a database without it.
+    func prunedBelow(_ conn: PostgresConnection) async throws -> Int64 {
+        if locked({ hasLogState }) == nil {
+            var has = false
+            for try await ok in try await conn.query("select to_regclass('fleet_log_state') is not null", logger: logger).decode(Bool.self) { has = ok }
+            locked { hasLogState = has }
+        }
+        guard locked({ hasLogState }) == true else { return 0 }
+        var below: Int64 = 0
+        for try await b in try await conn.query("select pruned_below from fleet_log_state", logger: logger).decode(Int64.self) { below = b }
+        return below
     }
 
     /// The sets this node follows: its group's, or nil for every set.
@@ -281,6 +306,15 @@ public final class FleetFollower: @unchecked Sendable {
             for try await (seq, at, set, op, element, comment, timeout, type, options, extras) in rows.decode((Int64, Int64, String, String, String?, String?, Int?, String?, String?, String?).self) {
                 batch.append(Change(seq: seq, atMillis: at, set: set, op: op, element: element, comment: comment, timeout: timeout,
                                     createType: type, createOptions: options, extras: extras))
+            }
+            // Read after the batch: a prune that took rows this batch should have had is seen
+            // here (it deletes and moves the mark in one transaction).
+            let below = try await prunedBelow(conn)
+            if after + 1 < below {
+                logger.warning("fleet: changes \(after + 1) to \(below - 1) were pruned from the change log before this node applied them; resynchronising from a snapshot")
+                try await fullLoad(conn)
+                locked { resyncs += 1 }
+                continue
             }
             for c in batch {
                 let now = Date().timeIntervalSince1970
