@@ -44,7 +44,7 @@ public enum FleetPrune {
         case .beforeSeq(let s):
             for try await n in try await conn.query("select fleet_prune(\(s))", logger: logger).decode(Int64.self) { deleted = n }
         case .keepSeconds(let k):
-            for try await n in try await conn.query("select fleet_prune_older(\(k))", logger: logger).decode(Int64.self) { deleted = n }
+            for try await n in try await conn.query("select fleet_prune_older(\(k)::int)", logger: logger).decode(Int64.self) { deleted = n }
         }
         var below: Int64 = 0
         for try await b in try await conn.query("select pruned_below from fleet_log_state", logger: logger).decode(Int64.self) { below = b }

@@ -63,7 +63,7 @@ struct DbPrune: ParsableCommand {
             FileHandle.standardError.write(Data("ebpf-iptables: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let cut: FleetPrune.Cut = keepSeconds.map { .keepSeconds($0) } ?? .beforeSeq(beforeSeq ?? 0)
+        let cut: FleetPrune.Cut = keepSeconds.map { FleetPrune.Cut.keepSeconds($0) } ?? FleetPrune.Cut.beforeSeq(beforeSeq ?? 0)
         do {
             let o = try FleetBlocking.prune(url, cut)
             var line = "database \(url.database): deleted \(o.deleted) change(s); no change below seq \(o.prunedBelow) is kept"
