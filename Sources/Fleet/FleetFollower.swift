@@ -291,7 +291,7 @@ public final class FleetFollower: @unchecked Sendable {
             }
             let dropped = before.subtracting(followed)
             if !dropped.isEmpty {
-                logger.info("fleet: group \(config.group ?? ""): no longer follows \(dropped.sorted().joined(separator: ", ")) (kept as the kernel has them)")
+                logger.info("fleet: group \(config.group ?? ""): no longer has \(dropped.sorted().joined(separator: ", ")) (a set taken from the group stays as the kernel has it; a destroyed one goes)")
             }
             setFollowed(followed)
         }
