@@ -272,51 +272,75 @@ public final class FleetFollower: @unchecked Sendable {
         var extras: String?
     }
 
-    /// Applies every change after the journal's seq, in order; returns how many were applied.
-    @discardableResult
-    func catchUp(_ conn: PostgresConnection) async throws -> Int {
-        var count = 0
-        let followed = try await groupSets(conn)
-        // The sets followed until now: a destroy removes the set's group_sets rows in its own
-        // transaction, so the group no longer names a set whose destroy we are about to read.
-        var before: Set<String> = []
-        if let followed {
-            // A set newly given to our group: load it whole (its earlier changes are not ours).
-            before = locked { followedSets } ?? []
-            let added = followed.subtracting(before)
-            if !added.isEmpty {
-                let rows = try await FleetSets.read(conn, names: Array(added), logger: logger)
-                for row in rows { try await load(row) }
-                logger.info("fleet: group \(config.group ?? ""): now follows \(added.sorted().joined(separator: ", ")) (\(rows.reduce(0) { $0 + $1.members.count }) member(s) loaded)")
+    /// What one catch-up round reads, from one snapshot (REPEATABLE READ), so the group's
+    /// sets, the sets newly given to it, the changes and the prune mark agree: a change
+    /// committed after a set was taken from the group is never applied under the old group,
+    /// and a prune that took rows of this batch is seen with it.
+    struct Round {
+        var followed: Set<String>?
+        var addedRows: [FleetSetRow] = []
+        var batch: [Change] = []
+        var prunedBelow: Int64 = 0
+    }
+
+    func readRound(_ conn: PostgresConnection, after: Int64) async throws -> Round {
+        try await conn.query("begin isolation level repeatable read read only", logger: logger)
+        do {
+            var round = Round(followed: try await groupSets(conn))
+            if let followed = round.followed {
+                let added = followed.subtracting(locked { followedSets } ?? [])
+                if !added.isEmpty { round.addedRows = try await FleetSets.read(conn, names: Array(added), logger: logger) }
             }
-            let dropped = before.subtracting(followed)
-            if !dropped.isEmpty {
-                logger.info("fleet: group \(config.group ?? ""): no longer has \(dropped.sorted().joined(separator: ", ")) (a set taken from the group stays as the kernel has it; a destroyed one goes)")
-            }
-            setFollowed(followed)
-        }
-        while true {
-            let after = journal.applied ?? 0
-            var batch: [Change] = []
             let rows = try await conn.query("""
                 select seq, (extract(epoch from at) * 1000)::bigint, set_name, op, element, comment, timeout,
                        create_type, create_options, extras
                 from fleet_changes where seq > \(after) order by seq limit 1000
                 """, logger: logger)
             for try await (seq, at, set, op, element, comment, timeout, type, options, extras) in rows.decode((Int64, Int64, String, String, String?, String?, Int?, String?, String?, String?).self) {
-                batch.append(Change(seq: seq, atMillis: at, set: set, op: op, element: element, comment: comment, timeout: timeout,
-                                    createType: type, createOptions: options, extras: extras))
+                round.batch.append(Change(seq: seq, atMillis: at, set: set, op: op, element: element, comment: comment, timeout: timeout,
+                                          createType: type, createOptions: options, extras: extras))
             }
-            // Read after the batch: a prune that took rows this batch should have had is seen
-            // here (it deletes and moves the mark in one transaction).
-            let below = try await prunedBelow(conn)
-            if after + 1 < below {
-                logger.warning("fleet: changes \(after + 1) to \(below - 1) were pruned from the change log before this node applied them; resynchronising from a snapshot")
+            round.prunedBelow = try await prunedBelow(conn)
+            try await conn.query("commit", logger: logger)
+            return round
+        } catch {
+            try? await conn.query("rollback", logger: logger)
+            throw error
+        }
+    }
+
+    /// Applies every change after the journal's seq, in order; returns how many were applied.
+    @discardableResult
+    func catchUp(_ conn: PostgresConnection) async throws -> Int {
+        var count = 0
+        while true {
+            let after = journal.applied ?? 0
+            let round = try await readRound(conn, after: after)
+            if after + 1 < round.prunedBelow {
+                logger.warning("fleet: changes \(after + 1) to \(round.prunedBelow - 1) were pruned from the change log before this node applied them; resynchronising from a snapshot")
                 try await fullLoad(conn)
                 locked { resyncs += 1 }
                 continue
             }
-            for c in batch {
+            let followed = round.followed
+            // The sets followed until now: a destroy removes the set's group_sets rows in its
+            // own transaction, so the group no longer names a set whose destroy we now read.
+            var before: Set<String> = []
+            if let followed {
+                before = locked { followedSets } ?? []
+                // A set newly given to our group: loaded whole (its earlier changes were not ours).
+                for row in round.addedRows { try await load(row) }
+                let added = followed.subtracting(before)
+                if !added.isEmpty {
+                    logger.info("fleet: group \(config.group ?? ""): now follows \(added.sorted().joined(separator: ", ")) (\(round.addedRows.reduce(0) { $0 + $1.members.count }) member(s) loaded)")
+                }
+                let dropped = before.subtracting(followed)
+                if !dropped.isEmpty {
+                    logger.info("fleet: group \(config.group ?? ""): no longer has \(dropped.sorted().joined(separator: ", ")) (a set taken from the group stays as the kernel has it; a destroyed one goes)")
+                }
+                setFollowed(followed)
+            }
+            for c in round.batch {
                 let now = Date().timeIntervalSince1970
                 locked {
                     latestSeq = max(latestSeq, c.seq)
@@ -330,7 +354,7 @@ public final class FleetFollower: @unchecked Sendable {
                 }
                 count += 1
             }
-            if batch.count < 1000 { break }
+            if round.batch.count < 1000 { break }
         }
         locked {
             lagSeconds = 0
