@@ -51,7 +51,7 @@ public final class FleetFollower: @unchecked Sendable {
     private var appliedTotal = 0
     /// Full loads because the change log was pruned past our applied seq.
     private var resyncs = 0
-    /// Whether the database has 0003's `fleet_log_state` (asked once per connection).
+    /// Whether the database has 0003's `fleet_log_state` (asked until it does, per connection).
     private var hasLogState: Bool? = nil
     private var followedSets: Set<String>? = nil
     /// XDP's share of the dropping rules (0...1) for the console, and when it was computed:
@@ -179,9 +179,10 @@ public final class FleetFollower: @unchecked Sendable {
     }
 
     /// Every change below this seq may have been pruned (`fleet_log_state`, 0003_prune.sql);
-    /// 0 on a database without it.
+    /// 0 on a database without it. Only "it exists" is remembered: a database migrated to
+    /// 0003 while we are connected (then pruned) is seen at the next round.
     func prunedBelow(_ conn: PostgresConnection) async throws -> Int64 {
-        if locked({ hasLogState }) == nil {
+        if locked({ hasLogState }) != true {
             var has = false
             for try await ok in try await conn.query("select to_regclass('fleet_log_state') is not null", logger: logger).decode(Bool.self) { has = ok }
             locked { hasLogState = has }
