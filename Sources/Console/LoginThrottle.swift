@@ -59,9 +59,14 @@ public final class LoginThrottle: @unchecked Sendable {
     public init(policy: Policy = Policy()) { self.policy = policy }
 
     /// The keys an attempt counts against; an unknown address (not IP) counts by user only.
+    /// A name is kept by its first `nameBytes` bytes: a form may post megabytes of name, and
+    /// the table must not keep them for a window (names sharing the prefix share a count).
     static func keys(user: String, address: String?) -> [Key] {
-        [.user(user)] + (address.map { [Key.address($0)] } ?? [])
+        let name = user.utf8.count > nameBytes ? String(decoding: Array(user.utf8.prefix(nameBytes)), as: UTF8.self) : user
+        return [.user(name)] + (address.map { [Key.address($0)] } ?? [])
     }
+
+    static let nameBytes = 256
 
     /// Admits the attempt, or says how long until it may be tried.
     public func admit(user: String, address: String?, now: ContinuousClock.Instant = .now) -> Verdict {

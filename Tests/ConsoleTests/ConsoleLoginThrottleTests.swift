@@ -60,6 +60,10 @@ final class ConsoleLoginThrottleTests: XCTestCase {
         XCTAssertEqual(wait, 1)
         XCTAssertEqual(keys, [.user("dave")])
         XCTAssertEqual(inFlight.map { t.finish($0, succeeded: false, now: t0 + .seconds(5001)) }.flatMap { $0 }, [.user("dave")])
+        // A name is kept by its first 256 bytes: two long names with that prefix share a count.
+        let long = String(repeating: "x", count: 256)
+        for k in 0..<4 { XCTAssertEqual(attempt(long + "\(k)", "10.5.0.\(k)", at: 6000 + k, ok: false).locked, []) }
+        XCTAssertEqual(attempt(long + String(repeating: "y", count: 100_000), "10.5.0.9", at: 6004, ok: false).locked, [.user(long)])
         // The table forgets what the window no longer needs.
         for k in 0..<3000 { _ = attempt("spray\(k)", "10.8.\(k / 250).\(k % 250)", at: 10_000 + k, ok: false) }
         XCTAssertLessThan(t.trackedKeys, 6100)
