@@ -13,6 +13,9 @@ public struct ConsoleConfiguration: Sendable {
     public var nodeCAFile: String?
     /// How long a login lasts (absolute, not sliding).
     public var sessionLifetime: Duration
+    /// Failed logins allowed per user name and per client address within a window, and the
+    /// window (also how long a lockout lasts): 5 in 15 minutes.
+    public var loginPolicy = LoginThrottle.Policy()
 
     public init(host: String, port: Int, database: DatabaseURL, certificateFile: String, keyFile: String,
                 nodeToken: String?, nodeCAFile: String?, sessionLifetime: Duration = .seconds(8 * 3600)) {

@@ -44,6 +44,7 @@ public enum ConsoleServer {
         router.add(middleware: DatabaseDown(pages: pages))
         router.add(middleware: SessionMiddleware(store: store, pages: pages))
         let lifetime = Int(config.sessionLifetime.components.seconds)
+        let throttle = LoginThrottle(policy: config.loginPolicy)
 
         router.get("/style.css") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
@@ -68,11 +69,30 @@ public enum ConsoleServer {
                 return loginPage(pages, request: request, status: .forbidden, error: "The login form expired or was not ours: try again.", notice: nil)
             }
             let user = context.form["user"] ?? "", password = context.form["password"] ?? ""
+            // Too many failures for this name or from this address: refused before the
+            // password is looked at (the right one too), for any name, known or not.
+            let attempt: LoginThrottle.Attempt
+            switch throttle.admit(user: user, address: context.clientAddress) {
+            case .admitted(let a):
+                attempt = a
+            case .refused(let seconds, _):
+                var r = loginPage(pages, request: request, status: .tooManyRequests,
+                                  error: "Too many failed logins: try again in \(seconds) s.", notice: nil)
+                r.headers[.retryAfter] = String(seconds)
+                return r
+            }
+            var outcome: Bool? = nil
+            defer {
+                for key in throttle.finish(attempt, succeeded: outcome) {
+                    context.logger.warning("login: \(key) locked out for \(Self.seconds(throttle.policy.window)) s after \(throttle.policy.attempts) failed logins within \(Self.seconds(throttle.policy.window)) s (last from \(context.clientAddress ?? "?"))")
+                }
+            }
             let hash = try await store.passwordHash(user: user)
             // bcrypt runs also for an unknown user, so timing does not tell which was wrong.
             let ok = Security.verify(password: password, hash: hash ?? Security.decoyHash) && hash != nil
+            outcome = ok
             guard ok else {
-                context.logger.notice("login refused for '\(user)': wrong user name or password")
+                context.logger.notice("login refused for '\(user)' from \(context.clientAddress ?? "?"): wrong user name or password")
                 return loginPage(pages, request: request, status: .unauthorized, error: "Wrong user name or password.", notice: nil)
             }
             let token = Security.randomToken()
@@ -227,6 +247,8 @@ public enum ConsoleServer {
     static func query(_ s: String) -> String {
         s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s
     }
+
+    static func seconds(_ d: Duration) -> Int64 { d.components.seconds }
 
     /// The login form. Its CSRF token is the login cookie's when the browser has one (a
     /// second tab, a favicon fetch or a failed attempt must not invalidate an open form),

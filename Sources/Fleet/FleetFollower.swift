@@ -43,11 +43,16 @@ public final class FleetFollower: @unchecked Sendable {
     let service: FirewallService
     let logger: Logger
     let journal: FleetJournal
+    let followedFile: FleetFollowedSets
     private let lock = NSLock()
     private var latestSeq: Int64 = 0
     private var lagSeconds: Double = 0
     private var connected = false
     private var appliedTotal = 0
+    /// Full loads because the change log was pruned past our applied seq.
+    private var resyncs = 0
+    /// Whether the database has 0003's `fleet_log_state` (asked until it does, per connection).
+    private var hasLogState: Bool? = nil
     private var followedSets: Set<String>? = nil
     /// XDP's share of the dropping rules (0...1) for the console, and when it was computed:
     /// it costs a read-back and a compile, so it is refreshed at most every `shareEvery`.
@@ -60,6 +65,14 @@ public final class FleetFollower: @unchecked Sendable {
         self.service = service
         self.logger = logger
         journal = FleetJournal(path: config.stateDir + "/fleet-applied")
+        followedFile = FleetFollowedSets(path: config.stateDir + "/fleet-followed")
+        if config.group != nil { followedSets = followedFile.read() }
+    }
+
+    /// Records the sets the group uses now (in memory and in `fleet-followed`).
+    func setFollowed(_ names: Set<String>?) {
+        locked { followedSets = names }
+        if let names, config.group != nil { followedFile.write(names) }
     }
 
     func locked<T>(_ body: () -> T) -> T { lock.lock(); defer { lock.unlock() }; return body() }
@@ -81,6 +94,9 @@ public final class FleetFollower: @unchecked Sendable {
         }
         g.register("ebpf_iptables_fleet_reapplied_total", help: "Fleet changes applied a second time (the agent died between applying one and recording it).", type: "counter") { [self] in
             Double(journal.reapplied)
+        }
+        g.register("ebpf_iptables_fleet_resyncs_total", help: "Full loads from a snapshot because changes this node had not applied were pruned from the change log.", type: "counter") { [self] in
+            locked { Double(resyncs) }
         }
         if journal.reapplied > 0 { logger.error("fleet: \(journal.reapplied) change(s) were applied twice (journal \(journal.path))") }
         Task.detached { await self.runForever() }
@@ -109,6 +125,7 @@ public final class FleetFollower: @unchecked Sendable {
     func session() async throws {
         let conn = try await FleetConnection.connect(config.database, logger: logger)
         defer { Task { try? await conn.close() } }
+        locked { hasLogState = nil }
         try await conn.listen(on: "ebpf_iptables_changes") { notifications in
             // Listening before catching up: a change committed meanwhile is either in the
             // catch-up or wakes us afterwards.
@@ -151,11 +168,29 @@ public final class FleetFollower: @unchecked Sendable {
         }
     }
 
+    /// The newest seq the database has written: its log's newest row, or, when the log was
+    /// pruned to nothing, the last seq below the cut.
     func maxSeq(_ conn: PostgresConnection) async throws -> Int64 {
         var m: Int64 = 0
         for try await s in try await conn.query("select coalesce(max(seq), 0) from fleet_changes", logger: logger).decode(Int64.self) { m = s }
+        m = max(m, try await prunedBelow(conn) - 1)
         locked { latestSeq = max(latestSeq, m) }
         return m
+    }
+
+    /// Every change below this seq may have been pruned (`fleet_log_state`, 0003_prune.sql);
+    /// 0 on a database without it. Only "it exists" is remembered: a database migrated to
+    /// 0003 while we are connected (then pruned) is seen at the next round.
+    func prunedBelow(_ conn: PostgresConnection) async throws -> Int64 {
+        if locked({ hasLogState }) != true {
+            var has = false
+            for try await ok in try await conn.query("select to_regclass('fleet_log_state') is not null", logger: logger).decode(Bool.self) { has = ok }
+            locked { hasLogState = has }
+        }
+        guard locked({ hasLogState }) == true else { return 0 }
+        var below: Int64 = 0
+        for try await b in try await conn.query("select pruned_below from fleet_log_state", logger: logger).decode(Int64.self) { below = b }
+        return below
     }
 
     /// The sets this node follows: its group's, or nil for every set.
@@ -184,7 +219,7 @@ public final class FleetFollower: @unchecked Sendable {
             throw error
         }
         for row in rows { try await load(row) }
-        locked { followedSets = followed }
+        setFollowed(followed)
         journal.recordSnapshot(seq)
         logger.info("fleet: loaded \(rows.count) set(s), \(rows.reduce(0) { $0 + $1.members.count }) member(s) as of seq \(seq)")
     }
@@ -238,39 +273,81 @@ public final class FleetFollower: @unchecked Sendable {
         var extras: String?
     }
 
-    /// Applies every change after the journal's seq, in order; returns how many were applied.
-    @discardableResult
-    func catchUp(_ conn: PostgresConnection) async throws -> Int {
-        var count = 0
-        let followed = try await groupSets(conn)
-        if let followed {
-            // A set newly given to our group: load it whole (its earlier changes are not ours).
-            let before = locked { followedSets } ?? []
-            let added = followed.subtracting(before)
-            if !added.isEmpty {
-                for row in try await FleetSets.read(conn, names: Array(added), logger: logger) { try await load(row) }
+    /// What one catch-up round reads, from one snapshot (REPEATABLE READ), so the group's
+    /// sets, the sets newly given to it, the changes and the prune mark agree: a change
+    /// committed after a set was taken from the group is never applied under the old group,
+    /// and a prune that took rows of this batch is seen with it.
+    struct Round {
+        var followed: Set<String>?
+        var addedRows: [FleetSetRow] = []
+        var batch: [Change] = []
+        var prunedBelow: Int64 = 0
+    }
+
+    func readRound(_ conn: PostgresConnection, after: Int64) async throws -> Round {
+        try await conn.query("begin isolation level repeatable read read only", logger: logger)
+        do {
+            var round = Round(followed: try await groupSets(conn))
+            if let followed = round.followed {
+                let added = followed.subtracting(locked { followedSets } ?? [])
+                if !added.isEmpty { round.addedRows = try await FleetSets.read(conn, names: Array(added), logger: logger) }
             }
-            locked { followedSets = followed }
-        }
-        while true {
-            let after = journal.applied ?? 0
-            var batch: [Change] = []
             let rows = try await conn.query("""
                 select seq, (extract(epoch from at) * 1000)::bigint, set_name, op, element, comment, timeout,
                        create_type, create_options, extras
                 from fleet_changes where seq > \(after) order by seq limit 1000
                 """, logger: logger)
             for try await (seq, at, set, op, element, comment, timeout, type, options, extras) in rows.decode((Int64, Int64, String, String, String?, String?, Int?, String?, String?, String?).self) {
-                batch.append(Change(seq: seq, atMillis: at, set: set, op: op, element: element, comment: comment, timeout: timeout,
-                                    createType: type, createOptions: options, extras: extras))
+                round.batch.append(Change(seq: seq, atMillis: at, set: set, op: op, element: element, comment: comment, timeout: timeout,
+                                          createType: type, createOptions: options, extras: extras))
             }
-            for c in batch {
+            round.prunedBelow = try await prunedBelow(conn)
+            try await conn.query("commit", logger: logger)
+            return round
+        } catch {
+            try? await conn.query("rollback", logger: logger)
+            throw error
+        }
+    }
+
+    /// Applies every change after the journal's seq, in order; returns how many were applied.
+    @discardableResult
+    func catchUp(_ conn: PostgresConnection) async throws -> Int {
+        var count = 0
+        while true {
+            let after = journal.applied ?? 0
+            let round = try await readRound(conn, after: after)
+            if after + 1 < round.prunedBelow {
+                logger.warning("fleet: changes \(after + 1) to \(round.prunedBelow - 1) were pruned from the change log before this node applied them; resynchronising from a snapshot")
+                try await fullLoad(conn)
+                locked { resyncs += 1 }
+                continue
+            }
+            let followed = round.followed
+            // The sets followed until now: a destroy removes the set's group_sets rows in its
+            // own transaction, so the group no longer names a set whose destroy we now read.
+            var before: Set<String> = []
+            if let followed {
+                before = locked { followedSets } ?? []
+                // A set newly given to our group: loaded whole (its earlier changes were not ours).
+                for row in round.addedRows { try await load(row) }
+                let added = followed.subtracting(before)
+                if !added.isEmpty {
+                    logger.info("fleet: group \(config.group ?? ""): now follows \(added.sorted().joined(separator: ", ")) (\(round.addedRows.reduce(0) { $0 + $1.members.count }) member(s) loaded)")
+                }
+                let dropped = before.subtracting(followed)
+                if !dropped.isEmpty {
+                    logger.info("fleet: group \(config.group ?? ""): no longer has \(dropped.sorted().joined(separator: ", ")) (a set taken from the group stays as the kernel has it; a destroyed one goes)")
+                }
+                setFollowed(followed)
+            }
+            for c in round.batch {
                 let now = Date().timeIntervalSince1970
                 locked {
                     latestSeq = max(latestSeq, c.seq)
                     lagSeconds = max(0, now - Double(c.atMillis) / 1000)
                 }
-                if followed == nil || followed?.contains(c.set) == true || c.op == "destroy" && (locked { followedSets })?.contains(c.set) == true {
+                if followed == nil || followed?.contains(c.set) == true || c.op == "destroy" && before.contains(c.set) {
                     try await apply(c)
                 }
                 if !journal.recordApplied(c.seq) {
@@ -278,7 +355,7 @@ public final class FleetFollower: @unchecked Sendable {
                 }
                 count += 1
             }
-            if batch.count < 1000 { break }
+            if round.batch.count < 1000 { break }
         }
         locked {
             lagSeconds = 0

@@ -45,7 +45,13 @@ final class ConsoleLab: @unchecked Sendable {
     }
     var consoleURL: String { "https://127.0.0.1:\(consolePort)" }
 
-    init() throws {
+    /// The console's own environment additions (ConsoleLoginThrottleTests: a short window).
+    private let consoleEnv: [String: String]
+
+    /// `node: false` and `browser: false`: PostgreSQL and the console only (with its
+    /// certificate, in the namespace, loopback up), for tests that talk HTTPS with curl.
+    init(node: Bool = true, browser: Bool = true, consoleEnv: [String: String] = [:]) throws {
+        self.consoleEnv = consoleEnv
         ns = try NetworkNamespace(prefix: "cons")
         peer = try NetworkNamespace(prefix: "cons-p")
         work = "/tmp/\(ns.name)"
@@ -56,9 +62,9 @@ final class ConsoleLab: @unchecked Sendable {
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: work)
         do {
             try startDatabase()
-            try startNode()
+            if node { try startNode() } else { try startConsoleOnly() }
             try startConsole()
-            try startBrowser()
+            if browser { try startBrowser() }
         } catch {
             close()
             throw error
@@ -179,12 +185,20 @@ final class ConsoleLab: @unchecked Sendable {
 
     // MARK: the console and the browser
 
+    /// What the console needs of startNode without a node: the binary, loopback, certificates.
+    private func startConsoleOnly() throws {
+        try FileManager.default.createSymbolicLink(atPath: work + "/bin/ebpf-iptables", withDestinationPath: Run.binary)
+        _ = try must(["ip", "-n", ns.name, "link", "set", "lo", "up"], "loopback up")
+        try makeCertificates()
+        try "\(nodeToken)\n".write(toFile: work + "/tokens", atomically: true, encoding: .utf8)
+    }
+
     private func startConsole() throws {
         let add = cli(["console", "adduser", user, "--database", databaseURL], stdin: password + "\n")
         guard add.status == 0 else { throw Failure("console adduser: \(add.stderr)") }
         try spawn("console", [work + "/bin/ebpf-iptables", "console", "--listen", "127.0.0.1:\(consolePort)", "--database", databaseURL,
                               "--cert", tls + "/server.pem", "--key", tls + "/server.key", "--node-token", work + "/tokens",
-                              "--node-ca", tls + "/ca.pem"], env: env)
+                              "--node-ca", tls + "/ca.pem"], env: env.merging(consoleEnv) { $1 })
         try waitHTTPS(consoleURL + "/login", what: "console", log: "console")
     }
 

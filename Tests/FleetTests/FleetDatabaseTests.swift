@@ -46,15 +46,16 @@ final class FleetDatabaseTests: XCTestCase {
         XCTAssertEqual(first.status, 0, first.stderr)
         XCTAssertTrue(first.stdout.contains("applied 0001_fleet.sql"), first.stdout)
         XCTAssertTrue(first.stdout.contains("0002_console.sql"), first.stdout)
+        XCTAssertTrue(first.stdout.contains("0003_prune.sql"), first.stdout)
         let second = ours(["db", "init", "--database", s.url("init1")])
         XCTAssertEqual(second.status, 0, second.stderr)
         XCTAssertEqual(second.stdout, "database init1: schema up to date\n")
-        XCTAssertEqual(try s.psql("select version, name from schema_migrations order by version", db: "init1"), "1|0001_fleet.sql\n2|0002_console.sql\n")
+        XCTAssertEqual(try s.psql("select version, name from schema_migrations order by version", db: "init1"), "1|0001_fleet.sql\n2|0002_console.sql\n3|0003_prune.sql\n")
         // Every table and function of the agreed schema is there, and the console's users and sessions.
         let tables = try s.psql("select string_agg(tablename, ',' order by tablename) from pg_tables where schemaname = 'public'", db: "init1")
-        XCTAssertEqual(tables, "console_sessions,console_users,fleet_changes,fleet_members,fleet_nodes,fleet_sets,group_sets,node_groups,schema_migrations\n")
+        XCTAssertEqual(tables, "console_sessions,console_users,fleet_changes,fleet_log_state,fleet_members,fleet_nodes,fleet_sets,group_sets,node_groups,schema_migrations\n")
         let functions = try s.psql("select string_agg(distinct proname, ',' order by proname) from pg_proc where proname like 'fleet_%'", db: "init1")
-        XCTAssertEqual(functions, "fleet_add,fleet_create,fleet_del,fleet_destroy,fleet_expire,fleet_flush,fleet_lock,fleet_log\n")
+        XCTAssertEqual(functions, "fleet_add,fleet_create,fleet_del,fleet_destroy,fleet_expire,fleet_flush,fleet_group_sets_notify,fleet_lock,fleet_log,fleet_prune,fleet_prune_older\n")
     }
 
     func testUnreachableDatabaseIsAClearErrorAndExit1() throws {

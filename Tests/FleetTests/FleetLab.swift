@@ -121,12 +121,12 @@ final class FleetLab: @unchecked Sendable {
     var senders: [FrameSender] = []
     let database = "fleet"
 
-    init(server: PostgresServer) throws {
+    init(server: PostgresServer, nodeCount: Int = 3) throws {
         self.server = server
         root = "/tmp/ebpf-fleet-lab-\(getpid())"
         try? FileManager.default.removeItem(atPath: root)
         sender = try NetworkNamespace(prefix: "ebfls")
-        for k in 1...3 {
+        for k in 1...nodeCount {
             let n = try Node(index: k, root: root + "/n\(k)")
             nodes.append(n)
             for d in [n.bpffs, n.state, n.config, n.bin] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
@@ -183,12 +183,48 @@ final class FleetLab: @unchecked Sendable {
         throw FleetTestFailure("receiver on node\(n.index) did not start")
     }
 
-    func startServe(_ n: Node) throws {
+    /// The REST API's token in `listen` mode (read-only: enough for /metrics).
+    static let metricsToken = "fleet-metrics-token"
+    static let apiPort = 8443
+
+    /// `group`: the node follows only that node group's sets (`--group`). `listen`: also the
+    /// REST API on 127.0.0.1:8443 in the node's namespace (a self-signed certificate), for
+    /// its /metrics (`metrics(n)`).
+    func startServe(_ n: Node, group: String? = nil, listen: Bool = false) throws {
         let env = n.environment.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let cmd = "env \(env) ip netns exec \(n.ns.name) \(n.bin)/ebpf-iptables serve --database '\(url(for: n))' --node-name node\(n.index) >>\(n.log) 2>&1 & echo $!"
+        var extra = group.map { " --group '\($0)'" } ?? ""
+        if listen {
+            if !FileManager.default.fileExists(atPath: n.root + "/api.pem") {
+                try must(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                          "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", n.root + "/api.key", "-out", n.root + "/api.pem"])
+                try Data("\(Self.metricsToken) read-only\n".utf8).write(to: URL(fileURLWithPath: n.root + "/tokens"))
+            }
+            extra += " --listen 127.0.0.1:\(Self.apiPort) --cert \(n.root)/api.pem --key \(n.root)/api.key --tokens \(n.root)/tokens"
+        }
+        let cmd = "env \(env) ip netns exec \(n.ns.name) \(n.bin)/ebpf-iptables serve --database '\(url(for: n))' --node-name node\(n.index)\(extra) >>\(n.log) 2>&1 & echo $!"
         let r = Run.run(["sh", "-c", cmd])
         guard r.status == 0, let pid = Int32(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw FleetTestFailure("serve: \(r.stderr)") }
         n.servePID = pid
+    }
+
+    /// The node's /metrics (serve started with `listen`), as name -> value; waits (bounded)
+    /// for the API to answer.
+    func metrics(_ n: Node) -> [String: Double] {
+        let until = Date().addingTimeInterval(20)
+        while Date() < until {
+            let r = n.ns.run(["curl", "-sk", "--max-time", "2", "-H", "Authorization: Bearer \(Self.metricsToken)",
+                              "https://127.0.0.1:\(Self.apiPort)/metrics"])
+            if r.status == 0, r.stdout.contains("ebpf_iptables_") {
+                var out: [String: Double] = [:]
+                for line in r.stdout.split(separator: "\n") where !line.hasPrefix("#") {
+                    let w = line.split(separator: " ")
+                    if w.count == 2, let v = Double(w[1]) { out[String(w[0])] = v }
+                }
+                return out
+            }
+            usleep(100_000)
+        }
+        return [:]
     }
 
     func killServe(_ n: Node, _ signal: Int32 = SIGKILL) {
