@@ -37,14 +37,20 @@
 #   nft-set6           nftables with a native ipv6_addr set
 #   xdp-filter6        xdp-filter --features ipv6, deny, the members as IPv6 source
 #                      addresses (filter_ipv6 holds 10,000; no port, as for IPv4)
+#   ref6-hash          not a firewall: bench/xdp_whitelist6.bpf.c, the least an XDP program
+#                      does for this whitelist (parse Ethernet/IPv6/UDP, one hash lookup of
+#                      the source, one per-CPU counter, drop): how far below ebpf6 the
+#                      whitelist's own work lies
+#   ref6-lpm           the same with the members in an LPM trie of /128 keys (as ebpf6 keeps
+#                      every inet6 set)
 # There is no IPv6 --xdp-only row (--xdp-only is an IPv4 layout) and no IPv6 linear rules.
 # BENCH_COMPETITORS="floor ebpf ...": a subset (default: all).
-read -r -a competitors <<<"${BENCH_COMPETITORS:-floor ebpf ebpf-full ebpf-xdp-only ipt-nft-set ipt-nft-pass ipt-legacy-set nft-set xdp-filter ipt-nft-linear ipt-legacy-linear floor6 ebpf6 ipt-nft-set6 ipt-legacy-set6 nft-set6 xdp-filter6}"
+read -r -a competitors <<<"${BENCH_COMPETITORS:-floor ebpf ebpf-full ebpf-xdp-only ipt-nft-set ipt-nft-pass ipt-legacy-set nft-set xdp-filter ipt-nft-linear ipt-legacy-linear floor6 ebpf6 ipt-nft-set6 ipt-legacy-set6 nft-set6 xdp-filter6 ref6-hash ref6-lpm}"
 # The accepted packet (a whitelisted source to udp/5060) is measured for these.
 acceptors=(ipt-nft-set ipt-nft-pass ebpf ebpf-xdp-only ipt-nft-set6 ebpf6)
 
 # is_v6 NAME: whether the competitor (or variant) runs the IPv6 whitelist.
-is_v6() { case $1 in floor6 | ebpf6 | ebpf6-fwd | ipt-nft-set6 | ipt-legacy-set6 | nft-set6 | xdp-filter6) return 0 ;; esac; return 1; }
+is_v6() { case $1 in floor6 | ebpf6 | ebpf6-fwd | ipt-nft-set6 | ipt-legacy-set6 | nft-set6 | xdp-filter6 | ref6-*) return 0 ;; esac; return 1; }
 
 # home_of NAME: the namespace's competitor a variant is measured in (ebpf-fwd in ebpf's).
 home_of() { case $1 in ebpf-fwd) echo ebpf ;; ebpf6-fwd) echo ebpf6 ;; *) echo "$1" ;; esac; }
@@ -122,14 +128,31 @@ setup() {
             local lock=/run/xdp-filter.lck
             if [ -f $lock ] && ! kill -0 "$(cat $lock)" 2>/dev/null; then rm -f $lock; fi
             # Members through one bpftool batch, in the same private bpffs xdp-filter pinned to.
-            python3 bench/whitelist.py --xdp-filter6 "$size" /sys/fs/bpf/xdp-filter/filter_ipv6 >"$f/xdp-filter6.batch" &&
+            python3 bench/whitelist.py --bpftool6 "$size" "pinned /sys/fs/bpf/xdp-filter/filter_ipv6" xdp-filter >"$f/xdp-filter6.batch" &&
                 ip netns exec "$ns" sh -c "mount -t bpf bpf /sys/fs/bpf && xdp-filter load $dev --policy deny --features ipv6 --mode native &&
                     bpftool batch file $f/xdp-filter6.batch >/dev/null" ;;
+        ref6-hash | ref6-lpm)
+            ip -n "$ns" link set dev "$dev" xdpdrv obj "$obj/xdp_whitelist6-${name#ref6-}.bpf.o" sec xdp &&
+                fill_members6 "$ns" "$dev" "$size" "${name#ref6-}" ;;
         ipt-nft-linear)
             nsx "$ns" iptables-nft-restore <"$f/linear.rules" ;;
         ipt-legacy-linear)
             nsx "$ns" iptables-legacy-restore <"$f/linear.rules" ;;
     esac
+}
+
+# fill_members6 NS IFACE SIZE hash|lpm: the IPv6 whitelist's members into the members6 map
+# of the bench/xdp_whitelist6.bpf.c program attached to IFACE (found through the program's
+# maps: the map is not pinned), with one bpftool batch.
+fill_members6() {
+    local ns=$1 dev=$2 size=$3 kind=$4 prog id map=""
+    prog=$(ip netns exec "$ns" bpftool net show dev "$dev" -j | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["xdp"][0]["id"])') || return 1
+    for id in $(bpftool prog show id "$prog" -j | python3 -c 'import json, sys; print(*json.load(sys.stdin)["map_ids"])'); do
+        [ "$(bpftool map show id "$id" -j | python3 -c 'import json, sys; print(json.load(sys.stdin)["name"])')" = members6 ] && map=$id
+    done
+    [ -n "$map" ] || { echo "no members6 map on $dev"; return 1; }
+    python3 bench/whitelist.py --bpftool6 "$size" "id $map" "$kind" >"$work/files/$size/members6-$kind.batch" &&
+        bpftool batch file "$work/files/$size/members6-$kind.batch" >/dev/null
 }
 
 # cost NAME SOURCE flood|accept: ns/packet (and frame counts) of one run of frames written
@@ -142,7 +165,7 @@ cost() {
         args+=(--deliver none)
         case $name in
             floor | ebpf | ebpf-fwd | ebpf-full | ebpf-xdp-only | xdp-filter) args+=(--expect drop) ;; # the program decides
-            floor6 | ebpf6 | ebpf6-fwd | xdp-filter6) args+=(--expect drop) ;;
+            floor6 | ebpf6 | ebpf6-fwd | xdp-filter6 | ref6-*) args+=(--expect drop) ;;
             ipt-nft-pass) args+=(--expect pass) ;;                                        # netfilter decides
         esac
     else

@@ -107,7 +107,7 @@ phase_cost_per_packet() {
         local profiled=()
         for c in "${ok[@]}"; do
             case $c in
-                floor | ebpf-full | ebpf-xdp-only | xdp-filter | floor6 | xdp-filter6) profiled+=("$c") ;;
+                floor | ebpf-full | ebpf-xdp-only | xdp-filter | floor6 | xdp-filter6 | ref6-*) profiled+=("$c") ;;
                 ebpf) profiled+=(ebpf ebpf-fwd) ;;
                 ebpf6) profiled+=(ebpf6 ebpf6-fwd) ;;
             esac

@@ -35,6 +35,8 @@ NAMES6 = {
     "ipt-legacy-set6": "ip6tables-legacy + ipset (inet6)",
     "nft-set6": "nftables native ipv6_addr set",
     "xdp-filter6": "xdp-filter (deny, IPv6 src only)",
+    "ref6-hash": "reference, not a firewall: parse + hash lookup + counter",
+    "ref6-lpm": "reference, not a firewall: parse + LPM-trie lookup + counter",
 }
 V6 = set(NAMES6)
 NAMES.update({c: "IPv6: " + n for c, n in NAMES6.items()})
@@ -372,6 +374,19 @@ def accept_section(out, run):
         out.append("Some repetitions were disturbed by other work on the machine (%s ns): where a row's spread is that "
                    "wide, its median can move by ~100 ns, and differences of that size between rows are noise.\n"
                    % "; ".join(wide))
+    sizes6 = sorted({s for c, s in run.accept if c in V6})
+    if sizes6:
+        out.append("Over IPv6 (a member of the inet6 set to udp/5060, into an IPv6 UDP socket): (a) ip6tables-nft + "
+                   "ipset alone, no XDP program; (b) ebpf-iptables, two layers: XDP's IPv6 path judges ACCEPT and passes "
+                   "the frame up, ip6tables judges it again. ns per packet, median (min–max):\n")
+        out.append("| path | " + " | ".join(fmt(s) for s in sizes6) + " |")
+        out.append("|---|" + "---:|" * len(sizes6))
+        for c, label in (("ipt-nft-set6", "(a) ip6tables alone"), ("ebpf6", "(b) two layers")):
+            out.append("| %s | " % label + " | ".join(cell(run.accept[(c, s)]) if (c, s) in run.accept else "—" for s in sizes6) + " |")
+        out.append("| (b) ÷ (a), (b) − (a) ns | " + " | ".join(
+            "%.2f, %s" % (run.am[("ebpf6", s)] / run.am[("ipt-nft-set6", s)], fmt(run.am[("ebpf6", s)] - run.am[("ipt-nft-set6", s)]))
+            if ("ebpf6", s) in run.am and ("ipt-nft-set6", s) in run.am else "—" for s in sizes6) + " |")
+        out.append("")
     return summary
 
 
@@ -462,6 +477,59 @@ def profile_section(out, run):
     out.append("")
 
 
+PARTS6 = [("floor6:flood", "bare drop"), ("ebpf6:early", "early: multicast source"), ("ebpf6:ndp", "NDP: router solicitation"),
+          ("ebpf6:port5061", "drop, no set lookup: udp/5061"), ("ebpf6:flood", "flood: udp/5060, set miss"),
+          ("ebpf6:member", "member: udp/5060, set hit, passed")]
+
+
+def parts6(raw):
+    """Medians of parts6.tsv: {(size, "competitor:frame"): program ns}."""
+    by = defaultdict(list)
+    for r in rows(raw, "parts6.tsv"):
+        try:
+            by[(int(r["size"]), r["competitor"] + ":" + r["frame"])].append(float(r["program_ns"]))
+        except ValueError:
+            pass
+    return {k: statistics.median(v) for k, v in by.items()}, by
+
+
+def parts6_section(out, raw):
+    med, by = parts6(raw)
+    if not med:
+        return med
+    sizes = sorted({s for s, _ in med})
+    out.append("### The IPv6 program's time, part by part\n")
+    out.append("The program that ebpf-iptables attached for the IPv6 whitelist, run on frames that leave its IPv6 path "
+               "(bpf/ipv6.h) at different points, each under the BPF run-time statistics (200,000 frames a run, "
+               "median of the repetitions, the frames rotated), beside the bare drop measured the same way: *early* "
+               "= a multicast source, passed right after the IPv6 header is read (the dispatch from the entry "
+               "program, the `live6` word, the address copies and checks, one statistics counter); *NDP* = an ICMPv6 "
+               "router solicitation: also the extension-header walk and the transport header, then passed (NDP is "
+               "never judged); *drop, no set lookup* = a non-member to udp/5061: also the judge (the generation's "
+               "`v6_conf`, `bpf_loop` over both entries, the first failing on its port before its set test), the "
+               "route check (`bpf_fib_lookup`, answered FWD_DISABLED from the tap's forwarding flag) and the "
+               "per-position drop counter; *flood* = the SIP flood: the same plus the set's LPM-trie lookup (a "
+               "miss); *member* = a member to udp/5060: the judge's first entry with the set lookup (a hit), passed "
+               "up (no route check, no counter). Program ns per packet:\n")
+    out.append("| size | " + " | ".join(label for _, label in PARTS6) + " |")
+    out.append("|---:|" + "---:|" * len(PARTS6))
+    for sz in sizes:
+        out.append("| %s | " % fmt(sz) + " | ".join(cell(by[(sz, k)], 1) if (sz, k) in by else "—" for k, _ in PARTS6) + " |")
+    out.append("")
+    out.append("The differences, ns (each ± a few ns: the spread of the repetitions):\n")
+    out.append("| size | reaching the IPv6 path: early − floor | walk + transport header: NDP − early | judge + route check + counter: udp/5061 − NDP | the set's LPM lookup (miss): flood − udp/5061 | judge with a set hit, no drop: member − NDP | flood above the floor |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|")
+    for sz in sizes:
+        g = lambda k: med.get((sz, k))
+        def d(a, b):
+            return fmt(g(a) - g(b), 1) if g(a) is not None and g(b) is not None else "—"
+        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (fmt(sz), d("ebpf6:early", "floor6:flood"), d("ebpf6:ndp", "ebpf6:early"),
+                                                           d("ebpf6:port5061", "ebpf6:ndp"), d("ebpf6:flood", "ebpf6:port5061"),
+                                                           d("ebpf6:member", "ebpf6:ndp"), d("ebpf6:flood", "floor6:flood")))
+    out.append("")
+    return med
+
+
 # ---------------------------------------------------------------------------- sections 2-5
 
 def e2e_section(out, raw):
@@ -469,6 +537,9 @@ def e2e_section(out, raw):
     if not rs:
         return {}
     out.append("## 2. End to end: generator → veth → firewall namespace, NET_RX softirq time\n")
+    note = phase_note("e2e")
+    if note:
+        out.append(note)
     out.append("At 10,000 whitelist entries, every competitor in a namespace of its own, wired to a generator namespace "
                "by a veth. The generator sends the flood frame (AF_PACKET, one thread) at a fixed "
                "40,000 packets/s for 1 s, then at saturation (as fast as the thread can, ≤ 150,000 frames, ≤ 1.5 s). "
@@ -515,6 +586,9 @@ def sipp_section(out, raw):
     if not rs:
         out.append("Not measured (see notes).\n")
         return None
+    note = phase_note("sipp")
+    if note:
+        out.append(note)
     out.append("SIPp (`sipp -sn uac`, no responder) sends INVITEs from the generator namespace to udp/5060 of the "
                "firewall namespace; unanswered INVITEs are retransmitted (500 ms, 1 s, 2 s ...), so the packet rate "
                "grows during the run. The sender's address is in none of the whitelists (10,000 members each). "
@@ -573,6 +647,9 @@ def control_section(out, raw):
     if not rs:
         out.append("Not measured (see notes).\n")
         return {}, {}
+    note = phase_note("control")
+    if note:
+        out.append(note)
     by = defaultdict(list)
     for r in rs:
         if r["ms"] != "NA":
@@ -815,6 +892,31 @@ def targets(run, accept, e2e, sipp, cp, split, edits):
             d10, d1m = run.above_floor("ebpf", 10), run.above_floor("ebpf", 1000000)
             t.append("- Thesis: 1,000,000 entries within 1.3× of 10: %s (%.2f×; above the floor %s → %s ns)."
                      % (verdict(r <= 1.3), r, fmt(d10), fmt(d1m)))
+    rs6 = [(s, family_ratios(run, s, "ebpf6", "floor6", "ipt-nft-set6")) for s in run.sizes]
+    rs6 = [(s, r) for s, r in rs6 if r]
+    if rs6:
+        thread = [r[0] for _, r in rs6]
+        prog = [r[1] for _, r in rs6 if r[1] is not None]
+        live = [r[2] for _, r in rs6 if r[2] is not None]
+        span = lambda xs: "%.2f× to %.2f×" % (min(xs), max(xs)) if xs else "not measured"
+        if live:
+            t.append("- Thesis, IPv6: ebpf-iptables ≤ 1.5× the bare XDP drop: %s at a live-frame floor (the program's "
+                     "work above the bare drop, BPF statistics, on the previous run's live-frame floor: %s); the "
+                     "program's own time %s the bare drop's; on this run's tap scale %s, which the tap's ~1 µs write "
+                     "flatters. Part by part below (\"The IPv6 program's time, part by part\")."
+                     % (verdict(max(live) <= 1.5), span(live), span(prog), span(thread)))
+        nft = [r[3] for _, r in rs6 if r[3] is not None]
+        above = [r[4] for _, r in rs6 if r[4] is not None]
+        if nft:
+            t.append("- Thesis, IPv6: ebpf-iptables ≤ 0.15× ip6tables-nft + ipset: %s (%s here, where both pay the tap's "
+                     "write; above the floor, ebpf-iptables does %s of ip6tables' work)."
+                     % (verdict(max(nft) <= 0.15), span(nft), span(above)))
+        if ("ebpf6", 10) in run.fm and ("ebpf6", 1000000) in run.fm:
+            r = run.fm[("ebpf6", 1000000)] / run.fm[("ebpf6", 10)]
+            p10, p1m = run.program_above_floor("ebpf6", 10), run.program_above_floor("ebpf6", 1000000)
+            t.append("- Thesis, IPv6: 1,000,000 entries within 1.3× of 10: %s (%.2f× on the thread's time; the program's "
+                     "work above the floor %s → %s ns)." % (verdict(r <= 1.3), r, fmt(p10) if p10 is not None else "?",
+                                                          fmt(p1m) if p1m is not None else "?"))
     if sipp:
         for rate, (cfg, best, worst, saving) in sorted(sipp.items()):
             t.append("- Thesis: SIPp at %s calls/s, ≥ 60 %% less receiver CPU than the best iptables configuration (%s, +%.1f %%): "
@@ -838,7 +940,7 @@ def targets(run, accept, e2e, sipp, cp, split, edits):
     return t
 
 
-def analysis(raw, run, accept, e2e, cp, split, edits):
+def analysis(raw, run, accept, e2e, cp, split, edits, parts=None):
     """Where the time goes and why a target was missed, from this run's own numbers."""
     t = ["## Where the time goes\n"]
     s0 = run.sizes[0] if run.sizes else None
@@ -922,6 +1024,8 @@ def main():
         ap.add_argument("--" + a, default="")
     a = ap.parse_args()
     meta = read_meta(a.raw)
+    META.update(meta)
+    PHASES.update({r["phase"]: r for r in rows(a.raw, "phases.tsv")})
     run = Run(a.raw)
     out = ["# Benchmark results: ebpf-iptables side by side\n",
            "Produced by `scripts/bench`%s. Machine: %s; Linux %s; %s; %s repetitions (%s for the cost per packet), "
@@ -939,12 +1043,13 @@ def main():
     accept = accept_section(body, run)
     checks_section(body, run)
     profile_section(body, run)
+    parts = parts6_section(body, a.raw)
     e2e = e2e_section(body, a.raw)
     sipp = sipp_section(body, a.raw)
     cp, split = control_section(body, a.raw)
     edits = edits_section(body, a.raw)
     out += targets(run, accept, e2e, sipp, cp, split, edits)
-    out += analysis(a.raw, run, accept, e2e, cp, split, edits)
+    out += analysis(a.raw, run, accept, e2e, cp, split, edits, parts)
     out += body
     notes = os.path.join(a.raw, "notes.tsv")
     out.append("## Notes from the run\n")

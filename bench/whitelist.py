@@ -19,7 +19,8 @@ whitelist.py --inet6 N DIR writes the same whitelist over IPv6, N members of 200
                  ip6tables-restore (nft and legacy) and by ebpf-ip6tables-restore alike
   set6.nft       nftables: the same with a native ipv6_addr set
 and prints the address of a non-member. whitelist.py --inet6-member N prints a member;
-whitelist.py --xdp-filter6 N PATH prints bpftool batch lines filling xdp-filter's IPv6 map.
+whitelist.py --bpftool6 N TARGET KIND prints bpftool batch lines filling an IPv6 map with
+the members (xdp-filter's, or bench/xdp_whitelist6.bpf.c's hash or LPM trie).
 
 whitelist.py sip DIR writes the rulesets of the thesis's SIP flood table: sip.ipset with
 four disjoint 10,000-member whitelists wl1..wl4, and sip-K-reject.rules (K = 0, 2, 4
@@ -86,16 +87,20 @@ def main():
     if sys.argv[1] == "--inet6-member":
         print(address6(int(sys.argv[2]) // 2))
         return
-    if sys.argv[1] == "--xdp-filter6":
-        # bpftool batch lines that put members 0..N-1 in xdp-filter's filter_ipv6 map (pinned
-        # at PATH) as source addresses (MAP_FLAG_SRC, on every CPU), what `xdp-filter ip ADDR
-        # --mode src` does for one; one process for all of them instead of one per address.
-        n, path = int(sys.argv[2]), sys.argv[3]
+    if sys.argv[1] == "--bpftool6":
+        # bpftool batch lines that put members 0..N-1 in map TARGET ("pinned PATH", "id N"):
+        # KIND xdp-filter: xdp-filter's filter_ipv6 (16-byte key, MAP_FLAG_SRC on every CPU),
+        # what `xdp-filter ip ADDR --mode src` does for one address; hash / lpm: the members6
+        # map of bench/xdp_whitelist6.bpf.c (16-byte key, or prefixlen 128 + address).
+        # One process for all of them instead of one per address.
+        n, target, kind = int(sys.argv[2]), sys.argv[3], sys.argv[4]
         import ipaddress
+        head = {"xdp-filter": "", "hash": "", "lpm": "80 00 00 00 "}[kind]
+        value = "01 00 00 00 00 00 00 00" if kind == "xdp-filter" else "01 00 00 00"
         out = sys.stdout
         for i in range(n):
             key = " ".join("%02x" % b for b in ipaddress.IPv6Address(address6(i)).packed)
-            out.write("map update pinned %s key hex %s value hex 01 00 00 00 00 00 00 00\n" % (path, key))
+            out.write("map update %s key hex %s%s value hex %s\n" % (target, head, key, value))
         return
     if sys.argv[1] == "--inet6":
         inet6(int(sys.argv[2]), sys.argv[3])
