@@ -472,7 +472,7 @@ def profile_section(out, run):
             prev = fmt(PREVIOUS["program_ebpf"][s] - PREVIOUS["program_floor"][s], 1)
         m = meta[(s, c)]
         out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            fmt(s), NAMES[c], cell(prog, 1), fmt(above, 1) if above is not None and c != "floor" else "", prev,
+            fmt(s), NAMES[c], cell(prog, 1), fmt(above, 1) if above is not None and c not in ("floor", "floor6") else "", prev,
             cell(thread), m["xlated_insns"], m["verified_insns"], m["maps"]))
     out.append("")
 
@@ -956,6 +956,7 @@ def analysis(raw, run, accept, e2e, cp, split, edits, parts=None):
                     "" if run.above_floor("ebpf", s0) is None else "; in the writing thread's time %s ns above the bare drop" % fmt(run.above_floor("ebpf", s0)),
                     ("%s ns above the floor in the program, %s ns in the thread" % (
                         fmt(fwd), fmt(run.above_floor("ebpf-fwd", s0)) if run.above_floor("ebpf-fwd", s0) is not None else "?")) if fwd is not None else "not measured"))
+    t += analysis6(run, parts or {})
     if accept:
         for s in sorted(accept):
             a, ap, b, c = accept[s]
@@ -1011,6 +1012,44 @@ def analysis(raw, run, accept, e2e, cp, split, edits, parts=None):
                      % (fmt(edits[("ours-A", big)], 1), fmt(big), fmt(small, 1) if small else "?", fmt(sizes[0]),
                         edits.get(("kernel-A", big), float("nan")), save, fmt(big), total - spent, total, fmt(big), fmt(sizes[0])))
     t.append("")
+    return t
+
+
+def analysis6(run, parts):
+    """The IPv6 flood in XDP: what its program costs above the bare drop, part by part, and
+    how much of it any whitelist pays (the reference programs)."""
+    sizes = [s for s in run.sizes if run.program_above_floor("ebpf6", s) is not None]
+    if not sizes:
+        return []
+    lo, hi = sizes[0], sizes[-1]
+    t = []
+    p_lo, p_hi = run.program_above_floor("ebpf6", lo), run.program_above_floor("ebpf6", hi)
+    v4 = run.program_above_floor("ebpf", lo)
+    refs = []
+    for c, what in (("ref6-hash", "a hash of addresses"), ("ref6-lpm", "an LPM trie of /128 keys")):
+        a, b = run.program_above_floor(c, lo), run.program_above_floor(c, hi)
+        if a is not None:
+            refs.append("%s %s ns at %s entries%s" % (what, fmt(a), fmt(lo), (", %s ns at %s" % (fmt(b), fmt(hi))) if b is not None and hi != lo else ""))
+    line = ("- **The IPv6 flood in XDP.** ebpf-iptables' IPv6 path costs %s ns a packet above the bare drop at %s entries "
+            "and %s ns at %s (BPF statistics; IPv4's specialised program: %s ns at %s)." % (
+                fmt(p_lo), fmt(lo), fmt(p_hi), fmt(hi), fmt(v4) if v4 is not None else "?", fmt(lo)))
+    if refs:
+        line += (" The least a program can do for the same whitelist (bench/xdp_whitelist6.bpf.c: parse Ethernet, IPv6 "
+                 "and UDP, one lookup of the source, one per-CPU counter, drop) costs, with %s." % "; with ".join(refs))
+    g = lambda sz, k: parts.get((sz, k))
+    psz = sorted({sz for sz, _ in parts})
+    if psz:
+        def split(sz):
+            f, e, n, p5, fl, m = (g(sz, k) for k in ("floor6:flood", "ebpf6:early", "ebpf6:ndp", "ebpf6:port5061", "ebpf6:flood", "ebpf6:member"))
+            if None in (e, n, p5, fl):
+                return None
+            return ("at %s entries: reaching the IPv6 path %s ns, the header walk %s ns, the judge with the route check "
+                    "and the drop counter %s ns, the set's LPM lookup %s ns" % (
+                        fmt(sz), fmt(e - f, 0) if f is not None else "?", fmt(n - e, 0), fmt(p5 - n, 0), fmt(fl - p5, 0)))
+        parts_text = [x for x in (split(psz[0]), split(psz[-1]) if psz[-1] != psz[0] else None) if x]
+        if parts_text:
+            line += (" Part by part (frames that leave the path at different points, section 1): %s." % "; ".join(parts_text))
+    t.append(line)
     return t
 
 
