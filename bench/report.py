@@ -1083,8 +1083,8 @@ def analysis6(run, parts):
         tail = [g(sz, "ebpf6:flood") - g(sz, "ebpf6:member") for sz in psz
                 if g(sz, "ebpf6:flood") is not None and g(sz, "ebpf6:member") is not None]
         text += ("*What could go* (bpf/ipv6.h is not specialised per ruleset as the IPv4 path is): the judge, the route "
-                 "check and the drop counter take %s (the udp/5061 frame over NDP; of that, roughly %s the route check "
-                 "and the counter: flood − member): the IPv6 path walks its entries with "
+                 "check and the drop counter take %s (the udp/5061 frame over NDP; of that, roughly %s are the route check "
+                 "and the counter with the catch-all entry's step: flood − member): the IPv6 path walks its entries with "
                  "`bpf_loop` (a helper call, then per entry a callback, an array lookup and the entry's tests) where the IPv4 lean "
                  "program makes one keyed lookup, and its route check always calls `bpf_fib_lookup` (%s with forwarding "
                  "on) where IPv4's first reads the ingress device's forwarding flag. The set's LPM lookup takes %s; the "
