@@ -921,9 +921,15 @@ def targets(run, accept, e2e, sipp, cp, split, edits):
         if ("ebpf6", 10) in run.fm and ("ebpf6", 1000000) in run.fm:
             r = run.fm[("ebpf6", 1000000)] / run.fm[("ebpf6", 10)]
             p10, p1m = run.program_above_floor("ebpf6", 10), run.program_above_floor("ebpf6", 1000000)
-            t.append("- Thesis, IPv6: 1,000,000 entries within 1.3× of 10: %s (%.2f× on the thread's time; the program's "
-                     "work above the floor %s → %s ns)." % (verdict(r <= 1.3), r, fmt(p10) if p10 is not None else "?",
-                                                          fmt(p1m) if p1m is not None else "?"))
+            # Judged as the 1.5× line is, at a live-frame floor (the program's work above the
+            # bare drop on each size's floor): the tap's write hides a growing program.
+            lr = None
+            if p10 is not None and p1m is not None:
+                lr = (PREVIOUS["floor"][1000000] + p1m) / (PREVIOUS["floor"][10] + p10)
+            t.append("- Thesis, IPv6: 1,000,000 entries within 1.3× of 10: %s (%s at a live-frame floor; %.2f× on the "
+                     "thread's time, which the tap's write flattens; the program's work above the floor %s → %s ns)."
+                     % (verdict((lr if lr is not None else r) <= 1.3), ("%.2f×" % lr) if lr is not None else "?", r,
+                        fmt(p10) if p10 is not None else "?", fmt(p1m) if p1m is not None else "?"))
     if sipp:
         for rate, (cfg, best, worst, saving) in sorted(sipp.items()):
             t.append("- Thesis: SIPp at %s calls/s, ≥ 60 %% less receiver CPU than the best iptables configuration (%s, +%.1f %%): "
