@@ -233,6 +233,11 @@ def flood6_section(out, run):
         cells.append("%.2f× – %.2f×" % (min(ratios), max(ratios)) if ratios else "—")
         out.append("| %s | " % NAMES6[c] + " | ".join(cells) + " |")
     out.append("")
+    if any(run.above_floor(c, s) is not None and run.above_floor(c, s) < 0 for c in comps for s in sizes):
+        out.append("A negative figure is a row whose median fell below the floor's: the noise of other work on the "
+                   "machine (the load is in the header), larger than what the cheapest programs add to a ~1.5 µs tap "
+                   "write. The programs' own time (BPF statistics, \"Where the XDP programs' time goes\") is the "
+                   "steadier measure for them.\n")
 
 
 def family_ratios(run, s, ours, floor, ipt):
