@@ -428,7 +428,7 @@ def write_plot(run, comps, plot):
                             % (data, len(comps) + i, comps.index(c) + 1, NAMES[c]) for i, c in enumerate(flat))
     script = """set terminal png size 1500,650 noenhanced
 set output '%s'
-set multiplot layout 1,2 title 'SIP flood frame written to a tap: CPU ns per packet against whitelist size (median of the repetitions)'
+set multiplot layout 1,2 title 'IPv4 SIP flood frame written to a tap: CPU ns per packet against whitelist size (median of the repetitions)'
 set logscale xy
 set xlabel 'whitelist entries'
 set ylabel 'ns per packet (min-max bars)'
