@@ -41,29 +41,40 @@ e2e_ns() { echo "$prefix-e2e-$1"; }
 
 # 1: cost per packet of frames written to each competitor's tap: the SIP flood (a source
 # outside the whitelist, dropped) at every size, and the accepted packet (a member, to the
-# socket on udp/5060) at $accept_sizes. Then the counters' check and the XDP profile.
+# socket on udp/5060) at $accept_sizes; IPv6 competitors (is_v6) get the IPv6 whitelist and
+# frames, interleaved with the IPv4 ones. Then the counters' check and the XDP profile, and
+# the IPv6 program's cost per part (profile_parts6).
 phase_cost_per_packet() {
     printf 'rep\tsize\tcompetitor\tmode\tns_per_packet\tpackets\twritten\tdelivered\n' >"$raw/cost.tsv"
     printf 'size\tcompetitor\tflood_written\taccept_written\tdelivered\tkernel_drop\tkernel_accept\txdp_dropped\txdp_passed\n' >"$raw/checks.tsv"
     printf 'rep\tsize\tcompetitor\tprogram_ns\tthread_ns\tverified_insns\txlated_insns\tjited_bytes\tmaps\n' >"$raw/profile.tsv"
+    printf 'rep\tsize\tcompetitor\tframe\tprogram_ns\tthread_ns\truns\n' >"$raw/parts6.tsv"
     local size
     for size in "${sizes[@]}"; do
         mkdir -p "$work/files/$size"
-        local miss hit c
+        local miss hit miss6="" hit6="" c
         miss=$(python3 bench/whitelist.py "$size" "$work/files/$size")
         hit=$(python3 bench/whitelist.py --member "$size")
         local active=()
         for c in "${competitors[@]}"; do can_hold "$c" "$size" && active+=("$c"); done
+        for c in "${active[@]}"; do
+            if is_v6 "$c"; then
+                miss6=$(python3 bench/whitelist.py --inet6 "$size" "$work/files/$size")
+                hit6=$(python3 bench/whitelist.py --inet6-member "$size")
+                break
+            fi
+        done
         log "size $size: setting up ${active[*]}"
-        for c in "${active[@]}"; do mktap "$c"; done
+        for c in "${active[@]}"; do if is_v6 "$c"; then mktap6 "$c"; else mktap "$c"; fi; done
         local ok
         read -r -a ok <<<"$(setup_all "$size" tap0 cost_ns "${active[@]}")"
-        # What is measured: the flood for everyone (and ebpf again with forwarding on), the
-        # accepted packet for the acceptors at the accept sizes.
+        # What is measured: the flood for everyone (and ebpf, ebpf6 again with forwarding on),
+        # the accepted packet for the acceptors at the accept sizes.
         local items=()
         for c in "${ok[@]}"; do
             items+=("$c:flood")
             [ "$c" = ebpf ] && items+=("ebpf-fwd:flood")
+            [ "$c" = ebpf6 ] && items+=("ebpf6-fwd:flood")
             if in_list "$size" "${accept_sizes[@]}" && in_list "$c" "${acceptors[@]}"; then items+=("$c:accept"); fi
         done
         log "size $size: measuring ${#items[@]} paths, $cost_reps repetitions"
@@ -71,9 +82,11 @@ phase_cost_per_packet() {
         local rep item out
         for ((rep = 1; rep <= cost_reps; rep++)); do
             for item in $(rotated "$rep" "${items[@]}"); do
-                c=${item%%:*}; local mode=${item#*:} src=$miss home=${item%%:*}
-                [ "$mode" = accept ] && src=$hit
-                [ "$c" = ebpf-fwd ] && { home=ebpf; ip netns exec "$prefix-ebpf" sysctl -qw net.ipv4.conf.tap0.forwarding=1; }
+                c=${item%%:*}; local mode=${item#*:} home src
+                home=$(home_of "$c")
+                if is_v6 "$c"; then src=$miss6; [ "$mode" = accept ] && src=$hit6
+                else src=$miss; [ "$mode" = accept ] && src=$hit; fi
+                [ "$c" != "$home" ] && forwarding "$c" 1
                 if out=$(cost "$c" "$src" "$mode" 2>"$work/cost.err"); then
                     printf '%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$c" "$mode" "${out// /$'\t'}" >>"$raw/cost.tsv"
                     read -r _ _ w d <<<"$out"
@@ -82,7 +95,7 @@ phase_cost_per_packet() {
                 else
                     note "size $size: $c $mode run failed: $(tail -1 "$work/cost.err")"
                 fi
-                [ "$c" = ebpf-fwd ] && ip netns exec "$prefix-ebpf" sysctl -qw net.ipv4.conf.tap0.forwarding=0
+                [ "$c" != "$home" ] && forwarding "$c" 0
             done
         done
         for c in "${ok[@]}"; do
@@ -93,28 +106,75 @@ phase_cost_per_packet() {
         # The XDP programs' own time, after the checks (these frames are not counted there).
         local profiled=()
         for c in "${ok[@]}"; do
-            case $c in floor | ebpf-full | ebpf-xdp-only | xdp-filter) profiled+=("$c") ;; ebpf) profiled+=(ebpf ebpf-fwd) ;; esac
+            case $c in
+                floor | ebpf-full | ebpf-xdp-only | xdp-filter | floor6 | xdp-filter6 | ref6-*) profiled+=("$c") ;;
+                ebpf) profiled+=(ebpf ebpf-fwd) ;;
+                ebpf6) profiled+=(ebpf6 ebpf6-fwd) ;;
+            esac
         done
         for ((rep = 1; rep <= reps; rep++)); do
-            for c in $(rotated "$rep" "${profiled[@]}"); do profile "$c" "$size" "$miss" "$rep"; done
+            for c in $(rotated "$rep" "${profiled[@]}"); do
+                if is_v6 "$c"; then profile "$c" "$size" "$miss6" "$rep"; else profile "$c" "$size" "$miss" "$rep"; fi
+            done
         done
+        in_list ebpf6 "${ok[@]}" && profile_parts6 "$size" "$miss6" "$hit6" "$(in_list floor6 "${ok[@]}" && echo floor6)"
         for c in "${active[@]}"; do rmfw "$c"; done
     done
 }
 
-# profile NAME SIZE MISS REP: the XDP program's own run time per packet (BPF run-time
-# statistics, held for a fraction of a second) against the thread's, and its size.
+# profile NAME SIZE MISS REP [ARGS...]: the XDP program's own run time per packet (BPF
+# run-time statistics, held for a fraction of a second) against the thread's, and its size.
 profile() {
-    local c=$1 size=$2 miss=$3 rep=$4 ns="$prefix-$1" out
-    [ "$c" = ebpf-fwd ] && { ns="$prefix-ebpf"; ip netns exec "$ns" sysctl -qw net.ipv4.conf.tap0.forwarding=1; }
+    local c=$1 size=$2 miss=$3 rep=$4 ns out
+    ns="$prefix-$(home_of "$1")"
+    [ "$c" != "$(home_of "$c")" ] && forwarding "$c" 1
     if out=$(nsx "$ns" "$bench" profile --interface tap0 --source "$miss" --destination "$(tap_address "$ns")" 2>"$work/profile.err"); then
         echo "$out" | awk -v r="$rep" -v s="$size" -v c="$c" '{ v[$1] = $2 }
             END { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r, s, c, v["program_ns"], v["thread_ns"], v["verified_insns"], v["xlated_insns"], v["jited_bytes"], v["maps"] }' >>"$raw/profile.tsv"
     else
         note "size $size: profiling $c failed: $(tail -1 "$work/profile.err")"
     fi
-    [ "$c" = ebpf-fwd ] && ip netns exec "$ns" sysctl -qw net.ipv4.conf.tap0.forwarding=0
+    [ "$c" != "$(home_of "$c")" ] && forwarding "$c" 0
     return 0
+}
+
+# profile_parts6 SIZE MISS6 HIT6 [floor6]: the IPv6 path's cost taken apart. The same program
+# (ebpf6's) is run on frames that leave it at different points of bpf/ipv6.h, each under
+# the BPF run-time statistics, rotated over $reps repetitions with the bare drop (floor6):
+#   early     a multicast source: passed right after the header is read (ip6_rcv_core
+#             drops such sources before PREROUTING)
+#   ndp       a router solicitation (ICMPv6 133): the extension-header walk and the transport
+#             header, then passed (NDP is never judged)
+#   port5061  a non-member to udp/5061: the judge (both entries; the first fails on the port
+#             before its set test), the route check, the drop counter: a drop without the
+#             set lookup
+#   flood     the flood (a non-member to udp/5060): the same plus the set's LPM lookup (a miss)
+#   member    a member to udp/5060: the judge's first entry with the set lookup (a hit), passed
+#             up (no route check, no drop counter)
+profile_parts6() {
+    local size=$1 miss6=$2 hit6=$3 rep f out
+    local ns="$prefix-ebpf6" dst
+    dst=$(tap_address "$ns")
+    local frames=(ebpf6:early ebpf6:ndp ebpf6:port5061 ebpf6:flood ebpf6:member)
+    [ -n "${4:-}" ] && frames+=(floor6:flood)
+    for ((rep = 1; rep <= reps; rep++)); do
+        for f in $(rotated "$rep" "${frames[@]}"); do
+            local c=${f%%:*} frame=${f#*:} args=()
+            case $frame in
+                early) args=(--source ff02::1:5060 --destination "$dst") ;;
+                ndp) args=(--source "$miss6" --destination "$dst" --icmpv6-type 133) ;;
+                port5061) args=(--source "$miss6" --destination "$dst" --dport 5061) ;;
+                flood) args=(--source "$miss6" --destination "$(tap_address "$prefix-$c")") ;;
+                member) args=(--source "$hit6" --destination "$dst") ;;
+            esac
+            if out=$(nsx "$prefix-$c" "$bench" profile --interface tap0 "${args[@]}" 2>"$work/profile.err"); then
+                echo "$out" | awk -v r="$rep" -v s="$size" -v c="$c" -v f="$frame" '{ v[$1] = $2 }
+                    END { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r, s, c, f, v["program_ns"], v["thread_ns"], v["runs"] }' >>"$raw/parts6.tsv"
+            else
+                note "size $size: IPv6 parts, $c $frame failed: $(tail -1 "$work/profile.err")"
+            fi
+        done
+    done
 }
 
 # 2: end to end at $e2e_size members, each competitor in a namespace wired to the generator

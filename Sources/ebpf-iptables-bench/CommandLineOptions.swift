@@ -52,6 +52,15 @@ struct CommandLineOptions {
     }
 }
 
+extension CommandLineOptions {
+    /// An IPv6 address, its 16 bytes.
+    func address6(_ name: String) throws -> [UInt8] {
+        let text = try string(name)
+        guard let b = ipv6Bytes(text) else { throw BenchError(description: "--\(name) \(text): not an IPv6 address") }
+        return b
+    }
+}
+
 /// "aa:bb:cc:dd:ee:ff" -> six bytes.
 func macBytes(_ text: String) throws -> [UInt8] {
     let bytes = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").compactMap { UInt8($0, radix: 16) }

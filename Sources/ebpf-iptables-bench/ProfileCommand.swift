@@ -5,7 +5,7 @@ import Loader
 /// run-time statistics, against the writing thread's CPU time per frame over the same
 /// frames (see TapCostCommand), plus the program's size. Prints `key value` lines.
 struct ProfileCommand {
-    static let usage = "profile --interface TAP --source A.B.C.D --destination A.B.C.D"
+    static let usage = "profile --interface TAP --source ADDR --destination ADDR [--dport P] [--icmpv6-type T] (IPv4 or IPv6, as tap-cost)"
 
     let cost: TapCostCommand
 
@@ -15,7 +15,7 @@ struct ProfileCommand {
 
     func run() throws {
         let program = try XDPProgramHandle.attached(to: cost.interface)
-        var run = TapRun(tap: try TapDevice(name: cost.interface), sink: try UDPSink(port: 5060), frame: cost.frame)
+        var run = TapRun(tap: try TapDevice(name: cost.interface), sink: try UDPSink(port: 5060, ipv6: cost.ipv6), frame: cost.frame)
         _ = try run.measure(count: 20_000)
         let stats = try BPFRunStats()
         let before = try program.profile()

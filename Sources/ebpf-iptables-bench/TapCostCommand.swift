@@ -15,13 +15,16 @@ import Loader
 /// BPF_PROG_TEST_RUN); `--deliver all|none` checks that every frame, or none, reached the
 /// socket. Either failing is an error: a figure is never printed for the wrong path.
 struct TapCostCommand {
-    static let usage = "tap-cost --interface TAP (--source A.B.C.D --destination A.B.C.D [--payload-file F] | --ip-hex HEX) "
-        + "[--expect drop|pass|tx] [--deliver all|none] [--seconds S]"
+    static let usage = "tap-cost --interface TAP (--source A.B.C.D --destination A.B.C.D [--payload-file F] | --ip-hex HEX "
+        + "| --source IPV6 --destination IPV6 [--icmpv6-type T]) [--dport P] [--expect drop|pass|tx] [--deliver all|none] [--seconds S]"
 
     enum Delivery: String { case all, none }
 
     let interface: String
     let frame: [UInt8]
+    /// An IPv6 frame (the source is an IPv6 address): the socket that proves delivery is an
+    /// IPv6 one.
+    let ipv6: Bool
     let expect: UInt32?
     let delivery: Delivery?
     /// Target duration of the measured run; the warm-up sizes it.
@@ -31,11 +34,23 @@ struct TapCostCommand {
         let o = try CommandLineOptions(words, usage: Self.usage)
         interface = try o.string("interface")
         let mac = try interfaceMAC(interface)
+        let dport = UInt16(try o.int("dport", default: 5060))
+        ipv6 = o.optional("source")?.contains(":") ?? false
         if let hex = o.optional("ip-hex") {
             // Any IPv4 packet (rule kinds other than the whitelist: a SIP payload, a TCP SYN...).
             frame = try ipFrame(hex: hex, destinationMAC: mac)
+        } else if ipv6 {
+            // The IPv6 flood (scripts/bench's IPv6 rows), or with --icmpv6-type an ICMPv6 frame.
+            var f = IPv6Frame(source: try o.address6("source"), destination: try o.address6("destination"))
+            f.transport = .udp(sourcePort: 40000, destinationPort: dport)
+            if let t = o.optional("icmpv6-type") {
+                guard let type = UInt8(t) else { throw BenchError(description: "--icmpv6-type \(t): 0 to 255") }
+                f.transport = .icmpv6(type: type, code: 0)
+            }
+            frame = f.bytes(destinationMAC: mac)
         } else {
             var udp = UDPFrame(source: try o.address("source"), destination: try o.address("destination"))
+            udp.destinationPort = dport
             if let f = o.optional("payload-file") {
                 guard let d = FileManager.default.contents(atPath: f) else { throw BenchError(description: "--payload-file \(f): cannot read") }
                 udp.payload = Array(d)
@@ -66,7 +81,7 @@ struct TapCostCommand {
                 throw BenchError(description: "\(interface): XDP action \(action), expected \(expect) (1 DROP, 2 PASS)")
             }
         }
-        let sink = try UDPSink(port: 5060)
+        let sink = try UDPSink(port: 5060, ipv6: ipv6)
         let tap = try TapDevice(name: interface)
         var run = TapRun(tap: tap, sink: sink, frame: frame)
         // Warm caches, then size the run from a second warm-up: the netfilter paths with
