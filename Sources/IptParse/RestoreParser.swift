@@ -45,7 +45,6 @@ public enum RestoreParser {
     static func replay(_ lines: [String], options: Options, preparsed: [CommandParser.Parsed?]?) -> RestoreState {
         var state = RestoreState(options: options)
         state.preparsed = preparsed
-        state.lineCount = lines.count
         for (i, line) in lines.enumerated() {
             state.line(line, number: i + 1)
             // Capped with lines left: the rest of the file is not read, so a table still open
@@ -81,8 +80,6 @@ struct RestoreState {
     /// Command lines already parsed by RestorePreparse, by line index.
     var preparsed: [CommandParser.Parsed?]?
     var userChainsStale = true
-    /// Lines in the file (what is left bounds the rules a chain can still receive).
-    var lineCount = 0
 
     /// Lines of the input, kept to show them under diagnostics found after the fact.
     var lines: [Int: String] = [:]
@@ -272,13 +269,6 @@ struct RestoreState {
             report("bad-command", "\(cmd.kind.rawValue) lists rules and cannot be used in a restore file", line: n, text: text,
                    column: cmd.location.column, length: cmd.location.length)
             return
-        }
-        if cmd.kind == .append, let chain = cmd.chain, let i = open?.table.index(of: chain),
-           let rules = open?.table.chains[i].rules, rules.count == rules.capacity {
-            // The rest of the file bounds what this chain can still get (one rule a line, more
-            // for an address list, which grows the array as before): one allocation instead of
-            // a copy of every rule at each doubling; pages never written are never touched.
-            open?.table.chains[i].rules.reserveCapacity(max(2 * rules.count, rules.count + lineCount - n + 1))
         }
         do {
             try open?.table.apply(cmd)
