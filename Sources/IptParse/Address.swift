@@ -165,8 +165,22 @@ enum IPAddressText {
         family == .ipv4 ? parseIPv4(s) : parseIPv6(s)
     }
 
+    /// Bytes in decimal joined by dots, written straight into one buffer (every address of
+    /// an iptables-save goes through here: no String per byte to join).
+    static func dotted(_ bytes: ArraySlice<UInt8>) -> String {
+        var buf: [UInt8] = []
+        buf.reserveCapacity(bytes.count * 4)
+        for (k, b) in bytes.enumerated() {
+            if k > 0 { buf.append(UInt8(ascii: ".")) }
+            if b >= 100 { buf.append(UInt8(ascii: "0") + b / 100) }
+            if b >= 10 { buf.append(UInt8(ascii: "0") + b / 10 % 10) }
+            buf.append(UInt8(ascii: "0") + b % 10)
+        }
+        return String(decoding: buf, as: UTF8.self)
+    }
+
     static func format(_ bytes: [UInt8], family: Family) -> String {
-        if family == .ipv4 { return bytes.map(String.init).joined(separator: ".") }
+        if family == .ipv4 { return dotted(bytes[...]) }
         var groups: [UInt16] = []
         for i in stride(from: 0, to: 16, by: 2) { groups.append(UInt16(bytes[i]) << 8 | UInt16(bytes[i + 1])) }
         // RFC 5952: compress the longest run (of two or more) of zero groups, the first on a tie.
@@ -182,7 +196,7 @@ enum IPAddressText {
         let hex = groups.map { String($0, radix: 16) }
         // glibc's inet_ntop prints IPv4-mapped and -compatible addresses with a dotted tail.
         if bestStart == 0 && (bestLen == 6 || (bestLen == 5 && groups[5] == 0xffff)) && !(bestLen == 6 && groups[6] == 0 && groups[7] <= 1) {
-            let v4 = bytes[12...].map(String.init).joined(separator: ".")
+            let v4 = dotted(bytes[12...])
             return bestLen == 5 ? "::ffff:\(v4)" : "::\(v4)"
         }
         if bestStart < 0 { return hex.joined(separator: ":") }

@@ -11,7 +11,7 @@ extension CommandLineParser {
             throw fail("bad-negation", "'!' cannot be used with '\(w.text)'", invertWord)
         }
         invert = false
-        if ruleOptions.contains(key) { ruleOptionWord = ruleOptionWord ?? w }
+        if ruleOptionByByte[Int(key)] { ruleOptionWord = ruleOptionWord ?? w }
         func arg(_ what: String) throws(Diagnostic) -> Word {
             if let inline { return inline }
             let v = try next(for: w, what: what)
@@ -21,7 +21,7 @@ extension CommandLineParser {
             }
             return v
         }
-        if let k = commandKinds[key] {
+        if let k = commandKindByByte[Int(key)] {
             if let prev = kindWord {
                 throw fail("multiple-commands", "only one command is allowed, and '\(prev.text)' was already given", w)
             }

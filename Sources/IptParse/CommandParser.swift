@@ -45,6 +45,12 @@ let builtinLong: [(String, Character, Int)] = [
     ("ipv4", "4", 0), ("ipv6", "6", 0), ("modprobe", "M", 1),
 ]
 let builtinByName: [String: Character] = Dictionary(builtinLong.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+/// Every prefix (the empty one too: `--=x`) of a builtin long option's name: which words may abbreviate one.
+let builtinPrefixes: Set<String> = Set(builtinLong.flatMap { b in (0...b.0.utf8.count).map { String(decoding: b.0.utf8.prefix($0), as: UTF8.self) } })
+/// `shortArgc` by byte (-1: no such short option): a table read per option word.
+let shortArgcByByte: [Int8] = (0..<256).map { shortArgc[UInt8($0)].map(Int8.init) ?? -1 }
+/// `ruleOptions` by byte.
+let ruleOptionByByte: [Bool] = (0..<256).map { ruleOptions.contains(UInt8($0)) }
 let shortArgc: [UInt8: Int] = [
     UInt8(ascii: "A"): 1, UInt8(ascii: "C"): 1, UInt8(ascii: "D"): 1, UInt8(ascii: "I"): 1, UInt8(ascii: "R"): 1, UInt8(ascii: "N"): 1, UInt8(ascii: "P"): 1, UInt8(ascii: "E"): 1, UInt8(ascii: "p"): 1, UInt8(ascii: "s"): 1, UInt8(ascii: "d"): 1, UInt8(ascii: "j"): 1,
     UInt8(ascii: "g"): 1, UInt8(ascii: "i"): 1, UInt8(ascii: "o"): 1, UInt8(ascii: "m"): 1, UInt8(ascii: "t"): 1, UInt8(ascii: "W"): 1, UInt8(ascii: "c"): 1, UInt8(ascii: "M"): 1,
@@ -55,6 +61,8 @@ let commandKinds: [UInt8: IptCommand.Kind] = [
     UInt8(ascii: "A"): .append, UInt8(ascii: "C"): .check, UInt8(ascii: "D"): .delete, UInt8(ascii: "I"): .insert, UInt8(ascii: "R"): .replace, UInt8(ascii: "L"): .list, UInt8(ascii: "S"): .listRules,
     UInt8(ascii: "F"): .flush, UInt8(ascii: "Z"): .zero, UInt8(ascii: "N"): .newChain, UInt8(ascii: "X"): .deleteChain, UInt8(ascii: "P"): .policy, UInt8(ascii: "E"): .renameChain,
 ]
+/// `commandKinds` by byte: a table read per option word.
+let commandKindByByte: [IptCommand.Kind?] = (0..<256).map { commandKinds[UInt8($0)] }
 /// Builtin options that put something into the rule: refused with commands that take none.
 let ruleOptions: Set<UInt8> = Set("psdjgiofmc".utf8)
 let protoMatches: [UInt8: String] = [6: "tcp", 17: "udp", 132: "sctp", 1: "icmp", 58: "icmp6", 33: "dccp", 136: "udplite", 135: "mh"]
@@ -182,12 +190,16 @@ struct CommandLineParser {
         var candidates: [(String, () -> Void)] = []
         var builtinHit: Character?
         var extHit: (Int, ExtensionSpec.Option)?
-        for b in builtinLong where b.0.hasPrefix(name) && builtinHit != b.1 {
-            builtinHit = b.1
-            candidates.append((b.0, {}))
+        // Most words reaching here abbreviate no builtin name (`-p udp --dport`): one set
+        // lookup instead of a prefix test against each of them.
+        if builtinPrefixes.contains(name) {
+            for b in builtinLong where b.0.hasBytePrefix(name) && builtinHit != b.1 {
+                builtinHit = b.1
+                candidates.append((b.0, {}))
+            }
         }
         for (i, e) in extensions.enumerated().reversed() {
-            for o in e.spec.options where o.name.hasPrefix(name) && !candidates.contains(where: { $0.0 == o.name }) {
+            for o in e.spec.options where o.name.hasBytePrefix(name) && !candidates.contains(where: { $0.0 == o.name }) {
                 if extHit == nil { extHit = (i, o) }
                 candidates.append((o.name, {}))
             }
@@ -238,7 +250,7 @@ struct CommandLineParser {
               let spec = ExtensionCatalog.match(mname, family: family) else { return nil }
         protoMatchLoaded = true
         let exact = spec.option(named: name)
-        let prefixed = spec.options.filter { $0.name.hasPrefix(name) }
+        let prefixed = spec.options.filter { $0.name.hasBytePrefix(name) }
         guard let opt = exact ?? (prefixed.count == 1 ? prefixed.first : nil) else { return nil }
         extensions.append(LoadedExtension(spec: spec, word: protoWord ?? word))
         return (extensions.count - 1, opt)
@@ -296,7 +308,7 @@ struct CommandLineParser {
         if u.count == 2 {
             // Nearly every short option stands alone (`-A`, `-p`): no array for those.
             let c = Character(UnicodeScalar(u[u.index(after: u.startIndex)]))
-            guard shortArgc[c.asciiValue ?? 0] != nil else { throw fail("unknown-option", "unknown option '-\(c)'", w) }
+            guard shortArgcByByte[Int(c.asciiValue ?? 0)] >= 0 else { throw fail("unknown-option", "unknown option '-\(c)'", w) }
             return try builtin(c, word: w, inline: nil)
         }
         let chars = Array(w.text.dropFirst())

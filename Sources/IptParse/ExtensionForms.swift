@@ -67,6 +67,21 @@ enum ExtensionForms {
 
     /// strtoul with base 0 as libxtables uses it: decimal, 0x hex, 0 octal; no sign.
     static func parseNumber(_ s: Substring) -> UInt64? {
+        // Plain decimal (every port and count of a usual ruleset): read from the bytes, nil on
+        // overflow as UInt64(s) gives; anything else takes the general path below.
+        let u = s.utf8
+        if let first = u.first, first >= UInt8(ascii: "1"), first <= UInt8(ascii: "9") {
+            var v: UInt64 = 0
+            var plain = true
+            for b in u {
+                guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9") else { plain = false; break }
+                let (m, o1) = v.multipliedReportingOverflow(by: 10)
+                let (a, o2) = m.addingReportingOverflow(UInt64(b - UInt8(ascii: "0")))
+                if o1 || o2 { return nil }
+                v = a
+            }
+            if plain { return v }
+        }
         if s.hasPrefix("-") || s.hasPrefix("+") || s.isEmpty { return nil }
         if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt64(s.dropFirst(2), radix: 16) }
         if s.count > 1 && s.hasPrefix("0") { return UInt64(s.dropFirst(), radix: 8) }

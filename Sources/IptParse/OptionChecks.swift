@@ -32,6 +32,15 @@ enum OptionChecks {
         "SECMARK": [], "SNAT": [], "SYNPROXY": [], "TEE": [], "TOS": [], "TPROXY": [],
     ]
 
+    /// Every extension a case of check's value switch names (first element of its patterns);
+    /// the others skip the switch. OptionChecksSourceTests keeps this list and the switch in step.
+    static let valueCheckedExtensions: Set<String> = [
+        "dccp", "ah", "esp", "conntrack", "cpu", "connlimit", "hashlimit", "dscp", "DSCP", "addrtype", "cgroup", "connbytes",
+        "devgroup", "icmp", "iprange", "AUDIT", "LOG", "CT", "ecn", "length", "limit", "connmark", "CONNMARK", "mark", "MARK",
+        "TPROXY", "NFLOG", "policy", "NFQUEUE", "TOS", "tos", "osf", "owner", "physdev", "state", "mac", "cluster", "IDLETIMER",
+        "HMARK",
+    ]
+
     /// libxt_policy: the options of one policy element (each `--next` starts another); the
     /// extension's own parse refuses one twice within an element ("double --reqid option").
     static let policyElement: Set<String> = ["reqid", "spi", "proto", "mode", "tunnel-src", "tunnel-dst"]
@@ -80,6 +89,12 @@ enum OptionChecks {
             }
         }
         func badValue() -> Diagnostic { xt("\(ext): Bad value for \"--\(name)\" option: \"\(a)\"") }
+        // An extension no case below names goes to the default at once: the switch compares
+        // its name with each case in turn, about a hundred per option read (udp, comment).
+        guard valueCheckedExtensions.contains(ext) else {
+            try OptionChecksMZ1.value(e, opt, args: args, parser: parser)
+            return
+        }
         switch (ext, opt.name) {
         case ("dccp", "dccp-option"):
             try uint(1, 255)

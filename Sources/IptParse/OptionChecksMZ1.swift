@@ -283,7 +283,9 @@ enum OptionChecksMZ1 {
 
     /// Final checks (xtables_options_fcheck and the extensions' own), in iptables' words.
     static func final(_ e: LoadedExtension, parser: CommandLineParser) throws(Diagnostic) {
-        let given = Set(e.given.map { primary[$0.option.name] ?? $0.option.name })
+        // The few options given, searched in place when asked: a Set built for every
+        // extension of every rule (most reach `default`) cost more than all these checks.
+        let given = GivenNames(given: e.given)
         func xt(_ text: String) -> Diagnostic { ExtensionForms.xt(parser, text, e.word) }
         switch e.spec.name {
         case "quota", "nfacct", "tcpmss":
@@ -345,6 +347,16 @@ enum OptionChecksMZ1 {
             }
         default:
             break
+        }
+    }
+}
+
+extension OptionChecksMZ1 {
+    /// The names of the options given to one extension, each by its first spelling.
+    struct GivenNames {
+        let given: [LoadedExtension.Given]
+        func contains(_ name: String) -> Bool {
+            given.contains { (OptionChecksMZ1.primary[$0.option.name] ?? $0.option.name) == name }
         }
     }
 }

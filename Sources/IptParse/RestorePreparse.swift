@@ -45,46 +45,49 @@ enum RestorePreparse {
             }
         }
         let decls = sections
-        let results = UnsafeMutableBufferPointer<CommandParser.Parsed?>.allocate(capacity: lines.count)
-        results.initialize(repeating: nil)
-        defer {
-            _ = results.deinitialize()
-            results.deallocate()
-        }
-        nonisolated(unsafe) let out = results
+        // A command that creates, deletes or renames a chain changes what the lines after it
+        // mean: each worker says whether it met one (instead of a second pass over every command).
+        let editsChains = UnsafeMutableBufferPointer<Bool>.allocate(capacity: 8)
+        editsChains.initialize(repeating: false)
+        defer { editsChains.deallocate() }
+        nonisolated(unsafe) let edits = editsChains
         let chunks = 8
         let family = options.family, file = options.file, setExists = options.setExists
         let allJobs = jobs
-        DispatchQueue.concurrentPerform(iterations: chunks) { k in
-            // Each worker gets its own copies of the shared tables: reference counts on one
-            // dictionary's storage, bumped for every line by both cores, cost more than the copy.
-            let myDecls = decls.map { d in Dictionary(uniqueKeysWithValues: d.map { ($0.key, $0.value) }) }
-            let lo = allJobs.count * k / chunks, hi = allJobs.count * (k + 1) / chunks
-            var ctx = CommandContext(family: family, restoreTable: nil, setExists: setExists)
-            var section = -1
-            var line = 0
-            let lineBox = LineBox()
-            for job in allJobs[lo..<hi] {
-                line = job.index + 1
-                lineBox.value = line
-                if job.section != section || ctx.restoreTable != job.table {
-                    section = job.section
-                    let decl = myDecls[job.section]
-                    ctx = CommandContext(family: family, restoreTable: job.table,
-                                         chainExists: { _, c in (decl[c] ?? Int.max) < lineBox.value },
-                                         setExists: setExists)
+        // The workers write straight into the array the replay reads: no copy of 100,000 commands.
+        let parsed = [CommandParser.Parsed?](unsafeUninitializedCapacity: lines.count) { buffer, count in
+            buffer.initialize(repeating: nil)
+            count = lines.count
+            nonisolated(unsafe) let out = buffer
+            DispatchQueue.concurrentPerform(iterations: chunks) { k in
+                // Each worker gets its own copies of the shared tables: reference counts on one
+                // dictionary's storage, bumped for every line by both cores, cost more than the copy.
+                let myDecls = decls.map { d in Dictionary(uniqueKeysWithValues: d.map { ($0.key, $0.value) }) }
+                let lo = allJobs.count * k / chunks, hi = allJobs.count * (k + 1) / chunks
+                var ctx = CommandContext(family: family, restoreTable: nil, setExists: setExists)
+                var section = -1
+                var line = 0
+                let lineBox = LineBox()
+                for job in allJobs[lo..<hi] {
+                    line = job.index + 1
+                    lineBox.value = line
+                    if job.section != section || ctx.restoreTable != job.table {
+                        section = job.section
+                        let decl = myDecls[job.section]
+                        ctx = CommandContext(family: family, restoreTable: job.table,
+                                             chainExists: { _, c in (decl[c] ?? Int.max) < lineBox.value },
+                                             setExists: setExists)
+                    }
+                    let result = parseLine(lines[job.index], number: line, file: file, context: ctx)
+                    if case .command(let c)? = result, c.kind == .newChain || c.kind == .deleteChain || c.kind == .renameChain {
+                        edits[k] = true
+                    }
+                    out[job.index] = result
                 }
-                out[job.index] = parseLine(lines[job.index], number: line, file: file, context: ctx)
             }
         }
-        var parsed = Array(results)
-        for job in jobs {
-            if case .command(let c)? = parsed[job.index], [.newChain, .deleteChain, .renameChain].contains(c.kind) {
-                return nil
-            }
-        }
+        if editsChains.contains(true) { return nil }
         // Lines that failed stay nil: the replay parses them again and reports them in order.
-        parsed.reserveCapacity(lines.count)
         return parsed
     }
 

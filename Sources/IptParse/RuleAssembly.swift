@@ -52,6 +52,7 @@ extension CommandLineParser {
         let srcs: [Negatable<IPPrefix>?] = sources.isEmpty ? [nil] : sources.map { Negatable($0.0, negated: sourceNegated) }
         let dsts: [Negatable<IPPrefix>?] = destinations.isEmpty ? [nil] : destinations.map { Negatable($0.0, negated: destinationNegated) }
         let ruleLoc = SourceLocation(file: source.file, line: source.line, column: 1, length: max(1, source.text.count))
+        cmd.rules.reserveCapacity(srcs.count * dsts.count)
         for s in srcs {
             for d in dsts {
                 cmd.rules.append(Rule(source: s.flatMap(dropAny), destination: d.flatMap(dropAny), inInterface: Self.anyInterface(inIface),
