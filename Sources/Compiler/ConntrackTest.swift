@@ -89,7 +89,7 @@ public struct ConntrackTest: Equatable, Hashable, Sendable {
                 t.addresses[i] = m
                 opt = Options.addresses[i]
             case "ctorigsrcport", "ctorigdstport", "ctreplsrcport", "ctrepldstport":
-                guard let r = Self.range(arg) else { throw refuse() }
+                guard let r = ClosedRange<UInt16>(colonSeparated: arg) else { throw refuse() }
                 let i = ["ctorigsrcport", "ctorigdstport", "ctreplsrcport", "ctrepldstport"].firstIndex(of: o.name) ?? 0
                 t.ports[i] = r
                 opt = Options.ports[i]
@@ -150,15 +150,6 @@ public struct ConntrackTest: Equatable, Hashable, Sendable {
             v = v << 8 | UInt32(n)
         }
         return v
-    }
-
-    static func range(_ s: String) -> ClosedRange<UInt16>? {
-        let p = s.split(separator: ":", omittingEmptySubsequences: false)
-        guard let lo = UInt16(p[0]) else { return nil }
-        if p.count == 1 { return lo...lo }
-        // The kernel's port_match with min > max matches no port; kept as lo...lo would lie.
-        guard p.count == 2, let hi = UInt16(p[1]), lo <= hi else { return nil }
-        return lo...hi
     }
 }
 

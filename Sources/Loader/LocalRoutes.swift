@@ -295,11 +295,7 @@ extension Dataplane {
     /// 24 drops instead of 81 with specialised programs swapped in after the restore).
     func retakeLocalRoutesIfValid() {
         guard (try? localRoutesState().valid) == true else { return }
-        do {
-            try syncLocalRoutes()
-        } catch {
-            _ = try? map("local_state").update(UInt32(0), eipt_local_state())
-        }
+        syncLocalRoutesOrInvalidate()
     }
 
     /// Called whenever a generation is written: takes a fresh copy of table 255 when the
@@ -307,6 +303,11 @@ extension Dataplane {
     /// and the kernel decides those rules): never a reason to refuse the tables.
     func refreshLocalRoutesIfUsed(_ tables: CompiledTables) {
         guard Self.usesLocalRoutes(tables) else { return }
+        syncLocalRoutesOrInvalidate()
+    }
+
+    /// A fresh copy, or on failure an invalid one (addrtype answers MAYBE): never an error.
+    private func syncLocalRoutesOrInvalidate() {
         do {
             try syncLocalRoutes()
         } catch {

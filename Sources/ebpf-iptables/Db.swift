@@ -6,6 +6,14 @@ import Foundation
 struct Db: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The fleet's PostgreSQL database (docs/fleet.md).", subcommands: [DbInit.self, DbPrune.self])
+
+    /// `body`'s value; its error on stderr as `ebpf-iptables: ...` and exit 1.
+    static func orExit<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch {
+            FileHandle.standardError.write(Data("ebpf-iptables: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
 }
 
 struct DbInit: ParsableCommand {
@@ -17,18 +25,9 @@ struct DbInit: ParsableCommand {
     var database: String
 
     func run() throws {
-        let url: DatabaseURL
-        do { url = try DatabaseURL(database) } catch {
-            FileHandle.standardError.write(Data("ebpf-iptables: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
-        do {
-            let applied = try FleetBlocking.applyMigrations(url)
-            print(applied.isEmpty ? "database \(url.database): schema up to date" : "database \(url.database): applied \(applied.joined(separator: ", "))")
-        } catch {
-            FileHandle.standardError.write(Data("ebpf-iptables: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let url = try Db.orExit { try DatabaseURL(database) }
+        let applied = try Db.orExit { try FleetBlocking.applyMigrations(url) }
+        print(applied.isEmpty ? "database \(url.database): schema up to date" : "database \(url.database): applied \(applied.joined(separator: ", "))")
     }
 }
 
@@ -58,22 +57,13 @@ struct DbPrune: ParsableCommand {
     }
 
     func run() throws {
-        let url: DatabaseURL
-        do { url = try DatabaseURL(database) } catch {
-            FileHandle.standardError.write(Data("ebpf-iptables: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let url = try Db.orExit { try DatabaseURL(database) }
         let cut: FleetPrune.Cut = keepSeconds.map { FleetPrune.Cut.keepSeconds($0) } ?? FleetPrune.Cut.beforeSeq(beforeSeq ?? 0)
-        do {
-            let o = try FleetBlocking.prune(url, cut)
-            var line = "database \(url.database): deleted \(o.deleted) change(s); no change below seq \(o.prunedBelow) is kept"
-            if !o.behind.isEmpty {
-                line += "; \(o.behind.count) node(s) had applied less and will resynchronise from a snapshot: \(o.behind.joined(separator: ", "))"
-            }
-            print(line)
-        } catch {
-            FileHandle.standardError.write(Data("ebpf-iptables: \(error)\n".utf8))
-            throw ExitCode(1)
+        let o = try Db.orExit { try FleetBlocking.prune(url, cut) }
+        var line = "database \(url.database): deleted \(o.deleted) change(s); no change below seq \(o.prunedBelow) is kept"
+        if !o.behind.isEmpty {
+            line += "; \(o.behind.count) node(s) had applied less and will resynchronise from a snapshot: \(o.behind.joined(separator: ", "))"
         }
+        print(line)
     }
 }

@@ -143,10 +143,8 @@ struct Lowering6 {
                 guard let v = UInt32(a), v <= 2048 else { return nil }
                 r.length = Negatable(UInt16(v), negated: o.negated)
             case "rt-segsleft":
-                let parts = a.split(separator: ":", omittingEmptySubsequences: false)
-                guard parts.count <= 2, let lo = UInt32(parts[0]), let hi = parts.count == 2 ? UInt32(parts[1]) : lo,
-                      lo <= hi else { return nil }
-                r.segmentsLeft = lo...hi
+                guard let range = ClosedRange<UInt32>(colonSeparated: a) else { return nil }
+                r.segmentsLeft = range
                 r.segmentsNegated = o.negated
             default:
                 return nil
@@ -195,10 +193,8 @@ struct Lowering6 {
         for o in e.options {
             switch (o.name, o.args.count, o.negated) {
             case ("fragid", 1, _):
-                let parts = o.args[0].split(separator: ":", omittingEmptySubsequences: false)
-                guard parts.count <= 2, let lo = UInt32(parts[0]), let hi = parts.count == 2 ? UInt32(parts[1]) : lo,
-                      lo <= hi else { return nil }
-                f.ids = lo...hi
+                guard let range = ClosedRange<UInt32>(colonSeparated: o.args[0]) else { return nil }
+                f.ids = range
                 f.idsNegated = o.negated
             case ("fraglen", 1, _): continue // frag_mt6 never reads it
             case ("fragres", 0, false): f.reservedZero = true
