@@ -22,6 +22,8 @@ do {
         try ProfileCommand(rest).run()
     } else if arguments.first == "restore-split" {
         try RestoreSplitCommand(rest).run()
+    } else if arguments.first == "xdp-cost6" {
+        try XdpCost6Command(rest).run()
     } else if arguments.first == "stateful-cost" {
         try StatefulCostCommand(rest).run()
     } else if arguments.first == "fill-xdp-filter" {
