@@ -813,6 +813,8 @@ enum eipt6_test {
 /* eipt6_rule.set_flags */
 #define EIPT6_SET_PORT 1u     /* hash:ip,port / hash:net,port: the key holds proto and port */
 #define EIPT6_SET_DST_PORT 2u /* the port is the destination port (src,dst) */
+#define EIPT6_SET_HOSTS 4u    /* no port, every member a /128 (hash:ip without a netmask): the
+			       * members are in v6_sethost_N, not in the trie */
 
 struct eipt6_rule {
 	__u32 pos;       /* the counted position */
@@ -849,6 +851,12 @@ struct eipt6_set_key {
 	__u32 set_id;
 	__u8 addr[16];
 };
+/* v6_sethost_N: HASH of the members of the sets whose every member is a /128 (EIPT6_SET_HOSTS);
+ * the value as v6_set_N's. */
+struct eipt6_set_host_key {
+	__u32 set_id;
+	__u8 addr[16];
+};
 /* v6_setport_N: LPM_TRIE of hash:ip,port / hash:net,port members: prefixlen = 64 + the
  * prefix length. port: as ipset keeps it (TCP/UDP/SCTP/UDP-Lite port, ICMPv6
  * type << 8 | code, 0 for other protocols), network order. */
@@ -882,6 +890,7 @@ enum eipt6_stat {
 #ifndef __BPF__
 _Static_assert(sizeof(struct eipt6_rule) == 124, "eipt6_rule layout");
 _Static_assert(sizeof(struct eipt6_set_key) == 24, "eipt6_set_key layout");
+_Static_assert(sizeof(struct eipt6_set_host_key) == 20, "eipt6_set_host_key layout");
 _Static_assert(sizeof(struct eipt6_setport_key) == 28, "eipt6_setport_key layout");
 _Static_assert(sizeof(struct eipt6_conf) == 16, "eipt6_conf layout");
 #endif

@@ -18,7 +18,8 @@
  *     first fragment when the ruleset loads conntrack (EIPT6_GEN_FRAGMENTS_UP);
  *   - NDP (ICMPv6 133..137): never dropped by XDP, whatever the ruleset says;
  *   - on the drop path: multicast destinations, and any destination the routing says is
- *     forwarded (bpf_fib_lookup AF_INET6, as the IPv4 route check).
+ *     forwarded (eipt6_ingress_forwards, then bpf_fib_lookup AF_INET6 as the IPv4 route
+ *     check).
  */
 #ifndef EBPF_IPTABLES_IPV6_H
 #define EBPF_IPTABLES_IPV6_H
@@ -43,6 +44,13 @@
 		__type(key, struct eipt6_set_key);                                      \
 		__type(value, __u32);                                                   \
 	} v6_set_##N SEC(".maps");                                                      \
+	struct {                                                                        \
+		__uint(type, BPF_MAP_TYPE_HASH);                                        \
+		__uint(max_entries, EIPT6_MAX_SET_KEYS);                                \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                   \
+		__type(key, struct eipt6_set_host_key);                                 \
+		__type(value, __u32);                                                   \
+	} v6_sethost_##N SEC(".maps");                                                  \
 	struct {                                                                        \
 		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                    \
 		__uint(max_entries, EIPT6_MAX_SET_KEYS);                                \
@@ -206,6 +214,12 @@ static __always_inline int eipt6_entry_holds(const struct eipt6_rule *r, const s
 								     : (p->has_ports ? bpf_htons(p->sport) : p->ipset_port);
 			__builtin_memcpy(k.addr, p->saddr, 16);
 			v = gen ? bpf_map_lookup_elem(&v6_setport_1, &k) : bpf_map_lookup_elem(&v6_setport_0, &k);
+		} else if (r->set_flags & EIPT6_SET_HOSTS) {
+			/* Every member a /128: one hash lookup finds what the trie's longest
+			 * prefix would. */
+			struct eipt6_set_host_key k = { .set_id = r->set_id };
+			__builtin_memcpy(k.addr, p->saddr, 16);
+			v = gen ? bpf_map_lookup_elem(&v6_sethost_1, &k) : bpf_map_lookup_elem(&v6_sethost_0, &k);
 		} else {
 			struct eipt6_set_key k = { .prefixlen = 32 + 128, .set_id = r->set_id };
 			__builtin_memcpy(k.addr, p->saddr, 16);
@@ -271,8 +285,17 @@ static __always_inline int eipt6_judge(struct xdp_md *ctx, struct eipt6_pkt *p, 
 	p->pos = conf->positions;
 	if ((conf->flags & EIPT6_GEN_NEEDS_CT) && !p->ct_state)
 		p->ct_state = eipt6_ct_state(ctx, p);
-	if (c.count)
-		bpf_loop(c.count, gen ? (void *)eipt6_step_1 : (void *)eipt6_step_0, &c, 0);
+	/* One callback per call site: the verifier then inlines bpf_loop into a plain loop of
+	 * direct calls (inline_bpf_loop); a callback chosen at run time costs an indirect call
+	 * per entry. The barrier keeps the compiler from merging the two calls into one. */
+	if (c.count) {
+		if (gen) {
+			bpf_loop(c.count, eipt6_step_1, &c, 0);
+		} else {
+			bpf_loop(c.count, eipt6_step_0, &c, 0);
+			asm volatile("" ::: "memory");
+		}
+	}
 	return 1;
 }
 
@@ -287,15 +310,80 @@ static __always_inline int eipt6_hbh_plain(const __u8 *h, __u32 hdrlen)
 	return (h[2] == 0 && h[3] == 0) || (h[2] == 1 && h[3] == 4);
 }
 
+/* The kernel fields the route check reads (CO-RE flavours, relocated against the running
+ * kernel's BTF). force_forwarding is Linux 6.17's; older kernels lack it. */
+struct ipv6_devconf___eipt6 {
+	__s32 forwarding;
+	__s32 force_forwarding;
+} __attribute__((preserve_access_index));
+struct inet6_dev___eipt6 {
+	struct ipv6_devconf___eipt6 cnf;
+} __attribute__((preserve_access_index));
+struct netns_ipv6___eipt6 {
+	struct ipv6_devconf___eipt6 *devconf_all;
+} __attribute__((preserve_access_index));
+struct net___eipt6 {
+	struct netns_ipv6___eipt6 ipv6;
+} __attribute__((preserve_access_index));
+struct net_device___eipt6 {
+	struct inet6_dev___eipt6 *ip6_ptr;
+	struct {
+		struct net___eipt6 *net;
+	} nd_net;
+} __attribute__((preserve_access_index));
+
+/*
+ * Whether the kernel may forward an IPv6 packet that arrived on the ingress device, read
+ * without a helper call: 0 never (the drop needs no route lookup), 1 it may (ask the
+ * routing), 2 it may, but bpf_fib_lookup cannot tell (answers FWD_DISABLED without looking).
+ * The kernel forwards only through ip6_forward, which drops the packet unless the
+ * namespace's net.ipv6.conf.all.forwarding is on, or (6.17+) the ingress device's
+ * force_forwarding; everything else the routing gives is local delivery (INPUT) or a
+ * drop. bpf_fib_lookup asks the ingress device's own `forwarding` instead, so with `all`
+ * on and the device's off its FWD_DISABLED proves nothing. No IPv6 on the device: ipv6_rcv
+ * drops the packet.
+ */
+static __always_inline int eipt6_ingress_forwards(struct xdp_md *ctx)
+{
+	struct xdp_buff *xb = bpf_cast_to_kern_ctx(ctx);
+	struct net_device___eipt6 *dev;
+	struct inet6_dev___eipt6 *idev;
+	struct ipv6_devconf___eipt6 *all;
+	struct net___eipt6 *net;
+	int force = 0;
+
+	if (!xb || !xb->rxq || !xb->rxq->dev)
+		return 1;
+	dev = (struct net_device___eipt6 *)xb->rxq->dev;
+	idev = dev->ip6_ptr;
+	if (!idev)
+		return 0;
+	net = dev->nd_net.net;
+	if (!net)
+		return 1;
+	all = net->ipv6.devconf_all;
+	if (!all)
+		return 1;
+	if (bpf_core_field_exists(idev->cnf.force_forwarding))
+		force = idev->cnf.force_forwarding;
+	if (!all->forwarding && !force)
+		return 0;
+	return idev->cnf.forwarding ? 1 : 2;
+}
+
 /* The route check of the drop path (see the IPv4 one in ebpf_iptables.h): 0 when the
  * drop stands. */
 static __always_inline int eipt6_route_passes(struct xdp_md *ctx, const struct eipt6_pkt *p)
 {
 	struct bpf_fib_lookup fib = {};
 	long r;
+	int fwd;
 
 	if (p->daddr[0] == 0xff)
 		return 1; /* multicast: the kernel may route it (mc_forwarding); no lookup can tell */
+	fwd = eipt6_ingress_forwards(ctx);
+	if (fwd != 1)
+		return fwd; /* never forwarded: the drop stands; or no lookup can tell: it passes */
 	fib.family = EIPT_AF_INET6;
 	fib.l4_protocol = p->proto;
 	fib.sport = p->has_ports ? bpf_htons(p->sport) : 0;

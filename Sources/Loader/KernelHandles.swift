@@ -53,7 +53,7 @@ enum DataplaneNames {
     /// The kernel names an ebpf-iptables data plane program has.
     static let programNames: Set<String> = [program, leanProgram]
     static let perGeneration = ["rule_info", "proto_port", "src", "src_proto_port", "src_host", "src_proto_port_host", "fallback", "ext", "counters", "replies",
-                                      "v6_rules", "v6_set", "v6_setport", "v6_counters"]
+                                      "v6_rules", "v6_set", "v6_sethost", "v6_setport", "v6_counters"]
     static let shared = ["live", "gen_config", "guard_src", "stats", "fragments", "local_routes", "local_state", "reject_config", "reject_peers", "reject_global", "recent", "recent_lists", "time_config",
                                 "live6", "v6_conf", "v6_stats"]
     static var maps: [String] {

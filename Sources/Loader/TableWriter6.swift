@@ -26,14 +26,24 @@ extension Dataplane {
         // never sees half of it.
         try map("v6_conf").update(g, eipt6_conf())
         let sets = try map(DataplaneNames.map("v6_set", g))
+        let hosts = try map(DataplaneNames.map("v6_sethost", g))
         let setports = try map(DataplaneNames.map("v6_setport", g))
         try sets.clear(keyType: eipt6_set_key.self)
+        try hosts.clear(keyType: eipt6_set_host_key.self)
         try setports.clear(keyType: eipt6_setport_key.self)
+        let hostSets = TableEncoding6.hostSets(tables)
         var plainKeys: [eipt6_set_key] = [], plainValues: [UInt32] = []
+        var hostKeys: [eipt6_set_host_key] = [], hostValues: [UInt32] = []
         var portKeys: [eipt6_setport_key] = [], portValues: [UInt32] = []
         for m in tables.setMembers {
             let addr = TableEncoding6.bytes(m.address)
-            if let p = m.port {
+            if m.port == nil, hostSets.contains(m.set) {
+                var k = eipt6_set_host_key()
+                k.set_id = m.set
+                withUnsafeMutableBytes(of: &k.addr) { $0.copyBytes(from: addr) }
+                hostKeys.append(k)
+                hostValues.append(m.nomatch ? 0 : 1)
+            } else if let p = m.port {
                 var k = eipt6_setport_key()
                 k.prefixlen = 64 + UInt32(m.prefixLength)
                 k.set_id = m.set
@@ -52,8 +62,9 @@ extension Dataplane {
             }
         }
         try sets.updateAll(keys: plainKeys, values: plainValues)
+        try hosts.updateAll(keys: hostKeys, values: hostValues)
         try setports.updateAll(keys: portKeys, values: portValues)
-        let rows = tables.entries.map(TableEncoding6.row)
+        let rows = tables.entries.map { TableEncoding6.row($0, hostSets: hostSets) }
         try map(DataplaneNames.map("v6_rules", g)).updateAll(keys: Array(0..<UInt32(rows.count)), values: rows)
         try zeroCounters6(generation: g)
 
@@ -110,6 +121,14 @@ extension Dataplane {
         return out
     }
 
+    /// How many set keys generation `g` holds in each of its maps: the address tries
+    /// (v6_set_N), the /128 hashes (v6_sethost_N) and the `,port` tries (v6_setport_N).
+    public func setKeys6(generation g: UInt32) throws(LoaderError) -> (prefixes: Int, hosts: Int, ports: Int) {
+        (try map(DataplaneNames.map("v6_set", g)).keys(eipt6_set_key.self).count,
+         try map(DataplaneNames.map("v6_sethost", g)).keys(eipt6_set_host_key.self).count,
+         try map(DataplaneNames.map("v6_setport", g)).keys(eipt6_setport_key.self).count)
+    }
+
     /// v6_stats summed over CPUs, indexed by EIPT6_STAT_*.
     public func stats6() throws(LoaderError) -> [UInt64] {
         let m = try map("v6_stats")
@@ -144,7 +163,19 @@ enum TableEncoding6 {
             + (0..<8).map { UInt8(truncatingIfNeeded: b.lo >> (56 - 8 * UInt64($0))) }
     }
 
-    static func row(_ e: CompiledTables6.Entry) -> eipt6_rule {
+    /// The sets looked up by address alone whose every member is a /128 (hash:ip without a
+    /// netmask, or a hash:net holding only hosts): the program finds them with one hash
+    /// lookup (v6_sethost_N, EIPT6_SET_HOSTS) instead of a walk of the trie. An exact match
+    /// is what the trie's longest prefix would give when no member is shorter.
+    static func hostSets(_ tables: CompiledTables6) -> Set<UInt32> {
+        var plain = Set<UInt32>(), shorter = Set<UInt32>()
+        for e in tables.entries { if let s = e.tests.set, s.port == .none { plain.insert(s.id) } }
+        for m in tables.setMembers where m.port == nil && m.prefixLength != 128 { shorter.insert(m.set) }
+        for m in tables.setMembers where m.port != nil { shorter.insert(m.set) }
+        return plain.subtracting(shorter)
+    }
+
+    static func row(_ e: CompiledTables6.Entry, hostSets: Set<UInt32> = []) -> eipt6_rule {
         var r = eipt6_rule()
         r.pos = e.position
         r.verdict = e.verdict.rawValue
@@ -234,7 +265,7 @@ enum TableEncoding6 {
             mark(EIPT6_T_SET, s.negated)
             r.set_id = s.id
             switch s.port {
-            case .none: r.set_flags = 0
+            case .none: r.set_flags = hostSets.contains(s.id) ? UInt8(EIPT6_SET_HOSTS) : 0
             case .source: r.set_flags = UInt8(EIPT6_SET_PORT)
             case .destination: r.set_flags = UInt8(EIPT6_SET_PORT | EIPT6_SET_DST_PORT)
             }

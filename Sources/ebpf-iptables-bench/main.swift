@@ -4,10 +4,11 @@ import Foundation
 // ebpf-iptables-bench --sizes 10,1000       the same for other set sizes (first is the baseline)
 // ebpf-iptables-bench write-whitelist N DIR  DIR/whitelist.rules and DIR/whitelist.ipset, N members
 // ebpf-iptables-bench stateful-cost [REPEAT]  ns/packet of a flood decided by limit+LOG, hashlimit
+// ebpf-iptables-bench xdp-cost6 [--sizes N,...] [--repeat R] [--reps K]  the IPv6 whitelist's ns/packet (TSV)
 // ebpf-iptables-bench tap-cost|send|netrx|profile|restore-split|fill-xdp-filter ...   the steps scripts/bench runs (see each file)
 // Needs root (BPF) for the benchmark. Prints numbers; fails only when a verdict is wrong.
 
-let usage = "usage: ebpf-iptables-bench [--sizes N,N,...] | write-whitelist N DIR | tap-cost ... | profile ... | restore-split ... | send ... | netrx ... | fill-xdp-filter ..."
+let usage = "usage: ebpf-iptables-bench [--sizes N,N,...] | write-whitelist N DIR | xdp-cost6 ... | tap-cost ... | profile ... | restore-split ... | send ... | netrx ... | fill-xdp-filter ..."
 var arguments = Array(CommandLine.arguments.dropFirst())
 
 do {
@@ -22,6 +23,8 @@ do {
         try ProfileCommand(rest).run()
     } else if arguments.first == "restore-split" {
         try RestoreSplitCommand(rest).run()
+    } else if arguments.first == "xdp-cost6" {
+        try XdpCost6Command(rest).run()
     } else if arguments.first == "stateful-cost" {
         try StatefulCostCommand(rest).run()
     } else if arguments.first == "fill-xdp-filter" {

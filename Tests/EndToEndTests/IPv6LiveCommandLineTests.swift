@@ -83,6 +83,22 @@ final class IPv6LiveCommandLineTests: XCTestCase {
         let kernel = packets(fw.run(["ip6tables-save", "-c"]).stdout, rule), merged = packets(ours(["save", "-6", "-c"]).stdout, rule)
         XCTAssertNotNil(kernel)
         XCTAssertGreaterThanOrEqual((merged ?? 0), (kernel ?? 0) + 2, "XDP dropped the echo requests at the new rule")
+        // A set of single addresses (the program's hash, not its trie) follows one live add and del.
+        r = ours(["ipset", "create", "hosts6", "hash:ip", "family", "inet6"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = ours(["-I", "INPUT", "1", "-p", "ipv6-icmp", "-m", "icmp6", "--icmpv6-type", "128", "-m", "set", "--match-set", "hosts6", "src",
+                  "-j", "ACCEPT"], as: "ebpf-ip6tables")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertNotEqual(Run.run(ping).status, 0, "hosts6 empty: still dropped")
+        r = ours(["ipset", "add", "hosts6", "2001:db8:ff::2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(Run.run(ping).status, 0, "2001:db8:ff::2 in hosts6: pings pass")
+        r = ours(["ipset", "del", "hosts6", "2001:db8:ff::2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let kernel0 = packets(fw.run(["ip6tables-save", "-c"]).stdout, rule) ?? 0, merged0 = packets(ours(["save", "-6", "-c"]).stdout, rule) ?? 0
+        XCTAssertNotEqual(Run.run(ping).status, 0, "deleted from hosts6: dropped again")
+        let kernel1 = packets(fw.run(["ip6tables-save", "-c"]).stdout, rule) ?? 0, merged1 = packets(ours(["save", "-6", "-c"]).stdout, rule) ?? 0
+        XCTAssertGreaterThanOrEqual(merged1 - merged0, kernel1 - kernel0 + 2, "XDP (not the kernel) dropped them after the del")
         print("IPv6 live command line: restore, ipset add and -I reached XDP's IPv6 tables")
     }
 }

@@ -96,6 +96,55 @@ final class IPv6PathTests: XCTestCase {
                        + UInt64(tls.frame.count - 14) + UInt64(echo.frame.count - 14))
     }
 
+    /// A set looked up by address whose every member is a /128 lives in the hash (one exact
+    /// lookup); one member shorter than /128, and the whole set stays in the trie (longest
+    /// prefix, nomatch). Either way the verdicts are the kernel's ipset's.
+    func testHostSetsUseTheHash() throws {
+        try Privileged.skipUnlessPrivileged()
+        let rules = """
+            *filter
+            :INPUT DROP [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A INPUT -m set --match-set hosts6 src -j ACCEPT
+            -A INPUT -m set --match-set mixed6 src -j ACCEPT
+            -A INPUT -p udp -m set ! --match-set netnm6 src -j DROP
+            -A INPUT -m set --match-set empty6 src -j ACCEPT
+            -A INPUT -p udp -j ACCEPT
+            COMMIT
+
+            """
+        let sets = """
+            create hosts6 hash:ip family inet6
+            add hosts6 2001:db8:a::1
+            add hosts6 2001:db8:a::2
+            create mixed6 hash:ip family inet6 netmask 64
+            add mixed6 2001:db8:b::
+            create netnm6 hash:net family inet6
+            add netnm6 2001:db8:c::5
+            add netnm6 2001:db8:c::6 nomatch
+            add netnm6 2001:db8:a::1
+            create empty6 hash:ip family inet6
+
+            """
+        let ruleset = try RestoreParser.parse(rules, options: .init(family: .ipv6))
+        let result = Compiler6.compile(ruleset, sets: try IpsetParser.parse(sets, file: "sets"), interface: "veth0")
+        let dp = try Self.loaded(result)
+        let keys = try dp.setKeys6(generation: 0)
+        XCTAssertEqual(keys.hosts, 5, "hosts6 and netnm6 (only /128s, a nomatch one among them) in the hash")
+        XCTAssertEqual(keys.prefixes, 1, "mixed6 (netmask 64) in the trie")
+        XCTAssertEqual(try action(dp, udp("2001:db8:a::1")), XDPAction.pass, "hosts6 member")
+        XCTAssertEqual(try action(dp, udp("2001:db8:b::77")), XDPAction.pass, "mixed6: the /64")
+        XCTAssertEqual(try action(dp, udp("2001:db8:c::5")), XDPAction.pass, "netnm6 member: not dropped, accepted by -p udp")
+        XCTAssertEqual(try action(dp, udp("2001:db8:c::6")), XDPAction.drop, "netnm6 nomatch member: not in the set")
+        XCTAssertEqual(try action(dp, udp("2001:db8:a::3")), XDPAction.drop, "in no set")
+        var tcp = IPv6Frame(src: "2001:db8:a::2", dst: "2001:db8:ff::1", proto: 6)
+        tcp.dport = 80
+        XCTAssertEqual(try action(dp, tcp), XDPAction.pass, "hosts6 member over TCP")
+        tcp.src = IPv6Frame.address("2001:db8:c::5")
+        XCTAssertEqual(try action(dp, tcp), XDPAction.drop, "TCP, in no accepting set: policy")
+    }
+
     func testHopLimit() throws {
         try Privileged.skipUnlessPrivileged()
         let rules = """
