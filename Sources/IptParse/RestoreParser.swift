@@ -263,7 +263,7 @@ struct RestoreState {
 
     mutating func apply(_ parsed: CommandParser.Parsed, text: String, number n: Int, words: [Word]?) {
         guard case .command(let cmd) = parsed else { return }
-        if [.newChain, .deleteChain, .renameChain].contains(cmd.kind) { userChainsStale = true }
+        if cmd.kind == .newChain || cmd.kind == .deleteChain || cmd.kind == .renameChain { userChainsStale = true }
         open?.touched = true
         if cmd.kind == .list || cmd.kind == .listRules {
             report("bad-command", "\(cmd.kind.rawValue) lists rules and cannot be used in a restore file", line: n, text: text,
