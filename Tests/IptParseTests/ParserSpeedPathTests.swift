@@ -192,4 +192,30 @@ final class ParserSpeedPathTests: XCTestCase {
             XCTAssertEqual(out, r.saveText)
         }
     }
+
+    /// A restore's lines, split in place, against the copy of its bytes split as before.
+    func testLinesSplitAsTheCopiedBytesWere() {
+        func copied(_ text: String) -> [String] {
+            var lines: [String] = []
+            var bytes = Array(text.utf8)
+            if bytes.last != 10 { bytes.append(10) }
+            var start = 0
+            for (i, b) in bytes.enumerated() where b == 10 {
+                lines.append(String(decoding: bytes[start..<i], as: UTF8.self))
+                start = i + 1
+            }
+            return lines
+        }
+        var cases = ["", "\n", "\n\n", "a", "a\n", "a\nb", "a\n\nb\n", "a\r\nb\r\n", "caf\u{E9}\n\u{301}x", "*filter\n-A INPUT -j ACCEPT\nCOMMIT"]
+        var rng = SplitMix(seed: 0x11e5)
+        let alphabet: [String] = ["a", " ", "\n", "\r", "\u{E9}", "\u{301}", "#"]
+        for _ in 0..<3_000 {
+            cases.append((0..<rng.below(16)).map { _ in alphabet[rng.below(alphabet.count)] }.joined())
+        }
+        for c in cases {
+            XCTAssertEqual(RestoreParser.lines(c), copied(c), "\(Array(c.unicodeScalars))")
+            // A String without contiguous UTF-8 (bridged or lazily decoded) takes the copying path.
+            XCTAssertEqual(Array(c.utf8).withUnsafeBufferPointer { RestoreParser.lines(bytes: $0) }, copied(c))
+        }
+    }
 }
