@@ -5,7 +5,10 @@ extension CommandLineParser {
 
     mutating func builtin(_ c: Character, word w: Word, inline: Word?) throws(Diagnostic) -> Outcome {
         // ASCII codes, not Characters: hashing a Character costs a grapheme walk per option.
-        let key = c.asciiValue ?? 0
+        try builtin(key: c.asciiValue ?? 0, word: w, inline: inline)
+    }
+
+    mutating func builtin(key: UInt8, word w: Word, inline: Word?) throws(Diagnostic) -> Outcome {
         let negated = invert
         if negated && !Self.negatable.contains(key) {
             throw fail("bad-negation", "'!' cannot be used with '\(w.text)'", invertWord)
@@ -171,7 +174,7 @@ extension CommandLineParser {
     }
 
     func checkedChainName(_ v: Word) throws(Diagnostic) -> Word {
-        if v.text.count > 28 {
+        if v.text.characterCount > 28 {
             throw fail("bad-chain-name", "chain name '\(v.text)' is too long (at most 28 characters)", v)
         }
         if v.text.hasPrefix("-") || v.text.isEmpty {
@@ -181,7 +184,7 @@ extension CommandLineParser {
     }
 
     func checkInterface(_ v: Word) throws(Diagnostic) {
-        if v.text.count > 15 {
+        if v.text.characterCount > 15 {
             throw fail("bad-interface", "interface name '\(v.text)' is too long (at most 15 characters)", v)
         }
         if v.text.isEmpty || v.text.contains("/") || v.text.contains(" ") {

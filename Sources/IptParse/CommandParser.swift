@@ -171,7 +171,7 @@ struct CommandLineParser {
     // MARK: - Option dispatch
 
     mutating func longOption(_ w: Word) throws(Diagnostic) -> Outcome {
-        var name = String(w.text.dropFirst(2))
+        var name = Self.afterDashes(w.text)
         var inline: Word?
         if name.utf8.contains(UInt8(ascii: "=")), let eq = name.firstIndex(of: "=") {
             let value = String(name[name.index(after: eq)...])
@@ -223,6 +223,14 @@ struct CommandLineParser {
             return .ok
         }
         throw fail("unknown-option", "unknown option '\(w.text)'" + loadedHint(), w)
+    }
+
+    /// `String(text.dropFirst(2))` for a word starting `--`, by bytes when an ASCII byte
+    /// follows the dashes (the third Character then starts there: only CR LF joins ASCII
+    /// bytes into one Character); dropFirst walks Characters.
+    static func afterDashes(_ text: String) -> String {
+        guard u8(text, 2) < 0x80 else { return String(text.dropFirst(2)) }
+        return String(text[text.utf8.index(text.startIndex, offsetBy: 2)...])
     }
 
     func loadedHint() -> String {
@@ -306,10 +314,11 @@ struct CommandLineParser {
     mutating func shortOptions(_ w: Word) throws(Diagnostic) -> Outcome {
         let u = w.text.utf8
         if u.count == 2 {
-            // Nearly every short option stands alone (`-A`, `-p`): no array for those.
-            let c = Character(UnicodeScalar(u[u.index(after: u.startIndex)]))
-            guard shortArgcByByte[Int(c.asciiValue ?? 0)] >= 0 else { throw fail("unknown-option", "unknown option '-\(c)'", w) }
-            return try builtin(c, word: w, inline: nil)
+            // Nearly every short option stands alone (`-A`, `-p`): no array for those, and no
+            // Character: a String of two UTF-8 bytes holds two ASCII characters.
+            let b = u[u.index(after: u.startIndex)]
+            guard shortArgcByByte[Int(b)] >= 0 else { throw fail("unknown-option", "unknown option '-\(Character(UnicodeScalar(b)))'", w) }
+            return try builtin(key: b, word: w, inline: nil)
         }
         let chars = Array(w.text.dropFirst())
         var k = 0
@@ -327,4 +336,12 @@ struct CommandLineParser {
         }
         return .ok
     }
+}
+
+/// The byte at `offset` of the text's UTF-8, 0xFF past its end.
+@inline(__always)
+func u8(_ s: String, _ offset: Int) -> UInt8 {
+    let u = s.utf8
+    guard offset < u.count else { return 0xFF }
+    return u[u.index(u.startIndex, offsetBy: offset)]
 }

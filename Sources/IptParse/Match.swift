@@ -63,6 +63,15 @@ public struct ValueRange: Equatable, Sendable, Hashable {
     }
     public var isFull: Bool { lower == 0 && upper == 0xffff }
     var saveText: String { lower == upper ? "\(lower)" : "\(lower):\(upper)" }
+
+    /// `saveText` appended to a buffer.
+    func appendSaveText(to out: inout String) {
+        out += String(lower)
+        if lower != upper {
+            out += ":"
+            out += String(upper)
+        }
+    }
 }
 
 public struct TCPFlags: Equatable, Sendable {
@@ -141,6 +150,16 @@ public struct ConntrackStates: OptionSet, Equatable, Sendable, Hashable {
         ("UNTRACKED", .untracked), ("SNAT", .snat), ("DNAT", .dnat),
     ]
     var saveText: String { ConntrackStates.names.filter { contains($0.1) }.map(\.0).joined(separator: ",") }
+
+    /// `saveText` appended to a buffer.
+    func appendSaveText(to out: inout String) {
+        var first = true
+        for (name, bit) in ConntrackStates.names where contains(bit) {
+            if !first { out += "," }
+            out += name
+            first = false
+        }
+    }
 }
 
 public struct ConntrackMatch: Equatable, Sendable {

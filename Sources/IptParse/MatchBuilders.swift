@@ -9,7 +9,7 @@ extension CommandLineParser {
             var m = UDPMatch()
             for g in e.given {
                 let r = try portRange(g, proto: "udp")
-                if ["sport", "source-port"].contains(g.option.name) { m.sourcePort = r } else { m.destinationPort = r }
+                if g.option.name == "sport" || g.option.name == "source-port" { m.sourcePort = r } else { m.destinationPort = r }
             }
             return .udp(m)
         case "sctp":

@@ -25,14 +25,7 @@ public enum RestoreParser {
     }
 
     public static func parse(_ text: String, options: Options) throws(IptParseError) -> Ruleset {
-        var lines: [String] = []
-        var bytes = Array(text.utf8)
-        if bytes.last != 10 { bytes.append(10) }
-        var start = 0
-        for (i, b) in bytes.enumerated() where b == 10 {
-            lines.append(String(decoding: bytes[start..<i], as: UTF8.self))
-            start = i + 1
-        }
+        let lines = self.lines(text)
         if let pre = RestorePreparse.run(lines, options: options) {
             let state = replay(lines, options: options, preparsed: pre)
             if state.diagnostics.isEmpty { return state.ruleset }
@@ -40,6 +33,27 @@ public enum RestoreParser {
         let state = replay(lines, options: options, preparsed: nil)
         if !state.diagnostics.isEmpty { throw IptParseError(state.diagnostics) }
         return state.ruleset
+    }
+
+    /// The text's lines without their newlines; text not ending in one has a last line
+    /// all the same (the empty text is one empty line). Read in place: a copy of a large
+    /// file's bytes cost as much as the split itself.
+    static func lines(_ text: String) -> [String] {
+        if let r = text.utf8.withContiguousStorageIfAvailable({ lines(bytes: $0) }) { return r }
+        return Array(text.utf8).withUnsafeBufferPointer { lines(bytes: $0) }
+    }
+
+    static func lines(bytes: UnsafeBufferPointer<UInt8>) -> [String] {
+        var lines: [String] = []
+        var start = 0
+        for i in 0..<bytes.count where bytes[i] == 10 {
+            lines.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self))
+            start = i + 1
+        }
+        if bytes.last != 10 {
+            lines.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start...]), as: UTF8.self))
+        }
+        return lines
     }
 
     static func replay(_ lines: [String], options: Options, preparsed: [CommandParser.Parsed?]?) -> RestoreState {
@@ -263,7 +277,7 @@ struct RestoreState {
 
     mutating func apply(_ parsed: CommandParser.Parsed, text: String, number n: Int, words: [Word]?) {
         guard case .command(let cmd) = parsed else { return }
-        if [.newChain, .deleteChain, .renameChain].contains(cmd.kind) { userChainsStale = true }
+        if cmd.kind == .newChain || cmd.kind == .deleteChain || cmd.kind == .renameChain { userChainsStale = true }
         open?.touched = true
         if cmd.kind == .list || cmd.kind == .listRules {
             report("bad-command", "\(cmd.kind.rawValue) lists rules and cannot be used in a restore file", line: n, text: text,

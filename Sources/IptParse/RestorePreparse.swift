@@ -56,9 +56,14 @@ enum RestorePreparse {
         let allJobs = jobs
         // The workers write straight into the array the replay reads: no copy of 100,000 commands.
         let parsed = [CommandParser.Parsed?](unsafeUninitializedCapacity: lines.count) { buffer, count in
-            buffer.initialize(repeating: nil)
-            count = lines.count
             nonisolated(unsafe) let out = buffer
+            // A Parsed? per line is megabytes of fresh pages: their first touch (the kernel
+            // zeroing them) is shared by the cores, each clearing a slice.
+            DispatchQueue.concurrentPerform(iterations: chunks) { k in
+                let lo = lines.count * k / chunks, hi = lines.count * (k + 1) / chunks
+                if hi > lo, let base = out.baseAddress { (base + lo).initialize(repeating: nil, count: hi - lo) }
+            }
+            count = lines.count
             DispatchQueue.concurrentPerform(iterations: chunks) { k in
                 // Each worker gets its own copies of the shared tables: reference counts on one
                 // dictionary's storage, bumped for every line by both cores, cost more than the copy.

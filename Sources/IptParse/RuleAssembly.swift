@@ -21,11 +21,11 @@ extension CommandLineParser {
             return cmd
         }
         if let c = chain {
-            if ["INPUT", "PREROUTING"].contains(c), let o = outIface {
+            if c == "INPUT" || c == "PREROUTING", let o = outIface {
                 _ = o
                 throw fail("bad-direction", "'-o' cannot be used in \(c): packets there have no output interface yet", wordFor(["-o", "--out-interface"]))
             }
-            if ["OUTPUT", "POSTROUTING"].contains(c), inIface != nil {
+            if c == "OUTPUT" || c == "POSTROUTING", inIface != nil {
                 throw fail("bad-direction", "'-i' cannot be used in \(c): packets there have no input interface", wordFor(["-i", "--in-interface"]))
             }
         }
@@ -49,9 +49,19 @@ extension CommandLineParser {
         if destinationNegated, let d = destinations.first(where: { $0.0.isAny }) {
             throw ExtensionForms.kernelRefuses(self, "'! -d' of every address", d.1)
         }
+        let ruleLoc = SourceLocation(file: source.file, line: source.line, column: 1, length: max(1, source.text.characterCount))
+        // Nearly every rule has at most one source and one destination: one rule, built
+        // without the two lists of the product below.
+        if sources.count <= 1 && destinations.count <= 1 {
+            let s = sources.first.map { Negatable($0.0, negated: sourceNegated) }
+            let d = destinations.first.map { Negatable($0.0, negated: destinationNegated) }
+            cmd.rules = [Rule(source: s.flatMap(dropAny), destination: d.flatMap(dropAny), inInterface: Self.anyInterface(inIface),
+                              outInterface: Self.anyInterface(outIface), proto: proto, fragment: fragment, matches: matches,
+                              target: target, counters: counters, location: ruleLoc)]
+            return cmd
+        }
         let srcs: [Negatable<IPPrefix>?] = sources.isEmpty ? [nil] : sources.map { Negatable($0.0, negated: sourceNegated) }
         let dsts: [Negatable<IPPrefix>?] = destinations.isEmpty ? [nil] : destinations.map { Negatable($0.0, negated: destinationNegated) }
-        let ruleLoc = SourceLocation(file: source.file, line: source.line, column: 1, length: max(1, source.text.count))
         cmd.rules.reserveCapacity(srcs.count * dsts.count)
         for s in srcs {
             for d in dsts {

@@ -31,8 +31,77 @@ public enum RulePrinter {
         if let o = rule.outInterface { neg(o.negated); out += " -o "; out += o.value }
         if let p = rule.proto { neg(p.negated); out += " -p "; out += ProtocolNames.name(p.value) }
         if let f = rule.fragment { out += f ? " -f" : " ! -f" }
-        for m in rule.matches { out += match(m, family: family) }
-        if let t = rule.target { out += target(t) }
+        for m in rule.matches { appendMatch(m, family: family, to: &out) }
+        if let t = rule.target { appendTarget(t, to: &out) }
+    }
+
+    /// `match` written straight into the buffer for the matches most rules hold (no String
+    /// per part to concatenate); the others go through `match`. ParserSpeedPathTests holds
+    /// the two to the same text.
+    static func appendMatch(_ m: Match, family: Family, to out: inout String) {
+        func port(_ name: String, _ r: Negatable<ValueRange>?) {
+            guard let r else { return }
+            if r.negated { out += " !" }
+            out += " --"
+            out += name
+            out += " "
+            r.value.appendSaveText(to: &out)
+        }
+        switch m {
+        case .udp(let u):
+            out += " -m udp"
+            port("sport", u.sourcePort)
+            port("dport", u.destinationPort)
+        case .tcp(let t):
+            out += " -m tcp"
+            port("sport", t.sourcePort)
+            port("dport", t.destinationPort)
+            if let f = t.flags {
+                if f.negated { out += " !" }
+                out += " --tcp-flags "
+                appendFlagNames(f.value.mask, to: &out)
+                out += " "
+                appendFlagNames(f.value.compare, to: &out)
+            }
+            if let o = t.option {
+                if o.negated { out += " !" }
+                out += " --tcp-option "
+                out += String(o.value)
+            }
+        case .multiport(let mp):
+            out += " -m multiport"
+            if mp.negated { out += " !" }
+            out += " --"
+            out += mp.direction.rawValue
+            out += " "
+            for (k, r) in mp.ports.enumerated() {
+                if k > 0 { out += "," }
+                r.appendSaveText(to: &out)
+            }
+        case .conntrack(let c) where c.other.isEmpty:
+            out += " -m conntrack"
+            if let st = c.states {
+                if st.negated { out += " !" }
+                out += " --ctstate "
+                st.value.appendSaveText(to: &out)
+            }
+        case .comment(let c):
+            out += " -m comment --comment"
+            appendSaveString(c, to: &out)
+        default:
+            out += match(m, family: family)
+        }
+    }
+
+    /// `target` written into the buffer; a standard target or a chain without a String for it.
+    static func appendTarget(_ t: Target, to out: inout String) {
+        switch t {
+        case .accept, .drop, .return, .queue, .jump:
+            out += " -j "
+            out += t.name
+        default:
+            out += target(t)
+        }
     }
 
     static func match(_ m: Match, family: Family) -> String {
@@ -167,10 +236,25 @@ public enum RulePrinter {
         return s
     }
 
+    static let flagBits: [(UInt8, String)] = [(1, "FIN"), (2, "SYN"), (4, "RST"), (8, "PSH"), (16, "ACK"), (32, "URG")]
+
     static func flagNames(_ v: UInt8) -> String {
-        if v == 0 { return "NONE" }
-        let names: [(UInt8, String)] = [(1, "FIN"), (2, "SYN"), (4, "RST"), (8, "PSH"), (16, "ACK"), (32, "URG")]
-        return names.filter { v & $0.0 != 0 }.map(\.1).joined(separator: ",")
+        var out = ""
+        appendFlagNames(v, to: &out)
+        return out
+    }
+
+    static func appendFlagNames(_ v: UInt8, to out: inout String) {
+        if v == 0 {
+            out += "NONE"
+            return
+        }
+        var first = true
+        for (bit, name) in flagBits where v & bit != 0 {
+            if !first { out += "," }
+            out += name
+            first = false
+        }
     }
 
     /// The limit match's rate in the largest unit that keeps it exact (libxt_limit's print_rate).
@@ -194,15 +278,26 @@ public enum RulePrinter {
     /// xtables_save_string: bare when only `[A-Za-z0-9_-]`, otherwise in double
     /// quotes with `"`, `\` and `'` escaped. Returns the text with its leading space.
     public static func saveString(_ s: String) -> String {
+        var out = ""
+        appendSaveString(s, to: &out)
+        return out
+    }
+
+    /// `saveString` appended to a buffer.
+    static func appendSaveString(_ s: String, to out: inout String) {
         let plain = !s.isEmpty && s.utf8.allSatisfy { u in
             (u >= 48 && u <= 57) || (u >= 65 && u <= 90) || (u >= 97 && u <= 122) || u == 95 || u == 45
         }
-        if plain { return " " + s }
-        var out = " \""
+        out += " "
+        if plain {
+            out += s
+            return
+        }
+        out += "\""
         for c in s {
             if c == "\"" || c == "\\" || c == "'" { out.append("\\") }
             out.append(c)
         }
-        return out + "\""
+        out += "\""
     }
 }

@@ -22,3 +22,14 @@ extension String {
         return p.count <= u.count && u.starts(with: p)
     }
 }
+
+extension String {
+    /// `count` without the grapheme walk when it cannot matter: in ASCII text every byte is
+    /// one Character except CR LF, which joins into one, so without a CR the bytes are the
+    /// Characters. Columns and lengths of diagnostics are counted in Characters; a restore
+    /// line's length went through the walk for every rule read.
+    var characterCount: Int {
+        for b in utf8 where b >= 0x80 || b == 13 { return count }
+        return utf8.count
+    }
+}

@@ -8,7 +8,7 @@ public struct Word: Equatable, Sendable {
     public init(_ text: String, column: Int, length: Int? = nil) {
         self.text = text
         self.column = column
-        self.length = length ?? max(1, text.count)
+        self.length = length ?? max(1, text.characterCount)
     }
 }
 

@@ -107,4 +107,115 @@ final class ParserSpeedPathTests: XCTestCase {
             XCTAssertEqual(builtinPrefixes.contains(word), builtinLong.contains { $0.0.hasPrefix(word) }, "'\(word)'")
         }
     }
+
+    /// `characterCount` (bytes for ASCII without CR) against `count`'s grapheme walk.
+    func testCharacterCountIsTheCountOfCharacters() {
+        var cases = ["", "a", "-A INPUT -s 10.0.0.1/32 -j ACCEPT", "a\r", "\r\n", "a\r\nb", "\n\r", "e\u{301}", "\u{1F1E9}\u{1F1EA}",
+                     "caf\u{E9}", "\t\t", "\u{212A}", "x\r\r\n"]
+        var rng = SplitMix(seed: 0xc0c0)
+        let alphabet: [String] = ["a", " ", "-", "\r", "\n", "\u{301}", "\u{E9}", "\u{1F1E9}", "\"", "\t"]
+        for _ in 0..<5_000 {
+            cases.append((0..<rng.below(12)).map { _ in alphabet[rng.below(alphabet.count)] }.joined())
+        }
+        for c in cases {
+            XCTAssertEqual(c.characterCount, c.count, "\(Array(c.unicodeScalars))")
+        }
+    }
+
+    /// The long option's name past its dashes, by bytes where it can be, as dropFirst(2) reads it.
+    func testAfterDashesIsDropFirstTwo() {
+        for w in ["--dport", "--d", "--", "---x", "--=x", "--dport=22", "--\u{301}dport", "-\u{301}-dport", "--\u{E9}", "--\r\n", "--\rx"] {
+            XCTAssertEqual(CommandLineParser.afterDashes(w), String(w.dropFirst(2)), "\(Array(w.unicodeScalars))")
+        }
+    }
+
+    /// Matches and targets written straight into the buffer print what `match` and `target`
+    /// return, for every rule of the fixtures and for the shapes the fast paths take.
+    func testMatchesAppendedPrintAsMatchReturns() throws {
+        var rules: [(Rule, Family)] = []
+        var files: [URL] = []
+        for dir in ["rulesets", "ipv6", "values", "string-oracle"] {
+            let d = Fixtures.fixtures.appendingPathComponent(dir)
+            for f in try FileManager.default.contentsOfDirectory(atPath: d.path) where f.hasSuffix(".rules") {
+                files.append(d.appendingPathComponent(f))
+            }
+        }
+        for f in files {
+            let family: Family = f.lastPathComponent.contains("6") ? .ipv6 : .ipv4
+            guard let rs = try? RestoreParser.parse(String(contentsOf: f, encoding: .utf8), options: .init(family: family)) else { continue }
+            for t in rs.tables { for c in t.chains { rules += c.rules.map { ($0, family) } } }
+        }
+        var text = "*filter\n:peers - [0:0]\n"
+        for (k, spec) in ["-p udp --dport 53", "-p udp ! --sport 1:1023", "-p tcp --syn", "-p tcp ! --tcp-flags ALL NONE",
+                          "-p tcp --tcp-flags SYN,ACK,FIN,RST,URG,PSH SYN ! --tcp-option 8 --sport 22",
+                          "-p tcp -m multiport ! --dports 80,443,1000:2000", "-p udp -m multiport --sports 5060",
+                          "-m conntrack --ctstate NEW,RELATED,ESTABLISHED,INVALID,UNTRACKED,SNAT,DNAT",
+                          "-m conntrack ! --ctstate NEW --ctproto tcp", "-m comment --comment \"a \\\"b\\\" 'c'\"", "-m comment --comment x_y-z",
+                          "-j RETURN", "-j QUEUE", "-j REJECT", "-j LOG --log-prefix \"x \""].enumerated() {
+            text += "-A INPUT \(spec)\(spec.contains("-j ") ? "" : " -j ACCEPT")\n-A OUTPUT \(k % 2 == 0 ? "-j DROP" : "-g peers")\n"
+        }
+        text += "COMMIT\n"
+        let rs = try RestoreParser.parse(text, options: .init())
+        for t in rs.tables { for c in t.chains { rules += c.rules.map { ($0, .ipv4) } } }
+        XCTAssertGreaterThan(rules.count, 40)
+        var kinds: Set<String> = []
+        for (r, family) in rules {
+            for m in r.matches {
+                var out = ""
+                RulePrinter.appendMatch(m, family: family, to: &out)
+                XCTAssertEqual(out, RulePrinter.match(m, family: family))
+                kinds.insert(m.name)
+            }
+            if let t = r.target {
+                var out = ""
+                RulePrinter.appendTarget(t, to: &out)
+                XCTAssertEqual(out, RulePrinter.target(t))
+            }
+        }
+        XCTAssertTrue(kinds.isSuperset(of: ["udp", "tcp", "multiport", "conntrack", "comment"]), "\(kinds)")
+        // Every flag mask and state set, against the lists joined as before.
+        let flagList: [(UInt8, String)] = [(1, "FIN"), (2, "SYN"), (4, "RST"), (8, "PSH"), (16, "ACK"), (32, "URG")]
+        for v in 0...255 {
+            let joined = v == 0 ? "NONE" : flagList.filter { UInt8(v) & $0.0 != 0 }.map(\.1).joined(separator: ",")
+            XCTAssertEqual(RulePrinter.flagNames(UInt8(v)), joined)
+        }
+        for bits in 0..<128 {
+            let s = ConntrackStates(rawValue: UInt16(bits))
+            var out = ""
+            s.appendSaveText(to: &out)
+            XCTAssertEqual(out, s.saveText)
+        }
+        for (lo, hi) in [(0, 0), (0, 65535), (22, 22), (1000, 2000), (65535, 65535), (5, 3)] {
+            let r = ValueRange(UInt16(lo), UInt16(hi))
+            var out = ""
+            r.appendSaveText(to: &out)
+            XCTAssertEqual(out, r.saveText)
+        }
+    }
+
+    /// A restore's lines, split in place, against the copy of its bytes split as before.
+    func testLinesSplitAsTheCopiedBytesWere() {
+        func copied(_ text: String) -> [String] {
+            var lines: [String] = []
+            var bytes = Array(text.utf8)
+            if bytes.last != 10 { bytes.append(10) }
+            var start = 0
+            for (i, b) in bytes.enumerated() where b == 10 {
+                lines.append(String(decoding: bytes[start..<i], as: UTF8.self))
+                start = i + 1
+            }
+            return lines
+        }
+        var cases = ["", "\n", "\n\n", "a", "a\n", "a\nb", "a\n\nb\n", "a\r\nb\r\n", "caf\u{E9}\n\u{301}x", "*filter\n-A INPUT -j ACCEPT\nCOMMIT"]
+        var rng = SplitMix(seed: 0x11e5)
+        let alphabet: [String] = ["a", " ", "\n", "\r", "\u{E9}", "\u{301}", "#"]
+        for _ in 0..<3_000 {
+            cases.append((0..<rng.below(16)).map { _ in alphabet[rng.below(alphabet.count)] }.joined())
+        }
+        for c in cases {
+            XCTAssertEqual(RestoreParser.lines(c), copied(c), "\(Array(c.unicodeScalars))")
+            // A String without contiguous UTF-8 (bridged or lazily decoded) takes the copying path.
+            XCTAssertEqual(Array(c.utf8).withUnsafeBufferPointer { RestoreParser.lines(bytes: $0) }, copied(c))
+        }
+    }
 }
