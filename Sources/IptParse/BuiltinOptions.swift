@@ -218,6 +218,9 @@ extension CommandLineParser {
         if BuiltinTables.isBuiltin(v.text, in: table) {
             throw fail("jump-to-builtin", "cannot jump to built-in chain '\(v.text)'", v)
         }
-        throw fail("undefined-target", "no chain or target named '\(v.text.visible)' in table \(table)", v)
+        // iptables takes an unknown name for a chain and looks it up after the last option,
+        // so an option after it is refused first (`-j DNPT --src-pfx ...`: unknown option).
+        undefinedTarget = fail("undefined-target", "no chain or target named '\(v.text.visible)' in table \(table)", v)
+        target = .jump(v.text)
     }
 }

@@ -101,6 +101,8 @@ struct CommandLineParser {
     var targetIndex: Int?
     var target: Target?
     var targetWord: Word?
+    /// `-j NAME` named neither a chain nor a target: refused once every option is read.
+    var undefinedTarget: Diagnostic?
     var ruleOptionWord: Word?
 
     init(words: [Word], source: WordSource, context: CommandContext) {

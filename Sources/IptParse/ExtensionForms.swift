@@ -268,10 +268,11 @@ enum ExtensionForms {
             var s = " \(e.name)"
             for o in e.options {
                 let a = o.args[0]
-                if a == "0:4294967295" && !o.negated { s += " "; continue }
+                // libxt_ah prints a space before an omitted full range, libxt_esp does not.
+                if a == "0:4294967295" && !o.negated { s += e.name == "ah" ? " " : ""; continue }
                 s += a.contains(":") ? " spis:\(bang(o))\(a)" : " spi:\(bang(o))\(a)"
             }
-            if e.options.isEmpty { s += " " }
+            if e.options.isEmpty && e.name == "ah" { s += " " }
             return s
         case "helper":
             guard let o = arg("helper") else { return nil }
@@ -360,6 +361,8 @@ enum ExtensionForms {
         switch e.name {
         case "AUDIT":
             return arg("type").map { " AUDIT \($0)" }
+        case "NOTRACK":
+            return e.options.isEmpty ? " NOTRACK" : nil
         case "CHECKSUM":
             return has("checksum-fill") ? " CHECKSUM fill" : " CHECKSUM"
         case "CLASSIFY":

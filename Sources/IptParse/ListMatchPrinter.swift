@@ -135,7 +135,8 @@ struct ListMatchPrinter {
     /// `type N` glued to the word before it, as iptables 1.8.9 prints it (`icmptype 8`).
     func icmpType(_ i: ICMPMatch) -> String {
         let type: UInt8 = i.any ? 255 : i.type
-        let codes: ClosedRange<UInt8> = i.any ? 0...255 : i.codes
+        // `255/255` is still "any" to the kernel, but libxt_icmp prints the codes it stores.
+        let codes = i.codes
         if !numeric, let e = ICMPNames.v4.first(where: { $0.type == type && $0.codes == codes }) {
             return " " + (i.negated ? "!" : "") + e.name
         }

@@ -145,6 +145,8 @@ public enum ListPrinter {
 
     static func targetColumn(_ t: Target?) -> String {
         guard let t else { return "" }
+        // iptables-nft lists NOTRACK under the CT target it is made of (xt_CT's NOTRACK revision).
+        if case .opaque(let e) = t, e.name == "NOTRACK" { return "CT" }
         return t.name
     }
 

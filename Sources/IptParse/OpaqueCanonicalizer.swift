@@ -49,7 +49,20 @@ enum OpaqueCanonicalizer {
                 if (o.name == "hashlimit-srcmask" || o.name == "hashlimit-dstmask") && o.args.first == full { return false }
                 if ["hashlimit-htable-size", "hashlimit-htable-max", "hashlimit-htable-expire", "hashlimit-htable-gcinterval"].contains(o.name),
                    let a = o.args.first, ExtensionForms.parseNumber(Substring(a)) == 0 { return false }
+                // libxt_hashlimit leaves out the default gc interval, and the rate interval
+                // unless --hashlimit-rate-match uses it (xt_hashlimit reads it only then).
+                if o.name == "hashlimit-htable-gcinterval", o.args.first == "1000" { return false }
+                if o.name == "hashlimit-rate-interval", !opts.contains(where: { $0.name == "hashlimit-rate-match" }) { return false }
                 return true
+            }
+            // The name fills a 255-byte field with its NUL: iptables keeps its first 254 characters.
+            for (i, o) in opts.enumerated() where o.name == "hashlimit-name" {
+                if let a = o.args.first, a.utf8.count > 254 { opts[i].args = [String(decoding: a.utf8.prefix(254), as: UTF8.self)] }
+            }
+            // xt_hashlimit caps the table size and entry count at HASHLIMIT_MAX_SIZE (1048576)
+            // and iptables reads the capped value back.
+            for (i, o) in opts.enumerated() where o.name == "hashlimit-htable-size" || o.name == "hashlimit-htable-max" {
+                if let a = o.args.first, let n = ExtensionForms.parseNumber(Substring(a)), n > 1_048_576 { opts[i].args = ["1048576"] }
             }
             // A byte burst (`10kb`) is kept as written with a byte rate and counted in bytes with a packet rate.
             let byteRate = opts.contains { ($0.name == "hashlimit-upto" || $0.name == "hashlimit-above") && hashlimitRate($0.args[0]) == nil }
@@ -207,10 +220,17 @@ enum OpaqueCanonicalizer {
             }
             if o.name == "save-mark" || o.name == "restore-mark" {
                 var nf: UInt32 = 0xffff_ffff, ct: UInt32 = 0xffff_ffff
+                // libxt_CONNMARK reads each mask as a 32-bit number and words its refusal so.
+                func mask(_ x: ExtensionOption) throws(Diagnostic) -> UInt32 {
+                    guard let v = ExtensionForms.parseNumber(Substring(x.args[0])), v <= 0xffff_ffff else {
+                        throw parser.fail("xt-message-nl", "CONNMARK: bad value for option \"--\(x.name)\", or out of range (0-4294967295).", e.word)
+                    }
+                    return UInt32(v)
+                }
                 for x in opts {
-                    if x.name == "mask" { nf = try num(x.args[0]); ct = nf }
-                    if x.name == "nfmask" { nf = try num(x.args[0]) }
-                    if x.name == "ctmask" { ct = try num(x.args[0]) }
+                    if x.name == "mask" { nf = try mask(x); ct = nf }
+                    if x.name == "nfmask" { nf = try mask(x) }
+                    if x.name == "ctmask" { ct = try mask(x) }
                 }
                 opts = [ExtensionOption(o.name), ExtensionOption("nfmask", args: [String(format: "0x%x", nf)]),
                         ExtensionOption("ctmask", args: [String(format: "0x%x", ct)])]

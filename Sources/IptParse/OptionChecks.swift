@@ -38,7 +38,7 @@ enum OptionChecks {
         "dccp", "ah", "esp", "conntrack", "cpu", "connlimit", "hashlimit", "dscp", "DSCP", "addrtype", "cgroup", "connbytes",
         "devgroup", "icmp", "iprange", "AUDIT", "LOG", "CT", "ecn", "length", "limit", "connmark", "CONNMARK", "mark", "MARK",
         "TPROXY", "NFLOG", "policy", "NFQUEUE", "TOS", "tos", "osf", "owner", "physdev", "state", "mac", "cluster", "IDLETIMER",
-        "HMARK",
+        "HMARK", "pkttype",
     ]
 
     /// libxt_policy: the options of one policy element (each `--next` starts another); the
@@ -205,6 +205,14 @@ enum OptionChecks {
             }
         case ("limit", "limit-burst"):
             try uint(0, 10000)
+        // libxt_limit and libxt_pkttype read the value as they parse: a word taken as the
+        // argument (`--limit -j`) is refused there, before the rest of the line.
+        case ("limit", "limit"):
+            _ = try parser.rate(w)
+        case ("pkttype", "pkt-type"):
+            guard PacketType(rawValue: a.lowercased()) != nil else {
+                throw parser.fail("bad-value", "expected unicast, broadcast or multicast, got '\(a)'", w)
+            }
         case ("connmark", "mark"), ("CONNMARK", "set-xmark"), ("CONNMARK", "set-mark"):
             guard ExtensionForms.markValue(a) else { throw xt("\(ext): bad integer value for option \"--\(name)\", or out of range.\n") }
         case ("mark", "mark"), ("MARK", "set-xmark"), ("MARK", "set-mark"), ("TPROXY", "tproxy-mark"):

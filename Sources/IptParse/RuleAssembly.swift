@@ -41,6 +41,7 @@ extension CommandLineParser {
             target = try buildTarget(extensions[t])
             try checkTargetPlacement(extensions[t])
         }
+        if let undefinedTarget { throw undefinedTarget }
         // iptables-nft 1.8.9 makes `! -s 0.0.0.0/0` (`! -d`, `::/0` alike) a zero-length address
         // compare, which nf_tables refuses when the rule is committed (exit 4).
         if sourceNegated, let s = sources.first(where: { $0.0.isAny }) {
@@ -94,6 +95,11 @@ extension CommandLineParser {
         }
         if e.spec.name == "REJECT", table == "nat" {
             throw fail("target-table", "target REJECT cannot be used in the nat table", e.word)
+        }
+        // xt_REJECT hooks INPUT, FORWARD and OUTPUT only: the kernel refuses it in the
+        // built-in PREROUTING/POSTROUTING chains (mangle, raw) when the rule is committed.
+        if e.spec.name == "REJECT", let c = chain, ["PREROUTING", "POSTROUTING"].contains(c) {
+            throw fail("target-table", "target REJECT cannot be used in \(c): xt_REJECT hooks INPUT, FORWARD and OUTPUT", e.word)
         }
     }
 

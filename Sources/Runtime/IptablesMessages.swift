@@ -41,6 +41,13 @@ enum IptablesMessages {
 
     static func short(_ w: String) -> String { shortNames[w] ?? w }
 
+    /// libxt_REJECT warns for any (case-blind) prefix of `echo-reply` or `echoreply`,
+    /// the reply type it no longer supports, before its "unknown reject type".
+    static func isEchoReply(_ t: String) -> Bool {
+        let l = t.lowercased()
+        return "echo-reply".hasPrefix(l) || "echoreply".hasPrefix(l)
+    }
+
     /// The texts between single quotes in one of our messages, in order.
     static func quoted(_ s: String) -> [String] {
         s.split(separator: "'", omittingEmptySubsequences: false).enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
@@ -135,11 +142,17 @@ enum IptablesMessages {
         case "bad-state":
             return parameter(words.contains { $0.text == "--state" } ? "Bad state \"\(q.first ?? "")\"" : "Bad ctstate \"\(q.first ?? "")\"")
         case "bad-reject":
+            // libxt_REJECT names the type it dropped (echo-reply, ...) before refusing it.
+            if let t = q.first, IptablesMessages.isEchoReply(t) {
+                return Refusal(text: "--reject-with \(t) no longer supported\n" + parameter("unknown reject type \"\(t)\"").text, status: 2)
+            }
             return parameter("unknown reject type \"\(q.first ?? "")\"")
         case "bad-log-level":
             return parameter("log level \"\(q.first ?? "")\" unknown\n")
         case "bad-icmp-type":
             return parameter("Unknown ICMP type `\(q.first ?? "")'")
+        case "bad-rate" where m.hasSuffix("is too fast"):
+            return parameter("Rate too fast \"\(q.first ?? "")\"")
         case "bad-rate":
             return parameter("bad rate \"\(q.first ?? "")\"'")
         case "bad-tcp-flag":
