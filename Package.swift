@@ -88,7 +88,12 @@ let package = Package(
         // The lean front of the multi-call names for live edits: forwards iptables' and ipset's
         // argv to the agent with nothing but the Swift runtime and Glibc (no Foundation), and
         // execs the full binary for everything else or when no agent answers (docs/agent.md).
-        .executableTarget(name: "ebpf-iptables-client"),
+        // Linked fully static (glibc and libstdc++ too, no dynamic loader): its start then
+        // costs what `ipset`'s does; linked dynamically, loading libstdc++, libm and libgcc_s
+        // and relocating them took more than twice as long (bench/ipset-one-at-a-time).
+        .executableTarget(
+            name: "ebpf-iptables-client",
+            linkerSettings: [.unsafeFlags(["-static-executable"], .when(platforms: [.linux]))]),
         .executableTarget(name: "ebpf-iptables-bench", dependencies: ["IptParse", "Compiler", "Loader", "Verifier", "ChildProcess"]),
         // ChildProcessTests' helper: runs one child with our runner or with Foundation's
         // Process (in a namespace whose lo is down), or times many runs of either.
